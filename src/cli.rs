@@ -1,0 +1,206 @@
+//! The command line as clap sees it. Values here are raw: `settings` validates them, layers them
+//! over the environment and the config file, and names the flag in every error.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dockhand",
+    version,
+    about = "Publish built images to any container registry and clean up old tags, safely.",
+    long_about = "dockhand publishes the images a CI pipeline built to a container registry under tags computed \
+from the CI context, and deletes the tags that are no longer needed, through each registry's own API. \
+It detects the registry implementation (OCI Distribution, AWS ECR, Azure CR, Docker Hub, GCR / Artifact \
+Registry, GitHub Packages, GitLab, Harbor, Quay) and hides their differences.\n\n\
+Every option is also an environment variable DOCKHAND_<OPTION> (e.g. DOCKHAND_IMAGES_REPO), and in a GitHub \
+action INPUT_<OPTION>. Precedence: flag > DOCKHAND_* > INPUT_* > config file > CI default > built-in default.",
+    after_help = "Exit codes: 0 done, 1 a registry operation failed, 2 bad input, 3 authentication failed, \
+4 the registry cannot do it, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Push built images to the images repo under the computed tags.
+    Publish(PublishArgs),
+    /// Delete tags that are no longer needed, by policy.
+    Cleanup(CleanupArgs),
+    /// CI entrypoint: settings from the CI environment, then publish, then cleanup.
+    Run(RunArgs),
+    /// Show the registry implementation, the repository mode and each image's reference, and why.
+    Detect(DetectArgs),
+    /// Print the settings derived from the CI environment.
+    CiEnv(CiEnvArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Config file (default: dockhand.yaml, else werf.yaml, in the working directory).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where images go: a registry, an account or a repository (e.g. registry.example.com/team).
+    #[arg(short = 'i', long, global = true, value_name = "REPO")]
+    pub images_repo: Option<String>,
+    /// Repository layout: auto, multirepo (REPO/NAME:TAG) or monorepo (REPO:NAME-TAG).
+    #[arg(long, global = true, value_name = "MODE")]
+    pub images_repo_mode: Option<String>,
+    /// Registry implementation, instead of detecting it: default, ecr, acr, dockerhub, gcr, github, gitlab, harbor, quay.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub implementation: Option<String>,
+    /// Allow plain HTTP or an unverified certificate for this host (repeatable).
+    #[arg(long, global = true, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+    /// Do not probe unknown hosts to detect their implementation.
+    #[arg(long, global = true)]
+    pub no_probe: bool,
+    /// Parallel registry operations per host.
+    #[arg(long, global = true, value_name = "N")]
+    pub concurrency: Option<String>,
+    /// Basic credentials for the images repo's registry (else the Docker config).
+    #[arg(long, global = true, value_name = "USER")]
+    pub registry_username: Option<String>,
+    /// Password or token for --registry-username (prefer DOCKHAND_REGISTRY_PASSWORD).
+    #[arg(long, global = true, value_name = "PASSWORD")]
+    pub registry_password: Option<String>,
+    /// Output: text (logs on stderr, results on stdout) or json (one JSON document on stdout).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub output: Option<String>,
+    /// More detail on stderr (-v verbose, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Images")]
+pub struct ImageArgs {
+    /// An image and where it was built: NAME=SOURCE (oci:DIR, oci-archive:FILE, docker-archive:FILE,
+    /// docker://REF). `~=SOURCE` or `=SOURCE` is the unnamed image. Repeatable; adds to the config file.
+    #[arg(long = "image", value_name = "NAME=SOURCE")]
+    pub image: Vec<String>,
+}
+
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Tags")]
+pub struct TagArgs {
+    /// A tag given as is (validated, never changed). Repeatable.
+    #[arg(long, value_name = "TAG")]
+    pub tag_custom: Vec<String>,
+    /// Tag by this git branch (slugged into a valid tag).
+    #[arg(long, value_name = "BRANCH")]
+    pub tag_git_branch: Option<String>,
+    /// Tag by this git tag (slugged into a valid tag).
+    #[arg(long, value_name = "TAG")]
+    pub tag_git_tag: Option<String>,
+    /// Tag by this commit.
+    #[arg(long, value_name = "SHA")]
+    pub tag_git_commit: Option<String>,
+    /// Also tag by content: a tag derived from the image digest, stable for identical content.
+    #[arg(long)]
+    pub tag_by_digest: bool,
+}
+
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Cleanup policy")]
+pub struct PolicyArgs {
+    /// Keep the newest N images of each image name.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<String>,
+    /// Keep images pushed within DURATION (30d, 12h).
+    #[arg(long, value_name = "DURATION")]
+    pub keep_younger_than: Option<String>,
+    /// Never delete tags matching REGEX (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub keep_tag: Vec<String>,
+    /// Consider only tags matching REGEX (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub only_tag: Vec<String>,
+    /// Keep anything pushed within DURATION (default 2h; 0 turns it off).
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<String>,
+    /// Let policies delete `latest`.
+    #[arg(long)]
+    pub allow_latest: bool,
+    /// File of references or digests that must stay, one a line.
+    #[arg(long, value_name = "FILE")]
+    pub keep_list: Option<PathBuf>,
+    /// Where git-aware cleanup reads branches and tags: auto, local, remote, github, gitlab, none.
+    #[arg(long, value_name = "SOURCE")]
+    pub git_refs: Option<String>,
+    /// The git checkout to read (default: the working directory).
+    #[arg(long, value_name = "DIR")]
+    pub git_dir: Option<PathBuf>,
+    /// Write the cleanup JSON document to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub images: ImageArgs,
+    #[command(flatten)]
+    pub tags: TagArgs,
+    /// Show the references and the transfer plan without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    #[command(flatten)]
+    pub images: ImageArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Print the plan without deleting anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub images: ImageArgs,
+    #[command(flatten)]
+    pub tags: TagArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub images: ImageArgs,
+    #[command(flatten)]
+    pub tags: TagArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CiEnvArgs {
+    /// Output format: shell (export lines), dotenv, or json.
+    #[arg(long, value_name = "FORMAT", default_value = "shell")]
+    pub format: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

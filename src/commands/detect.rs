@@ -1,0 +1,145 @@
+//! `dockhand detect`: the implementation, the repository mode, each image's reference, and why.
+
+use serde::Serialize;
+
+use super::context::Context;
+use crate::detect::Detection;
+use crate::error::Result;
+use crate::implementation::Capabilities;
+use crate::naming::layout::{Layout, Mode};
+use crate::registry::probe;
+use crate::settings::{Output, Settings};
+
+/// What detection decided for the images repo.
+pub struct Resolved {
+    pub detection: Detection,
+    pub layout: Layout,
+}
+
+/// Detects the implementation and resolves the layout; checks every image fits it.
+pub async fn resolve(settings: &Settings) -> Result<Resolved> {
+    let repo = settings.require_images_repo()?;
+    let ctx = Context::new(settings)?;
+    let detection = probe::detect(
+        &ctx.oci,
+        &repo.host,
+        settings.implementation,
+        &settings.ci,
+        settings.probe,
+    )
+    .await;
+    let caps = Capabilities::of(detection.implementation, &repo.host);
+    let layout = Layout::resolve(repo.clone(), settings.mode, caps)?;
+    for image in &settings.images {
+        layout.check_image(image.name.as_deref())?;
+    }
+    Ok(Resolved { detection, layout })
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    images_repo: String,
+    registry: &'a str,
+    implementation: &'static str,
+    title: &'static str,
+    detection: &'a Detection,
+    mode: Mode,
+    mode_reason: &'a str,
+    capabilities: Capabilities,
+    images: Vec<ImageReport>,
+}
+
+#[derive(Serialize)]
+struct ImageReport {
+    image: Option<String>,
+    repository: String,
+    /// One reference per requested tag; empty when no tag option was given.
+    references: Vec<String>,
+    /// The shape of its references, with `<tag>` for the tag.
+    pattern: String,
+}
+
+pub async fn run(settings: &Settings) -> Result<()> {
+    let r = resolve(settings).await?;
+    let layout = &r.layout;
+    let names: Vec<Option<String>> = if settings.images.is_empty() {
+        vec![Some("<image>".to_string())]
+    } else {
+        settings.images.iter().map(|i| i.name.clone()).collect()
+    };
+    let mut images = Vec::new();
+    for name in names {
+        let placeholder = name.as_deref() == Some("<image>");
+        let probe_name = if placeholder {
+            Some("image")
+        } else {
+            name.as_deref()
+        };
+        let repository = layout.repository(probe_name)?;
+        let mut pattern = layout.pattern(probe_name)?;
+        let mut references = Vec::new();
+        if placeholder {
+            pattern = pattern.replace("image", "<image>");
+        } else {
+            for t in &settings.tags {
+                references.push(layout.target(name.as_deref(), &t.tag)?.to_string());
+            }
+        }
+        images.push(ImageReport {
+            image: name,
+            repository: repository.replace("/image", "/<image>"),
+            references,
+            pattern,
+        });
+    }
+    let caps = Capabilities::of(r.detection.implementation, &layout.repo.host);
+    let report = Report {
+        images_repo: layout.repo.to_string(),
+        registry: &layout.repo.host,
+        implementation: r.detection.implementation.name(),
+        title: r.detection.implementation.title(),
+        detection: &r.detection,
+        mode: layout.mode,
+        mode_reason: &layout.reason,
+        capabilities: caps,
+        images,
+    };
+    match settings.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Output::Text => print!("{}", text(&report)),
+    }
+    Ok(())
+}
+
+fn text(r: &Report) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("images repo     {}\n", r.images_repo));
+    s.push_str(&format!(
+        "implementation  {} ({})\n",
+        r.implementation, r.title
+    ));
+    s.push_str(&format!("  because       {}\n", r.detection.reason));
+    s.push_str(&format!("mode            {}\n", r.mode));
+    s.push_str(&format!("  because       {}\n", r.mode_reason));
+    s.push_str("images\n");
+    let width = r
+        .images
+        .iter()
+        .map(|i| i.image.as_deref().unwrap_or("~").len())
+        .max()
+        .unwrap_or(1)
+        .max(8);
+    for i in &r.images {
+        let name = i.image.as_deref().unwrap_or("~");
+        if i.references.is_empty() {
+            s.push_str(&format!("  {name:<width$}  {}\n", i.pattern));
+        }
+        for reference in &i.references {
+            s.push_str(&format!("  {name:<width$}  {reference}\n"));
+        }
+    }
+    s
+}

@@ -1,0 +1,48 @@
+//! One module per subcommand; this one turns the command line into settings and dispatches.
+
+pub mod context;
+pub mod detect;
+
+use clap::ArgMatches;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+use crate::settings::env::Env;
+use crate::settings::options::Values;
+
+/// Runs the parsed command line. `matches` carries which values came from the command line.
+pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
+    crate::log::set_verbosity(if cli.global.quiet {
+        0
+    } else {
+        1 + cli.global.verbose
+    });
+    let mut layers = vec![matches];
+    if let Some((_, sub)) = matches.subcommand() {
+        layers.push(sub);
+    }
+    let flags = Values::from_matches(&layers);
+    let env = Env::from_process();
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::input(format!("cannot read the working directory: {e}")))?;
+    let settings = Settings::build(flags, &env, &cwd)?;
+    match cli.command {
+        Command::Detect(_) => detect::run(&settings).await,
+        Command::Publish(_) => not_yet("publish", &settings).await,
+        Command::Cleanup(_) => not_yet("cleanup", &settings).await,
+        Command::Run(_) => not_yet("run", &settings).await,
+        Command::CiEnv(_) => Err(Error::unsupported(
+            "`dockhand ci-env` is not available in this version yet",
+        )),
+    }
+}
+
+/// Stages that are not built yet still validate their input first, so bad input exits 2.
+async fn not_yet(stage: &str, settings: &Settings) -> Result<()> {
+    detect::resolve(settings).await?;
+    Err(Error::unsupported(format!(
+        "`dockhand {stage}` is not available in this version yet"
+    ))
+    .with_hint("`dockhand detect` shows where each image would go"))
+}

@@ -1,0 +1,442 @@
+//! The config file: werf.yaml-compatible multi-document YAML.
+//!
+//! The first document carries `project` (and optionally `configVersion`, dockhand's settings in
+//! snake_case, and a `cleanup:` section); every further document is an image (`image: NAME` or
+//! `image: ~`) with an optional `source:`. werf's build keys are accepted and left to the builder;
+//! werf `artifact:` documents are skipped. Anything else is an error naming file, line and key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::error::{Error, Result};
+use crate::settings::options::{OptionKind, Origin, Value, Values};
+
+/// File names looked for when `--config` is not given, in order.
+pub const DEFAULT_FILES: &[&str] = &["dockhand.yaml", "dockhand.yml", "werf.yaml", "werf.yml"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageEntry {
+    /// `None` for the unnamed image (`image: ~`).
+    pub name: Option<String>,
+    pub source: Option<String>,
+    /// The line of its `image:` key, for messages.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub path: PathBuf,
+    pub project: String,
+    pub images: Vec<ImageEntry>,
+    /// Settings and cleanup policy given in the file, as an option layer.
+    pub values: Values,
+}
+
+/// A string or a list of strings (for list options written either way).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetaDoc {
+    project: String,
+    #[serde(rename = "configVersion")]
+    _config_version: Option<u32>,
+    // werf's own meta sections: accepted, used by werf.
+    #[serde(rename = "deploy")]
+    _deploy: Option<IgnoredAny>,
+    #[serde(rename = "gitWorktree")]
+    _git_worktree: Option<IgnoredAny>,
+    #[serde(rename = "build")]
+    _build: Option<IgnoredAny>,
+    // dockhand settings.
+    images_repo: Option<String>,
+    images_repo_mode: Option<String>,
+    implementation: Option<String>,
+    insecure_registry: Option<OneOrMany>,
+    no_probe: Option<bool>,
+    concurrency: Option<u32>,
+    cleanup: Option<CleanupSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CleanupSection {
+    keep_last: Option<u32>,
+    keep_younger_than: Option<String>,
+    keep_tag: Option<OneOrMany>,
+    only_tag: Option<OneOrMany>,
+    grace: Option<String>,
+    allow_latest: Option<bool>,
+    keep_list: Option<String>,
+    git_refs: Option<String>,
+    git_dir: Option<String>,
+    // werf's cleanup keys: accepted so that a werf.yaml loads; dockhand's keys above apply.
+    #[serde(rename = "keepPolicies")]
+    _keep_policies: Option<IgnoredAny>,
+    #[serde(rename = "disableKubernetesBasedPolicy")]
+    _disable_kubernetes: Option<IgnoredAny>,
+    #[serde(rename = "disableGitHistoryBasedPolicy")]
+    _disable_git_history: Option<IgnoredAny>,
+    #[serde(rename = "disableBuiltWithinLastNHoursPolicy")]
+    _disable_built_within: Option<IgnoredAny>,
+    #[serde(rename = "keepImagesBuiltWithinLastNHours")]
+    _keep_built_within: Option<IgnoredAny>,
+}
+
+/// An image document. werf's build keys (Dockerfile and Stapel images) are listed so that a typo
+/// still fails; dockhand itself reads `image` and `source`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ImageDoc {
+    image: Option<String>,
+    source: Option<String>,
+    dockerfile: Option<IgnoredAny>,
+    context: Option<IgnoredAny>,
+    context_add_files: Option<IgnoredAny>,
+    context_add_file: Option<IgnoredAny>,
+    target: Option<IgnoredAny>,
+    args: Option<IgnoredAny>,
+    add_host: Option<IgnoredAny>,
+    network: Option<IgnoredAny>,
+    ssh: Option<IgnoredAny>,
+    secrets: Option<IgnoredAny>,
+    staged: Option<IgnoredAny>,
+    from: Option<IgnoredAny>,
+    from_latest: Option<IgnoredAny>,
+    from_image: Option<IgnoredAny>,
+    from_artifact: Option<IgnoredAny>,
+    from_image_artifact: Option<IgnoredAny>,
+    from_cache_version: Option<IgnoredAny>,
+    git: Option<IgnoredAny>,
+    shell: Option<IgnoredAny>,
+    ansible: Option<IgnoredAny>,
+    mount: Option<IgnoredAny>,
+    import: Option<IgnoredAny>,
+    docker: Option<IgnoredAny>,
+    image_spec: Option<IgnoredAny>,
+    platform: Option<IgnoredAny>,
+    dependencies: Option<IgnoredAny>,
+    #[serde(rename = "final")]
+    final_: Option<IgnoredAny>,
+    disable_git_after_patch: Option<IgnoredAny>,
+    cache_version: Option<IgnoredAny>,
+}
+
+/// Which kind a document is, decided from its top-level keys.
+enum DocKind {
+    Meta,
+    Image,
+    Artifact,
+    Empty,
+}
+
+/// The config file to use: `explicit`, else the first default name present in `dir`.
+pub fn find(explicit: Option<&Path>, dir: &Path) -> Result<Option<PathBuf>> {
+    if let Some(p) = explicit {
+        if !p.is_file() {
+            return Err(
+                Error::input(format!("config file {} does not exist", p.display()))
+                    .with_hint("check --config / DOCKHAND_CONFIG"),
+            );
+        }
+        return Ok(Some(p.to_path_buf()));
+    }
+    Ok(DEFAULT_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file()))
+}
+
+pub fn load(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::input(format!("cannot read config file {}: {e}", path.display())))?;
+    parse(&text, path)
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<Config> {
+    let file = path.display().to_string();
+    // First pass: find out what each document is (line numbers come from the second pass).
+    let mut kinds = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let value =
+            serde_yaml_ng::Value::deserialize(doc).map_err(|e| yaml_error(&file, "", &e))?;
+        kinds.push(doc_kind(&value));
+    }
+    let mut config = Config {
+        path: path.to_path_buf(),
+        ..Default::default()
+    };
+    let mut seen_meta = false;
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        match kinds[i] {
+            DocKind::Empty | DocKind::Artifact => {}
+            DocKind::Meta => {
+                if seen_meta {
+                    return Err(Error::input(format!(
+                        "{file}: document {} repeats `project`",
+                        i + 1
+                    ))
+                    .with_hint("keep one meta document with `project:` at the top"));
+                }
+                seen_meta = true;
+                let meta: MetaDoc =
+                    serde_path_to_error::deserialize(doc).map_err(|e| path_error(&file, e))?;
+                config.project = meta.project.clone();
+                config.values = meta_values(meta, path);
+            }
+            DocKind::Image => {
+                let line = image_line(text, i);
+                let image: ImageDoc =
+                    serde_path_to_error::deserialize(doc).map_err(|e| path_error(&file, e))?;
+                let name = image.image.filter(|n| n != "~");
+                if config.images.iter().any(|e| e.name == name) {
+                    let shown = name.as_deref().unwrap_or("~");
+                    return Err(Error::input(format!(
+                        "{file}:{line}: image {shown:?} is defined twice"
+                    )));
+                }
+                config.images.push(ImageEntry {
+                    name,
+                    source: image.source,
+                    line,
+                });
+            }
+        }
+    }
+    if !seen_meta {
+        return Err(
+            Error::input(format!("{file}: no `project:` document")).with_hint(
+                "start the file with a document like `project: myproject` and `configVersion: 1`",
+            ),
+        );
+    }
+    Ok(config)
+}
+
+fn doc_kind(v: &serde_yaml_ng::Value) -> DocKind {
+    let Some(map) = v.as_mapping() else {
+        return DocKind::Empty;
+    };
+    let has = |k: &str| map.contains_key(serde_yaml_ng::Value::String(k.into()));
+    if has("project") {
+        DocKind::Meta
+    } else if has("artifact") {
+        DocKind::Artifact
+    } else if has("image") || !map.is_empty() {
+        // A document of other keys is checked as an image so that its keys are reported.
+        DocKind::Image
+    } else {
+        DocKind::Empty
+    }
+}
+
+/// The 1-based line of the `image:` key of document `index` (for "defined twice").
+fn image_line(text: &str, index: usize) -> usize {
+    let mut doc = 0;
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with("---") && n > 0 {
+            doc += 1;
+        }
+        if doc == index && line.trim_start().starts_with("image:") {
+            return n + 1;
+        }
+    }
+    0
+}
+
+fn meta_values(meta: MetaDoc, path: &Path) -> Values {
+    let mut v = Values::default();
+    let origin = |key: &str| Origin::Config {
+        file: path.to_path_buf(),
+        key: key.to_string(),
+    };
+    let mut text = |name: &'static str, key: &str, value: Option<String>| {
+        if let Some(s) = value {
+            v.set_text(name, OptionKind::Scalar, &s, origin(key));
+        }
+    };
+    text("images_repo", "images_repo", meta.images_repo);
+    text(
+        "images_repo_mode",
+        "images_repo_mode",
+        meta.images_repo_mode,
+    );
+    text("implementation", "implementation", meta.implementation);
+    text(
+        "concurrency",
+        "concurrency",
+        meta.concurrency.map(|n| n.to_string()),
+    );
+    if let Some(c) = meta.cleanup {
+        text(
+            "keep_last",
+            "cleanup.keep_last",
+            c.keep_last.map(|n| n.to_string()),
+        );
+        text(
+            "keep_younger_than",
+            "cleanup.keep_younger_than",
+            c.keep_younger_than,
+        );
+        text("grace", "cleanup.grace", c.grace);
+        text("keep_list", "cleanup.keep_list", c.keep_list);
+        text("git_refs", "cleanup.git_refs", c.git_refs);
+        text("git_dir", "cleanup.git_dir", c.git_dir);
+        if let Some(b) = c.allow_latest {
+            v.set(
+                "allow_latest",
+                Value::Bool(b),
+                origin("cleanup.allow_latest"),
+            );
+        }
+        if let Some(p) = c.keep_tag {
+            v.set(
+                "keep_tag",
+                Value::List(p.into_vec()),
+                origin("cleanup.keep_tag"),
+            );
+        }
+        if let Some(p) = c.only_tag {
+            v.set(
+                "only_tag",
+                Value::List(p.into_vec()),
+                origin("cleanup.only_tag"),
+            );
+        }
+    }
+    if let Some(b) = meta.no_probe {
+        v.set("no_probe", Value::Bool(b), origin("no_probe"));
+    }
+    if let Some(h) = meta.insecure_registry {
+        v.set(
+            "insecure_registry",
+            Value::List(h.into_vec()),
+            origin("insecure_registry"),
+        );
+    }
+    v
+}
+
+fn path_error(file: &str, e: serde_path_to_error::Error<serde_yaml_ng::Error>) -> Error {
+    let key = e.path().to_string();
+    yaml_error(file, if key == "." { "" } else { &key }, e.inner())
+}
+
+fn yaml_error(file: &str, key: &str, e: &serde_yaml_ng::Error) -> Error {
+    let at = e
+        .location()
+        .map(|l| format!(":{}:{}", l.line(), l.column()))
+        .unwrap_or_default();
+    // serde_yaml_ng appends its own "at line X column Y"; we already put that in front.
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    let key = if key.is_empty() {
+        String::new()
+    } else {
+        format!(" key `{key}`:")
+    };
+    Error::input(format!("{file}{at}:{key} {msg}"))
+        .with_hint("see examples/dockhand.yaml for the format")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config> {
+        parse(text, Path::new("dockhand.yaml"))
+    }
+
+    const SEED: &str = "project: flant\nconfigVersion: 1\n---\nimage: backend\ndockerfile: Dockerfile\ntarget: backend\nsource: oci:build/backend\n---\nimage: frontend\ndockerfile: Dockerfile\ntarget: frontend\n";
+
+    #[test]
+    fn seed_config_loads() {
+        let c = parse_str(SEED).unwrap();
+        assert_eq!(c.project, "flant");
+        let names: Vec<_> = c.images.iter().map(|i| i.name.as_deref()).collect();
+        assert_eq!(names, vec![Some("backend"), Some("frontend")]);
+        assert_eq!(c.images[0].source.as_deref(), Some("oci:build/backend"));
+        assert_eq!(c.images[0].line, 4);
+    }
+
+    #[test]
+    fn unnamed_image_and_artifacts() {
+        let c = parse_str(
+            "project: p\n---\nartifact: assets\nfrom: alpine\n---\nimage: ~\nsource: oci:x\n",
+        )
+        .unwrap();
+        assert_eq!(c.images.len(), 1);
+        assert_eq!(c.images[0].name, None);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = parse_str("project: p\n---\nimage: a\nsorce: oci:x\n").unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Input);
+        assert!(e.message.starts_with("dockhand.yaml:4:"), "{e}");
+        assert!(e.message.contains("sorce"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_path() {
+        let e = parse_str("project: p\ncleanup:\n  keep_last: many\n").unwrap_err();
+        assert!(e.message.contains("cleanup.keep_last"), "{e}");
+        assert!(e.message.starts_with("dockhand.yaml:3:"), "{e}");
+    }
+
+    #[test]
+    fn malformed_yaml_is_reported_with_a_line() {
+        let e = parse_str("project: p\n---\nimage: [a\n").unwrap_err();
+        assert!(e.message.starts_with("dockhand.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn settings_and_cleanup_become_a_layer() {
+        let c = parse_str("project: p\nimages_repo: localhost:5000/p\ncleanup:\n  keep_last: 3\n  keep_tag: ['^v']\n  keepPolicies: []\n").unwrap();
+        assert_eq!(
+            c.values.get("images_repo").unwrap().0,
+            Value::Text("localhost:5000/p".into())
+        );
+        assert_eq!(
+            c.values.get("keep_last").unwrap().1.label(),
+            "dockhand.yaml: cleanup.keep_last"
+        );
+        assert_eq!(
+            c.values.get("keep_tag").unwrap().0,
+            Value::List(vec!["^v".into()])
+        );
+    }
+
+    #[test]
+    fn missing_project_and_duplicates() {
+        assert!(
+            parse_str("image: a\n")
+                .unwrap_err()
+                .message
+                .contains("no `project:`")
+        );
+        assert!(
+            parse_str("project: p\n---\nimage: a\n---\nimage: a\n")
+                .unwrap_err()
+                .message
+                .contains("defined twice")
+        );
+    }
+}

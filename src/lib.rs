@@ -1,0 +1,20 @@
+//! dockhand: publish built images to any container registry and clean up old tags.
+//!
+//! The binary (`main.rs`) is thin glue; the layers, from the edge inwards:
+//! `cli` (raw arguments) → `settings` (validated, layered over env and `config`) → `commands`
+//! (one per subcommand) → `registry` (one transport, the OCI data plane, per-implementation
+//! behaviour). Pure cores — `naming`, `detect`, `implementation` — do no I/O.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod detect;
+pub mod error;
+pub mod implementation;
+pub mod log;
+pub mod naming;
+pub mod registry;
+pub mod secret;
+pub mod settings;
+
+pub use error::{Error, Kind, Result};

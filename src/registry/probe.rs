@@ -1,0 +1,100 @@
+//! Detection's network step: one unauthenticated look at an unknown host, cached per host.
+//!
+//! `GET /v2/` shows the challenge; only when its realm points at Harbor or Quay is one more
+//! anonymous request made to confirm. No credentials are ever sent while the host is unknown.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use reqwest::Method;
+
+use super::distribution::Distribution;
+use super::transport::Request;
+use crate::detect::{
+    CiHints, Confirm, Detection, ProbeFacts, confirmation_for, detect_offline, fallback,
+    interpret_probe,
+};
+use crate::error::Result;
+use crate::implementation::Implementation;
+
+fn cache() -> &'static Mutex<HashMap<String, Detection>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Detection>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The whole detection order for one registry host.
+pub async fn detect(
+    oci: &Distribution,
+    host: &str,
+    explicit: Option<Implementation>,
+    ci: &CiHints,
+    probe: bool,
+) -> Detection {
+    if let Some(d) = detect_offline(host, explicit, ci) {
+        return d;
+    }
+    if !probe {
+        return fallback(host, false);
+    }
+    let key = host.to_ascii_lowercase();
+    if let Some(d) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return d.clone();
+    }
+    let api_host = crate::implementation::registry_api_host(host);
+    let d = match probe_facts(oci, &api_host).await {
+        Ok(facts) => interpret_probe(host, &facts).unwrap_or_else(|| fallback(host, true)),
+        Err(e) => {
+            crate::log::warn(&format!(
+                "could not probe {host} ({e}); treating it as a generic registry"
+            ));
+            fallback(host, true)
+        }
+    };
+    cache()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, d.clone());
+    d
+}
+
+/// Collects what anonymous requests show about a host.
+pub async fn probe_facts(oci: &Distribution, host: &str) -> Result<ProbeFacts> {
+    let ping = oci.ping(host).await?;
+    let challenge = ping
+        .headers
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut facts = ProbeFacts {
+        gitlab_header: ping
+            .headers
+            .contains_key("gitlab-container-registry-version"),
+        challenge,
+        ..Default::default()
+    };
+    match confirmation_for(facts.challenge.as_deref()) {
+        Confirm::Harbor => {
+            let v = get_json(oci, host, "api/v2.0/systeminfo").await;
+            facts.harbor_systeminfo = v.is_some_and(|v| v.get("auth_mode").is_some());
+        }
+        Confirm::Quay => {
+            let v = get_json(oci, host, "api/v1/discovery").await;
+            facts.quay_discovery = v.is_some_and(|v| {
+                v.pointer("/info/title").and_then(|t| t.as_str()) == Some("Quay Frontend")
+            });
+        }
+        Confirm::Nothing => {}
+    }
+    Ok(facts)
+}
+
+async fn get_json(oci: &Distribution, host: &str, path: &str) -> Option<serde_json::Value> {
+    let base = oci.transport().base_url(host).await.ok()?;
+    let mut req = Request::new(Method::GET, base.join(path).ok()?);
+    req.registry_auth = false;
+    let resp = oci.transport().send(req).await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    resp.json().await.ok()
+}

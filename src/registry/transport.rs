@@ -1,0 +1,648 @@
+//! The one HTTP transport every registry call goes through, OCI data plane and vendor APIs alike.
+//!
+//! It owns, per host: the scheme (HTTPS, or plain HTTP for insecure hosts that do not speak TLS),
+//! a concurrency limit, the last auth challenge; and across hosts: credentials, the token cache,
+//! retries with backoff and `Retry-After`, and redirects, which it follows itself so that an
+//! `Authorization` header never travels to another scheme, host or port.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{
+    AUTHORIZATION, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, StatusCode};
+use tokio::sync::{OnceCell, Semaphore};
+use url::Url;
+
+use super::auth::{Challenge, Scope, TokenCache, merge_scopes};
+use super::credentials::{Credential, CredentialStore};
+use super::retry::{RetryPolicy, parse_retry_after, retryable_status};
+use crate::error::{Error, Result};
+use crate::secret::{Secret, redact_url};
+
+/// A request body that can be produced again for a retry or a redirect.
+#[derive(Clone, Default)]
+pub enum Body {
+    #[default]
+    Empty,
+    Bytes(Bytes),
+    /// A streamed body (a file, a blob being copied), made anew by the factory for each attempt.
+    Stream {
+        len: u64,
+        make: Arc<dyn Fn() -> reqwest::Body + Send + Sync>,
+    },
+}
+
+impl Body {
+    fn build(&self) -> Option<reqwest::Body> {
+        match self {
+            Body::Empty => None,
+            Body::Bytes(b) => Some(reqwest::Body::from(b.clone())),
+            Body::Stream { make, .. } => Some(make()),
+        }
+    }
+    fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Stream { len, .. } => *len,
+        }
+    }
+}
+
+/// One registry or vendor API request.
+#[derive(Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Body,
+    /// The token scopes this request needs if the server asks for a Bearer token.
+    pub scopes: Vec<Scope>,
+    /// Replay after a connection failure. True for requests that change nothing or can be
+    /// repeated whole; upload steps set it false and let the upload restart instead.
+    pub replay_on_connection_error: bool,
+    /// Send registry credentials (false for vendor APIs that bring their own header).
+    pub registry_auth: bool,
+}
+
+impl Request {
+    pub fn new(method: Method, url: Url) -> Request {
+        let replay = matches!(
+            method,
+            Method::GET | Method::HEAD | Method::DELETE | Method::PUT
+        );
+        Request {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            scopes: Vec::new(),
+            replay_on_connection_error: replay,
+            registry_auth: true,
+        }
+    }
+    pub fn header(mut self, name: reqwest::header::HeaderName, value: &str) -> Request {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+    pub fn scope(mut self, scope: Scope) -> Request {
+        self.scopes.push(scope);
+        self
+    }
+    pub fn body(mut self, body: Body) -> Request {
+        self.body = body;
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Hosts (`host[:port]`) allowed plain HTTP or an unverified certificate.
+    pub insecure_hosts: Vec<String>,
+    /// Parallel requests per host.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    pub user_agent: String,
+    pub timeout: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            insecure_hosts: Vec::new(),
+            concurrency: 8,
+            retry: RetryPolicy::default(),
+            user_agent: format!("dockhand/{}", env!("CARGO_PKG_VERSION")),
+            timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+#[derive(Default)]
+struct HostState {
+    base: OnceCell<Url>,
+    challenge: Mutex<Option<Challenge>>,
+}
+
+/// A cheap handle; clones share connections, tokens and limits.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    secure: reqwest::Client,
+    insecure: reqwest::Client,
+    config: TransportConfig,
+    credentials: CredentialStore,
+    tokens: TokenCache,
+    hosts: Mutex<HashMap<String, Arc<HostState>>>,
+    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// How many redirects one request may follow.
+const MAX_REDIRECTS: usize = 5;
+
+/// Loopback hosts are treated as insecure registries, as Docker does.
+pub fn is_loopback(host: &str) -> bool {
+    let name = crate::detect::host_name(host);
+    name == "localhost" || name == "::1" || name.starts_with("127.")
+}
+
+impl Transport {
+    pub fn new(config: TransportConfig, credentials: CredentialStore) -> Result<Transport> {
+        let build = |insecure: bool| {
+            reqwest::Client::builder()
+                .user_agent(config.user_agent.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(30))
+                .timeout(config.timeout)
+                .tls_danger_accept_invalid_certs(insecure)
+                .build()
+                .map_err(|e| Error::operation(format!("cannot set up the HTTP client: {e}")))
+        };
+        Ok(Transport {
+            inner: Arc::new(Inner {
+                secure: build(false)?,
+                insecure: build(true)?,
+                config,
+                credentials,
+                tokens: TokenCache::default(),
+                hosts: Mutex::new(HashMap::new()),
+                limits: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn is_insecure(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        is_loopback(&host)
+            || self
+                .inner
+                .config
+                .insecure_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&host))
+    }
+
+    fn host_state(&self, host: &str) -> Arc<HostState> {
+        let mut hosts = self.inner.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts.entry(host.to_ascii_lowercase()).or_default().clone()
+    }
+
+    fn limit(&self, host: &str) -> Arc<Semaphore> {
+        let mut limits = self.inner.limits.lock().unwrap_or_else(|p| p.into_inner());
+        limits
+            .entry(host.to_ascii_lowercase())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.inner.config.concurrency.max(1))))
+            .clone()
+    }
+
+    fn client_for(&self, url: &Url) -> &reqwest::Client {
+        if self.is_insecure(&host_port(url)) {
+            &self.inner.insecure
+        } else {
+            &self.inner.secure
+        }
+    }
+
+    /// `https://host/`, or `http://host/` for an insecure host that does not answer TLS.
+    /// Decided once per host, by a `GET /v2/` over HTTPS.
+    pub async fn base_url(&self, host: &str) -> Result<Url> {
+        let state = self.host_state(host);
+        let url = state
+            .base
+            .get_or_try_init(|| async {
+                let https = parse_url(&format!("https://{host}/"))?;
+                if !self.is_insecure(host) {
+                    return Ok(https);
+                }
+                let ping = https.join("v2/").map_err(|e| Error::input(e.to_string()))?;
+                match self
+                    .inner
+                    .insecure
+                    .get(ping)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(https),
+                    Err(_) => parse_url(&format!("http://{host}/")),
+                }
+            })
+            .await?;
+        Ok(url.clone())
+    }
+
+    /// Sends a request: authenticates on challenge, retries, follows redirects. Any HTTP status is
+    /// returned as a response (the caller decides what it means), except that a 401 which
+    /// survives authentication is returned as it came.
+    pub async fn send(&self, req: Request) -> Result<reqwest::Response> {
+        let host = host_port(&req.url);
+        let state = self.host_state(&host);
+        let mut scopes = merge_scopes(req.scopes.clone());
+        let mut tried_fresh_token = false;
+        let mut used_basic = false;
+        for _ in 0..3 {
+            let challenge = state
+                .challenge
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let auth = match (&challenge, req.registry_auth) {
+                (Some(c), true) => self.authorization(&host, c, &scopes).await?,
+                _ => None,
+            };
+            let sent_token = auth.clone();
+            let resp = self.execute(&req, auth.as_ref().map(|(h, _)| h)).await?;
+            if resp.status() != StatusCode::UNAUTHORIZED || !req.registry_auth {
+                return Ok(resp);
+            }
+            let Some(new) = resp
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Challenge::parse)
+            else {
+                return Ok(resp);
+            };
+            match &new {
+                Challenge::Bearer {
+                    scope,
+                    error,
+                    realm,
+                    service,
+                } => {
+                    let wanted = merge_scopes(
+                        scopes
+                            .iter()
+                            .cloned()
+                            .chain(scope.as_deref().map(Scope::parse_list).unwrap_or_default()),
+                    );
+                    let key = self.token_key(&host, realm, service.as_deref()).await?;
+                    if let Some((_, Some(token))) = &sent_token {
+                        // The server refused a token we sent: if it was for the same scopes, a new
+                        // one only helps when the old one had gone stale.
+                        self.inner.tokens.evict(&key, token);
+                        if wanted == scopes
+                            && (tried_fresh_token || error.as_deref() == Some("insufficient_scope"))
+                        {
+                            return Ok(resp);
+                        }
+                        tried_fresh_token = true;
+                    }
+                    scopes = wanted;
+                }
+                Challenge::Basic { .. } => {
+                    if used_basic || self.inner.credentials.lookup(&host).await?.is_none() {
+                        return Ok(resp);
+                    }
+                    used_basic = true;
+                }
+            }
+            *state.challenge.lock().unwrap_or_else(|p| p.into_inner()) = Some(new);
+        }
+        Err(Error::auth(format!("{host} kept refusing authentication")))
+    }
+
+    async fn token_key(
+        &self,
+        host: &str,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<(String, String, String)> {
+        let identity = self
+            .inner
+            .credentials
+            .lookup(host)
+            .await?
+            .map(|c| c.identity())
+            .unwrap_or_default();
+        Ok((
+            realm.to_string(),
+            service.unwrap_or(host).to_string(),
+            identity,
+        ))
+    }
+
+    /// The `Authorization` header for a host whose challenge is known, and the token it carries.
+    async fn authorization(
+        &self,
+        host: &str,
+        challenge: &Challenge,
+        scopes: &[Scope],
+    ) -> Result<Option<(HeaderValue, Option<Secret>)>> {
+        let credential = self.inner.credentials.lookup(host).await?;
+        match challenge {
+            Challenge::Basic { .. } => match credential {
+                Some(Credential::Basic { username, password }) => {
+                    self.check_plain_http(host, "Basic credentials")?;
+                    Ok(Some((basic_header(&username, password.expose())?, None)))
+                }
+                _ => Ok(None),
+            },
+            Challenge::Bearer { realm, service, .. } => {
+                let key = self.token_key(host, realm, service.as_deref()).await?;
+                if let Some(token) = self.inner.tokens.get(&key, scopes) {
+                    return Ok(Some((bearer_header(&token)?, Some(token))));
+                }
+                let (token, ttl) = self
+                    .fetch_token(host, realm, service.as_deref(), scopes, credential.as_ref())
+                    .await?;
+                self.inner
+                    .tokens
+                    .put(key, scopes.to_vec(), token.clone(), ttl);
+                Ok(Some((bearer_header(&token)?, Some(token))))
+            }
+        }
+    }
+
+    fn check_plain_http(&self, host: &str, what: &str) -> Result<()> {
+        let state = self.host_state(host);
+        let plain = state.base.get().is_some_and(|u| u.scheme() == "http");
+        if plain && !self.is_insecure(host) {
+            return Err(Error::auth(format!(
+                "refusing to send {what} to {host} over plain HTTP"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `GET realm?service=…&scope=…` (registries.md §2.2 step 4).
+    async fn fetch_token(
+        &self,
+        host: &str,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[Scope],
+        credential: Option<&Credential>,
+    ) -> Result<(Secret, Duration)> {
+        let mut url = parse_url(realm).map_err(|_| {
+            Error::operation(format!("{host} named an invalid token realm {realm:?}"))
+        })?;
+        {
+            let mut q = url.query_pairs_mut();
+            // Artifact Registry omits `service`; the registry host is what it expects then.
+            q.append_pair("service", service.unwrap_or(host));
+            for s in scopes {
+                q.append_pair("scope", &s.to_string());
+            }
+        }
+        let mut req = Request::new(Method::GET, url.clone());
+        req.registry_auth = false;
+        if let Some(Credential::Basic { username, password }) = credential {
+            let realm_host = host_port(&url);
+            // Credentials go only to an HTTPS realm (or an insecure/loopback one the user allowed).
+            if url.scheme() != "https" && !self.is_insecure(&realm_host) {
+                return Err(Error::auth(format!(
+                    "{host} asks for credentials at {}, which is not HTTPS",
+                    redact_url(&url)
+                ))
+                .with_hint(format!(
+                    "add --insecure-registry {realm_host} if that is intended"
+                )));
+            }
+            req.headers
+                .insert(AUTHORIZATION, basic_header(username, password.expose())?);
+        }
+        let resp = self.execute(&req, None).await?;
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let who = credential
+                .map(|c| format!(" as {:?}", c.identity()))
+                .unwrap_or_else(|| " anonymously".into());
+            let wanted: Vec<String> = scopes.iter().map(Scope::to_string).collect();
+            return Err(Error::auth(format!(
+                "{host} refused a token{who} for {} (HTTP {})",
+                wanted.join(" "),
+                status.as_u16()
+            ))
+            .with_hint("check the registry username and password (--registry-username/--registry-password or the Docker config)"));
+        }
+        if !status.is_success() {
+            return Err(Error::operation(format!(
+                "token request to {} failed with HTTP {}",
+                redact_url(&url),
+                status.as_u16()
+            )));
+        }
+        let body: super::auth::TokenResponse = resp
+            .json()
+            .await
+            .map_err(|e| Error::operation(format!("token reply of {host} is not JSON: {e}")))?;
+        body.into_token()
+            .ok_or_else(|| Error::operation(format!("token reply of {host} holds no token")))
+    }
+
+    /// One logical request: retries, per-host limit, manual redirects.
+    async fn execute(
+        &self,
+        req: &Request,
+        auth: Option<&HeaderValue>,
+    ) -> Result<reqwest::Response> {
+        let policy = self.inner.config.retry;
+        let mut waited = Duration::ZERO;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let outcome = self.follow(req, auth).await;
+            let retry_after = match &outcome {
+                Ok(resp) if retryable_status(resp.status().as_u16()) => Some(
+                    resp.headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now())),
+                ),
+                Ok(_) => return outcome.map_err(|e| e.error),
+                Err(ConnError {
+                    replayable: true, ..
+                }) => Some(None),
+                Err(e) => return Err(e.error.clone()),
+            };
+            let delay = retry_after.and_then(|ra| policy.next_delay(attempt, ra, waited));
+            match (delay, outcome) {
+                (Some(d), _) => {
+                    crate::log::debug(&format!(
+                        "retrying {} {} in {:.1}s (attempt {attempt})",
+                        req.method,
+                        redact_url(&req.url),
+                        d.as_secs_f64()
+                    ));
+                    tokio::time::sleep(d).await;
+                    waited += d;
+                }
+                (None, Ok(resp)) => return Ok(resp),
+                (None, Err(e)) => return Err(e.error),
+            }
+        }
+    }
+
+    /// Sends once and follows redirects; drops `Authorization` when the origin changes.
+    async fn follow(
+        &self,
+        req: &Request,
+        auth: Option<&HeaderValue>,
+    ) -> Result<reqwest::Response, ConnError> {
+        let origin = req.url.origin();
+        let mut url = req.url.clone();
+        let mut method = req.method.clone();
+        let mut body = req.body.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let host = host_port(&url);
+            let limit = self.limit(&host);
+            let _permit = limit
+                .acquire_owned()
+                .await
+                .map_err(|_| ConnError::fatal("transport closed"))?;
+            let mut builder = self
+                .client_for(&url)
+                .request(method.clone(), url.clone())
+                .headers(req.headers.clone());
+            if let (Some(a), true) = (auth, url.origin() == origin) {
+                builder = builder.header(AUTHORIZATION, a.clone());
+            }
+            if let Some(b) = body.build() {
+                builder = builder
+                    .header(reqwest::header::CONTENT_LENGTH, body.len())
+                    .body(b);
+            }
+            let resp = builder.send().await.map_err(|e| ConnError {
+                replayable: req.replay_on_connection_error,
+                error: Error::operation(format!(
+                    "{} {} failed: {}",
+                    method,
+                    redact_url(&url),
+                    crate::secret::scrub(&error_chain(&e))
+                )),
+            })?;
+            let status = resp.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                return Ok(resp);
+            }
+            let Some(next) = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+            else {
+                return Ok(resp);
+            };
+            if status == StatusCode::SEE_OTHER {
+                method = Method::GET;
+                body = Body::Empty;
+            }
+            url = next;
+        }
+        Err(ConnError::fatal(&format!(
+            "too many redirects for {}",
+            redact_url(&req.url)
+        )))
+    }
+}
+
+struct ConnError {
+    replayable: bool,
+    error: Error,
+}
+
+impl ConnError {
+    fn fatal(msg: &str) -> ConnError {
+        ConnError {
+            replayable: false,
+            error: Error::operation(msg),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+fn parse_url(s: &str) -> Result<Url> {
+    Url::parse(s).map_err(|e| Error::input(format!("invalid URL {s:?}: {e}")))
+}
+
+/// `host[:port]` of a URL, as used for limits, credentials and insecure lists.
+pub fn host_port(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    }
+}
+
+fn basic_header(user: &str, pass: &str) -> Result<HeaderValue> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    crate::secret::register(&raw);
+    let mut v = HeaderValue::from_str(&format!("Basic {raw}"))
+        .map_err(|_| Error::input("credentials hold characters not allowed in a header"))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+fn bearer_header(token: &Secret) -> Result<HeaderValue> {
+    let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+        Error::operation("the registry issued a token with characters not allowed in a header")
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:8080",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "registry.example.com",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn host_port_keeps_ports_and_brackets() {
+        assert_eq!(
+            host_port(&Url::parse("http://127.0.0.1:5000/v2/").unwrap()),
+            "127.0.0.1:5000"
+        );
+        assert_eq!(
+            host_port(&Url::parse("https://Ghcr.io/v2/").unwrap()),
+            "ghcr.io"
+        );
+        assert_eq!(
+            host_port(&Url::parse("http://[::1]:5000/").unwrap()),
+            "[::1]:5000"
+        );
+    }
+}

@@ -1,0 +1,537 @@
+//! Settings: the second stage of argument handling. Raw values from flags, `DOCKHAND_*`,
+//! `INPUT_*` and the config file are layered (in that order of precedence) and validated into one
+//! typed [`Settings`]; every error names the flag, variable or config key it came from.
+
+pub mod env;
+pub mod options;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::config::{self, Config};
+use crate::detect::CiHints;
+use crate::error::{Error, Result};
+use crate::implementation::Implementation;
+use crate::naming::layout::ModeChoice;
+use crate::naming::reference::ImagesRepo;
+use crate::naming::slug::slug_tag;
+use crate::naming::tag::{validate_image_name, validate_tag};
+use crate::registry::credentials::Credential;
+use env::Env;
+use options::{Origin, Value, Values};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+/// One image to work on: its name (`None` = the unnamed image) and where it was built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub name: Option<String>,
+    pub source: Option<String>,
+}
+
+/// Why a tag is in the list, which decides whether cleanup may prove its origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TagStrategy {
+    Custom,
+    GitBranch,
+    GitTag,
+    GitCommit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagSpec {
+    pub tag: String,
+    pub strategy: TagStrategy,
+    /// The value before slugging (a branch name such as `feature/x`).
+    pub source_value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GitRefs {
+    #[default]
+    Auto,
+    Local,
+    Remote,
+    GitHub,
+    GitLab,
+    None,
+}
+
+/// The cleanup policy as given (the planner of the cleanup issue consumes it).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub keep_last: Option<u32>,
+    pub keep_younger_than: Option<Duration>,
+    pub keep_tag: Vec<Regex>,
+    pub only_tag: Vec<Regex>,
+    pub grace: Duration,
+    pub allow_latest: bool,
+    pub keep_list: Option<PathBuf>,
+    pub git_refs: GitRefs,
+    pub git_dir: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub images_repo: Option<ImagesRepo>,
+    pub mode: ModeChoice,
+    pub implementation: Option<Implementation>,
+    pub insecure_registries: Vec<String>,
+    pub probe: bool,
+    pub concurrency: Option<usize>,
+    pub registry_credential: Option<Credential>,
+    pub output: Output,
+    pub images: Vec<ImageSpec>,
+    pub tags: Vec<TagSpec>,
+    pub tag_by_digest: bool,
+    pub dry_run: bool,
+    pub policy: Policy,
+    pub docker_config: Option<PathBuf>,
+    pub ci: CiHints,
+    pub project: Option<String>,
+    pub config_path: Option<PathBuf>,
+    pub stages: Vec<String>,
+}
+
+/// The default grace period for fresh pushes.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2 * 3600);
+
+impl Settings {
+    /// Layers and validates. `flags` are the values given on the command line; `config_flag` is
+    /// `--config` (needed before the layers, to find the file); `cwd` is where default config
+    /// files are looked for.
+    pub fn build(flags: Values, env: &Env, cwd: &Path) -> Result<Settings> {
+        for var in env.unknown_dockhand_vars() {
+            crate::log::warn(&format!("{var} is not a dockhand option; it is ignored"));
+        }
+        let env_layers = env
+            .options(env::DOCKHAND_PREFIX)?
+            .over(env.options(env::INPUT_PREFIX)?);
+        let upper = flags.over(env_layers);
+        let config_flag = match upper.get("config") {
+            Some((Value::Text(p), _)) => Some(PathBuf::from(p)),
+            _ => None,
+        };
+        let config_path = config::find(config_flag.as_deref(), cwd)?;
+        let config = match &config_path {
+            Some(p) => Some(config::load(p)?),
+            None => None,
+        };
+        let values = match &config {
+            Some(c) => upper.over(c.values.clone()),
+            None => upper,
+        };
+        let mut s = Settings::from_values(&values, config.as_ref())?;
+        s.docker_config = env.docker_config_file();
+        s.ci = env.ci_hints();
+        s.config_path = config_path;
+        s.project = config.map(|c| c.project);
+        Ok(s)
+    }
+
+    fn from_values(v: &Values, config: Option<&Config>) -> Result<Settings> {
+        let r = Reader(v);
+        let images_repo = r
+            .text("images_repo")
+            .map(|(s, o)| ImagesRepo::parse(&s).map_err(|e| at(o, e.into())))
+            .transpose()?;
+        let mode = r
+            .parse("images_repo_mode", |s| s.parse::<ModeChoice>())?
+            .unwrap_or_default();
+        let implementation = r.parse("implementation", |s| s.parse::<Implementation>())?;
+        let concurrency = r.parse("concurrency", |s| match s.parse::<usize>() {
+            Ok(n) if (1..=256).contains(&n) => Ok(n),
+            _ => Err(Error::input(format!("{s:?} is not a number from 1 to 256"))),
+        })?;
+        let output = r
+            .parse("output", |s| match s.to_ascii_lowercase().as_str() {
+                "text" => Ok(Output::Text),
+                "json" => Ok(Output::Json),
+                _ => {
+                    Err(Error::input(format!("unknown output {s:?}")).with_hint("use text or json"))
+                }
+            })?
+            .unwrap_or_default();
+        let registry_credential = match (r.text("registry_username"), r.text("registry_password")) {
+            (Some((u, _)), Some((p, _))) => Some(Credential::basic(u, p)),
+            (None, None) => None,
+            (Some((_, o)), None) => {
+                return Err(
+                    Error::input(format!("{} is given without a password", o.label()))
+                        .with_hint("also set DOCKHAND_REGISTRY_PASSWORD (or --registry-password)"),
+                );
+            }
+            (None, Some((_, o))) => {
+                return Err(
+                    Error::input(format!("{} is given without a username", o.label()))
+                        .with_hint("also set DOCKHAND_REGISTRY_USERNAME (or --registry-username)"),
+                );
+            }
+        };
+        let mut insecure_registries = Vec::new();
+        for (h, o) in r.list("insecure_registry") {
+            if h.contains('/') || h.contains("://") {
+                return Err(at(
+                    o,
+                    Error::input(format!("{h:?} is not a host"))
+                        .with_hint("give HOST or HOST:PORT, without scheme or path"),
+                ));
+            }
+            insecure_registries.push(h.to_ascii_lowercase());
+        }
+
+        let images = images(&r, config)?;
+        let tags = tags(&r)?;
+        let policy = policy(&r)?;
+        let stages = match r.text("stages") {
+            Some((s, o)) => {
+                let list: Vec<String> = s
+                    .split(',')
+                    .map(|x| x.trim().to_ascii_lowercase())
+                    .filter(|x| !x.is_empty())
+                    .collect();
+                if let Some(bad) = list.iter().find(|x| *x != "publish" && *x != "cleanup") {
+                    return Err(at(
+                        o,
+                        Error::input(format!("unknown stage {bad:?}"))
+                            .with_hint("use publish, cleanup or publish,cleanup"),
+                    ));
+                }
+                list
+            }
+            None => vec!["publish".into(), "cleanup".into()],
+        };
+        Ok(Settings {
+            images_repo,
+            mode,
+            implementation,
+            insecure_registries,
+            probe: !r.flag("no_probe")?,
+            concurrency,
+            registry_credential,
+            output,
+            images,
+            tags,
+            tag_by_digest: r.flag("tag_by_digest")?,
+            dry_run: r.flag("dry_run")?,
+            policy,
+            stages,
+            ..Default::default()
+        })
+    }
+
+    /// The images repo, or the error a command that needs one gives.
+    pub fn require_images_repo(&self) -> Result<&ImagesRepo> {
+        self.images_repo.as_ref().ok_or_else(|| {
+            Error::input("no images repo given")
+                .with_hint("pass -i/--images-repo REPO, set DOCKHAND_IMAGES_REPO, or put images_repo in the config file")
+        })
+    }
+}
+
+fn at(origin: &Origin, e: Error) -> Error {
+    e.context(origin.label())
+}
+
+/// Typed reads from the merged layers.
+struct Reader<'a>(&'a Values);
+
+impl Reader<'_> {
+    fn text(&self, name: &str) -> Option<(String, &Origin)> {
+        match self.0.get(name) {
+            Some((Value::Text(s), o)) if !s.is_empty() => Some((s.clone(), o)),
+            Some((Value::List(l), o)) => l.last().map(|s| (s.clone(), o)),
+            _ => None,
+        }
+    }
+    fn list(&self, name: &str) -> Vec<(String, &Origin)> {
+        match self.0.get(name) {
+            Some((Value::List(l), o)) => l.iter().map(|s| (s.clone(), o)).collect(),
+            Some((Value::Text(s), o)) if !s.is_empty() => vec![(s.clone(), o)],
+            _ => Vec::new(),
+        }
+    }
+    fn flag(&self, name: &str) -> Result<bool> {
+        match self.0.get(name) {
+            Some((Value::Bool(b), _)) => Ok(*b),
+            Some((Value::Text(s), o)) => Err(at(
+                o,
+                Error::input(format!("{s:?} is not a boolean")).with_hint("use true or false"),
+            )),
+            _ => Ok(false),
+        }
+    }
+    fn parse<T>(&self, name: &str, f: impl Fn(&str) -> Result<T>) -> Result<Option<T>> {
+        self.text(name)
+            .map(|(s, o)| f(&s).map_err(|e| at(o, e)))
+            .transpose()
+    }
+}
+
+fn images(r: &Reader, config: Option<&Config>) -> Result<Vec<ImageSpec>> {
+    let mut out: Vec<ImageSpec> = config
+        .map(|c| {
+            c.images
+                .iter()
+                .map(|i| ImageSpec {
+                    name: i.name.clone(),
+                    source: i.source.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(c) = config {
+        for (spec, entry) in out.iter().zip(&c.images) {
+            if let Some(name) = &spec.name {
+                validate_image_name(name).map_err(|e| {
+                    Error::input(format!(
+                        "{}:{}: image {name:?}: {e}",
+                        c.path.display(),
+                        entry.line
+                    ))
+                })?;
+            }
+        }
+    }
+    for (item, origin) in r.list("image") {
+        let (name, source) = match item.split_once('=') {
+            Some((n, s)) => (
+                n.trim(),
+                Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+            ),
+            None => (item.trim(), None),
+        };
+        let name = match name {
+            "" | "~" => None,
+            n => {
+                validate_image_name(n)
+                    .map_err(|e| at(origin, Error::input(format!("image {n:?}: {e}"))))?;
+                Some(n.to_string())
+            }
+        };
+        // A flag names an image of the config to give it a source, or adds one.
+        match out.iter_mut().find(|i| i.name == name) {
+            Some(existing) if source.is_some() => existing.source = source,
+            Some(_) => {}
+            None => out.push(ImageSpec { name, source }),
+        }
+    }
+    Ok(out)
+}
+
+fn tags(r: &Reader) -> Result<Vec<TagSpec>> {
+    let mut out: Vec<TagSpec> = Vec::new();
+    let mut push = |t: TagSpec| {
+        if !out.iter().any(|o| o.tag == t.tag) {
+            out.push(t);
+        }
+    };
+    for (t, o) in r.list("tag_custom") {
+        validate_tag(&t).map_err(|e| at(o, Error::input(format!("tag {t:?}: {e}"))))?;
+        push(TagSpec {
+            tag: t.clone(),
+            strategy: TagStrategy::Custom,
+            source_value: t,
+        });
+    }
+    // Git ref names are not tags (`feature/x`): they become tags through werf's slug.
+    if let Some((b, _)) = r.text("tag_git_branch") {
+        push(TagSpec {
+            tag: slug_tag(&b),
+            strategy: TagStrategy::GitBranch,
+            source_value: b,
+        });
+    }
+    if let Some((t, _)) = r.text("tag_git_tag") {
+        push(TagSpec {
+            tag: slug_tag(&t),
+            strategy: TagStrategy::GitTag,
+            source_value: t,
+        });
+    }
+    if let Some((c, o)) = r.text("tag_git_commit") {
+        if c.len() < 4 || c.len() > 64 || !c.chars().all(|ch| ch.is_ascii_hexdigit()) {
+            return Err(at(
+                o,
+                Error::input(format!("{c:?} is not a commit id"))
+                    .with_hint("give a hexadecimal commit SHA"),
+            ));
+        }
+        let lower = c.to_ascii_lowercase();
+        push(TagSpec {
+            tag: lower.clone(),
+            strategy: TagStrategy::GitCommit,
+            source_value: lower,
+        });
+    }
+    Ok(out)
+}
+
+fn duration(s: &str) -> Result<Duration> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        Error::input(format!("{s:?} is not a duration ({e})"))
+            .with_hint("write it like 30d, 12h or 90m")
+    })
+}
+
+fn policy(r: &Reader) -> Result<Policy> {
+    let regexes = |name: &str| -> Result<Vec<Regex>> {
+        r.list(name)
+            .into_iter()
+            .map(|(p, o)| {
+                Regex::new(&p)
+                    .map_err(|e| at(o, Error::input(format!("invalid pattern {p:?}: {e}"))))
+            })
+            .collect()
+    };
+    let git_refs = r
+        .parse("git_refs", |s| match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(GitRefs::Auto),
+            "local" => Ok(GitRefs::Local),
+            "remote" => Ok(GitRefs::Remote),
+            "github" => Ok(GitRefs::GitHub),
+            "gitlab" => Ok(GitRefs::GitLab),
+            "none" => Ok(GitRefs::None),
+            _ => Err(Error::input(format!("unknown git refs source {s:?}"))
+                .with_hint("use auto, local, remote, github, gitlab or none")),
+        })?
+        .unwrap_or_default();
+    Ok(Policy {
+        keep_last: r.parse("keep_last", |s| {
+            s.parse::<u32>().map_err(|_| {
+                Error::input(format!("{s:?} is not a whole number"))
+                    .with_hint("give N >= 0, e.g. --keep-last 10")
+            })
+        })?,
+        keep_younger_than: r.parse("keep_younger_than", duration)?,
+        keep_tag: regexes("keep_tag")?,
+        only_tag: regexes("only_tag")?,
+        grace: r.parse("grace", duration)?.unwrap_or(DEFAULT_GRACE),
+        allow_latest: r.flag("allow_latest")?,
+        keep_list: r.text("keep_list").map(|(p, _)| PathBuf::from(p)),
+        git_refs,
+        git_dir: r.text("git_dir").map(|(p, _)| PathBuf::from(p)),
+        report: r.text("report").map(|(p, _)| PathBuf::from(p)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Kind;
+
+    fn build(flags: &[(&'static str, &str)], env: &[(&str, &str)]) -> Result<Settings> {
+        let mut v = Values::default();
+        for (k, val) in flags {
+            let kind = options::OPTIONS.iter().find(|(n, _)| n == k).unwrap().1;
+            v.set_text(k, kind, val, Origin::Flag(k));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        Settings::build(
+            v,
+            &Env::from_pairs(env.iter().map(|(a, b)| (a.to_string(), b.to_string()))),
+            dir.path(),
+        )
+    }
+
+    #[test]
+    fn precedence_flag_env_input() {
+        let s = build(
+            &[],
+            &[
+                ("DOCKHAND_IMAGES_REPO", "a.example/x"),
+                ("INPUT_IMAGES_REPO", "b.example/y"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.images_repo.unwrap().host, "a.example");
+        let s = build(
+            &[("images_repo", "c.example/z")],
+            &[("DOCKHAND_IMAGES_REPO", "a.example/x")],
+        )
+        .unwrap();
+        assert_eq!(s.images_repo.unwrap().host, "c.example");
+        let s = build(&[], &[("INPUT_IMAGES_REPO", "b.example/y")]).unwrap();
+        assert_eq!(s.images_repo.unwrap().host, "b.example");
+    }
+
+    #[test]
+    fn errors_name_their_origin() {
+        let e = build(&[], &[("DOCKHAND_IMPLEMENTATION", "nope")]).unwrap_err();
+        assert_eq!(e.kind, Kind::Input);
+        assert!(
+            e.message
+                .starts_with("DOCKHAND_IMPLEMENTATION: unknown implementation"),
+            "{e}"
+        );
+        let e = build(&[("tag_custom", &"x".repeat(129))], &[]).unwrap_err();
+        assert!(e.message.starts_with("--tag-custom: tag"), "{e}");
+        let e = build(&[("keep_last", "-1")], &[]).unwrap_err();
+        assert!(e.message.starts_with("--keep-last"), "{e}");
+        let e = build(&[], &[("INPUT_GRACE", "soon")]).unwrap_err();
+        assert!(e.message.starts_with("INPUT_GRACE"), "{e}");
+        let e = build(&[("registry_username", "u")], &[]).unwrap_err();
+        assert!(e.message.contains("without a password"), "{e}");
+    }
+
+    #[test]
+    fn git_values_are_slugged_and_custom_tags_kept() {
+        let s = build(
+            &[
+                ("tag_git_branch", "feature/MyFeature#169"),
+                ("tag_custom", "v1.2.3"),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.tags[0].tag, "v1.2.3");
+        assert!(
+            s.tags[1].tag.starts_with("feature-myfeature169-"),
+            "{:?}",
+            s.tags[1]
+        );
+        assert_eq!(s.tags[1].strategy, TagStrategy::GitBranch);
+    }
+
+    #[test]
+    fn images_from_flags() {
+        let s = build(
+            &[
+                ("image", "backend=oci:build/b"),
+                ("images_repo", "localhost:5000"),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.images,
+            vec![ImageSpec {
+                name: Some("backend".into()),
+                source: Some("oci:build/b".into())
+            }]
+        );
+        let e = build(&[("image", "Back=oci:x")], &[]).unwrap_err();
+        assert!(e.message.starts_with("--image: image \"Back\""), "{e}");
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let s = build(&[], &[]).unwrap();
+        assert_eq!(s.policy.grace, DEFAULT_GRACE);
+        assert_eq!(s.policy.keep_last, None);
+        assert!(s.probe);
+        assert_eq!(s.stages, vec!["publish", "cleanup"]);
+    }
+}
