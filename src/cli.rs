@@ -62,7 +62,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_probe: bool,
     /// Parallel registry operations per host.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
     pub concurrency: Option<String>,
     /// Basic credentials for the images repo's registry (else the Docker config).
     #[arg(long, global = true, value_name = "USER")]
@@ -114,7 +114,7 @@ pub struct TagArgs {
 #[command(next_help_heading = "Cleanup policy")]
 pub struct PolicyArgs {
     /// Keep the newest N images of each image name.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub keep_last: Option<String>,
     /// Keep images pushed within DURATION (30d, 12h).
     #[arg(long, value_name = "DURATION")]

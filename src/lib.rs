@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod fixtures;
 pub mod implementation;
 pub mod log;
 pub mod naming;

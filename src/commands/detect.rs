@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::context::Context;
 use crate::detect::Detection;
 use crate::error::Result;
-use crate::implementation::Capabilities;
+use crate::implementation::{Capabilities, Implementation};
 use crate::naming::layout::{Layout, Mode};
 use crate::registry::probe;
 use crate::settings::{Output, Settings};
@@ -19,6 +19,16 @@ pub struct Resolved {
 /// Detects the implementation and resolves the layout; checks every image fits it.
 pub async fn resolve(settings: &Settings) -> Result<Resolved> {
     let repo = settings.require_images_repo()?;
+    // Errors that hold whatever the registry turns out to be are found before any request: the
+    // generic registry's rules are the most permissive ones.
+    let permissive = Layout::resolve(
+        repo.clone(),
+        settings.mode,
+        Capabilities::of(Implementation::Default, &repo.host),
+    )?;
+    for image in &settings.images {
+        permissive.check_image(image.name.as_deref())?;
+    }
     let ctx = Context::new(settings)?;
     let detection = probe::detect(
         &ctx.oci,

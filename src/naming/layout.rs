@@ -120,7 +120,7 @@ impl Layout {
                     ))
                     .with_hint("remove the repository from the address, or use monorepo")
                 } else {
-                    depth_error(&address, title, caps, n + 1)
+                    depth_error(&address, title, caps, n)
                 };
                 return Err(e);
             }
@@ -242,6 +242,7 @@ fn join(base: &str, name: &str) -> String {
     }
 }
 
+/// `n` is the number of path components the address has.
 fn depth_error(address: &str, title: &str, caps: Capabilities, n: usize) -> Error {
     let d = caps.depth;
     let shape = match (d.min, d.max) {
@@ -252,10 +253,13 @@ fn depth_error(address: &str, title: &str, caps: Capabilities, n: usize) -> Erro
         _ => "REPOSITORY",
     };
     Error::input(format!(
-        "images repo {address:?}: {title} repositories have the form HOST/{shape}, which a path of {n} \
-         component(s) cannot give"
+        "images repo {address:?} has {n} path component(s), but {title} repositories have the form \
+         HOST/{shape}"
     ))
-    .with_hint(format!("use an address such as HOST/{}", shape.trim_end_matches("[/…]")))
+    .with_hint(format!(
+        "use an address such as HOST/{}",
+        shape.trim_end_matches("[/…]")
+    ))
 }
 
 #[cfg(test)]

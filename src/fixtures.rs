@@ -1,0 +1,225 @@
+//! Deterministic OCI image layouts for the demo, the benchmarks and the tests.
+//!
+//! Real images need a builder; these are small but valid images (tar layers, an image config with
+//! `rootfs.diff_ids`, an OCI manifest, an `index.json`) written straight into an OCI image layout
+//! directory, so that the same bytes, and so the same digests, come out on every machine.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::registry::media::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, sha256_digest};
+
+/// One file inside a layer.
+pub struct File<'a> {
+    pub path: &'a str,
+    pub content: &'a [u8],
+}
+
+/// A tar archive (ustar) holding `files`, with fixed owner and time so it is reproducible.
+pub fn tar(files: &[File]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in files {
+        let mut h = [0u8; 512];
+        put(&mut h[0..100], f.path.as_bytes());
+        put(&mut h[100..108], b"0000644\0");
+        put(&mut h[108..116], b"0000000\0");
+        put(&mut h[116..124], b"0000000\0");
+        put(
+            &mut h[124..136],
+            format!("{:011o}\0", f.content.len()).as_bytes(),
+        );
+        put(&mut h[136..148], b"00000000000\0");
+        h[156] = b'0';
+        put(&mut h[257..263], b"ustar\0");
+        put(&mut h[263..265], b"00");
+        // The checksum is computed with its own field as spaces.
+        h[148..156].fill(b' ');
+        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+        put(&mut h[148..156], format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(f.content);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+fn put(dst: &mut [u8], src: &[u8]) {
+    dst[..src.len()].copy_from_slice(src);
+}
+
+/// gzip of `data` with a fixed header (no time, no name), so equal input gives equal bytes.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).expect("writing to memory");
+    e.finish().expect("writing to memory")
+}
+
+/// An image: layers (uncompressed tar bytes; stored gzip-compressed) and its config facts.
+pub struct Image {
+    pub layers: Vec<Vec<u8>>,
+    pub created: String,
+    pub cmd: Vec<String>,
+    pub platform: (String, String),
+}
+
+/// Writes blobs into `dir/blobs/sha256/` and returns the manifest's (digest, size, bytes).
+fn write_image(dir: &Path, image: &Image) -> std::io::Result<(String, usize, Vec<u8>)> {
+    let mut layers = Vec::new();
+    for l in &image.layers {
+        let compressed = gzip(l);
+        let d = write_blob(dir, &compressed)?;
+        layers.push(json!({"mediaType": OCI_LAYER_GZIP, "digest": d, "size": compressed.len()}));
+    }
+    let diff_ids: Vec<String> = image.layers.iter().map(|l| sha256_digest(l)).collect();
+    let config = serde_json::to_vec(&json!({
+        "architecture": image.platform.1,
+        "os": image.platform.0,
+        "created": image.created,
+        "config": {"Cmd": image.cmd},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))?;
+    let config_digest = write_blob(dir, &config)?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": layers,
+    }))?;
+    let digest = write_blob(dir, &manifest)?;
+    Ok((digest, manifest.len(), manifest))
+}
+
+fn write_blob(dir: &Path, bytes: &[u8]) -> std::io::Result<String> {
+    let digest = sha256_digest(bytes);
+    let blobs = dir.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs)?;
+    let path = blobs.join(digest.trim_start_matches("sha256:"));
+    if !path.exists() {
+        std::fs::write(path, bytes)?;
+    }
+    Ok(digest)
+}
+
+fn write_index(dir: &Path, entries: &[serde_json::Value]) -> std::io::Result<()> {
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec_pretty(&index)?)
+}
+
+/// Writes an OCI layout at `dir` holding `image` under the reference name `tag`; returns the
+/// manifest digest.
+pub fn write_layout(dir: &Path, tag: &str, image: &Image) -> std::io::Result<String> {
+    let (digest, size, _) = write_image(dir, image)?;
+    write_index(
+        dir,
+        &[json!({
+            "mediaType": OCI_MANIFEST, "digest": digest, "size": size,
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        })],
+    )?;
+    Ok(digest)
+}
+
+/// Writes a multi-platform layout: an image index with one child per image; returns the index
+/// digest.
+pub fn write_multiarch_layout(dir: &Path, tag: &str, images: &[Image]) -> std::io::Result<String> {
+    let mut children = Vec::new();
+    for image in images {
+        let (digest, size, _) = write_image(dir, image)?;
+        children.push(json!({
+            "mediaType": OCI_MANIFEST, "digest": digest, "size": size,
+            "platform": {"os": image.platform.0, "architecture": image.platform.1},
+        }));
+    }
+    let index = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}),
+    )?;
+    let digest = write_blob(dir, &index)?;
+    write_index(
+        dir,
+        &[json!({
+            "mediaType": OCI_INDEX, "digest": digest, "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        })],
+    )?;
+    Ok(digest)
+}
+
+/// The seed example: `backend` and `frontend` built from one Dockerfile with two targets, so they
+/// share their base layer. Writes `dir/backend` and `dir/frontend`; returns (name, digest) pairs.
+pub fn seed_example(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
+    let base = tar(&[
+        File {
+            path: "etc/os-release",
+            content: b"NAME=dockhand-demo\nID=demo\n",
+        },
+        File {
+            path: "usr/share/demo/README",
+            content: b"shared base layer of the seed example\n",
+        },
+    ]);
+    let mut out = Vec::new();
+    for (name, app) in [
+        ("backend", &b"#!/bin/sh\necho backend\n"[..]),
+        ("frontend", &b"<html>frontend</html>\n"[..]),
+    ] {
+        let own = tar(&[File {
+            path: &format!("app/{name}"),
+            content: app,
+        }]);
+        let image = Image {
+            layers: vec![base.clone(), own],
+            created: "2024-05-01T12:00:00Z".into(),
+            cmd: vec![format!("/app/{name}")],
+            platform: ("linux".into(), "amd64".into()),
+        };
+        let digest = write_layout(&dir.join(name), "latest", &image)?;
+        out.push((name.to_string(), digest));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_headers_are_valid() {
+        let t = tar(&[File {
+            path: "a.txt",
+            content: b"hello",
+        }]);
+        assert_eq!(t.len(), 512 + 512 + 1024);
+        assert_eq!(&t[257..262], b"ustar");
+        // Checksum as written equals the sum with the field blanked.
+        let mut h = t[..512].to_vec();
+        let written = u32::from_str_radix(std::str::from_utf8(&h[148..154]).unwrap(), 8).unwrap();
+        h[148..156].fill(b' ');
+        assert_eq!(written, h.iter().map(|b| u32::from(*b)).sum::<u32>());
+    }
+
+    #[test]
+    fn seed_example_is_reproducible_and_shares_the_base() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let da = seed_example(a.path()).unwrap();
+        let db = seed_example(b.path()).unwrap();
+        assert_eq!(da, db);
+        assert_ne!(da[0].1, da[1].1);
+        let blobs = |p: &Path| {
+            std::fs::read_dir(p.join("blobs/sha256"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let shared = blobs(&a.path().join("backend"))
+            .intersection(&blobs(&a.path().join("frontend")))
+            .count();
+        assert_eq!(shared, 1, "the base layer is the one blob both images have");
+    }
+}
