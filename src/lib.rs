@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod implementation;
 pub mod log;
 pub mod naming;
+pub mod publish;
 pub mod registry;
 pub mod secret;
 pub mod settings;

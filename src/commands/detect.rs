@@ -17,7 +17,7 @@ pub struct Resolved {
 }
 
 /// Detects the implementation and resolves the layout; checks every image fits it.
-pub async fn resolve(settings: &Settings) -> Result<Resolved> {
+pub async fn resolve(settings: &Settings, ctx: &Context) -> Result<Resolved> {
     let repo = settings.require_images_repo()?;
     // Errors that hold whatever the registry turns out to be are found before any request: the
     // generic registry's rules are the most permissive ones.
@@ -29,7 +29,6 @@ pub async fn resolve(settings: &Settings) -> Result<Resolved> {
     for image in &settings.images {
         permissive.check_image(image.name.as_deref())?;
     }
-    let ctx = Context::new(settings)?;
     let detection = probe::detect(
         &ctx.oci,
         &repo.host,
@@ -70,7 +69,8 @@ struct ImageReport {
 }
 
 pub async fn run(settings: &Settings) -> Result<()> {
-    let r = resolve(settings).await?;
+    let ctx = Context::new(settings)?;
+    let r = resolve(settings, &ctx).await?;
     let layout = &r.layout;
     let names: Vec<Option<String>> = if settings.images.is_empty() {
         vec![Some("<image>".to_string())]

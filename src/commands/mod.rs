@@ -2,6 +2,7 @@
 
 pub mod context;
 pub mod detect;
+pub mod publish;
 
 use clap::ArgMatches;
 
@@ -29,7 +30,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     let settings = Settings::build(flags, &env, &cwd)?;
     match cli.command {
         Command::Detect(_) => detect::run(&settings).await,
-        Command::Publish(_) => not_yet("publish", &settings).await,
+        Command::Publish(_) => publish::run(&settings).await,
         Command::Cleanup(_) => not_yet("cleanup", &settings).await,
         Command::Run(_) => not_yet("run", &settings).await,
         Command::CiEnv(_) => Err(Error::unsupported(
@@ -40,7 +41,8 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
 
 /// Stages that are not built yet still validate their input first, so bad input exits 2.
 async fn not_yet(stage: &str, settings: &Settings) -> Result<()> {
-    detect::resolve(settings).await?;
+    let ctx = context::Context::new(settings)?;
+    detect::resolve(settings, &ctx).await?;
     Err(Error::unsupported(format!(
         "`dockhand {stage}` is not available in this version yet"
     ))

@@ -144,6 +144,8 @@ struct Inner {
     tokens: TokenCache,
     hosts: Mutex<HashMap<String, Arc<HostState>>>,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// HTTP requests sent, every attempt and redirect hop counted (reported by benchmarks).
+    requests: std::sync::atomic::AtomicU64,
 }
 
 /// How many redirects one request may follow.
@@ -176,8 +178,16 @@ impl Transport {
                 tokens: TokenCache::default(),
                 hosts: Mutex::new(HashMap::new()),
                 limits: Mutex::new(HashMap::new()),
+                requests: Default::default(),
             }),
         })
+    }
+
+    /// How many HTTP requests this transport has sent.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn is_insecure(&self, host: &str) -> bool {
@@ -512,6 +522,9 @@ impl Transport {
                     .header(reqwest::header::CONTENT_LENGTH, body.len())
                     .body(b);
             }
+            self.inner
+                .requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let resp = builder.send().await.map_err(|e| ConnError {
                 replayable: req.replay_on_connection_error,
                 error: Error::operation(format!(

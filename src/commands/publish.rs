@@ -1,0 +1,309 @@
+//! `dockhand publish`: every configured image to every computed reference.
+
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+
+use super::context::Context;
+use super::detect;
+use crate::error::{Error, Result};
+use crate::naming::layout::Layout;
+use crate::publish::copy::{Engine, ImageTransfer};
+use crate::publish::image::SourceImage;
+use crate::publish::source::SourceSpec;
+use crate::registry::distribution::Repo;
+use crate::settings::{ImageSpec, Output, Settings};
+
+/// One (image, tag) result: the contract's `images[]` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    pub image: Option<String>,
+    pub reference: String,
+    pub digest: String,
+    /// False when the tag already pointed at this digest.
+    pub pushed: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Transfer {
+    pub blobs_uploaded: u64,
+    pub bytes_uploaded: u64,
+    pub blobs_mounted: u64,
+    pub blobs_present: u64,
+    pub manifests_put: u64,
+    /// HTTP requests sent to registries in this run (detection included).
+    pub requests: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PublishReport {
+    pub implementation: &'static str,
+    pub dry_run: bool,
+    pub images: Vec<Published>,
+    pub failed: Vec<Failure>,
+    pub transfer: Transfer,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub image: Option<String>,
+    pub references: Vec<String>,
+    pub error: String,
+}
+
+/// Checks what can be checked without the network: images, sources, tags.
+fn check_input(settings: &Settings) -> Result<()> {
+    if settings.images.is_empty() {
+        return Err(Error::input("no images to publish").with_hint(
+            "list images in dockhand.yaml (image: NAME, source: ...) or pass --image NAME=SOURCE",
+        ));
+    }
+    for image in &settings.images {
+        let name = image.name.as_deref().unwrap_or("~");
+        let Some(source) = &image.source else {
+            return Err(Error::input(format!("image {name:?} has no source"))
+                .with_hint(format!("add `source:` to its document in the config file, or pass --image {name}=SOURCE")));
+        };
+        SourceSpec::parse(source).map_err(|e| e.context(format!("image {name:?}")))?;
+    }
+    if settings.tags.is_empty() && !settings.tag_by_digest {
+        return Err(Error::input("no tag to publish under").with_hint(
+            "pass --tag-custom TAG, --tag-git-branch BRANCH, --tag-git-tag TAG, --tag-git-commit SHA or --tag-by-digest",
+        ));
+    }
+    Ok(())
+}
+
+/// The content-based tag: stable for identical content (the same root digest).
+pub fn digest_tag(digest: &str) -> String {
+    let hex = digest.split_once(':').map(|(_, h)| h).unwrap_or(digest);
+    format!("digest-{}", &hex[..hex.len().min(16)])
+}
+
+struct Job {
+    spec: ImageSpec,
+    source: SourceImage,
+    repo: Repo,
+    tags: Vec<String>,
+    references: Vec<String>,
+}
+
+pub async fn run(settings: &Settings) -> Result<()> {
+    let report = publish(settings).await?;
+    print(&report, settings.output);
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<String> = report
+            .failed
+            .iter()
+            .flat_map(|f| f.references.clone())
+            .collect();
+        Err(Error::operation(format!(
+            "publishing failed for {}",
+            names.join(", ")
+        )))
+    }
+}
+
+pub async fn publish(settings: &Settings) -> Result<PublishReport> {
+    check_input(settings)?;
+    let ctx = Context::new(settings)?;
+    // Local sources are read before anything is sent, so a broken one is bad input (exit 2).
+    let mut sources = Vec::new();
+    for spec in &settings.images {
+        let source_text = spec.source.as_deref().unwrap_or_default();
+        let source = SourceImage::open(source_text, &ctx.oci)
+            .await
+            .map_err(|e| e.context(format!("image {:?}", spec.name.as_deref().unwrap_or("~"))))?;
+        if source.converted {
+            crate::log::verbose(&format!(
+                "{source_text}: a docker-archive without an OCI index; its manifest is built by dockhand"
+            ));
+        }
+        sources.push((spec, source));
+    }
+    let resolved = detect::resolve(settings, &ctx).await?;
+    let layout = &resolved.layout;
+    let mut jobs = Vec::new();
+    for (spec, source) in sources {
+        jobs.push(job(spec, source, layout, settings)?);
+    }
+    let caps = layout_caps(&resolved);
+    let registry = crate::registry::open(caps, ctx.oci.clone());
+    if !settings.dry_run {
+        for job in &jobs {
+            registry.ensure_repository(&job.repo).await?;
+        }
+    }
+    let concurrency = settings.concurrency.unwrap_or(caps.default_concurrency);
+    let engine = Engine::new(
+        ctx.oci.clone(),
+        caps.cross_repo_mount,
+        settings.dry_run,
+        concurrency,
+    );
+    let results = futures_util::future::join_all(
+        jobs.iter()
+            .map(|j| engine.publish(&j.source, &j.repo, &j.tags)),
+    )
+    .await;
+
+    let mut images = Vec::new();
+    let mut failed = Vec::new();
+    for (job, result) in jobs.iter().zip(results) {
+        match result {
+            Ok(t) => {
+                log_transfer(job, &t, settings.dry_run);
+                for (tag, reference) in job.tags.iter().zip(&job.references) {
+                    images.push(Published {
+                        image: job.spec.name.clone(),
+                        reference: reference.clone(),
+                        digest: job.source.root.digest.clone(),
+                        pushed: t.changed_tags.contains(tag),
+                    });
+                }
+            }
+            Err(e) => {
+                crate::log::error(&format!("{}: {e}", job.references.join(", ")));
+                failed.push(Failure {
+                    image: job.spec.name.clone(),
+                    references: job.references.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    let s = &engine.stats;
+    Ok(PublishReport {
+        implementation: resolved.detection.implementation.name(),
+        dry_run: settings.dry_run,
+        images,
+        failed,
+        transfer: Transfer {
+            blobs_uploaded: s.blobs_uploaded.load(Ordering::Relaxed),
+            bytes_uploaded: s.bytes_uploaded.load(Ordering::Relaxed),
+            blobs_mounted: s.blobs_mounted.load(Ordering::Relaxed),
+            blobs_present: s.blobs_present.load(Ordering::Relaxed),
+            manifests_put: s.manifests_put.load(Ordering::Relaxed),
+            requests: ctx.oci.transport().requests_sent(),
+        },
+    })
+}
+
+fn layout_caps(r: &detect::Resolved) -> crate::implementation::Capabilities {
+    crate::implementation::Capabilities::of(r.detection.implementation, &r.layout.repo.host)
+}
+
+fn job(spec: &ImageSpec, source: SourceImage, layout: &Layout, settings: &Settings) -> Result<Job> {
+    let name = spec.name.as_deref();
+    let mut tags: Vec<String> = settings.tags.iter().map(|t| t.tag.clone()).collect();
+    if settings.tag_by_digest {
+        let t = digest_tag(&source.root.digest);
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    let mut dest_tags = Vec::new();
+    let mut references = Vec::new();
+    let mut repository = String::new();
+    for tag in &tags {
+        let target = layout.target(name, tag)?;
+        references.push(target.to_string());
+        repository = target.repository.clone();
+        dest_tags.push(target.tag);
+    }
+    let (host, path) = repository.split_once('/').unwrap_or((&repository, ""));
+    let repo = Repo::new(crate::implementation::registry_api_host(host), path);
+    Ok(Job {
+        spec: spec.clone(),
+        source,
+        repo,
+        tags: dest_tags,
+        references,
+    })
+}
+
+fn log_transfer(job: &Job, t: &ImageTransfer, dry_run: bool) {
+    let moved = if dry_run {
+        format!(
+            "would upload {} blob(s), {}; {} present",
+            t.missing + t.mounted,
+            human_bytes(t.missing_bytes),
+            t.present
+        )
+    } else {
+        format!(
+            "uploaded {} blob(s), {}; mounted {}; {} present",
+            t.uploaded,
+            human_bytes(t.uploaded_bytes),
+            t.mounted,
+            t.present
+        )
+    };
+    for (tag, reference) in job.tags.iter().zip(&job.references) {
+        let state = if t.unchanged_tags.contains(tag) {
+            "unchanged"
+        } else if dry_run {
+            "would push"
+        } else {
+            "pushed"
+        };
+        let detail = if t.unchanged_tags.contains(tag) {
+            String::new()
+        } else {
+            format!(" ({moved})")
+        };
+        crate::log::info(&format!(
+            "{state:<10} {reference}@{}{detail}",
+            job.source.root.digest
+        ));
+    }
+}
+
+fn print(report: &PublishReport, output: Output) {
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        ),
+        Output::Text => {
+            for i in &report.images {
+                println!("{}@{}", i.reference, i.digest);
+            }
+        }
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_tags_are_stable_and_valid() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(digest_tag(&d), "digest-abababababababab");
+        crate::naming::tag::validate_tag(&digest_tag(&d)).unwrap();
+    }
+
+    #[test]
+    fn bytes_read_well() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+    }
+}

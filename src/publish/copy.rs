@@ -1,0 +1,361 @@
+//! The copy engine: puts a source image into a destination repository under some tags.
+//!
+//! Order: blobs, then child manifests, then the root manifest under each tag, so a tag only ever
+//! points at complete content. Each blob is checked with HEAD, mounted from a repository of the
+//! same registry that has it (the source, or where this run uploaded it), or uploaded as a stream.
+//! A blob shared by several images of the run is uploaded once per registry: the first task
+//! uploads, the others wait for it and mount.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::OnceCell;
+
+use super::image::SourceImage;
+use crate::error::{Error, Kind, Result};
+use crate::registry::distribution::{Distribution, Mounted, Repo};
+use crate::registry::media::{Descriptor, Manifest};
+
+/// How many times one blob upload is restarted after the registry broke it off.
+const UPLOAD_ATTEMPTS: u32 = 3;
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub bytes_uploaded: AtomicU64,
+    pub blobs_uploaded: AtomicU64,
+    pub blobs_mounted: AtomicU64,
+    pub blobs_present: AtomicU64,
+    pub manifests_put: AtomicU64,
+}
+
+/// What happened to one blob in one repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobOutcome {
+    Present,
+    Mounted,
+    Uploaded,
+    /// Dry run: would be uploaded (or mounted).
+    Missing,
+}
+
+/// What the engine did for one image: per tag whether it changed, and the blob counts.
+#[derive(Debug, Clone, Default)]
+pub struct ImageTransfer {
+    pub changed_tags: Vec<String>,
+    pub unchanged_tags: Vec<String>,
+    pub uploaded: u64,
+    pub uploaded_bytes: u64,
+    pub mounted: u64,
+    pub present: u64,
+    pub missing: u64,
+    pub missing_bytes: u64,
+}
+
+/// Per (host, digest): the repository of the destination registry that has the blob, set once.
+type Located = Mutex<HashMap<(String, String), Arc<OnceCell<Repo>>>>;
+
+pub struct Engine {
+    oci: Distribution,
+    mount: bool,
+    dry_run: bool,
+    concurrency: usize,
+    /// Where on the destination registry a blob is known to be: (host, digest) → repository.
+    located: Located,
+    present: Mutex<HashSet<(Repo, String)>>,
+    pub stats: Stats,
+}
+
+impl Engine {
+    pub fn new(oci: Distribution, mount: bool, dry_run: bool, concurrency: usize) -> Engine {
+        Engine {
+            oci,
+            mount,
+            dry_run,
+            concurrency: concurrency.max(1),
+            located: Mutex::new(HashMap::new()),
+            present: Mutex::new(HashSet::new()),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Publishes `src` to `repo` under every tag in `tags`.
+    pub async fn publish(
+        &self,
+        src: &SourceImage,
+        repo: &Repo,
+        tags: &[String],
+    ) -> Result<ImageTransfer> {
+        let mut t = ImageTransfer::default();
+        let heads = futures_util::future::join_all(
+            tags.iter().map(|tag| self.oci.head_manifest(repo, tag)),
+        )
+        .await;
+        for (tag, head) in tags.iter().zip(heads) {
+            match head? {
+                Some(d) if d.digest == src.root.digest => t.unchanged_tags.push(tag.clone()),
+                _ => t.changed_tags.push(tag.clone()),
+            }
+        }
+        if t.changed_tags.is_empty() {
+            return Ok(t);
+        }
+        // A tag already on this digest proves the content is complete in this repository.
+        if t.unchanged_tags.is_empty() {
+            self.ensure_content(src, repo, &mut t).await?;
+        }
+        if self.dry_run {
+            return Ok(t);
+        }
+        for tag in &t.changed_tags {
+            self.oci
+                .put_manifest(repo, tag, &src.root)
+                .await
+                .map_err(|e| explain_push_error(e, repo))?;
+            self.stats.manifests_put.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(t)
+    }
+
+    /// Blobs and child manifests, so that the root manifest can be put.
+    async fn ensure_content(
+        &self,
+        src: &SourceImage,
+        repo: &Repo,
+        t: &mut ImageTransfer,
+    ) -> Result<()> {
+        let children: Vec<&Manifest> = src
+            .manifests_in_order()
+            .into_iter()
+            .filter(|m| m.digest != src.root.digest)
+            .collect();
+        let mut needed_children = Vec::new();
+        for m in &children {
+            if self.oci.head_manifest(repo, &m.digest).await?.is_none() {
+                needed_children.push(*m);
+            }
+        }
+        // Blobs of the root (an image) and of the children not yet there; largest first, so the
+        // long uploads start early.
+        let mut blobs: Vec<Descriptor> = Vec::new();
+        let mut seen = HashSet::new();
+        for m in needed_children
+            .iter()
+            .copied()
+            .chain(std::iter::once(&src.root))
+        {
+            for b in m
+                .blobs()
+                .map_err(|e| Error::input(format!("source {}: {e}", src.label)))?
+            {
+                if seen.insert(b.digest.clone()) {
+                    blobs.push(b);
+                }
+            }
+        }
+        blobs.sort_by_key(|b| std::cmp::Reverse(b.size));
+        let results: Vec<Result<(BlobOutcome, u64)>> = futures_util::stream::iter(blobs.iter())
+            .map(|b| async move { self.ensure_blob(src, repo, b).await.map(|o| (o, b.size)) })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for r in results {
+            match r? {
+                (BlobOutcome::Present, _) => t.present += 1,
+                (BlobOutcome::Mounted, _) => t.mounted += 1,
+                (BlobOutcome::Uploaded, n) => {
+                    t.uploaded += 1;
+                    t.uploaded_bytes += n;
+                }
+                (BlobOutcome::Missing, n) => {
+                    t.missing += 1;
+                    t.missing_bytes += n;
+                }
+            }
+        }
+        if !self.dry_run {
+            for m in needed_children {
+                self.oci
+                    .put_manifest(repo, &m.digest, m)
+                    .await
+                    .map_err(|e| explain_push_error(e, repo))?;
+                self.stats.manifests_put.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    fn cell(&self, repo: &Repo, digest: &str) -> Arc<OnceCell<Repo>> {
+        let mut located = self.located.lock().unwrap_or_else(|p| p.into_inner());
+        located
+            .entry((repo.host.clone(), digest.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    fn known_present(&self, repo: &Repo, digest: &str) -> bool {
+        self.present
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(repo.clone(), digest.to_string()))
+    }
+
+    fn mark_present(&self, repo: &Repo, digest: &str) {
+        self.present
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((repo.clone(), digest.to_string()));
+    }
+
+    async fn ensure_blob(
+        &self,
+        src: &SourceImage,
+        repo: &Repo,
+        blob: &Descriptor,
+    ) -> Result<BlobOutcome> {
+        if self.known_present(repo, &blob.digest) {
+            return Ok(BlobOutcome::Present);
+        }
+        let cell = self.cell(repo, &blob.digest);
+        let mut outcome = None;
+        let home = cell
+            .get_or_try_init(|| async {
+                let o = self.place_blob(src, repo, blob).await?;
+                outcome = Some(o);
+                Ok::<_, Error>(repo.clone())
+            })
+            .await?
+            .clone();
+        if let Some(o) = outcome {
+            if o != BlobOutcome::Missing {
+                self.mark_present(repo, &blob.digest);
+            }
+            return Ok(o);
+        }
+        // Another image of this run put the blob into `home` already.
+        if &home == repo {
+            return Ok(BlobOutcome::Present);
+        }
+        if self.oci.head_blob(repo, &blob.digest).await?.is_some() {
+            self.mark_present(repo, &blob.digest);
+            return Ok(BlobOutcome::Present);
+        }
+        if self.dry_run {
+            return Ok(if self.mount {
+                BlobOutcome::Mounted
+            } else {
+                BlobOutcome::Missing
+            });
+        }
+        let o = self.mount_or_upload(src, repo, blob, Some(&home)).await?;
+        self.mark_present(repo, &blob.digest);
+        Ok(o)
+    }
+
+    /// The first placement of a blob on the destination registry in this run.
+    async fn place_blob(
+        &self,
+        src: &SourceImage,
+        repo: &Repo,
+        blob: &Descriptor,
+    ) -> Result<BlobOutcome> {
+        if self.oci.head_blob(repo, &blob.digest).await?.is_some() {
+            self.stats.blobs_present.fetch_add(1, Ordering::Relaxed);
+            return Ok(BlobOutcome::Present);
+        }
+        if self.dry_run {
+            return Ok(BlobOutcome::Missing);
+        }
+        let from = src
+            .registry_repo()
+            .filter(|r| r.host.eq_ignore_ascii_case(&repo.host))
+            .cloned();
+        self.mount_or_upload(src, repo, blob, from.as_ref()).await
+    }
+
+    async fn mount_or_upload(
+        &self,
+        src: &SourceImage,
+        repo: &Repo,
+        blob: &Descriptor,
+        from: Option<&Repo>,
+    ) -> Result<BlobOutcome> {
+        if let (true, Some(from)) = (self.mount, from) {
+            match self.oci.mount_blob(repo, &blob.digest, &from.name).await {
+                Ok(Mounted::Yes) => {
+                    self.stats.blobs_mounted.fetch_add(1, Ordering::Relaxed);
+                    return Ok(BlobOutcome::Mounted);
+                }
+                Ok(Mounted::Session(session)) => {
+                    // The registry could not mount and opened an upload instead: use it.
+                    if self
+                        .oci
+                        .finish_upload(repo, session, &blob.digest, src.blob_body(blob)?)
+                        .await
+                        .is_ok()
+                    {
+                        self.count_upload(blob);
+                        return Ok(BlobOutcome::Uploaded);
+                    }
+                }
+                // Some registries refuse mounts outright; a plain upload still works.
+                Err(e) if e.kind != Kind::Auth => {
+                    crate::log::debug(&format!("mount of {} refused: {e}", blob.digest))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.upload(src, repo, blob).await
+    }
+
+    async fn upload(
+        &self,
+        src: &SourceImage,
+        repo: &Repo,
+        blob: &Descriptor,
+    ) -> Result<BlobOutcome> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .oci
+                .upload_blob(repo, &blob.digest, src.blob_body(blob)?)
+                .await
+            {
+                Ok(()) => {
+                    self.count_upload(blob);
+                    return Ok(BlobOutcome::Uploaded);
+                }
+                Err(e) if e.kind == Kind::Operation && attempt < UPLOAD_ATTEMPTS => {
+                    crate::log::verbose(&format!(
+                        "upload of {} to {repo} broke off ({e}); starting again",
+                        blob.digest
+                    ));
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(explain_push_error(e, repo)),
+            }
+        }
+    }
+
+    fn count_upload(&self, blob: &Descriptor) {
+        self.stats.blobs_uploaded.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes_uploaded
+            .fetch_add(blob.size, Ordering::Relaxed);
+    }
+}
+
+/// Adds what to do when a registry refuses a push for a reason the user can fix.
+fn explain_push_error(e: Error, repo: &Repo) -> Error {
+    if e.message.contains("NAME_UNKNOWN") || e.message.contains("NAME_INVALID") {
+        let hint = format!(
+            "the registry does not accept repository {repo}: create it first (ECR: --create-repositories; \
+             Harbor: the project; Artifact Registry: the repository), or check the images repo"
+        );
+        return e.with_hint(hint);
+    }
+    e
+}

@@ -1,0 +1,5 @@
+//! Publishing built images: where they come from (`source`, `image`) and how they are copied (`copy`).
+
+pub mod copy;
+pub mod image;
+pub mod source;

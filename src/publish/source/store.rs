@@ -1,0 +1,158 @@
+//! Where the files of a local image live: a directory, or the entries of a tar archive.
+//!
+//! Readers of OCI layouts and `docker save` archives need only two things — where a file's bytes
+//! are, and the full bytes of a small JSON file — so they are written once against [`Store`] and
+//! work the same over a directory, a tar, and a decompressed tar.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use super::BlobLocation;
+use crate::error::{Error, Result};
+
+/// Largest JSON file (index, manifest, config) read into memory. Registries must accept 4 MB
+/// manifests; anything far beyond that in a layout is damage, not an image.
+pub(super) const SMALL_LIMIT: u64 = 16 << 20;
+
+/// `len` bytes at `offset` in the file at `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Region {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl Region {
+    pub fn location(&self) -> BlobLocation {
+        BlobLocation::File {
+            path: self.path.clone(),
+            offset: self.offset,
+            len: self.len,
+        }
+    }
+
+    /// Opens the file positioned at the region's start, limited to its length.
+    pub fn reader(&self) -> std::io::Result<std::io::Take<std::fs::File>> {
+        let mut file = std::fs::File::open(&self.path)?;
+        file.seek(SeekFrom::Start(self.offset))?;
+        Ok(file.take(self.len))
+    }
+}
+
+/// A read-only tree of files addressed by relative '/'-separated paths.
+pub(super) trait Store {
+    /// The source as the user wrote it, for messages.
+    fn label(&self) -> &str;
+
+    /// Where the file at `path` is, or `None` when the store has no such file.
+    fn locate(&self, path: &str) -> Result<Option<Region>>;
+
+    /// The whole file at `path`, or `None` when absent; refuses files over [`SMALL_LIMIT`].
+    fn read_small(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(region) = self.locate(path)? else {
+            return Ok(None);
+        };
+        if region.len > SMALL_LIMIT {
+            return Err(Error::input(format!(
+                "{}: {path} is {} bytes, too large for a JSON document (limit {SMALL_LIMIT})",
+                self.label(),
+                region.len
+            )));
+        }
+        read_region(&region)
+            .map(Some)
+            .map_err(|e| io_error(self.label(), path, &e))
+    }
+}
+
+fn read_region(region: &Region) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(usize::try_from(region.len).unwrap_or(0));
+    region.reader()?.read_to_end(&mut out)?;
+    if out.len() as u64 != region.len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "file is shorter than expected (truncated?)",
+        ));
+    }
+    Ok(out)
+}
+
+/// A local I/O failure while reading a source: the user's input is unreadable (exit 2).
+pub(super) fn io_error(label: &str, what: impl std::fmt::Display, e: &std::io::Error) -> Error {
+    Error::input(format!("{label}: cannot read {what}: {e}"))
+}
+
+/// An OCI layout directory.
+pub(super) struct DirStore {
+    root: PathBuf,
+    label: String,
+}
+
+impl DirStore {
+    pub fn new(root: &Path, label: &str) -> DirStore {
+        DirStore {
+            root: root.to_path_buf(),
+            label: label.to_string(),
+        }
+    }
+}
+
+impl Store for DirStore {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn locate(&self, path: &str) -> Result<Option<Region>> {
+        // Paths come from digests and file names in JSON we do not control: stay inside root.
+        if path.split('/').any(|c| c.is_empty() || c == "..") {
+            return Err(Error::input(format!(
+                "{}: refusing path {path:?} outside the layout",
+                self.label
+            )));
+        }
+        let full = self.root.join(path);
+        match std::fs::metadata(&full) {
+            Ok(m) if m.is_file() => Ok(Some(Region {
+                path: full,
+                offset: 0,
+                len: m.len(),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&self.label, full.display(), &e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_store_locates_and_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+        std::fs::write(dir.path().join("blobs/sha256/ab"), b"hello").unwrap();
+        let store = DirStore::new(dir.path(), "oci:x");
+        let region = store.locate("blobs/sha256/ab").unwrap().unwrap();
+        assert_eq!((region.offset, region.len), (0, 5));
+        assert_eq!(
+            store.read_small("blobs/sha256/ab").unwrap().unwrap(),
+            b"hello"
+        );
+        assert_eq!(store.locate("missing").unwrap(), None);
+        assert_eq!(
+            store.locate("blobs").unwrap(),
+            None,
+            "a directory is not a file"
+        );
+    }
+
+    #[test]
+    fn dir_store_refuses_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path(), "oci:x");
+        assert!(store.locate("../etc/passwd").is_err());
+        assert!(store.locate("/etc/passwd").is_err());
+    }
+}

@@ -1,0 +1,499 @@
+//! An index of a tar archive's entries, so files inside it are read in place, never extracted.
+//!
+//! Only headers are read: ustar (with its 155-byte name prefix), pax extended headers (`path`,
+//! `linkpath`, `size`), GNU long names (`L`/`K`) and GNU base-256 sizes. That covers what
+//! `docker save`, BuildKit (`--output type=oci`), GNU tar and Go's `archive/tar` write. Hard and
+//! symbolic links are resolved, because `docker save` shares layers between images through them.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use super::store::{Region, Store, io_error};
+use crate::error::{Error, Result};
+
+const BLOCK: u64 = 512;
+/// Pax and GNU long-name headers hold names, not data; anything bigger is damage.
+const META_LIMIT: u64 = 1 << 20;
+/// Link chains longer than this are treated as cycles.
+const MAX_LINK_HOPS: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    File {
+        offset: u64,
+        len: u64,
+    },
+    /// A hard or symbolic link, its target already resolved to an archive path.
+    Link(String),
+}
+
+/// The regular files and links of a tar archive, by normalised path.
+pub(super) struct TarArchive {
+    file: PathBuf,
+    label: String,
+    entries: HashMap<String, Entry>,
+}
+
+/// One parsed 512-byte header.
+struct Header {
+    name: String,
+    linkname: String,
+    size: u64,
+    typeflag: u8,
+}
+
+/// Overrides carried by pax or GNU headers for the next entry.
+#[derive(Default)]
+struct Pending {
+    name: Option<String>,
+    linkname: Option<String>,
+    size: Option<u64>,
+}
+
+impl TarArchive {
+    /// Reads every header of the tar at `file`.
+    pub fn index(file: &Path, label: &str) -> Result<TarArchive> {
+        let mut f = std::fs::File::open(file).map_err(|e| io_error(label, file.display(), &e))?;
+        let total = f
+            .metadata()
+            .map_err(|e| io_error(label, file.display(), &e))?
+            .len();
+        let mut archive = TarArchive {
+            file: file.to_path_buf(),
+            label: label.to_string(),
+            entries: HashMap::new(),
+        };
+        archive
+            .read_entries(&mut f, total)
+            .map_err(|e| e.context(label))?;
+        Ok(archive)
+    }
+
+    fn read_entries(&mut self, f: &mut std::fs::File, total: u64) -> Result<()> {
+        let mut pos = 0;
+        let mut pending = Pending::default();
+        while pos + BLOCK <= total {
+            let block = read_block(f, pos)?;
+            let Some(header) = parse_header(&block, pos)? else {
+                return Ok(()); // end-of-archive marker
+            };
+            // A pax `size` belongs to the next real entry, not to another extended header.
+            let size = match header.typeflag {
+                b'x' | b'g' | b'L' | b'K' => header.size,
+                _ => pending.size.take().unwrap_or(header.size),
+            };
+            let data = pos + BLOCK;
+            if data + size > total {
+                return Err(truncated(pos));
+            }
+            self.take_entry(f, header, size, data, &mut pending)?;
+            pos = data + size.div_ceil(BLOCK) * BLOCK;
+        }
+        if pos < total && pos + BLOCK > total {
+            return Err(truncated(pos));
+        }
+        Ok(())
+    }
+
+    fn take_entry(
+        &mut self,
+        f: &mut std::fs::File,
+        header: Header,
+        size: u64,
+        data: u64,
+        pending: &mut Pending,
+    ) -> Result<()> {
+        let result = match header.typeflag {
+            b'x' => read_meta(f, data, size).and_then(|m| apply_pax(&m, pending)),
+            b'L' => read_meta(f, data, size).map(|m| pending.name = Some(c_string(&m))),
+            b'K' => read_meta(f, data, size).map(|m| pending.linkname = Some(c_string(&m))),
+            b'g' => Ok(()), // global pax defaults: nothing dockhand needs
+            typeflag => {
+                let name = pending.name.take().unwrap_or(header.name);
+                let linkname = pending.linkname.take().unwrap_or(header.linkname);
+                self.add(typeflag, &name, &linkname, data, size);
+                Ok(())
+            }
+        };
+        result.map_err(|e| e.context(format!("tar entry at offset {data}")))
+    }
+
+    fn add(&mut self, typeflag: u8, name: &str, linkname: &str, offset: u64, len: u64) {
+        let Some(path) = normalize(name) else {
+            return; // the root directory itself, or a path escaping the archive
+        };
+        let entry = match typeflag {
+            b'0' | 0 | b'7' if !name.ends_with('/') => Entry::File { offset, len },
+            b'1' => match normalize(linkname) {
+                Some(target) => Entry::Link(target),
+                None => return,
+            },
+            b'2' => match symlink_target(&path, linkname) {
+                Some(target) => Entry::Link(target),
+                None => return,
+            },
+            _ => return, // directories, devices, fifos: not image content
+        };
+        // Later entries replace earlier ones, as when extracting.
+        self.entries.insert(path, entry);
+    }
+
+    /// Follows links to a regular file.
+    fn resolve(&self, path: &str) -> Result<Option<(u64, u64)>> {
+        let mut current = normalize(path);
+        for _ in 0..=MAX_LINK_HOPS {
+            let Some(p) = current else { return Ok(None) };
+            match self.entries.get(&p) {
+                None => return Ok(None),
+                Some(Entry::File { offset, len }) => return Ok(Some((*offset, *len))),
+                Some(Entry::Link(target)) => current = Some(target.clone()),
+            }
+        }
+        Err(Error::input(format!(
+            "{}: {path} is a chain of more than {MAX_LINK_HOPS} links (a cycle?)",
+            self.label
+        )))
+    }
+}
+
+impl Store for TarArchive {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn locate(&self, path: &str) -> Result<Option<Region>> {
+        Ok(self.resolve(path)?.map(|(offset, len)| Region {
+            path: self.file.clone(),
+            offset,
+            len,
+        }))
+    }
+}
+
+fn truncated(pos: u64) -> Error {
+    Error::input(format!(
+        "the tar archive is truncated (entry at offset {pos} runs past the end of the file)"
+    ))
+}
+
+fn read_block(f: &mut std::fs::File, pos: u64) -> Result<[u8; 512]> {
+    let mut block = [0u8; 512];
+    f.seek(SeekFrom::Start(pos))
+        .and_then(|_| f.read_exact(&mut block))
+        .map_err(|e| Error::input(format!("cannot read the tar header at offset {pos}: {e}")))?;
+    Ok(block)
+}
+
+fn read_meta(f: &mut std::fs::File, offset: u64, len: u64) -> Result<Vec<u8>> {
+    if len > META_LIMIT {
+        return Err(Error::input(format!(
+            "an extended header of {len} bytes is implausibly large"
+        )));
+    }
+    let mut out = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    f.seek(SeekFrom::Start(offset))
+        .and_then(|_| f.read_exact(&mut out))
+        .map_err(|e| Error::input(format!("cannot read an extended header: {e}")))?;
+    Ok(out)
+}
+
+/// Parses a header block; `None` for an all-zero block (the end-of-archive marker).
+fn parse_header(block: &[u8; 512], pos: u64) -> Result<Option<Header>> {
+    if block.iter().all(|b| *b == 0) {
+        return Ok(None);
+    }
+    if !checksum_ok(block) {
+        return Err(Error::input(format!(
+            "not a tar archive, or damaged: the header at offset {pos} has a wrong checksum"
+        )));
+    }
+    let size = number(&block[124..136])
+        .ok_or_else(|| Error::input(format!("the tar header at offset {pos} has a bad size")))?;
+    let mut name = c_string(&block[0..100]);
+    // POSIX ustar splits long names into prefix/name; GNU's "ustar  " uses those bytes otherwise.
+    if &block[257..263] == b"ustar\0" {
+        let prefix = c_string(&block[345..500]);
+        if !prefix.is_empty() {
+            name = format!("{prefix}/{name}");
+        }
+    }
+    Ok(Some(Header {
+        name,
+        linkname: c_string(&block[157..257]),
+        size,
+        typeflag: block[156],
+    }))
+}
+
+/// The checksum counts the header with its own field as spaces; old writers summed signed bytes.
+fn checksum_ok(block: &[u8; 512]) -> bool {
+    let Some(stored) = number(&block[148..156]) else {
+        return false;
+    };
+    let field = 148..156;
+    let (mut unsigned, mut signed) = (0u64, 0i64);
+    for (i, b) in block.iter().enumerate() {
+        let b = if field.contains(&i) { b' ' } else { *b };
+        unsigned += u64::from(b);
+        signed += i64::from(b as i8);
+    }
+    stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed)
+}
+
+/// An octal field (NUL/space padded), or GNU base-256 when the high bit is set.
+fn number(field: &[u8]) -> Option<u64> {
+    let first = *field.first()?;
+    if first & 0x80 != 0 {
+        if first == 0xff {
+            return None; // negative
+        }
+        let mut value = u64::from(first & 0x7f);
+        for b in &field[1..] {
+            value = value.checked_mul(256)?.checked_add(u64::from(*b))?;
+        }
+        return Some(value);
+    }
+    let text = std::str::from_utf8(field).ok()?;
+    let digits = text.trim_matches(|c: char| c == '\0' || c == ' ');
+    if digits.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(digits, 8).ok()
+}
+
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// Pax records are `LEN key=value\n`, LEN counting the whole record.
+fn apply_pax(data: &[u8], pending: &mut Pending) -> Result<()> {
+    let mut rest = data;
+    while !rest.is_empty() && rest[0] != 0 {
+        let bad = || Error::input("malformed pax extended header");
+        let space = rest.iter().position(|b| *b == b' ').ok_or_else(bad)?;
+        let len: usize = std::str::from_utf8(&rest[..space])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|l| *l > space && *l <= rest.len())
+            .ok_or_else(bad)?;
+        let record = &rest[space + 1..len];
+        let record = record.strip_suffix(b"\n").unwrap_or(record);
+        let eq = record.iter().position(|b| *b == b'=').ok_or_else(bad)?;
+        let value = String::from_utf8_lossy(&record[eq + 1..]).into_owned();
+        match &record[..eq] {
+            b"path" => pending.name = Some(value),
+            b"linkpath" => pending.linkname = Some(value),
+            b"size" => pending.size = Some(value.parse().map_err(|_| bad())?),
+            _ => {}
+        }
+        rest = &rest[len..];
+    }
+    Ok(())
+}
+
+/// A symlink's target as an archive path: relative targets start from the link's directory.
+fn symlink_target(link: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return normalize(target);
+    }
+    let dir = link.rsplit_once('/').map_or("", |(d, _)| d);
+    normalize(&format!("{dir}/{target}"))
+}
+
+/// `./a//b/../c` → `a/c`; `None` for the root or a path leaving the archive.
+pub(super) fn normalize(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// What a test archive entry is.
+    pub enum Kind<'a> {
+        File(&'a [u8]),
+        Symlink(&'a str),
+        Hardlink(&'a str),
+        Dir,
+    }
+
+    /// A tar writer for tests: pax headers for long names, GNU `L` when `gnu` is set.
+    pub fn write_tar(entries: &[(&str, Kind)], gnu: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, kind) in entries {
+            let (flag, data, link): (u8, &[u8], &str) = match kind {
+                Kind::File(d) => (b'0', d, ""),
+                Kind::Symlink(t) => (b'2', b"", t),
+                Kind::Hardlink(t) => (b'1', b"", t),
+                Kind::Dir => (b'5', b"", ""),
+            };
+            if name.len() > 100 {
+                if gnu {
+                    push(&mut out, "././@LongLink", b'L', name.as_bytes(), "");
+                } else {
+                    let rec = pax_record("path", name);
+                    push(&mut out, "PaxHeaders/x", b'x', rec.as_bytes(), "");
+                }
+            }
+            push(&mut out, &name[..name.len().min(100)], flag, data, link);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    fn pax_record(key: &str, value: &str) -> String {
+        let body = format!(" {key}={value}\n");
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        format!("{len}{body}")
+    }
+
+    fn push(out: &mut Vec<u8>, name: &str, flag: u8, data: &[u8], link: &str) {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+        h[156] = flag;
+        h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[148..156].fill(b' ');
+        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+
+    fn index(bytes: &[u8]) -> (tempfile::TempDir, Result<TarArchive>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        std::fs::write(&path, bytes).unwrap();
+        let archive = TarArchive::index(&path, "oci-archive:a.tar");
+        (dir, archive)
+    }
+
+    fn content(archive: &TarArchive, path: &str) -> Option<Vec<u8>> {
+        archive.read_small(path).unwrap()
+    }
+
+    #[test]
+    fn reads_files_in_place_and_resolves_links() {
+        let tar = write_tar(
+            &[
+                ("./blobs/", Kind::Dir),
+                ("./blobs/sha256/aa", Kind::File(b"layer")),
+                ("id1/layer.tar", Kind::Symlink("../blobs/sha256/aa")),
+                ("id2/layer.tar", Kind::Hardlink("id1/layer.tar")),
+                ("index.json", Kind::File(b"{}")),
+            ],
+            false,
+        );
+        let (_d, archive) = index(&tar);
+        let archive = archive.unwrap();
+        assert_eq!(content(&archive, "blobs/sha256/aa").unwrap(), b"layer");
+        assert_eq!(content(&archive, "id1/layer.tar").unwrap(), b"layer");
+        assert_eq!(content(&archive, "./id2/layer.tar").unwrap(), b"layer");
+        assert_eq!(content(&archive, "index.json").unwrap(), b"{}");
+        assert_eq!(content(&archive, "blobs"), None);
+        let region = archive.locate("blobs/sha256/aa").unwrap().unwrap();
+        assert_eq!(region.offset % 512, 0);
+        assert_eq!(region.len, 5);
+    }
+
+    #[test]
+    fn long_names_by_pax_and_gnu() {
+        let long = format!("blobs/sha256/{}", "b".repeat(120));
+        for gnu in [false, true] {
+            let tar = write_tar(&[(long.as_str(), Kind::File(b"data"))], gnu);
+            let (_d, archive) = index(&tar);
+            assert_eq!(
+                content(&archive.unwrap(), &long).unwrap(),
+                b"data",
+                "gnu={gnu}"
+            );
+        }
+    }
+
+    #[test]
+    fn ustar_prefix_is_joined() {
+        let mut tar = write_tar(&[("name", Kind::File(b"x"))], false);
+        tar[345..351].copy_from_slice(b"prefix");
+        tar[148..156].fill(b' ');
+        let sum: u32 = tar[..512].iter().map(|b| u32::from(*b)).sum();
+        tar[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let (_d, archive) = index(&tar);
+        assert_eq!(content(&archive.unwrap(), "prefix/name").unwrap(), b"x");
+    }
+
+    #[test]
+    fn base256_sizes() {
+        let mut field = [0u8; 12];
+        field[0] = 0x80;
+        field[11] = 0x02;
+        field[10] = 0x01;
+        assert_eq!(number(&field), Some(258));
+        assert_eq!(number(b"00000000012\0"), Some(10));
+        assert_eq!(number(b"           \0"), Some(0));
+        assert_eq!(number(b"9\0"), None);
+    }
+
+    #[test]
+    fn damage_is_an_input_error() {
+        let mut tar = write_tar(&[("a", Kind::File(b"hello"))], false);
+        tar[0] = b'b'; // checksum no longer matches
+        let (_d, archive) = index(&tar);
+        let e = archive.err().unwrap();
+        assert_eq!(e.kind, crate::error::Kind::Input);
+        assert!(e.message.contains("checksum"), "{}", e.message);
+
+        let tar = write_tar(&[("a", Kind::File(&[7u8; 2000]))], false);
+        let (_d, archive) = index(&tar[..1024]);
+        let e = archive.err().unwrap();
+        assert!(e.message.contains("truncated"), "{}", e.message);
+        assert!(e.message.starts_with("oci-archive:a.tar"), "{}", e.message);
+    }
+
+    #[test]
+    fn link_cycles_are_errors() {
+        let tar = write_tar(
+            &[("a", Kind::Symlink("b")), ("b", Kind::Symlink("a"))],
+            false,
+        );
+        let (_d, archive) = index(&tar);
+        assert!(archive.unwrap().locate("a").is_err());
+    }
+
+    #[test]
+    fn normalize_paths() {
+        assert_eq!(normalize("./a//b/../c").as_deref(), Some("a/c"));
+        assert_eq!(normalize("/x").as_deref(), Some("x"));
+        assert_eq!(normalize("./"), None);
+        assert_eq!(normalize("../x"), None);
+        assert_eq!(symlink_target("a/b", "../c").as_deref(), Some("c"));
+        assert_eq!(symlink_target("a/b", "/c").as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn pax_records() {
+        let mut p = Pending::default();
+        let data = format!("{}{}", pax_record("path", "x/y"), pax_record("size", "42"));
+        apply_pax(data.as_bytes(), &mut p).unwrap();
+        assert_eq!(p.name.as_deref(), Some("x/y"));
+        assert_eq!(p.size, Some(42));
+        assert!(apply_pax(b"99 path=x\n", &mut Pending::default()).is_err());
+    }
+}

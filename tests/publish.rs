@@ -1,0 +1,642 @@
+//! `dockhand publish` end to end against a real registry: layouts, sources, digests, transfer
+//! economy (counted at a proxy in front of the registry), failures and dry runs.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use dockhand::fixtures::{self, File, Image};
+use reqwest::Method;
+use support::*;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn dockhand(args: &[&str], cwd: &Path) -> Run {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", cwd)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(r: Run) -> Run {
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    r
+}
+
+/// The digest skopeo sees for a reference (an independent client).
+fn skopeo_digest(reference: &str) -> String {
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dockhand::registry::media::sha256_digest(&out.stdout)
+}
+
+fn tags_of(reg: &str, repo: &str) -> Vec<String> {
+    let url = format!("{reg}/v2/{repo}/tags/list");
+    let body = http_get::blocking_get(&url);
+    let mut tags: Vec<String> = body["tags"]
+        .as_array()
+        .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+mod http_get {
+    /// A tiny blocking GET for assertions, on its own runtime.
+    pub fn blocking_get(url: &str) -> serde_json::Value {
+        let url = url.to_string();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let resp = ::reqwest::Client::builder()
+                    .no_proxy()
+                    .build()
+                    .unwrap()
+                    .get(&url)
+                    .send()
+                    .await
+                    .unwrap();
+                if resp.status() == 404 {
+                    return serde_json::Value::Null;
+                }
+                resp.json().await.unwrap()
+            })
+        })
+        .join()
+        .unwrap()
+    }
+    /// A manifest as JSON, fetched with the OCI and Docker Accept types.
+    pub fn blocking_get_manifest(base: &str, repo: &str, reference: &str) -> serde_json::Value {
+        let url = format!("{base}/v2/{repo}/manifests/{reference}");
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let client = ::reqwest::Client::builder().no_proxy().build().unwrap();
+                let resp = client
+                    .get(&url)
+                    .header("accept", super::MANIFEST_ACCEPT)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+                resp.json().await.unwrap()
+            })
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+fn seed(dir: &Path) -> Vec<(String, String)> {
+    fixtures::seed_example(&dir.join("images")).unwrap()
+}
+
+fn image_args(dir: &Path) -> Vec<String> {
+    ["backend", "frontend"]
+        .iter()
+        .flat_map(|n| {
+            [
+                "--image".to_string(),
+                format!("{n}=oci:{}", dir.join("images").join(n).display()),
+            ]
+        })
+        .collect()
+}
+
+fn args<'a>(v: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
+    extra
+        .iter()
+        .copied()
+        .chain(v.iter().map(String::as_str))
+        .collect()
+}
+
+#[test]
+fn seed_example_in_both_modes_keeps_digests() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let digests = seed(dir.path());
+    let images = image_args(dir.path());
+    let host = reg.host();
+
+    let repo = format!("{host}/flant");
+    let r = ok(dockhand(
+        &args(&images, &["publish", "-i", &repo, "--tag-custom", "tag"]),
+        dir.path(),
+    ));
+    for (name, digest) in &digests {
+        let reference = format!("{host}/flant/{name}:tag");
+        assert!(
+            r.stdout.contains(&format!("{reference}@{digest}")),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(&skopeo_digest(&reference), digest);
+    }
+
+    let repo = format!("{host}/flant/project");
+    ok(dockhand(
+        &args(
+            &images,
+            &[
+                "publish",
+                "-i",
+                &repo,
+                "--images-repo-mode",
+                "monorepo",
+                "--tag-custom",
+                "tag",
+            ],
+        ),
+        dir.path(),
+    ));
+    assert_eq!(
+        tags_of(&reg.url(), "flant/project"),
+        vec!["backend-tag", "frontend-tag"]
+    );
+    for (name, digest) in &digests {
+        assert_eq!(
+            &skopeo_digest(&format!("{host}/flant/project:{name}-tag")),
+            digest
+        );
+    }
+}
+
+#[test]
+fn unnamed_image_goes_to_the_repository_itself() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let digests = seed(dir.path());
+    let src = format!("~=oci:{}", dir.path().join("images/backend").display());
+    let repo = format!("{}/app", reg.host());
+    ok(dockhand(
+        &[
+            "publish",
+            "-i",
+            &repo,
+            "--image",
+            &src,
+            "--tag-custom",
+            "v1",
+            "--tag-custom",
+            "v1.0",
+        ],
+        dir.path(),
+    ));
+    assert_eq!(tags_of(&reg.url(), "app"), vec!["v1", "v1.0"]);
+    assert_eq!(
+        skopeo_digest(&format!("{}/app:v1", reg.host())),
+        digests[0].1
+    );
+}
+
+fn skopeo(args: &[&str]) {
+    let out = Command::new("skopeo").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn all_four_source_kinds() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let digests = seed(dir.path());
+    let backend = dir.path().join("images/backend");
+    let host = reg.host();
+    // Archives written by a real tool.
+    let oci_archive = dir.path().join("backend-oci.tar");
+    let docker_archive = dir.path().join("backend-docker.tar");
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("oci:{}:latest", backend.display()),
+        &format!("oci-archive:{}:latest", oci_archive.display()),
+    ]);
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("oci:{}:latest", backend.display()),
+        &format!(
+            "docker-archive:{}:demo/backend:latest",
+            docker_archive.display()
+        ),
+    ]);
+    // A registry source: a staging repository the build pushed to.
+    skopeo(&[
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:latest", backend.display()),
+        &format!("docker://{host}/staging/backend:build-1"),
+    ]);
+
+    let sources = [
+        ("oci", format!("oci:{}", backend.display())),
+        (
+            "ociarchive",
+            format!("oci-archive:{}", oci_archive.display()),
+        ),
+        (
+            "dockerarchive",
+            format!("docker-archive:{}", docker_archive.display()),
+        ),
+        (
+            "registry",
+            format!("docker://{host}/staging/backend:build-1"),
+        ),
+        ("plainref", format!("{host}/staging/backend:build-1")),
+    ];
+    for (name, source) in &sources {
+        let repo = format!("{host}/kinds");
+        let image = format!("{name}={source}");
+        let r = ok(dockhand(
+            &[
+                "publish",
+                "-i",
+                &repo,
+                "--image",
+                &image,
+                "--tag-custom",
+                "t",
+                "--output",
+                "json",
+            ],
+            dir.path(),
+        ));
+        let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let digest = doc["images"][0]["digest"].as_str().unwrap().to_string();
+        assert_eq!(
+            skopeo_digest(&format!("{host}/kinds/{name}:t")),
+            digest,
+            "{name}"
+        );
+        if *name != "dockerarchive" {
+            assert_eq!(digest, digests[0].1, "{name}: the digest is preserved");
+        }
+    }
+    // The registry source on the same registry is mounted, not uploaded again.
+    let r = ok(dockhand(
+        &[
+            "publish",
+            "-i",
+            &format!("{host}/mounted"),
+            "--image",
+            &format!("x=docker://{host}/staging/backend:build-1"),
+            "--tag-custom",
+            "t",
+            "--output",
+            "json",
+        ],
+        dir.path(),
+    ));
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["transfer"]["bytes_uploaded"], 0, "{doc}");
+    assert!(
+        doc["transfer"]["blobs_mounted"].as_u64().unwrap() >= 3,
+        "{doc}"
+    );
+}
+
+fn platform_image(arch: &str, content: &[u8]) -> Image {
+    Image {
+        layers: vec![fixtures::tar(&[File {
+            path: "bin/app",
+            content,
+        }])],
+        created: "2024-05-01T12:00:00Z".into(),
+        cmd: vec!["/bin/app".into()],
+        platform: ("linux".into(), arch.into()),
+    }
+}
+
+#[test]
+fn multi_arch_index_with_all_children() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("multi");
+    let digest = fixtures::write_multiarch_layout(
+        &layout,
+        "latest",
+        &[
+            platform_image("amd64", b"x86"),
+            platform_image("arm64", b"arm"),
+        ],
+    )
+    .unwrap();
+    let repo = format!("{}/multi", reg.host());
+    ok(dockhand(
+        &[
+            "publish",
+            "-i",
+            &repo,
+            "--image",
+            &format!("app=oci:{}", layout.display()),
+            "--tag-custom",
+            "v1",
+        ],
+        dir.path(),
+    ));
+    let reference = format!("{}/multi/app:v1", reg.host());
+    assert_eq!(skopeo_digest(&reference), digest);
+    // Each child resolves by digest, so every platform can be pulled.
+    let index: serde_json::Value = http_get::blocking_get_manifest(&reg.url(), "multi/app", "v1");
+    for child in index["manifests"].as_array().unwrap() {
+        let d = child["digest"].as_str().unwrap();
+        assert_eq!(skopeo_digest(&format!("{}/multi/app@{d}", reg.host())), d);
+    }
+}
+
+#[test]
+fn republishing_uploads_nothing_and_shared_layers_upload_once() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    // Ten images over three shared base layers, each with its own top layer.
+    let bases: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            fixtures::tar(&[File {
+                path: &format!("base/{i}"),
+                content: &vec![b'a' + i as u8; 200_000],
+            }])
+        })
+        .collect();
+    let mut image_flags = Vec::new();
+    for i in 0..10 {
+        let mut layers = bases.clone();
+        layers.push(fixtures::tar(&[File {
+            path: "app",
+            content: format!("image {i}").as_bytes(),
+        }]));
+        let image = Image {
+            layers,
+            created: "2024-05-01T12:00:00Z".into(),
+            cmd: vec![],
+            platform: ("linux".into(), "amd64".into()),
+        };
+        let path = dir.path().join(format!("img{i}"));
+        fixtures::write_layout(&path, "latest", &image).unwrap();
+        image_flags.push("--image".to_string());
+        image_flags.push(format!("img{i}=oci:{}", path.display()));
+    }
+    let repo = format!("{}/ten", proxy.host());
+    ok(dockhand(
+        &args(
+            &image_flags,
+            &["publish", "-i", &repo, "--tag-custom", "v1"],
+        ),
+        dir.path(),
+    ));
+    let base_digests: Vec<String> = bases
+        .iter()
+        .map(|b| dockhand::registry::media::sha256_digest(&fixtures::gzip(b)))
+        .collect();
+    for d in &base_digests {
+        let uploads = proxy
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.method == Method::PUT
+                    && r.path.contains("/blobs/uploads/")
+                    && r.path.contains(&d.replace(':', "%3A"))
+            })
+            .count();
+        assert_eq!(uploads, 1, "shared layer {d} uploaded {uploads} times");
+    }
+    let first_bytes = proxy.bytes_uploaded();
+
+    proxy.clear_requests();
+    let r = ok(dockhand(
+        &args(
+            &image_flags,
+            &[
+                "publish",
+                "-i",
+                &repo,
+                "--tag-custom",
+                "v1",
+                "--output",
+                "json",
+            ],
+        ),
+        dir.path(),
+    ));
+    assert_eq!(
+        proxy.bytes_uploaded(),
+        0,
+        "a re-publish of an unchanged set uploads nothing"
+    );
+    let writes = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method != Method::GET && r.method != Method::HEAD)
+        .count();
+    assert_eq!(writes, 0, "{:?}", proxy.requests());
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        doc["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["pushed"] == false),
+        "{doc}"
+    );
+    eprintln!(
+        "first publish uploaded {first_bytes} bytes; republish requests: {}",
+        proxy.requests().len()
+    );
+}
+
+#[test]
+fn uploads_broken_off_midway_are_retried_and_the_result_is_right() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let digests = seed(dir.path());
+    // One upload connection reset, one upload answered 500, one session start refused with 429.
+    proxy.add_fault(Fault::reset(Method::PUT, "/blobs/uploads/", 1));
+    proxy.add_fault(Fault::status(Method::PUT, "/blobs/uploads/", 1, 500));
+    proxy.add_fault(Fault::retry_after_secs(
+        Method::POST,
+        "/blobs/uploads/",
+        1,
+        429,
+        1,
+    ));
+    let repo = format!("{}/flaky", proxy.host());
+    ok(dockhand(
+        &args(
+            &image_args(dir.path()),
+            &["publish", "-i", &repo, "--tag-custom", "v1"],
+        ),
+        dir.path(),
+    ));
+    assert_eq!(proxy.faults_remaining(), 0, "every fault was hit");
+    for (name, digest) in &digests {
+        assert_eq!(
+            &skopeo_digest(&format!("{}/flaky/{name}:v1", reg.host())),
+            digest
+        );
+    }
+}
+
+#[test]
+fn a_permanent_failure_exits_1_names_the_reference_and_tags_nothing() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    proxy.add_fault(Fault::status(Method::PUT, "/blobs/uploads/", 1000, 500));
+    let repo = format!("{}/down", proxy.host());
+    let r = dockhand(
+        &args(
+            &image_args(dir.path()),
+            &["publish", "-i", &repo, "--tag-custom", "v1"],
+        ),
+        dir.path(),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("{}/down/backend:v1", proxy.host())),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        tags_of(&reg.url(), "down/backend").is_empty(),
+        "no tag may point at incomplete content"
+    );
+    assert!(tags_of(&reg.url(), "down/frontend").is_empty());
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let repo = format!("{}/dry", proxy.host());
+    let r = ok(dockhand(
+        &args(
+            &image_args(dir.path()),
+            &["publish", "-i", &repo, "--tag-custom", "v1", "--dry-run"],
+        ),
+        dir.path(),
+    ));
+    assert!(r.stderr.contains("would push"), "{}", r.stderr);
+    let writes: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != Method::GET && r.method != Method::HEAD)
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert!(tags_of(&reg.url(), "dry/backend").is_empty());
+}
+
+#[test]
+fn json_document_follows_the_contract() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let digests = seed(dir.path());
+    let repo = format!("{}/doc", reg.host());
+    let r = ok(dockhand(
+        &args(
+            &image_args(dir.path()),
+            &[
+                "publish",
+                "-i",
+                &repo,
+                "--tag-custom",
+                "a",
+                "--tag-by-digest",
+                "--output",
+                "json",
+            ],
+        ),
+        dir.path(),
+    ));
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let images = doc["images"].as_array().unwrap();
+    assert_eq!(images.len(), 4, "two images x two tags");
+    for i in images {
+        let name = i["image"].as_str().unwrap();
+        let digest = &digests.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(i["digest"].as_str().unwrap(), digest);
+        assert_eq!(i["pushed"], true);
+        assert!(
+            i["reference"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{}/doc/{name}:", reg.host()))
+        );
+    }
+    let hex = &digests[0].1["sha256:".len()..];
+    assert!(
+        images.iter().any(|i| i["reference"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":digest-{}", &hex[..16]))),
+        "{doc}"
+    );
+}
+
+#[test]
+fn bad_sources_exit_2_before_anything_is_sent() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let repo = format!("{}/bad", proxy.host());
+    let missing = format!("a=oci:{}", dir.path().join("nope").display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--image", &missing, "--tag-custom", "v1"], "nope"),
+        (
+            vec!["--image", "a=zip:/x", "--tag-custom", "v1"],
+            "image \"a\"",
+        ),
+        (vec!["--image", "a", "--tag-custom", "v1"], "has no source"),
+        (vec!["--image", "a=oci:/tmp"], "no tag"),
+    ];
+    for (extra, expect) in cases {
+        let mut a = vec!["publish", "-i", &repo];
+        a.extend(extra.iter().copied());
+        let r = dockhand(&a, dir.path());
+        assert_eq!(r.code, 2, "{a:?}: {}", r.stderr);
+        assert!(r.stderr.contains(expect), "{a:?}: {}", r.stderr);
+    }
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+}
