@@ -13,7 +13,8 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_registry NAME → prints HOST (127.0.0.1:PORT); storage under $BENCH_WORK/NAME.
+# start_registry NAME → sets REGISTRY (127.0.0.1:PORT); storage under $BENCH_WORK/NAME.
+# (Not for $(...): the registry would hold the substitution's pipe open.)
 start_registry() {
   local name=$1 port host
   port=$(free_port)
@@ -26,13 +27,13 @@ storage:
   delete: {enabled: true}
 http: {addr: $host, secret: bench}
 YAML
-  env -u REGISTRY_HTTP_ADDR docker-registry serve "$BENCH_WORK/$name.yml" 2>"$BENCH_WORK/$name.log" &
+  env -u REGISTRY_HTTP_ADDR docker-registry serve "$BENCH_WORK/$name.yml" >"$BENCH_WORK/$name.out" 2>"$BENCH_WORK/$name.log" &
   BENCH_PIDS+=($!)
   for _ in $(seq 100); do
     curl -fsS "http://$host/v2/" >/dev/null 2>&1 && break
     sleep 0.05
   done
-  echo "$host"
+  REGISTRY=$host
 }
 
 now() { date +%s.%N; }

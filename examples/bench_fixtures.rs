@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 /// Writes a gzip'd tar of one file of `size` pseudo-random bytes straight to the blob store,
 /// streaming; returns (digest, size, diff_id).
 fn write_layer(dir: &Path, seed: u64, size: usize) -> std::io::Result<(String, u64, String)> {
+    std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("tmp-{seed}"));
     let file = std::fs::File::create(&tmp)?;
     let mut tar_hash = Sha256::new();

@@ -1402,7 +1402,6 @@ fn stages_not_built_yet_exit_4() {
     let repo = format!("{}/x", proxy.host());
     let env = Dockhand::new();
     let stages: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
-        ("cleanup", vec!["cleanup", "-i", &repo, "--image", "a"]),
         ("run", vec!["run", "-i", &repo, "--image", "a=oci:dir"]),
     ]);
     for (stage, argv) in &stages {

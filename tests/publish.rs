@@ -56,6 +56,7 @@ fn skopeo_digest(reference: &str) -> String {
     dockhand::registry::media::sha256_digest(&out.stdout)
 }
 
+/// Image tags of a repository (origin-record fallback tags `sha256-…` left out).
 fn tags_of(reg: &str, repo: &str) -> Vec<String> {
     let url = format!("{reg}/v2/{repo}/tags/list");
     let body = http_get::blocking_get(&url);
@@ -63,6 +64,7 @@ fn tags_of(reg: &str, repo: &str) -> Vec<String> {
         .as_array()
         .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
         .unwrap_or_default();
+    tags.retain(|t| !t.starts_with("sha256-"));
     tags.sort();
     tags
 }

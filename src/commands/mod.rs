@@ -1,5 +1,6 @@
 //! One module per subcommand; this one turns the command line into settings and dispatches.
 
+pub mod cleanup;
 pub mod context;
 pub mod detect;
 pub mod publish;
@@ -31,7 +32,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     match cli.command {
         Command::Detect(_) => detect::run(&settings).await,
         Command::Publish(_) => publish::run(&settings).await,
-        Command::Cleanup(_) => not_yet("cleanup", &settings).await,
+        Command::Cleanup(_) => cleanup::run(&settings).await,
         Command::Run(_) => not_yet("run", &settings).await,
         Command::CiEnv(_) => Err(Error::unsupported(
             "`dockhand ci-env` is not available in this version yet",

@@ -1,18 +1,20 @@
 //! `dockhand publish`: every configured image to every computed reference.
 
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
 use super::context::Context;
 use super::detect;
+use crate::cleanup::model::Origin;
 use crate::error::{Error, Result};
 use crate::naming::layout::Layout;
 use crate::publish::copy::{Engine, ImageTransfer};
 use crate::publish::image::SourceImage;
 use crate::publish::source::SourceSpec;
 use crate::registry::distribution::Repo;
-use crate::settings::{ImageSpec, Output, Settings};
+use crate::settings::{ImageSpec, Output, Settings, TagSpec, TagStrategy};
 
 /// One (image, tag) result: the contract's `images[]` entry.
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +88,8 @@ struct Job {
     repo: Repo,
     tags: Vec<String>,
     references: Vec<String>,
+    /// One origin record per tag, attached where the tag changes.
+    origins: Vec<Origin>,
 }
 
 pub async fn run(settings: &Settings) -> Result<()> {
@@ -145,7 +149,7 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
     );
     let results = futures_util::future::join_all(
         jobs.iter()
-            .map(|j| engine.publish(&j.source, &j.repo, &j.tags)),
+            .map(|j| engine.publish(&j.source, &j.repo, &j.tags, &j.origins)),
     )
     .await;
 
@@ -197,31 +201,53 @@ fn layout_caps(r: &detect::Resolved) -> crate::implementation::Capabilities {
 
 fn job(spec: &ImageSpec, source: SourceImage, layout: &Layout, settings: &Settings) -> Result<Job> {
     let name = spec.name.as_deref();
-    let mut tags: Vec<String> = settings.tags.iter().map(|t| t.tag.clone()).collect();
+    let mut tags: Vec<TagSpec> = settings.tags.clone();
     if settings.tag_by_digest {
         let t = digest_tag(&source.root.digest);
-        if !tags.contains(&t) {
-            tags.push(t);
+        if !tags.iter().any(|s| s.tag == t) {
+            tags.push(TagSpec {
+                tag: t.clone(),
+                strategy: TagStrategy::Digest,
+                source_value: t,
+            });
         }
     }
-    let mut dest_tags = Vec::new();
-    let mut references = Vec::new();
-    let mut repository = String::new();
-    for tag in &tags {
-        let target = layout.target(name, tag)?;
-        references.push(target.to_string());
-        repository = target.repository.clone();
-        dest_tags.push(target.tag);
-    }
-    let (host, path) = repository.split_once('/').unwrap_or((&repository, ""));
-    let repo = Repo::new(crate::implementation::registry_api_host(host), path);
-    Ok(Job {
+    let pushed = SystemTime::now();
+    let commit = tags
+        .iter()
+        .find(|t| t.strategy == TagStrategy::GitCommit)
+        .map(|t| t.source_value.clone());
+    let mut job = Job {
         spec: spec.clone(),
         source,
-        repo,
-        tags: dest_tags,
-        references,
-    })
+        repo: Repo::new("", ""),
+        tags: Vec::new(),
+        references: Vec::new(),
+        origins: Vec::new(),
+    };
+    let mut repository = String::new();
+    for t in &tags {
+        let target = layout.target(name, &t.tag)?;
+        job.references.push(target.to_string());
+        repository = target.repository.clone();
+        let git_ref = match t.strategy {
+            TagStrategy::GitBranch => Some(format!("refs/heads/{}", t.source_value)),
+            TagStrategy::GitTag => Some(format!("refs/tags/{}", t.source_value)),
+            _ => None,
+        };
+        job.origins.push(Origin {
+            image: name.map(str::to_string),
+            tag: target.tag.clone(),
+            strategy: t.strategy,
+            git_ref,
+            commit: commit.clone(),
+            pushed: Some(pushed),
+        });
+        job.tags.push(target.tag);
+    }
+    let (host, path) = repository.split_once('/').unwrap_or((&repository, ""));
+    job.repo = Repo::new(crate::implementation::registry_api_host(host), path);
+    Ok(job)
 }
 
 fn log_transfer(job: &Job, t: &ImageTransfer, dry_run: bool) {

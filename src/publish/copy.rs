@@ -15,6 +15,8 @@ use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 
 use super::image::SourceImage;
+use crate::cleanup::model::Origin;
+use crate::cleanup::origin;
 use crate::error::{Error, Kind, Result};
 use crate::registry::distribution::{Distribution, Mounted, Repo};
 use crate::registry::media::{Descriptor, Manifest};
@@ -65,6 +67,8 @@ pub struct Engine {
     /// Where on the destination registry a blob is known to be: (host, digest) → repository.
     located: Located,
     present: Mutex<HashSet<(Repo, String)>>,
+    /// Fallback referrers indexes are read-modify-write: one update at a time.
+    records: tokio::sync::Mutex<()>,
     pub stats: Stats,
 }
 
@@ -77,16 +81,19 @@ impl Engine {
             concurrency: concurrency.max(1),
             located: Mutex::new(HashMap::new()),
             present: Mutex::new(HashSet::new()),
+            records: tokio::sync::Mutex::new(()),
             stats: Stats::default(),
         }
     }
 
-    /// Publishes `src` to `repo` under every tag in `tags`.
+    /// Publishes `src` to `repo` under every tag in `tags`, and attaches an origin record for
+    /// each tag that changed (`origins`: the records to attach, or empty for none).
     pub async fn publish(
         &self,
         src: &SourceImage,
         repo: &Repo,
         tags: &[String],
+        origins: &[Origin],
     ) -> Result<ImageTransfer> {
         let mut t = ImageTransfer::default();
         let heads = futures_util::future::join_all(
@@ -116,7 +123,33 @@ impl Engine {
                 .map_err(|e| explain_push_error(e, repo))?;
             self.stats.manifests_put.fetch_add(1, Ordering::Relaxed);
         }
+        let changed: Vec<&Origin> = origins
+            .iter()
+            .filter(|o| t.changed_tags.contains(&o.tag))
+            .collect();
+        if !changed.is_empty()
+            && let Err(e) = self.record(src, repo, &changed).await
+        {
+            // The image is published; without the record cleanup simply cannot prove its origin.
+            crate::log::warn(&format!(
+                "{repo}: could not attach the origin record ({e}); git-aware cleanup will keep these tags"
+            ));
+        }
         Ok(t)
+    }
+
+    async fn record(&self, src: &SourceImage, repo: &Repo, origins: &[&Origin]) -> Result<()> {
+        let _one_at_a_time = self.records.lock().await;
+        self.oci.ensure_empty_blob(repo).await?;
+        let subject = src.root.descriptor();
+        for o in origins {
+            let m = origin::manifest(o, &subject);
+            self.oci
+                .push_referrer(repo, &m, origin::descriptor(&m, o), &src.root.digest)
+                .await?;
+            self.stats.manifests_put.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Blobs and child manifests, so that the root manifest can be put.

@@ -114,11 +114,16 @@ struct TagList {
 #[derive(Clone)]
 pub struct Distribution {
     transport: Transport,
+    /// Per host: whether the referrers API exists (learned from the first answer).
+    referrers_api: Arc<std::sync::Mutex<std::collections::HashMap<String, bool>>>,
 }
 
 impl Distribution {
     pub fn new(transport: Transport) -> Distribution {
-        Distribution { transport }
+        Distribution {
+            transport,
+            referrers_api: Default::default(),
+        }
     }
 
     pub fn transport(&self) -> &Transport {
@@ -134,6 +139,9 @@ impl Distribution {
     /// `GET /v2/` without credentials, to see the challenge (detection, `dockhand detect`).
     pub async fn ping(&self, host: &str) -> Result<Ping> {
         let base = self.transport.base_url(host).await?;
+        if let Some((status, headers)) = self.transport.cached_ping(host) {
+            return Ok(Ping { status, headers });
+        }
         let url = base.join("v2/").map_err(|e| Error::input(e.to_string()))?;
         let mut req = Request::new(Method::GET, url);
         req.registry_auth = false;
@@ -452,6 +460,93 @@ impl Distribution {
             descriptors,
             api: false,
         })
+    }
+}
+
+impl Distribution {
+    /// Referrers when the caller knows the repository's tags: the API is asked once per host,
+    /// and where it is missing the fallback tag is read only if it exists.
+    pub async fn referrers_known(
+        &self,
+        repo: &Repo,
+        digest: &str,
+        fallback_tag_exists: bool,
+    ) -> Result<Vec<Descriptor>> {
+        let api = self
+            .referrers_api
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&repo.host)
+            .copied();
+        if api == Some(false) {
+            if !fallback_tag_exists {
+                return Ok(Vec::new());
+            }
+            let m = self.get_manifest(repo, &fallback_tag(digest)).await?;
+            return Ok(m
+                .and_then(|m| m.fields().ok())
+                .map(|f| f.manifests)
+                .unwrap_or_default());
+        }
+        let r = self.referrers(repo, digest).await?;
+        self.referrers_api
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(repo.host.clone(), r.api);
+        Ok(r.descriptors)
+    }
+
+    /// Pushes a manifest that has a `subject` and keeps the referrers list right: where the
+    /// registry does not index it (no `OCI-Subject` in the answer), the descriptor is added to the
+    /// fallback index tagged `sha256-<hex>` of the subject.
+    pub async fn push_referrer(
+        &self,
+        repo: &Repo,
+        manifest: &Manifest,
+        descriptor: Descriptor,
+        subject: &str,
+    ) -> Result<()> {
+        let url = self
+            .url(repo, &format!("manifests/{}", manifest.digest))
+            .await?;
+        let req = Request::new(Method::PUT, url.clone())
+            .header(CONTENT_TYPE, &manifest.media_type)
+            .scope(repo.push())
+            .body(Body::Bytes(manifest.bytes.clone()));
+        let resp = check(self.transport.send(req).await?, "put referrer", &url).await?;
+        if resp.headers().contains_key("oci-subject") {
+            return Ok(());
+        }
+        let tag = fallback_tag(subject);
+        let mut manifests = match self.get_manifest(repo, &tag).await? {
+            Some(m) => m.fields().map(|f| f.manifests).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if manifests.iter().any(|d| d.digest == descriptor.digest) {
+            return Ok(());
+        }
+        manifests.push(descriptor);
+        let index =
+            serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+        let index = Manifest::new(
+            Bytes::from(serde_json::to_vec(&index).unwrap_or_default()),
+            Some(OCI_INDEX),
+        );
+        self.put_manifest(repo, &tag, &index).await.map(drop)
+    }
+
+    /// Makes sure the 2-byte empty JSON blob is in the repository (configs and layers of artifacts).
+    pub async fn ensure_empty_blob(&self, repo: &Repo) -> Result<()> {
+        use super::media::{EMPTY_BLOB, EMPTY_DIGEST};
+        if self.head_blob(repo, EMPTY_DIGEST).await?.is_none() {
+            self.upload_blob(
+                repo,
+                EMPTY_DIGEST,
+                Body::Bytes(Bytes::from_static(EMPTY_BLOB)),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 

@@ -8,12 +8,15 @@ pub mod media;
 pub mod probe;
 pub mod retry;
 pub mod transport;
+pub mod untag;
+
+use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
 
 use crate::error::Result;
 use crate::implementation::Capabilities;
-use distribution::{Distribution, Repo};
+use distribution::{Deleted, Distribution, Repo};
 
 /// What publish and cleanup need from a registry. The provided methods are the OCI way; an
 /// implementation module overrides those its vendor does differently (listing with times, untag,
@@ -33,6 +36,69 @@ pub trait Registry: Send + Sync {
     fn ensure_repository<'a>(&'a self, _repo: &'a Repo) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// When a manifest was pushed or created. The OCI way reads the image config's `created`
+    /// (for an index: its first child's); vendors with listing times override this.
+    fn created<'a>(
+        &'a self,
+        repo: &'a Repo,
+        digest: &'a str,
+        media_type: &'a str,
+        children: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Option<SystemTime>>> {
+        Box::pin(async move {
+            let target = if media::is_index(media_type) {
+                match children.first() {
+                    Some((child, _)) => child.as_str(),
+                    None => return Ok(None),
+                }
+            } else {
+                digest
+            };
+            config_created(self.oci(), repo, target).await
+        })
+    }
+
+    /// Deletes a manifest by digest (every tag on it goes too).
+    fn delete_digest<'a>(
+        &'a self,
+        repo: &'a Repo,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<Deleted>> {
+        Box::pin(self.oci().delete_manifest(repo, digest))
+    }
+
+    /// Removes one tag and keeps the digest. `tag_delete_works` carries what earlier calls learned.
+    fn untag<'a>(
+        &'a self,
+        repo: &'a Repo,
+        tag: &'a str,
+        tag_delete_works: Option<bool>,
+    ) -> BoxFuture<'a, Result<(untag::Untagged, bool)>> {
+        Box::pin(untag::untag(self.oci(), repo, tag, tag_delete_works))
+    }
+}
+
+/// The `created` time of an image's config, or `None` when it has none or it cannot be read.
+pub async fn config_created(
+    oci: &Distribution,
+    repo: &Repo,
+    digest: &str,
+) -> Result<Option<SystemTime>> {
+    let Some(m) = oci.get_manifest(repo, digest).await? else {
+        return Ok(None);
+    };
+    let Some(config) = m.fields().ok().and_then(|f| f.config) else {
+        return Ok(None);
+    };
+    let resp = oci.get_blob(repo, &config.digest).await?;
+    let Ok(value) = resp.json::<serde_json::Value>().await else {
+        return Ok(None);
+    };
+    Ok(value
+        .get("created")
+        .and_then(|c| c.as_str())
+        .and_then(|c| humantime::parse_rfc3339_weak(c).ok()))
 }
 
 /// Any OCI Distribution registry: everything through the provided methods.

@@ -127,6 +127,8 @@ impl Default for TransportConfig {
 #[derive(Default)]
 struct HostState {
     base: OnceCell<Url>,
+    /// The anonymous `GET /v2/` answer seen while choosing the scheme (reused by detection).
+    ping: Mutex<Option<(u16, HeaderMap)>>,
     challenge: Mutex<Option<Challenge>>,
 }
 
@@ -223,7 +225,10 @@ impl Transport {
     }
 
     /// `https://host/`, or `http://host/` for an insecure host that does not answer TLS.
-    /// Decided once per host, by a `GET /v2/` over HTTPS.
+    /// Decided once per host: a loopback host is asked over plain HTTP first; otherwise `GET /v2/`
+    /// goes out over both schemes at once, and plain HTTP wins as soon as it answers like a
+    /// registry (200 or 401), so a plain-HTTP registry does not wait for the TLS attempt to fail.
+    /// HTTPS wins whenever the TLS handshake succeeds.
     pub async fn base_url(&self, host: &str) -> Result<Url> {
         let state = self.host_state(host);
         let url = state
@@ -231,23 +236,70 @@ impl Transport {
             .get_or_try_init(|| async {
                 let https = parse_url(&format!("https://{host}/"))?;
                 if !self.is_insecure(host) {
-                    return Ok(https);
+                    return Ok::<Url, Error>(https);
                 }
-                let ping = https.join("v2/").map_err(|e| Error::input(e.to_string()))?;
-                match self
-                    .inner
-                    .insecure
-                    .get(ping)
-                    .timeout(Duration::from_secs(10))
-                    .send()
-                    .await
+                let http = parse_url(&format!("http://{host}/"))?;
+                let ping = |base: &Url| {
+                    let url = base.join("v2/").expect("static path");
+                    self.inner
+                        .insecure
+                        .get(url)
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                };
+                // Loopback registries are nearly always plain HTTP (tests, demos, local mirrors):
+                // ask that first and skip TLS set-up, which costs tens of milliseconds of CPU.
+                let remember = |r: &reqwest::Response| {
+                    let seen = (r.status().as_u16(), r.headers().clone());
+                    *state.ping.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen);
+                };
+                if is_loopback(host)
+                    && let Ok(r) = ping(&http).await
+                    && matches!(r.status().as_u16(), 200 | 401)
                 {
-                    Ok(_) => Ok(https),
-                    Err(_) => parse_url(&format!("http://{host}/")),
+                    remember(&r);
+                    return Ok(http);
+                }
+                let tls = ping(&https);
+                let plain = ping(&http);
+                tokio::pin!(tls, plain);
+                let (mut tls_done, mut plain_done) = (false, false);
+                loop {
+                    tokio::select! {
+                        r = &mut tls, if !tls_done => {
+                            if let Ok(r) = r {
+                                remember(&r);
+                                return Ok(https);
+                            }
+                            tls_done = true;
+                        }
+                        r = &mut plain, if !plain_done => {
+                            if let Ok(r) = r
+                                && matches!(r.status().as_u16(), 200 | 401)
+                            {
+                                remember(&r);
+                                return Ok(http);
+                            }
+                            plain_done = true;
+                        }
+                    }
+                    if tls_done && plain_done {
+                        // Neither answered like a registry: plain HTTP gives the clearer error next.
+                        return Ok(http);
+                    }
                 }
             })
             .await?;
         Ok(url.clone())
+    }
+
+    /// The anonymous `GET /v2/` answer from choosing the scheme, if one was made.
+    pub fn cached_ping(&self, host: &str) -> Option<(u16, HeaderMap)> {
+        self.host_state(host)
+            .ping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Sends a request: authenticates on challenge, retries, follows redirects. Any HTTP status is

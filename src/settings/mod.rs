@@ -44,6 +44,8 @@ pub enum TagStrategy {
     GitBranch,
     GitTag,
     GitCommit,
+    /// `--tag-by-digest`: derived from the content.
+    Digest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

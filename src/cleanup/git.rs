@@ -1,0 +1,117 @@
+//! Which branches and tags exist, for git-aware cleanup: from the local checkout (including
+//! remote-tracking branches, since CI checkouts often have only the current branch locally) or
+//! from the remote with `git ls-remote`. When refs cannot be read, git-aware deletion is off: a
+//! missing input never turns into "every branch is gone".
+
+use std::path::Path;
+
+use super::model::GitRefs;
+use crate::error::{Error, Result};
+use crate::settings::GitRefs as Source;
+
+/// Reads the refs; `Ok(None)` when the source is `none`, or `auto` finds no repository.
+pub fn read(source: Source, dir: &Path) -> Result<Option<GitRefs>> {
+    match source {
+        Source::None => Ok(None),
+        Source::Local => local(dir).map(Some),
+        Source::Remote => remote(dir).map(Some),
+        Source::Auto => match local(dir) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => {
+                crate::log::warn(&format!("git-aware cleanup is off: {e}"));
+                Ok(None)
+            }
+        },
+        Source::GitHub | Source::GitLab => Err(Error::unsupported(
+            "reading refs from the GitHub or GitLab API is not available in this version",
+        )
+        .with_hint("use --git-refs local (a checkout with its branches fetched) or remote")),
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| {
+            Error::input(format!("cannot run git: {e}"))
+                .with_hint("install git, or pass --git-refs none")
+        })?;
+    if !out.status.success() {
+        return Err(Error::input(format!(
+            "git {} in {} failed: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+        .with_hint("point --git-dir at the checkout, or pass --git-refs none"));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn local(dir: &Path) -> Result<GitRefs> {
+    let text = git(
+        dir,
+        &[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/heads",
+            "refs/tags",
+            "refs/remotes",
+        ],
+    )?;
+    Ok(parse(text.lines()))
+}
+
+fn remote(dir: &Path) -> Result<GitRefs> {
+    let text = git(dir, &["ls-remote", "--heads", "--tags", "origin"])?;
+    Ok(parse(
+        text.lines().filter_map(|l| l.split_whitespace().nth(1)),
+    ))
+}
+
+/// Sorts ref names into branches and tags (`refs/remotes/<remote>/<branch>` counts as a branch).
+pub fn parse<'a>(refs: impl Iterator<Item = &'a str>) -> GitRefs {
+    let mut out = GitRefs::default();
+    for r in refs {
+        let r = r.trim().trim_end_matches("^{}");
+        if let Some(b) = r.strip_prefix("refs/heads/") {
+            out.branches.insert(b.to_string());
+        } else if let Some(t) = r.strip_prefix("refs/tags/") {
+            out.tags.insert(t.to_string());
+        } else if let Some((_, b)) = r
+            .strip_prefix("refs/remotes/")
+            .and_then(|rest| rest.split_once('/'))
+            && b != "HEAD"
+        {
+            out.branches.insert(b.to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_are_sorted_into_branches_and_tags() {
+        let r = parse(
+            [
+                "refs/heads/main",
+                "refs/remotes/origin/feature/x",
+                "refs/remotes/origin/HEAD",
+                "refs/tags/v1.0",
+                "refs/tags/v1.0^{}",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            r.branches.into_iter().collect::<Vec<_>>(),
+            vec!["feature/x", "main"]
+        );
+        assert_eq!(r.tags.into_iter().collect::<Vec<_>>(), vec!["v1.0"]);
+    }
+}

@@ -1,0 +1,125 @@
+//! What cleanup knows about a repository (the inventory) and what it decides (the plan).
+//! Plain data: the inventory is filled by I/O code, the plan by the pure planner.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::settings::TagStrategy;
+
+/// Where a tag came from, as recorded by `dockhand publish` next to the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub image: Option<String>,
+    pub tag: String,
+    pub strategy: TagStrategy,
+    /// `refs/heads/NAME` or `refs/tags/NAME` for git strategies.
+    pub git_ref: Option<String>,
+    pub commit: Option<String>,
+    pub pushed: Option<SystemTime>,
+}
+
+/// A manifest in the repository: a tagged image, an index child, or a referrer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ManifestInfo {
+    pub digest: String,
+    pub media_type: String,
+    /// When it was pushed (vendor API) or created (image config); `None` when unknown.
+    pub pushed: Option<SystemTime>,
+    /// Platform children of an index.
+    pub children: Vec<String>,
+    /// Manifests whose `subject` is this one (signatures, attestations, SBOMs, origin records).
+    pub referrers: Vec<String>,
+    /// Origin records attached to this manifest.
+    pub origins: Vec<Origin>,
+}
+
+/// One repository's tags and manifests.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// `host/path` of the repository.
+    pub repository: String,
+    /// Every tag of the repository and the digest it points at.
+    pub tags: BTreeMap<String, String>,
+    pub manifests: BTreeMap<String, ManifestInfo>,
+}
+
+/// One configured image whose tags live in a repository (multirepo: the whole repository;
+/// monorepo: the tags with its `NAME-` prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageScope {
+    pub image: Option<String>,
+    pub repository: String,
+    pub prefix: Option<String>,
+}
+
+/// The branches and tags that exist, by name and by slug (tags are made from slugs).
+#[derive(Debug, Clone, Default)]
+pub struct GitRefs {
+    pub branches: BTreeSet<String>,
+    pub tags: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Keep,
+    Delete,
+}
+
+/// How a planned deletion is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Delete the manifest by digest: every tag on it is planned to go.
+    DeleteDigest,
+    /// Remove only this tag (native tag delete or safe untag); other tags on the digest stay.
+    Untag,
+    /// Goes with its subject (a signature or origin tag of a deleted image).
+    WithSubject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagPlan {
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    pub action: Action,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
+    #[serde(skip)]
+    pub image: Option<String>,
+}
+
+/// Untagged manifests that go after their parent: index children and referrers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dependent {
+    pub repository: String,
+    pub digest: String,
+    /// The deleted manifest it belonged to.
+    pub parent: String,
+    pub kind: DependentKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DependentKind {
+    Child,
+    Referrer,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub tags: Vec<TagPlan>,
+    /// Digests deleted whole (after their tags are gone), in execution order.
+    pub digests: Vec<(String, String)>,
+    pub dependents: Vec<Dependent>,
+}
+
+impl Plan {
+    pub fn deletions(&self) -> impl Iterator<Item = &TagPlan> {
+        self.tags.iter().filter(|t| t.action == Action::Delete)
+    }
+}

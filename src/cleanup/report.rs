@@ -1,0 +1,163 @@
+//! The cleanup document (`--output json`, `--report FILE`) and the table in the log.
+
+use serde::Serialize;
+
+use super::execute::Results;
+use super::model::{Action, DependentKind, Plan};
+
+#[derive(Debug, Serialize)]
+pub struct TagEntry {
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    pub action: Action,
+    pub reason: String,
+    /// `deleted`, `kept`, `failed`, or `planned` in a dry run.
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ManifestEntry {
+    pub repository: String,
+    pub digest: String,
+    pub parent: String,
+    pub kind: DependentKind,
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub kept: usize,
+    pub deleted: usize,
+    pub failed: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub implementation: &'static str,
+    pub dry_run: bool,
+    pub tags: Vec<TagEntry>,
+    /// Untagged manifests deleted with their image (index children, referrers).
+    pub manifests: Vec<ManifestEntry>,
+    pub summary: Summary,
+}
+
+/// Joins the plan with what happened (`results` is `None` in a dry run).
+pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results>) -> Report {
+    let mut summary = Summary::default();
+    let tags = plan
+        .tags
+        .iter()
+        .map(|t| {
+            let outcome = results.and_then(|r| r.tags.get(&(t.repository.clone(), t.tag.clone())));
+            let (result, error) = match (t.action, results, outcome) {
+                (Action::Keep, _, _) => ("kept", None),
+                (Action::Delete, None, _) => ("planned", None),
+                (Action::Delete, Some(_), Some(Ok(()))) => ("deleted", None),
+                (Action::Delete, Some(_), Some(Err(e))) => ("failed", Some(e.clone())),
+                (Action::Delete, Some(_), None) => ("failed", Some("not attempted".to_string())),
+            };
+            match result {
+                "kept" => summary.kept += 1,
+                "failed" => summary.failed += 1,
+                _ => summary.deleted += 1,
+            }
+            TagEntry {
+                repository: t.repository.clone(),
+                tag: t.tag.clone(),
+                digest: t.digest.clone(),
+                action: t.action,
+                reason: t.reason.clone(),
+                result,
+                error,
+            }
+        })
+        .collect();
+    let manifests = plan
+        .dependents
+        .iter()
+        .map(|d| {
+            let outcome =
+                results.and_then(|r| r.manifests.get(&(d.repository.clone(), d.digest.clone())));
+            let (result, error) = match (results, outcome) {
+                (None, _) => ("planned", None),
+                (Some(_), Some(Ok(()))) => ("deleted", None),
+                (Some(_), Some(Err(e))) => ("failed", Some(e.clone())),
+                (Some(_), None) => ("failed", Some("not attempted".to_string())),
+            };
+            if result == "failed" {
+                summary.failed += 1;
+            }
+            ManifestEntry {
+                repository: d.repository.clone(),
+                digest: d.digest.clone(),
+                parent: d.parent.clone(),
+                kind: d.kind,
+                result,
+                error,
+            }
+        })
+        .collect();
+    Report {
+        implementation,
+        dry_run: results.is_none(),
+        tags,
+        manifests,
+        summary,
+    }
+}
+
+fn short(d: &str) -> &str {
+    let hex = d.split_once(':').map_or(d, |(_, h)| h);
+    &hex[..hex.len().min(12)]
+}
+
+/// A plain table: one line per tag, then the untagged manifests, then the counts.
+pub fn table(r: &Report) -> String {
+    let width = r
+        .tags
+        .iter()
+        .map(|t| t.repository.len() + t.tag.len() + 1)
+        .max()
+        .unwrap_or(10)
+        .clamp(10, 80);
+    let mut s = format!(
+        "{:<8} {:<width$}  {:<12}  REASON\n",
+        "RESULT", "TAG", "DIGEST"
+    );
+    for t in &r.tags {
+        let name = format!("{}:{}", t.repository, t.tag);
+        let reason = match &t.error {
+            Some(e) => format!("{}; error: {e}", t.reason),
+            None => t.reason.clone(),
+        };
+        s.push_str(&format!(
+            "{:<8} {name:<width$}  {:<12}  {reason}\n",
+            t.result,
+            short(&t.digest)
+        ));
+    }
+    for m in &r.manifests {
+        let what = match m.kind {
+            DependentKind::Child => "platform child",
+            DependentKind::Referrer => "referrer",
+        };
+        let name = format!("{}@{}", m.repository, short(&m.digest));
+        s.push_str(&format!(
+            "{:<8} {name:<width$}  {:<12}  {what} of {}\n",
+            m.result,
+            short(&m.digest),
+            short(&m.parent)
+        ));
+    }
+    let verb = if r.dry_run { "to delete" } else { "deleted" };
+    s.push_str(&format!(
+        "{} kept, {} {verb}, {} failed\n",
+        r.summary.kept, r.summary.deleted, r.summary.failed
+    ));
+    s
+}

@@ -1,0 +1,136 @@
+//! `dockhand cleanup`: inventory → plan → (execute) → report.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use super::context::Context;
+use super::detect;
+use crate::cleanup::model::ImageScope;
+use crate::cleanup::plan::{KeepList, PolicyInput};
+use crate::cleanup::{execute, git, inventory, plan, report};
+use crate::error::{Error, Result};
+use crate::implementation::{Capabilities, registry_api_host};
+use crate::registry::distribution::Repo;
+use crate::settings::{Output, Settings};
+
+/// Reads `--keep-list`: one reference (`host/repo:tag`) or digest a line; `#` starts a comment.
+pub fn read_keep_list(path: &std::path::Path) -> Result<KeepList> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::input(format!("--keep-list {}: {e}", path.display()))
+            .with_hint("give a readable file")
+    })?;
+    let mut list = KeepList::default();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some((_, digest)) = line.rsplit_once('@') {
+            list.digests.insert(digest.to_string());
+        } else if line.starts_with("sha256:") {
+            list.digests.insert(line.to_string());
+        } else {
+            let r = crate::naming::reference::Reference::parse(line).map_err(|e| {
+                Error::input(format!("--keep-list {}:{}: {e}", path.display(), n + 1))
+            })?;
+            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+            list.references
+                .insert(format!("{}/{}:{tag}", r.registry, r.repository));
+            // References are matched as the layout spells them, Docker Hub included.
+            list.references
+                .insert(format!("{}:{tag}", r.repository_ref()));
+        }
+    }
+    Ok(list)
+}
+
+fn check_input(settings: &Settings) -> Result<()> {
+    if settings.images.is_empty() {
+        return Err(Error::input("cleanup needs the image names, and none are configured")
+            .with_hint("list images in dockhand.yaml or pass --image NAME (repeatable); dockhand never guesses"));
+    }
+    Ok(())
+}
+
+pub async fn run(settings: &Settings) -> Result<()> {
+    check_input(settings)?;
+    let keep_list = match &settings.policy.keep_list {
+        Some(p) => read_keep_list(p)?,
+        None => KeepList::default(),
+    };
+    let git_dir = settings
+        .policy
+        .git_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let git_refs = git::read(settings.policy.git_refs, &git_dir)?;
+
+    let ctx = Context::new(settings)?;
+    let resolved = detect::resolve(settings, &ctx).await?;
+    let layout = &resolved.layout;
+    let caps = Capabilities::of(resolved.detection.implementation, &layout.repo.host);
+    let registry = crate::registry::open(caps, ctx.oci.clone());
+
+    let mut scopes = Vec::new();
+    let mut repos: HashMap<String, Repo> = HashMap::new();
+    for image in &settings.images {
+        let name = image.name.as_deref();
+        let label = layout.repository(name)?;
+        scopes.push(ImageScope {
+            image: image.name.clone(),
+            repository: label.clone(),
+            prefix: layout.tag_prefix(name),
+        });
+        let (host, path) = label.split_once('/').unwrap_or((&label, ""));
+        repos.insert(label.clone(), Repo::new(registry_api_host(host), path));
+    }
+    let concurrency = settings.concurrency.unwrap_or(caps.default_concurrency);
+    let mut inventories = Vec::new();
+    let mut labels: Vec<&String> = repos.keys().collect();
+    labels.sort();
+    for label in labels {
+        inventories
+            .push(inventory::collect(registry.as_ref(), &repos[label], label, concurrency).await?);
+    }
+    let policy = PolicyInput {
+        keep_last: settings.policy.keep_last,
+        keep_younger_than: settings.policy.keep_younger_than,
+        keep_tag: settings.policy.keep_tag.clone(),
+        only_tag: settings.policy.only_tag.clone(),
+        grace: settings.policy.grace,
+        allow_latest: settings.policy.allow_latest,
+        keep_list,
+        git: git_refs,
+        // Every implementation has a way to remove one tag (its API, OCI tag delete or the safe
+        // untag); a refusal at run time is reported for that tag.
+        untag_possible: true,
+    };
+    let the_plan = plan::plan(&inventories, &scopes, &policy, SystemTime::now());
+    let results = if settings.dry_run {
+        None
+    } else {
+        Some(execute::execute(registry.as_ref(), &the_plan, &repos, concurrency).await)
+    };
+    let doc = report::build(
+        resolved.detection.implementation.name(),
+        &the_plan,
+        results.as_ref(),
+    );
+    if let Some(path) = &settings.policy.report {
+        let json = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+        std::fs::write(path, json).map_err(|e| {
+            Error::operation(format!("cannot write --report {}: {e}", path.display()))
+        })?;
+    }
+    match settings.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
+        Output::Text => print!("{}", report::table(&doc)),
+    }
+    if doc.summary.failed > 0 {
+        return Err(Error::operation(format!(
+            "{} deletion(s) failed; the report names each",
+            doc.summary.failed
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Removing one tag while the other tags on its digest stay (registries.md §3.0).
+//!
+//! First the OCI 1.1 tag delete. Where the registry refuses it (distribution 2.8 answers 400
+//! `DIGEST_INVALID`, others 405), the safe untag: push a unique throw-away manifest to the tag, so
+//! that the tag no longer names the shared digest, then delete the throw-away by its digest.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde_json::json;
+
+use super::distribution::{Deleted, Distribution, Repo};
+use super::media::{EMPTY_DIGEST, Manifest, OCI_EMPTY, OCI_MANIFEST};
+use crate::error::{Error, Result};
+
+/// How the tag went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Untagged {
+    /// The registry removed the tag itself.
+    Native,
+    /// Through a throw-away manifest.
+    SafeUntag,
+    /// It was not there any more.
+    Absent,
+}
+
+/// A manifest no image can have: empty config and layer, and an annotation with the tag, the
+/// time and a nonce. OCI family always: every registry that stores Docker manifests accepts OCI
+/// ones under the same tag.
+pub fn throwaway(tag: &str) -> Manifest {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let nonce = format!(
+        "{}-{}-{}",
+        now.as_secs(),
+        now.subsec_nanos(),
+        std::process::id()
+    );
+    let empty = json!({"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2});
+    let body = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.dockhand.untag.v1",
+        "config": empty,
+        "layers": [empty],
+        "annotations": {"dev.dockhand.untag": tag, "dev.dockhand.nonce": nonce},
+    });
+    Manifest::new(
+        Bytes::from(serde_json::to_vec(&body).expect("JSON")),
+        Some(OCI_MANIFEST),
+    )
+}
+
+/// Removes `tag` from `repo`, keeping its digest and that digest's other tags.
+/// `tag_delete_works`: what an earlier call learned about this registry (skips a refused try).
+pub async fn untag(
+    oci: &Distribution,
+    repo: &Repo,
+    tag: &str,
+    tag_delete_works: Option<bool>,
+) -> Result<(Untagged, bool)> {
+    if tag_delete_works != Some(false) {
+        match oci.delete_manifest(repo, tag).await? {
+            Deleted::Done => return Ok((Untagged::Native, true)),
+            Deleted::NotFound => return Ok((Untagged::Absent, true)),
+            Deleted::Unsupported { .. } => {}
+        }
+    }
+    Ok((safe_untag(oci, repo, tag).await?, false))
+}
+
+async fn safe_untag(oci: &Distribution, repo: &Repo, tag: &str) -> Result<Untagged> {
+    if oci.head_manifest(repo, tag).await?.is_none() {
+        return Ok(Untagged::Absent);
+    }
+    oci.ensure_empty_blob(repo).await?;
+    let dummy = throwaway(tag);
+    oci.put_manifest(repo, tag, &dummy).await?;
+    match oci.delete_manifest(repo, &dummy.digest).await? {
+        Deleted::Done | Deleted::NotFound => Ok(Untagged::SafeUntag),
+        Deleted::Unsupported { status, .. } => Err(Error::unsupported(format!(
+            "{repo}:{tag} now points at throw-away manifest {} because the registry refused to delete it (HTTP {status})",
+            dummy.digest
+        ))
+        .with_hint(format!("delete {repo}@{} by hand, or enable deletion on the registry", dummy.digest))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throwaways_are_unique() {
+        let a = throwaway("t");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let b = throwaway("t");
+        assert_ne!(a.digest, b.digest);
+        assert_eq!(a.media_type, OCI_MANIFEST);
+    }
+}
