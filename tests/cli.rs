@@ -1401,9 +1401,8 @@ fn stages_not_built_yet_exit_4() {
     let proxy = FaultProxy::start(&registry.url());
     let repo = format!("{}/x", proxy.host());
     let env = Dockhand::new();
-    let stages: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
-        ("run", vec!["run", "-i", &repo, "--image", "a=oci:dir"]),
-    ]);
+    let stages: BTreeMap<&str, Vec<&str>> =
+        BTreeMap::from([("run", vec!["run", "-i", &repo, "--image", "a=oci:dir"])]);
     for (stage, argv) in &stages {
         let run = env.run(argv);
         run.expect_code(4)

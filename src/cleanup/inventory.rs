@@ -103,6 +103,7 @@ pub async fn collect(
         m.referrers = x.referrers;
         m.origins = x.origins;
         m.pushed = x.pushed;
+        m.throwaway = x.throwaway;
     }
 
     // Attached tags whose subject we have not met: is it there at all (untagged), or an orphan?
@@ -132,6 +133,7 @@ struct Details {
     referrers: Vec<String>,
     origins: Vec<super::model::Origin>,
     pushed: Option<SystemTime>,
+    throwaway: bool,
 }
 
 async fn details(
@@ -167,12 +169,26 @@ async fn details(
         others.push(d.digest);
     }
     let recorded = origins.iter().filter_map(|o| o.pushed).min();
-    let pushed = match recorded {
-        Some(t) => Some(t),
-        None => {
-            registry
-                .created(repo, digest, media_type, &children)
-                .await?
+    let mut throwaway = false;
+    let pushed = if recorded.is_some() {
+        recorded
+    } else if registry.capabilities().listing_with_times || is_index(media_type) {
+        registry
+            .created(repo, digest, media_type, &children)
+            .await?
+    } else {
+        // One GET serves two questions: is this a throw-away left by an interrupted untag, and
+        // when was the image created (its config).
+        match oci.get_manifest(repo, digest).await? {
+            Some(m)
+                if m.fields().ok().and_then(|f| f.artifact_type).as_deref()
+                    == Some(crate::registry::untag::ARTIFACT_TYPE) =>
+            {
+                throwaway = true;
+                None
+            }
+            Some(m) => crate::registry::config_created_of(oci, repo, &m).await?,
+            None => None,
         }
     };
     Ok(Details {
@@ -180,6 +196,7 @@ async fn details(
         referrers: others,
         origins,
         pushed,
+        throwaway,
     })
 }
 

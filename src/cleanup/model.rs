@@ -33,6 +33,8 @@ pub struct ManifestInfo {
     pub referrers: Vec<String>,
     /// Origin records attached to this manifest.
     pub origins: Vec<Origin>,
+    /// A throw-away manifest left on a tag by an interrupted safe untag.
+    pub throwaway: bool,
 }
 
 /// One repository's tags and manifests.

@@ -131,6 +131,18 @@ fn plan_repository(
         let Some(scope) = owner(scopes, repo, tag) else {
             continue;
         };
+        // A recorded origin naming another image wins over a prefix match: `api-gateway-v1`
+        // recorded for image `api-gateway` is not `api`'s tag `gateway-v1`.
+        let recorded = inv
+            .manifests
+            .get(digest)
+            .and_then(|m| m.origins.iter().find(|o| &o.tag == tag));
+        if let Some(o) = recorded
+            && o.image.is_some()
+            && o.image != scope.image
+        {
+            continue;
+        }
         let logical = scope
             .prefix
             .as_deref()
@@ -156,21 +168,22 @@ fn plan_repository(
         by_scope.entry(c.scope.image.clone()).or_default().push(c);
     }
     for members in by_scope.values() {
-        let mut digests: Vec<&str> = members
-            .iter()
-            .map(|c| c.digest)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let mut images: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for c in members {
+            images.entry(c.digest).or_default().push(c.tag);
+        }
         let pushed = |d: &str| inv.manifests.get(d).and_then(pushed_time);
-        digests.sort_by(|a, b| pushed(b).cmp(&pushed(a)).then(a.cmp(b)));
-        let image_keep: HashMap<&str, Option<String>> = digests
+        // Each push time once, not once per comparison.
+        let mut ranked: Vec<(Option<SystemTime>, &str)> =
+            images.keys().map(|d| (pushed(d), *d)).collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        let image_keep: HashMap<&str, Option<String>> = ranked
             .iter()
             .enumerate()
-            .map(|(rank, d)| {
+            .map(|(rank, (when, d))| {
                 (
                     *d,
-                    image_keep_reason(inv, members, d, rank, pushed(d), policy, now),
+                    image_keep_reason(inv, &images[d], d, rank, *when, policy, now),
                 )
             })
             .collect();
@@ -362,7 +375,7 @@ fn pushed_time(m: &ManifestInfo) -> Option<SystemTime> {
 
 fn image_keep_reason(
     inv: &Inventory,
-    members: &[&Candidate],
+    tags: &[&str],
     digest: &str,
     rank: usize,
     pushed: Option<SystemTime>,
@@ -372,13 +385,13 @@ fn image_keep_reason(
     if policy.keep_list.digests.contains(digest) {
         return Some("its digest is in the keep list".into());
     }
-    for c in members.iter().filter(|c| c.digest == digest) {
-        if policy
-            .keep_list
-            .references
-            .contains(&format!("{}:{}", inv.repository, c.tag))
-        {
-            return Some(format!("{}:{} is in the keep list", inv.repository, c.tag));
+    for tag in tags
+        .iter()
+        .filter(|_| !policy.keep_list.references.is_empty())
+    {
+        let reference = format!("{}:{tag}", inv.repository);
+        if policy.keep_list.references.contains(&reference) {
+            return Some(format!("{reference} is in the keep list"));
         }
     }
     let Some(pushed) = pushed else {
@@ -418,6 +431,18 @@ fn decide(
     policy: &PolicyInput,
     now: SystemTime,
 ) -> TagPlan {
+    if inv.manifests.get(c.digest).is_some_and(|m| m.throwaway) {
+        // An untag that was interrupted: the tag was already meant to go.
+        let mut tp = keep(
+            &inv.repository,
+            c.tag,
+            c.digest,
+            c.scope,
+            "left on a throw-away manifest by an interrupted untag",
+        );
+        tp.action = Action::Delete;
+        return tp;
+    }
     let origin = inv
         .manifests
         .get(c.digest)
@@ -511,4 +536,456 @@ fn git_verdict(origin: Option<&Origin>, git: Option<&GitRefs>) -> Option<GitVerd
     } else {
         GitVerdict::Gone(label)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cleanup::model::Origin;
+
+    const DAY: u64 = 86_400;
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    fn d(n: u32) -> String {
+        format!("sha256:{n:064x}")
+    }
+
+    /// An inventory builder: `tag(name, digest, days_ago)`.
+    struct Inv(Inventory);
+
+    impl Inv {
+        fn new(repo: &str) -> Inv {
+            Inv(Inventory {
+                repository: repo.into(),
+                ..Default::default()
+            })
+        }
+        fn image(mut self, digest: &str, days_ago: u64, tags: &[&str]) -> Inv {
+            let m = self
+                .0
+                .manifests
+                .entry(digest.into())
+                .or_insert_with(|| ManifestInfo {
+                    digest: digest.into(),
+                    media_type: crate::registry::media::OCI_MANIFEST.into(),
+                    ..Default::default()
+                });
+            m.pushed = Some(now() - Duration::from_secs(days_ago * DAY));
+            for t in tags {
+                self.0.tags.insert(t.to_string(), digest.into());
+            }
+            self
+        }
+        fn origin(mut self, digest: &str, tag: &str, branch: &str) -> Inv {
+            self.0
+                .manifests
+                .get_mut(digest)
+                .unwrap()
+                .origins
+                .push(Origin {
+                    image: None,
+                    tag: tag.into(),
+                    strategy: TagStrategy::GitBranch,
+                    git_ref: Some(format!("refs/heads/{branch}")),
+                    commit: None,
+                    pushed: None,
+                });
+            self
+        }
+        fn children(mut self, digest: &str, children: &[&str]) -> Inv {
+            for c in children {
+                self.0.manifests.insert(
+                    c.to_string(),
+                    ManifestInfo {
+                        digest: c.to_string(),
+                        ..Default::default()
+                    },
+                );
+            }
+            self.0.manifests.get_mut(digest).unwrap().children =
+                children.iter().map(|c| c.to_string()).collect();
+            self
+        }
+        fn tag(mut self, tag: &str, digest: &str) -> Inv {
+            self.0.tags.insert(tag.into(), digest.into());
+            self.0
+                .manifests
+                .entry(digest.into())
+                .or_insert_with(|| ManifestInfo {
+                    digest: digest.into(),
+                    ..Default::default()
+                });
+            self
+        }
+    }
+
+    fn scope(repo: &str, prefix: Option<&str>, image: &str) -> ImageScope {
+        ImageScope {
+            image: Some(image.into()),
+            repository: repo.into(),
+            prefix: prefix.map(str::to_string),
+        }
+    }
+
+    fn retention(n: u32) -> PolicyInput {
+        PolicyInput {
+            keep_last: Some(n),
+            untag_possible: true,
+            ..Default::default()
+        }
+    }
+
+    fn git(branches: &[&str]) -> Option<GitRefs> {
+        Some(GitRefs {
+            branches: branches.iter().map(|b| b.to_string()).collect(),
+            tags: Default::default(),
+        })
+    }
+
+    fn run(inv: Inv, scopes: &[ImageScope], p: &PolicyInput) -> Plan {
+        plan(&[inv.0], scopes, p, now())
+    }
+
+    fn action(p: &Plan, tag: &str) -> (Action, Option<Method>, String) {
+        let t = p
+            .tags
+            .iter()
+            .find(|t| t.tag == tag)
+            .unwrap_or_else(|| panic!("{tag} not in plan: {p:#?}"));
+        (t.action, t.method, t.reason.clone())
+    }
+
+    fn deleted(p: &Plan) -> Vec<&str> {
+        p.deletions().map(|t| t.tag.as_str()).collect()
+    }
+
+    #[test]
+    fn keep_last_counts_images_not_tags() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 1, &["a1", "a2"])
+            .image(&d(2), 2, &["b1", "b2"])
+            .image(&d(3), 3, &["c1", "c2"]);
+        let p = run(inv, &[scope("r/app", None, "app")], &retention(2));
+        assert_eq!(deleted(&p), vec!["c1", "c2"]);
+        assert_eq!(action(&p, "a2").2, "among the newest 2 images");
+        assert_eq!(action(&p, "c1").1, Some(Method::DeleteDigest));
+        assert_eq!(p.digests, vec![("r/app".to_string(), d(3))]);
+    }
+
+    #[test]
+    fn keep_last_zero_keeps_nothing_by_count() {
+        let inv = Inv::new("r/app").image(&d(1), 1, &["a"]);
+        let p = run(inv, &[scope("r/app", None, "app")], &retention(0));
+        assert_eq!(deleted(&p), vec!["a"]);
+    }
+
+    #[test]
+    fn two_tags_on_one_digest_one_kept_the_digest_survives() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 10, &["feature-x", "stable"])
+            .origin(&d(1), "feature-x", "feature/x");
+        let p = PolicyInput {
+            git: git(&["main"]),
+            untag_possible: true,
+            ..Default::default()
+        };
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        assert_eq!(deleted(&plan), vec!["feature-x"]);
+        assert_eq!(action(&plan, "feature-x").1, Some(Method::Untag));
+        assert_eq!(action(&plan, "stable").0, Action::Keep);
+        assert!(plan.digests.is_empty(), "the digest stays");
+    }
+
+    #[test]
+    fn without_untag_a_shared_digest_keeps_both_tags() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 10, &["feature-x", "stable"])
+            .origin(&d(1), "feature-x", "feature/x");
+        let p = PolicyInput {
+            git: git(&["main"]),
+            untag_possible: false,
+            ..Default::default()
+        };
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        assert!(deleted(&plan).is_empty());
+        assert!(
+            action(&plan, "feature-x")
+                .2
+                .contains("cannot remove a single tag"),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn git_aware_only_with_proven_origin() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 10, &["feature-gone"])
+            .origin(&d(1), "feature-gone", "feature/gone")
+            .image(&d(2), 10, &["main"])
+            .origin(&d(2), "main", "main")
+            .image(&d(3), 10, &["feature-unknown"]);
+        let p = PolicyInput {
+            git: git(&["main"]),
+            untag_possible: true,
+            ..Default::default()
+        };
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        assert_eq!(deleted(&plan), vec!["feature-gone"]);
+        assert_eq!(
+            action(&plan, "feature-gone").2,
+            "branch \"feature/gone\" no longer exists"
+        );
+        assert_eq!(action(&plan, "main").0, Action::Keep);
+        // A tag of unknown origin is never deleted because no branch has its name.
+        assert_eq!(
+            action(&plan, "feature-unknown").2,
+            "origin unknown and no retention policy applies"
+        );
+    }
+
+    #[test]
+    fn git_refs_unavailable_fails_closed() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 10, &["feature-gone"])
+            .origin(&d(1), "feature-gone", "feature/gone");
+        let plan = run(
+            inv,
+            &[scope("r/app", None, "app")],
+            &PolicyInput {
+                untag_possible: true,
+                ..Default::default()
+            },
+        );
+        assert!(deleted(&plan).is_empty());
+        assert!(
+            action(&plan, "feature-gone")
+                .2
+                .contains("git refs unavailable")
+        );
+    }
+
+    #[test]
+    fn existing_branch_keeps_its_tag_against_retention() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 100, &["main"])
+            .origin(&d(1), "main", "main");
+        let p = PolicyInput {
+            git: git(&["main"]),
+            ..retention(0)
+        };
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        assert_eq!(action(&plan, "main").2, "branch \"main\" still exists");
+    }
+
+    #[test]
+    fn latest_is_protected_unless_allowed() {
+        let inv = || Inv::new("r/app").image(&d(1), 100, &["latest", "old"]);
+        let plan = run(inv(), &[scope("r/app", None, "app")], &retention(0));
+        assert_eq!(deleted(&plan), vec!["old"]);
+        assert_eq!(
+            action(&plan, "old").1,
+            Some(Method::Untag),
+            "latest keeps the digest"
+        );
+        let p = PolicyInput {
+            allow_latest: true,
+            ..retention(0)
+        };
+        let plan = run(inv(), &[scope("r/app", None, "app")], &p);
+        assert_eq!(deleted(&plan), vec!["latest", "old"]);
+    }
+
+    #[test]
+    fn grace_period_keeps_fresh_pushes() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 0, &["fresh"])
+            .image(&d(2), 1, &["day-old"]);
+        let p = PolicyInput {
+            grace: Duration::from_secs(7200),
+            ..retention(0)
+        };
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        assert_eq!(deleted(&plan), vec!["day-old"]);
+        assert!(action(&plan, "fresh").2.contains("grace period"));
+    }
+
+    #[test]
+    fn younger_than_and_keep_patterns() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 3, &["new"])
+            .image(&d(2), 40, &["old"])
+            .image(&d(3), 40, &["v1.2.3"]);
+        let p = PolicyInput {
+            keep_younger_than: Some(Duration::from_secs(30 * DAY)),
+            keep_tag: vec![Regex::new(r"^v\d+\.\d+\.\d+$").unwrap()],
+            untag_possible: true,
+            ..Default::default()
+        };
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        assert_eq!(deleted(&plan), vec!["old"]);
+        assert!(
+            action(&plan, "old").2.contains("older than 30d"),
+            "{}",
+            action(&plan, "old").2
+        );
+        assert!(
+            action(&plan, "v1.2.3")
+                .2
+                .starts_with("matches keep pattern")
+        );
+    }
+
+    #[test]
+    fn only_tag_limits_scope_and_keep_last_counts_within_it() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 1, &["pr-1"])
+            .image(&d(2), 2, &["pr-2"])
+            .image(&d(3), 3, &["release"]);
+        let p = PolicyInput {
+            only_tag: vec![Regex::new("^pr-").unwrap()],
+            ..retention(1)
+        };
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        assert_eq!(deleted(&plan), vec!["pr-2"]);
+        assert_eq!(
+            action(&plan, "release").2,
+            "outside the --only-tag patterns"
+        );
+    }
+
+    #[test]
+    fn monorepo_prefixes_are_not_confused() {
+        let mut inv = Inv::new("r/mono")
+            .image(&d(1), 1, &["api-v2"])
+            .image(&d(2), 2, &["api-v1"])
+            .image(&d(3), 5, &["api-gateway-v1"])
+            .image(&d(4), 6, &["other"]);
+        inv.0
+            .manifests
+            .get_mut(&d(3))
+            .unwrap()
+            .origins
+            .push(Origin {
+                image: Some("api-gateway".into()),
+                tag: "api-gateway-v1".into(),
+                strategy: TagStrategy::Custom,
+                git_ref: None,
+                commit: None,
+                pushed: None,
+            });
+        // Only `api` configured: api-gateway-v1 is recorded as api-gateway's, so it is not api's.
+        let scopes = [scope("r/mono", Some("api-"), "api")];
+        let plan = run(Inv(inv.0.clone()), &scopes, &retention(1));
+        assert_eq!(deleted(&plan), vec!["api-v1"]);
+        assert!(
+            plan.tags.iter().all(|t| t.tag != "other"),
+            "tags outside every scope are not even listed"
+        );
+        let scopes = [
+            scope("r/mono", Some("api-"), "api"),
+            scope("r/mono", Some("api-gateway-"), "api-gateway"),
+        ];
+        let plan = run(inv, &scopes, &retention(1));
+        assert_eq!(
+            deleted(&plan),
+            vec!["api-v1"],
+            "api-gateway-v1 is the newest of its own image"
+        );
+    }
+
+    #[test]
+    fn keep_list_by_digest_and_reference() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 50, &["a"])
+            .image(&d(2), 50, &["b"])
+            .image(&d(3), 50, &["c"]);
+        let mut p = retention(0);
+        p.keep_list.digests.insert(d(1));
+        p.keep_list.references.insert("r/app:b".into());
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        assert_eq!(deleted(&plan), vec!["c"]);
+        assert_eq!(action(&plan, "a").2, "its digest is in the keep list");
+    }
+
+    #[test]
+    fn unknown_push_time_is_kept() {
+        let inv = Inv::new("r/app").tag("mystery", &d(9));
+        let plan = run(inv, &[scope("r/app", None, "app")], &retention(0));
+        assert_eq!(action(&plan, "mystery").2, "push time unknown");
+    }
+
+    #[test]
+    fn multi_arch_children_follow_their_index() {
+        let inv = || {
+            Inv::new("r/app")
+                .image(&d(10), 50, &["old"])
+                .children(&d(10), &[&d(11), &d(12)])
+                .image(&d(20), 1, &["new"])
+                .children(&d(20), &[&d(12), &d(21)])
+        };
+        // The old index goes; its child shared with the kept index stays.
+        let plan = run(inv(), &[scope("r/app", None, "app")], &retention(1));
+        assert_eq!(deleted(&plan), vec!["old"]);
+        let deps: Vec<&str> = plan.dependents.iter().map(|x| x.digest.as_str()).collect();
+        assert_eq!(deps, vec![d(11).as_str()]);
+        // Keeping both: no child is touched.
+        let plan = run(inv(), &[scope("r/app", None, "app")], &retention(2));
+        assert!(plan.dependents.is_empty() && deleted(&plan).is_empty());
+    }
+
+    #[test]
+    fn signatures_follow_their_image() {
+        let sig_of = |n: u32| format!("sha256-{n:064x}.sig");
+        let inv = Inv::new("r/app")
+            .image(&d(1), 50, &["old"])
+            .image(&d(2), 1, &["new"])
+            .tag(&sig_of(1), &d(101))
+            .tag(&sig_of(2), &d(102))
+            .tag(&sig_of(3), &d(103));
+        let plan = run(inv, &[scope("r/app", None, "app")], &retention(1));
+        let (a, m, r) = action(&plan, &sig_of(1));
+        assert_eq!((a, m), (Action::Delete, Some(Method::WithSubject)), "{r}");
+        assert_eq!(action(&plan, &sig_of(2)).0, Action::Keep);
+        // d(3) does not exist at all: an orphan.
+        assert!(action(&plan, &sig_of(3)).2.starts_with("orphan"));
+        assert_eq!(
+            deleted(&plan),
+            vec!["old", sig_of(1).as_str(), sig_of(3).as_str()]
+        );
+    }
+
+    #[test]
+    fn attached_tags_are_recognised() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            attached_subject(&format!("sha256-{hex}")),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(
+            attached_subject(&format!("sha256-{hex}.att")),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(attached_subject("sha256-abc"), None);
+        assert_eq!(attached_subject(&format!("sha256-{hex}.")), None);
+        assert_eq!(attached_subject("v1"), None);
+    }
+
+    #[test]
+    fn a_tag_left_on_a_throwaway_is_finished() {
+        let mut inv = Inv::new("r/app").image(&d(1), 0, &["half-untagged"]);
+        inv.0.manifests.get_mut(&d(1)).unwrap().throwaway = true;
+        let plan = run(inv, &[scope("r/app", None, "app")], &PolicyInput::default());
+        assert_eq!(deleted(&plan), vec!["half-untagged"]);
+        assert_eq!(action(&plan, "half-untagged").1, Some(Method::DeleteDigest));
+    }
+
+    #[test]
+    fn ages_read_well() {
+        assert_eq!(age(Duration::from_secs(3 * DAY + 5)), "3d");
+        assert_eq!(age(Duration::from_secs(7200)), "2h");
+        assert_eq!(age(Duration::from_secs(59)), "59s");
+    }
 }

@@ -85,12 +85,24 @@ pub async fn config_created(
     repo: &Repo,
     digest: &str,
 ) -> Result<Option<SystemTime>> {
-    let Some(m) = oci.get_manifest(repo, digest).await? else {
-        return Ok(None);
-    };
+    match oci.get_manifest(repo, digest).await? {
+        Some(m) => config_created_of(oci, repo, &m).await,
+        None => Ok(None),
+    }
+}
+
+/// The `created` time in the config of a manifest already fetched.
+pub async fn config_created_of(
+    oci: &Distribution,
+    repo: &Repo,
+    m: &media::Manifest,
+) -> Result<Option<SystemTime>> {
     let Some(config) = m.fields().ok().and_then(|f| f.config) else {
         return Ok(None);
     };
+    if config.media_type == media::OCI_EMPTY {
+        return Ok(None);
+    }
     let resp = oci.get_blob(repo, &config.digest).await?;
     let Ok(value) = resp.json::<serde_json::Value>().await else {
         return Ok(None);

@@ -13,6 +13,9 @@ use super::distribution::{Deleted, Distribution, Repo};
 use super::media::{EMPTY_DIGEST, Manifest, OCI_EMPTY, OCI_MANIFEST};
 use crate::error::{Error, Result};
 
+/// The artifact type of throw-away manifests, so a later run can recognise one left behind.
+pub const ARTIFACT_TYPE: &str = "application/vnd.dockhand.untag.v1";
+
 /// How the tag went away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Untagged {
@@ -41,7 +44,7 @@ pub fn throwaway(tag: &str) -> Manifest {
     let body = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "artifactType": "application/vnd.dockhand.untag.v1",
+        "artifactType": ARTIFACT_TYPE,
         "config": empty,
         "layers": [empty],
         "annotations": {"dev.dockhand.untag": tag, "dev.dockhand.nonce": nonce},

@@ -1,0 +1,1227 @@
+//! `dockhand cleanup` end to end: the real binary against a real `docker-registry` (2.8, which has
+//! no referrers API and no tag delete), with images published by `dockhand publish` (so they carry
+//! origin records) or seeded by the harness (no origin). Outcomes are checked in the registry
+//! (tag lists, HEAD by tag and by digest), in the JSON document and in the exit codes.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use dockhand::fixtures::{self, File, Image};
+use dockhand::naming::slug::slug_tag;
+use reqwest::Method;
+use serde_json::Value;
+use support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Running dockhand
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn command(args: &[&str], cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockhand"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", cwd);
+    cmd
+}
+
+fn dockhand(args: &[&str], cwd: &Path) -> Run {
+    let out: Output = command(args, cwd).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(r: Run) -> Run {
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    r
+}
+
+/// Runs `dockhand cleanup ARGS --output json`, expects exit 0, returns the document.
+fn cleanup(args: &[&str], cwd: &Path) -> Value {
+    let mut all = vec!["cleanup"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--output", "json"]);
+    let r = ok(dockhand(&all, cwd));
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", r.stdout))
+}
+
+/// Publishes `layout` as image `name` into `images_repo` with the tag options in `extra`.
+fn publish(cwd: &Path, images_repo: &str, name: &str, layout: &Path, extra: &[&str]) {
+    let image = format!("{name}={}", oci(layout));
+    let mut all = vec!["publish", "-i", images_repo, "--image", &image];
+    all.extend_from_slice(extra);
+    ok(dockhand(&all, cwd));
+}
+
+fn oci(layout: &Path) -> String {
+    format!("oci:{}", layout.display())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cleanup document
+
+fn entries(doc: &Value) -> &Vec<Value> {
+    doc["tags"].as_array().expect("tags[]")
+}
+
+/// The entry of `tag` (exactly one).
+fn entry<'a>(doc: &'a Value, tag: &str) -> &'a Value {
+    let found: Vec<&Value> = entries(doc).iter().filter(|e| e["tag"] == tag).collect();
+    assert_eq!(found.len(), 1, "one entry for {tag} expected in {doc:#}");
+    found[0]
+}
+
+/// tag → (action, result).
+fn verdicts(doc: &Value) -> BTreeMap<String, (String, String)> {
+    entries(doc)
+        .iter()
+        .map(|e| {
+            (
+                e["tag"].as_str().unwrap().to_string(),
+                (
+                    e["action"].as_str().unwrap().to_string(),
+                    e["result"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Tags whose action is `delete`.
+fn to_delete(doc: &Value) -> BTreeSet<String> {
+    verdicts(doc)
+        .into_iter()
+        .filter(|(_, (a, _))| a == "delete")
+        .map(|(t, _)| t)
+        .collect()
+}
+
+fn with_result(doc: &Value, result: &str) -> BTreeSet<String> {
+    verdicts(doc)
+        .into_iter()
+        .filter(|(_, (_, r))| r == result)
+        .map(|(t, _)| t)
+        .collect()
+}
+
+fn summary(doc: &Value, field: &str) -> u64 {
+    doc["summary"][field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("summary.{field} in {doc:#}"))
+}
+
+/// Origin records and cosign artifacts hang off `sha256-<hex>` tags.
+fn is_attached(tag: &str) -> bool {
+    tag.starts_with("sha256-")
+}
+
+fn fallback_tag(digest: &str) -> String {
+    digest.replace(':', "-")
+}
+
+fn set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> BTreeSet<String> {
+    items.into_iter().map(Into::into).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registry, seen without dockhand
+
+struct Reg {
+    rt: tokio::runtime::Runtime,
+    client: RegistryClient,
+}
+
+impl Reg {
+    fn new(url: &str) -> Reg {
+        Reg {
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap(),
+            client: RegistryClient::new(url, Creds::Anonymous),
+        }
+    }
+
+    /// Every tag, sorted (attached `sha256-…` tags included).
+    fn tags(&self, repo: &str) -> Vec<String> {
+        self.rt.block_on(self.client.tags(repo))
+    }
+
+    /// The image tags, sorted (attached `sha256-…` tags left out).
+    fn image_tags(&self, repo: &str) -> Vec<String> {
+        self.tags(repo)
+            .into_iter()
+            .filter(|t| !is_attached(t))
+            .collect()
+    }
+
+    /// tag → digest for every tag.
+    fn resolve_all(&self, repo: &str) -> BTreeMap<String, String> {
+        self.tags(repo)
+            .into_iter()
+            .map(|t| {
+                let d = self.head(repo, &t).expect("listed tag resolves");
+                (t, d)
+            })
+            .collect()
+    }
+
+    fn head(&self, repo: &str, reference: &str) -> Option<String> {
+        self.rt.block_on(self.client.head_manifest(repo, reference))
+    }
+
+    fn get(&self, repo: &str, reference: &str) -> Option<Manifest> {
+        self.rt.block_on(self.client.get_manifest(repo, reference))
+    }
+
+    /// Pushes a small distinct image (one layer holding `content`), created `days_ago`.
+    fn push(&self, repo: &str, tag: &str, content: &str, days_ago: u64) -> String {
+        let created = rfc3339(unix_now() - days_ago * 86_400);
+        self.rt
+            .block_on(
+                self.client
+                    .push_image(repo, tag, &[content.as_bytes().to_vec()], &created),
+            )
+            .digest
+    }
+
+    /// Puts the manifest `digest` under another tag.
+    fn retag(&self, repo: &str, digest: &str, tag: &str) {
+        let m = self.get(repo, digest).expect("manifest to retag");
+        let d = self
+            .rt
+            .block_on(self.client.put_manifest(repo, tag, &m.media_type, &m.bytes));
+        assert_eq!(d, digest);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures: OCI layouts and a git repository
+
+fn image(content: &str, arch: &str) -> Image {
+    Image {
+        layers: vec![fixtures::tar(&[File {
+            path: "app/id",
+            content: content.as_bytes(),
+        }])],
+        created: "2024-05-01T12:00:00Z".into(),
+        cmd: vec!["/app/id".into()],
+        platform: ("linux".into(), arch.into()),
+    }
+}
+
+/// A one-image OCI layout whose content (and so digest) is unique to `name`.
+fn layout(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join("layouts").join(name);
+    let digest = fixtures::write_layout(&path, "latest", &image(name, "amd64")).unwrap();
+    (path, digest)
+}
+
+/// A two-platform layout; returns its path and the index digest.
+fn multiarch_layout(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join("layouts").join(name);
+    let digest = fixtures::write_multiarch_layout(
+        &path,
+        "latest",
+        &[
+            image(&format!("{name} x86"), "amd64"),
+            image(&format!("{name} arm"), "arm64"),
+        ],
+    )
+    .unwrap();
+    (path, digest)
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=dockhand test",
+            "-c",
+            "user.email=test@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+        ])
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", repo)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A repository with a commit on `main` and the given extra branches.
+fn git_repo(dir: &Path, branches: &[&str]) -> PathBuf {
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
+    for b in branches {
+        git(&repo, &["branch", b]);
+    }
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "second"]);
+    repo
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Git-aware cleanup
+
+#[test]
+fn git_aware_cleanup_deletes_exactly_the_stale_tags() {
+    let reg = RegistryServer::anonymous();
+    // Every dockhand run goes through the proxy, so the no-op run can be checked for writes.
+    let proxy = FaultProxy::start(&reg.url());
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let repo = git_repo(cwd, &["feature/a", "feature/b"]);
+    git(&repo, &["tag", "-a", "v1.0", "-m", "release 1.0"]);
+
+    let images_repo = format!("{}/app", proxy.host());
+    let r = "app/api";
+    for (name, opts) in [
+        ("main", vec!["--tag-git-branch", "main"]),
+        ("feature-a", vec!["--tag-git-branch", "feature/a"]),
+        ("feature-b", vec!["--tag-git-branch", "feature/b"]),
+        ("v1", vec!["--tag-git-tag", "v1.0"]),
+        ("stable", vec!["--tag-custom", "stable"]),
+    ] {
+        let (l, _) = layout(cwd, name);
+        publish(cwd, &images_repo, "api", &l, &opts);
+    }
+    // Pushed by hand: no origin record, old.
+    client.push(r, "manual", "pushed by hand", 30);
+
+    let tag_a = slug_tag("feature/a");
+    let tag_b = slug_tag("feature/b");
+    assert!(tag_b.starts_with("feature-b-"), "{tag_b}");
+    assert_eq!(
+        client.image_tags(r),
+        set(["main", &tag_a, &tag_b, "v1.0", "stable", "manual"])
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    let before = client.resolve_all(r);
+    let digest_b = before[&tag_b].clone();
+    // Each published image carries its origin record under the fallback tag.
+    assert!(before.contains_key(&fallback_tag(&digest_b)), "{before:?}");
+
+    git(&repo, &["branch", "-D", "feature/b"]);
+    let args = [
+        "-i",
+        &images_repo,
+        "--image",
+        "api",
+        "--git-dir",
+        path_str(&repo),
+        "--git-refs",
+        "local",
+        "--grace",
+        "0",
+    ];
+
+    // Dry run: exactly the feature/b tag (and what hangs off its image) is planned.
+    let mut dry_args = args.to_vec();
+    dry_args.push("--dry-run");
+    proxy.clear_requests();
+    let dry = cleanup(&dry_args, cwd);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(proxy.count(Method::DELETE), 0, "a dry run deletes nothing");
+    assert_eq!(proxy.count(Method::PUT), 0, "a dry run writes nothing");
+    for e in entries(&dry) {
+        assert_eq!(e["repository"], format!("{images_repo}/api"), "{e}");
+        assert!(e["reason"].as_str().is_some_and(|s| !s.is_empty()), "{e}");
+        assert_eq!(
+            e["digest"].as_str(),
+            before.get(e["tag"].as_str().unwrap()).map(String::as_str),
+            "{e}"
+        );
+    }
+    let v = verdicts(&dry);
+    assert_eq!(
+        v.keys().cloned().collect::<BTreeSet<_>>(),
+        before.keys().cloned().collect::<BTreeSet<_>>(),
+        "every tag of the repository is in the plan"
+    );
+    for (tag, (action, result)) in &v {
+        if tag == &tag_b || tag == &fallback_tag(&digest_b) {
+            assert_eq!(
+                (action.as_str(), result.as_str()),
+                ("delete", "planned"),
+                "{tag}: {dry:#}"
+            );
+        } else {
+            assert_eq!(
+                (action.as_str(), result.as_str()),
+                ("keep", "kept"),
+                "{tag}: {dry:#}"
+            );
+        }
+    }
+    assert!(
+        entry(&dry, &tag_b)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("feature/b"),
+        "{dry:#}"
+    );
+    assert_eq!(summary(&dry, "deleted"), 2, "{dry:#}");
+    assert_eq!(summary(&dry, "failed"), 0);
+    assert_eq!(client.resolve_all(r), before, "a dry run changes nothing");
+
+    // The real run.
+    let real = cleanup(&args, cwd);
+    assert_eq!(real["dry_run"], false);
+    assert_eq!(entry(&real, &tag_b)["result"], "deleted", "{real:#}");
+    let image_deleted: Vec<String> = with_result(&real, "deleted")
+        .into_iter()
+        .filter(|t| !is_attached(t))
+        .collect();
+    assert_eq!(image_deleted, vec![tag_b.clone()], "{real:#}");
+    // The contract counts every removed tag; here the image tag and its origin-record tag.
+    assert_eq!(summary(&real, "deleted"), 2, "{real:#}");
+    assert_eq!(summary(&real, "failed"), 0);
+
+    let mut expected = before.clone();
+    expected.remove(&tag_b);
+    expected.remove(&fallback_tag(&digest_b));
+    assert_eq!(
+        client.resolve_all(r),
+        expected,
+        "exactly the stale tag went; every other tag resolves to its old digest"
+    );
+    assert_eq!(client.head(r, &digest_b), None, "the stale image is gone");
+
+    // Again: nothing left to do, nothing written.
+    proxy.clear_requests();
+    let again = cleanup(&args, cwd);
+    assert_eq!(summary(&again, "deleted"), 0, "{again:#}");
+    assert!(to_delete(&again).is_empty(), "{again:#}");
+    assert_eq!(proxy.count(Method::DELETE), 0);
+    assert_eq!(proxy.count(Method::PUT), 0);
+    assert_eq!(client.resolve_all(r), expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Two tags on one digest
+
+#[test]
+fn two_tags_on_one_digest_one_kept() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let repo = git_repo(cwd, &["feature/x"]);
+    let images_repo = format!("{}/two", proxy.host());
+    let r = "two/api";
+    let (l, digest) = layout(cwd, "shared");
+    publish(
+        cwd,
+        &images_repo,
+        "api",
+        &l,
+        &["--tag-git-branch", "feature/x", "--tag-custom", "keepme"],
+    );
+    let tag_x = slug_tag("feature/x");
+    assert_eq!(client.image_tags(r), vec![tag_x.clone(), "keepme".into()]);
+    assert_eq!(client.head(r, &tag_x).as_deref(), Some(digest.as_str()));
+    let record = client
+        .head(r, &fallback_tag(&digest))
+        .expect("origin records");
+
+    git(&repo, &["branch", "-D", "feature/x"]);
+    proxy.clear_requests();
+    let doc = cleanup(
+        &[
+            "-i",
+            &images_repo,
+            "--image",
+            "api",
+            "--git-dir",
+            path_str(&repo),
+            "--git-refs",
+            "local",
+            "--grace",
+            "0",
+        ],
+        cwd,
+    );
+    assert_eq!(entry(&doc, &tag_x)["action"], "delete", "{doc:#}");
+    assert_eq!(entry(&doc, &tag_x)["result"], "deleted", "{doc:#}");
+    assert_eq!(entry(&doc, "keepme")["result"], "kept", "{doc:#}");
+    assert_eq!(summary(&doc, "deleted"), 1, "{doc:#}");
+
+    // Only keepme and the origin records remain, both on their old digests.
+    assert_eq!(
+        client.resolve_all(r),
+        BTreeMap::from([
+            ("keepme".to_string(), digest.clone()),
+            (fallback_tag(&digest), record),
+        ]),
+        "no leftover tag (no throw-away manifest)"
+    );
+    // The shared digest was never deleted; the throw-away was (by its own digest).
+    let deletes: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == Method::DELETE)
+        .map(|q| q.path)
+        .collect();
+    assert!(
+        !deletes.iter().any(|p| p.ends_with(&digest)),
+        "the kept digest must not be deleted: {deletes:?}"
+    );
+    let puts: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == Method::PUT && q.path.contains("/manifests/"))
+        .map(|q| q.path)
+        .collect();
+    assert!(
+        puts.iter()
+            .any(|p| p.ends_with(&format!("/manifests/{tag_x}"))),
+        "the safe untag pushes a throw-away to the tag: {puts:?}"
+    );
+    let throwaway_deleted = deletes
+        .iter()
+        .filter(|p| p.contains("/manifests/sha256:"))
+        .count();
+    assert!(throwaway_deleted >= 1, "{deletes:?}");
+    for p in deletes.iter().filter(|p| p.contains("/manifests/sha256:")) {
+        let d = p.rsplit('/').next().unwrap();
+        assert_eq!(client.head(r, d), None, "throw-away {d} is gone");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Retention counts images
+
+#[test]
+fn retention_keep_last_counts_images() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let host = reg.host();
+
+    // Five images, i days old, two tags each.
+    let mut digests = BTreeMap::new();
+    for i in 1..=5u64 {
+        let d = client.push("ret", &format!("r{i}-a"), &format!("image {i}"), i);
+        client.retag("ret", &d, &format!("r{i}-b"));
+        digests.insert(i, d);
+    }
+    let doc = cleanup(
+        &[
+            "-i",
+            &host,
+            "--image",
+            "ret",
+            "--keep-last",
+            "2",
+            "--grace",
+            "0",
+        ],
+        cwd,
+    );
+    let expected_gone = set((3..=5).flat_map(|i| [format!("r{i}-a"), format!("r{i}-b")]));
+    assert_eq!(to_delete(&doc), expected_gone, "{doc:#}");
+    assert_eq!(with_result(&doc, "deleted"), expected_gone, "{doc:#}");
+    assert_eq!(summary(&doc, "deleted"), 6);
+    assert_eq!(summary(&doc, "kept"), 4);
+    assert_eq!(
+        entry(&doc, "r1-a")["repository"],
+        format!("{host}/ret"),
+        "multirepo with a bare registry: HOST/NAME"
+    );
+    assert_eq!(
+        client.image_tags("ret"),
+        vec!["r1-a", "r1-b", "r2-a", "r2-b"]
+    );
+    for i in 1..=2 {
+        assert_eq!(
+            client.head("ret", &format!("r{i}-b")),
+            Some(digests[&i].clone())
+        );
+    }
+    for i in 3..=5 {
+        assert_eq!(client.head("ret", &digests[&i]), None, "image {i} is gone");
+    }
+
+    // `latest` on an old image stays (the other tag of that image goes) unless allowed.
+    let n1 = client.push("ret2", "n1", "new", 1);
+    let n2 = client.push("ret2", "n2", "middle", 2);
+    let old = client.push("ret2", "o3", "old", 3);
+    client.retag("ret2", &old, "latest");
+    let policy = [
+        "-i",
+        &host,
+        "--image",
+        "ret2",
+        "--keep-last",
+        "1",
+        "--grace",
+        "0",
+    ];
+    let doc = cleanup(&policy, cwd);
+    assert_eq!(to_delete(&doc), set(["n2", "o3"]), "{doc:#}");
+    assert_eq!(entry(&doc, "latest")["action"], "keep");
+    assert!(
+        entry(&doc, "latest")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("latest"),
+        "{doc:#}"
+    );
+    assert_eq!(client.image_tags("ret2"), vec!["latest", "n1"]);
+    assert_eq!(client.head("ret2", "latest"), Some(old.clone()));
+    assert_eq!(client.head("ret2", &n2), None);
+
+    let mut allowed = policy.to_vec();
+    allowed.push("--allow-latest");
+    let doc = cleanup(&allowed, cwd);
+    assert_eq!(to_delete(&doc), set(["latest"]), "{doc:#}");
+    assert_eq!(client.image_tags("ret2"), vec!["n1"]);
+    assert_eq!(client.head("ret2", "n1"), Some(n1));
+    assert_eq!(client.head("ret2", &old), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Monorepo prefixes
+
+#[test]
+fn monorepo_prefixes_are_not_confused() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let images_repo = format!("{}/mono", reg.host());
+    // api-gateway's images are the oldest: a planner that took them for api's would keep
+    // api's and delete them.
+    let mut d = BTreeMap::new();
+    for (tag, days) in [
+        ("api-v1", 3),
+        ("api-v2", 2),
+        ("api-gateway-v1", 5),
+        ("api-gateway-v2", 4),
+    ] {
+        d.insert(tag, client.push("mono", tag, tag, days));
+    }
+    let mono = |images: &[&str]| -> Value {
+        let mut args = vec![
+            "-i",
+            &images_repo,
+            "--images-repo-mode",
+            "monorepo",
+            "--keep-last",
+            "1",
+            "--grace",
+            "0",
+        ];
+        for i in images {
+            args.extend_from_slice(&["--image", i]);
+        }
+        cleanup(&args, cwd)
+    };
+
+    // Only api-gateway configured: api-* tags are not its business.
+    let doc = mono(&["api-gateway"]);
+    assert_eq!(to_delete(&doc), set(["api-gateway-v1"]), "{doc:#}");
+    let listed = verdicts(&doc).into_keys().collect::<BTreeSet<_>>();
+    assert_eq!(listed, set(["api-gateway-v1", "api-gateway-v2"]), "{doc:#}");
+    assert_eq!(
+        client.image_tags("mono"),
+        vec!["api-gateway-v2", "api-v1", "api-v2"]
+    );
+
+    // Both configured: each image keeps its own newest.
+    client.push("mono", "api-gateway-v0", "api-gateway-v0", 6);
+    let doc = mono(&["api", "api-gateway"]);
+    assert_eq!(
+        to_delete(&doc),
+        set(["api-v1", "api-gateway-v0"]),
+        "{doc:#}"
+    );
+    assert_eq!(client.image_tags("mono"), vec!["api-gateway-v2", "api-v2"]);
+    assert_eq!(client.head("mono", "api-v2"), Some(d["api-v2"].clone()));
+    assert_eq!(
+        client.head("mono", "api-gateway-v2"),
+        Some(d["api-gateway-v2"].clone())
+    );
+}
+
+#[test]
+fn monorepo_single_image_never_touches_a_longer_prefix() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let images_repo = format!("{}/mono", reg.host());
+    let mode = ["--images-repo-mode", "monorepo"];
+    // api-gateway's tags are published by dockhand: their origin records say they belong to
+    // image api-gateway.
+    for v in ["v1", "v2"] {
+        let (l, _) = layout(cwd, &format!("gateway-{v}"));
+        let mut opts = mode.to_vec();
+        opts.extend_from_slice(&["--tag-custom", v]);
+        publish(cwd, &images_repo, "api-gateway", &l, &opts);
+    }
+    client.push("mono", "api-v1", "api-v1", 3);
+    client.push("mono", "api-v2", "api-v2", 2);
+    let before = client.resolve_all("mono");
+
+    let doc = cleanup(
+        &[
+            "-i",
+            &images_repo,
+            "--images-repo-mode",
+            "monorepo",
+            "--image",
+            "api",
+            "--keep-last",
+            "1",
+            "--grace",
+            "0",
+        ],
+        cwd,
+    );
+    assert_eq!(to_delete(&doc), set(["api-v1"]), "{doc:#}");
+    let mut expected = before.clone();
+    expected.remove("api-v1");
+    assert_eq!(client.resolve_all("mono"), expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Multi-arch children and signatures
+
+#[test]
+fn multi_arch_children_and_signatures() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let repo = git_repo(cwd, &["feature/m"]);
+    let images_repo = format!("{}/ma", reg.host());
+    let tag_m = slug_tag("feature/m");
+
+    // `app` on a branch that goes away; `other` on main, which stays.
+    let mut seeded = BTreeMap::new();
+    for (name, branch) in [("app", "feature/m"), ("other", "main")] {
+        let (l, index) = multiarch_layout(cwd, name);
+        publish(cwd, &images_repo, name, &l, &["--tag-git-branch", branch]);
+        let r = format!("ma/{name}");
+        let tag = slug_tag(branch);
+        assert_eq!(client.head(&r, &tag), Some(index.clone()));
+        let children: Vec<String> = client.get(&r, &index).unwrap().json()["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["digest"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(children.len(), 2);
+        for c in &children {
+            assert_eq!(client.head(&r, c).as_deref(), Some(c.as_str()));
+        }
+        // A cosign-style signature of the index.
+        let sig_tag = format!("{}.sig", fallback_tag(&index));
+        let sig = client.push(&r, &sig_tag, &format!("signature of {name}"), 0);
+        seeded.insert(name, (r, tag, index, children, sig_tag, sig));
+    }
+
+    git(&repo, &["branch", "-D", "feature/m"]);
+    let doc = cleanup(
+        &[
+            "-i",
+            &images_repo,
+            "--image",
+            "app",
+            "--image",
+            "other",
+            "--git-dir",
+            path_str(&repo),
+            "--git-refs",
+            "local",
+            "--grace",
+            "0",
+        ],
+        cwd,
+    );
+    assert_eq!(summary(&doc, "failed"), 0, "{doc:#}");
+
+    let (r, tag, index, children, sig_tag, sig) = &seeded["app"];
+    assert_eq!(tag, &tag_m);
+    let gone = set([tag.clone(), sig_tag.clone(), fallback_tag(index)]);
+    let deleted: BTreeSet<String> = entries(&doc)
+        .iter()
+        .filter(|e| e["repository"] == format!("{images_repo}/app") && e["result"] == "deleted")
+        .map(|e| e["tag"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(deleted, gone, "{doc:#}");
+    assert_eq!(client.tags(r), Vec::<String>::new(), "nothing left in {r}");
+    assert_eq!(client.head(r, index), None, "the index is gone");
+    assert_eq!(client.head(r, sig), None, "the signature is gone");
+    for c in children {
+        assert_eq!(client.head(r, c), None, "child {c} is gone with its index");
+    }
+
+    // The kept image keeps its children and its signature.
+    let (r, tag, index, children, sig_tag, sig) = &seeded["other"];
+    assert_eq!(client.head(r, tag).as_ref(), Some(index));
+    assert_eq!(client.head(r, sig_tag).as_ref(), Some(sig));
+    assert!(client.head(r, &fallback_tag(index)).is_some());
+    for c in children {
+        assert_eq!(
+            client.head(r, c).as_ref(),
+            Some(c),
+            "child of a kept index stays"
+        );
+    }
+    for e in entries(&doc)
+        .iter()
+        .filter(|e| e["repository"] == format!("{images_repo}/other"))
+    {
+        assert_eq!(e["action"], "keep", "{e}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. An interrupted run converges
+
+#[test]
+fn interrupted_run_converges() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    const STALE: usize = 40;
+    for i in 0..STALE {
+        client.push("conv", &format!("old-{i}"), &format!("stale image {i}"), 10);
+    }
+    let mut kept = BTreeMap::new();
+    for i in 0..3 {
+        let tag = format!("keep-{i}");
+        kept.insert(tag.clone(), client.push("conv", &tag, &tag, 20));
+    }
+    let host = proxy.host();
+    let args = [
+        "cleanup",
+        "-i",
+        &host,
+        "--image",
+        "conv",
+        "--keep-last",
+        "0",
+        "--grace",
+        "0",
+        "--only-tag",
+        "^old-",
+        "--concurrency",
+        "2",
+        "--output",
+        "json",
+    ];
+
+    // Slow deletes, then a SIGKILL once ~10 have been sent.
+    proxy.add_fault(Fault::new(
+        Method::DELETE,
+        "/manifests/",
+        10_000,
+        FaultAction::Delay(Duration::from_millis(500)),
+    ));
+    let mut child = command(&args, cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proxy.count(Method::DELETE) < 10 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "cleanup ended ({status}) before it was interrupted; DELETEs seen: {}",
+                proxy.count(Method::DELETE)
+            );
+        }
+        assert!(Instant::now() < deadline, "no DELETEs within 120 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Let in-flight delayed requests settle before looking.
+    std::thread::sleep(Duration::from_millis(800));
+    let left = client
+        .image_tags("conv")
+        .into_iter()
+        .filter(|t| t.starts_with("old-"))
+        .count();
+    eprintln!("interrupted with {left} of {STALE} stale tags left");
+    assert!(
+        left > 0 && left < STALE,
+        "the first run was interrupted part-way: {left} stale tags left"
+    );
+
+    // Second run, no delay: converges.
+    proxy.clear_faults();
+    let r = ok(dockhand(&args, cwd));
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(summary(&doc, "failed"), 0, "{doc:#}");
+    assert_eq!(summary(&doc, "deleted") as usize, left, "{doc:#}");
+    assert_eq!(client.resolve_all("conv"), kept);
+
+    // Third run: nothing to do.
+    proxy.clear_requests();
+    let r = ok(dockhand(&args, cwd));
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(summary(&doc, "deleted"), 0, "{doc:#}");
+    assert_eq!(proxy.count(Method::DELETE), 0);
+    assert_eq!(client.resolve_all("conv"), kept);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. A dry run is the real run's plan
+
+#[test]
+fn dry_run_matches_real_run() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let repo = git_repo(cwd, &["feature/keep", "feature/gone1", "feature/gone2"]);
+    let images_repo = format!("{}/mix", reg.host());
+    let r = "mix/svc";
+    for (name, opts) in [
+        ("main", vec!["--tag-git-branch", "main"]),
+        ("keep", vec!["--tag-git-branch", "feature/keep"]),
+        (
+            "gone1",
+            vec![
+                "--tag-git-branch",
+                "feature/gone1",
+                "--tag-custom",
+                "pinned",
+            ],
+        ),
+        ("gone2", vec!["--tag-git-branch", "feature/gone2"]),
+        (
+            "gone3",
+            vec![
+                "--tag-git-branch",
+                "feature/gone3",
+                "--tag-custom",
+                "scratch",
+            ],
+        ),
+    ] {
+        if name == "gone3" {
+            git(&repo, &["branch", "feature/gone3"]);
+        }
+        let (l, _) = layout(cwd, name);
+        publish(cwd, &images_repo, "svc", &l, &opts);
+    }
+    client.push(r, "manual", "by hand", 40);
+    for b in ["feature/gone1", "feature/gone2", "feature/gone3"] {
+        git(&repo, &["branch", "-D", b]);
+    }
+    let args = [
+        "-i",
+        &images_repo,
+        "--image",
+        "svc",
+        "--git-dir",
+        path_str(&repo),
+        "--git-refs",
+        "local",
+        "--grace",
+        "0",
+        "--keep-tag",
+        "^pinned$",
+    ];
+    let mut dry_args = args.to_vec();
+    dry_args.push("--dry-run");
+    let before = client.resolve_all(r);
+    let dry = cleanup(&dry_args, cwd);
+    assert_eq!(client.resolve_all(r), before);
+    let real = cleanup(&args, cwd);
+
+    let actions = |doc: &Value| -> BTreeSet<(String, String)> {
+        verdicts(doc)
+            .into_iter()
+            .map(|(t, (a, _))| (t, a))
+            .collect()
+    };
+    assert_eq!(
+        actions(&dry),
+        actions(&real),
+        "dry:\n{dry:#}\nreal:\n{real:#}"
+    );
+    assert_eq!(with_result(&dry, "planned"), with_result(&real, "deleted"));
+    assert_eq!(with_result(&dry, "kept"), with_result(&real, "kept"));
+    assert_eq!(dry["summary"], real["summary"]);
+    // Not a trivial plan: untag (gone1 vs pinned), digest deletes, keeps.
+    let image_deletes: BTreeSet<String> = to_delete(&real)
+        .into_iter()
+        .filter(|t| !is_attached(t))
+        .collect();
+    assert_eq!(
+        image_deletes,
+        set([
+            slug_tag("feature/gone1"),
+            slug_tag("feature/gone2"),
+            slug_tag("feature/gone3"),
+        ]),
+        "{real:#}"
+    );
+    assert_eq!(entry(&real, "pinned")["action"], "keep");
+    assert_eq!(
+        entry(&real, "scratch")["action"],
+        "keep",
+        "unknown-origin custom tag stays"
+    );
+    let now = client.resolve_all(r);
+    for t in with_result(&real, "deleted") {
+        assert!(!now.contains_key(&t), "{t} was deleted");
+    }
+    for t in with_result(&real, "kept") {
+        assert_eq!(now.get(&t), before.get(&t), "{t} was kept");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. No images: refuse before any request
+
+#[test]
+fn no_images_refuses() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let repo = format!("{}/x", proxy.host());
+    for extra in [
+        &[][..],
+        &["--keep-last", "0", "--grace", "0"][..],
+        &["--dry-run"][..],
+    ] {
+        let mut args = vec!["cleanup", "-i", &repo];
+        args.extend_from_slice(extra);
+        let r = dockhand(&args, dir.path());
+        assert_eq!(
+            r.code, 2,
+            "{args:?}\nstdout:\n{}\nstderr:\n{}",
+            r.stdout, r.stderr
+        );
+        assert!(
+            r.stderr.contains("image"),
+            "the message names what is missing: {}",
+            r.stderr
+        );
+    }
+    assert!(
+        proxy.requests().is_empty(),
+        "nothing may be sent: {:?}",
+        proxy.requests()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. --report FILE
+
+#[test]
+fn report_file_written() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    for i in 1..=3 {
+        client.push("rep", &format!("t{i}"), &format!("report {i}"), i);
+    }
+    let host = reg.host();
+    for dry in [true, false] {
+        let report = cwd.join(format!("report-{dry}.json"));
+        let mut args = vec![
+            "-i",
+            &host,
+            "--image",
+            "rep",
+            "--keep-last",
+            "1",
+            "--grace",
+            "0",
+            "--report",
+            path_str(&report),
+        ];
+        if dry {
+            args.push("--dry-run");
+        }
+        let stdout = cleanup(&args, cwd);
+        let file: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        assert_eq!(file, stdout, "the report file holds stdout's document");
+        assert_eq!(file["dry_run"], dry);
+        assert!(file["implementation"].is_string(), "{file:#}");
+        for e in entries(&file) {
+            for k in ["repository", "tag", "digest", "action", "reason", "result"] {
+                assert!(e[k].is_string(), "{k} in {e}");
+            }
+        }
+        for k in ["kept", "deleted", "failed"] {
+            assert!(file["summary"][k].is_u64(), "summary.{k}");
+        }
+        assert_eq!(to_delete(&file), set(["t2", "t3"]), "{file:#}");
+    }
+    assert_eq!(client.image_tags("rep"), vec!["t1"]);
+
+    // Without --output json the report is written all the same, stdout being the table.
+    let report = cwd.join("report-text.json");
+    let r = ok(dockhand(
+        &[
+            "cleanup",
+            "-i",
+            &host,
+            "--image",
+            "rep",
+            "--keep-last",
+            "1",
+            "--grace",
+            "0",
+            "--report",
+            path_str(&report),
+        ],
+        cwd,
+    ));
+    let file: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(file["dry_run"], false);
+    assert_eq!(summary(&file, "deleted"), 0, "{file:#}");
+    assert!(
+        serde_json::from_str::<Value>(&r.stdout).is_err(),
+        "stdout is the table"
+    );
+}
+
+
+/// A run killed inside the safe untag (the throw-away manifest is on the tag, its DELETE not yet
+/// sent) must be finished by the next run.
+#[test]
+fn interrupted_untag_converges() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let repo = git_repo(cwd, &["feature/x"]);
+    let r = "two/api";
+    let (l, digest) = layout(cwd, "shared");
+    publish(
+        cwd,
+        &format!("{}/two", reg.host()),
+        "api",
+        &l,
+        &["--tag-git-branch", "feature/x", "--tag-custom", "keepme"],
+    );
+    let tag_x = slug_tag("feature/x");
+    let record = client
+        .head(r, &fallback_tag(&digest))
+        .expect("origin records");
+    git(&repo, &["branch", "-D", "feature/x"]);
+    let policy = |images_repo: &str| -> Vec<String> {
+        [
+            "cleanup",
+            "-i",
+            images_repo,
+            "--image",
+            "api",
+            "--git-dir",
+            path_str(&repo),
+            "--git-refs",
+            "local",
+            "--grace",
+            "0",
+            "--output",
+            "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+
+    // First run through a proxy that holds the throw-away's DELETE; killed there.
+    let proxy = FaultProxy::start(&reg.url());
+    proxy.add_fault(Fault::new(
+        Method::DELETE,
+        "/manifests/sha256:",
+        100,
+        FaultAction::Delay(Duration::from_secs(60)),
+    ));
+    let args = policy(&format!("{}/two", proxy.host()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = command(&args, cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.count_matching(Method::DELETE, "/manifests/sha256:") == 0 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("cleanup ended ({status}) before the throw-away was deleted");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no throw-away DELETE within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(proxy);
+    let left = client
+        .head(r, &tag_x)
+        .expect("the tag points at the throw-away");
+    assert_ne!(left, digest, "interrupted inside the safe untag");
+
+    // Second run, straight to the registry: finishes the job.
+    let args = policy(&format!("{}/two", reg.host()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r2 = ok(dockhand(&args, cwd));
+    let doc: Value = serde_json::from_str(&r2.stdout).unwrap();
+    assert_eq!(
+        client.resolve_all(r),
+        BTreeMap::from([
+            ("keepme".to_string(), digest.clone()),
+            (fallback_tag(&digest), record),
+        ]),
+        "the throw-away tag left by the interrupted run is removed: {doc:#}"
+    );
+    assert_eq!(
+        client.head(r, &left),
+        None,
+        "the throw-away manifest is gone"
+    );
+}
+
