@@ -1126,7 +1126,6 @@ fn report_file_written() {
     );
 }
 
-
 /// A run killed inside the safe untag (the throw-away manifest is on the tag, its DELETE not yet
 /// sent) must be finished by the next run.
 #[test]
@@ -1224,4 +1223,3 @@ fn interrupted_untag_converges() {
         "the throw-away manifest is gone"
     );
 }
-

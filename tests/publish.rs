@@ -642,3 +642,56 @@ fn bad_sources_exit_2_before_anything_is_sent() {
     }
     assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
 }
+
+#[test]
+fn run_publishes_then_cleans_up() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old");
+    let new = dir.path().join("new");
+    fixtures::write_layout(&old, "latest", &platform_image("amd64", b"old")).unwrap();
+    fixtures::write_layout(&new, "latest", &platform_image("amd64", b"new")).unwrap();
+    let repo = format!("{}/run", reg.host());
+    ok(dockhand(
+        &[
+            "publish",
+            "-i",
+            &repo,
+            "--image",
+            &format!("app=oci:{}", old.display()),
+            "--tag-custom",
+            "v1",
+        ],
+        dir.path(),
+    ));
+    let image = format!("app=oci:{}", new.display());
+    let r = ok(dockhand(
+        &[
+            "run",
+            "-i",
+            &repo,
+            "--image",
+            &image,
+            "--tag-custom",
+            "v2",
+            "--keep-last",
+            "1",
+            "--grace",
+            "0",
+            "--output",
+            "json",
+        ],
+        dir.path(),
+    ));
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["publish"]["images"][0]["pushed"], true, "{doc}");
+    let deleted: Vec<&str> = doc["cleanup"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["result"] == "deleted" && !t["tag"].as_str().unwrap().starts_with("sha256-"))
+        .map(|t| t["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(deleted, vec!["v1"]);
+    assert_eq!(tags_of(&reg.url(), "run/app"), vec!["v2"]);
+}

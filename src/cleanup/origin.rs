@@ -62,7 +62,7 @@ pub fn annotations(o: &Origin) -> BTreeMap<String, String> {
     if let Some(p) = o.pushed {
         a.insert(
             A_PUSHED.into(),
-            humantime::format_rfc3339_seconds(p).to_string(),
+            humantime::format_rfc3339_millis(p).to_string(),
         );
     }
     a

@@ -53,6 +53,27 @@ fn check_input(settings: &Settings) -> Result<()> {
 }
 
 pub async fn run(settings: &Settings) -> Result<()> {
+    let doc = cleanup(settings).await?;
+    match settings.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
+        Output::Text => print!("{}", report::table(&doc)),
+    }
+    outcome(&doc)
+}
+
+/// Exit status of a cleanup: failures are exit 1.
+pub fn outcome(doc: &report::Report) -> Result<()> {
+    if doc.summary.failed > 0 {
+        return Err(Error::operation(format!(
+            "{} deletion(s) failed; the report names each",
+            doc.summary.failed
+        )));
+    }
+    Ok(())
+}
+
+/// Plans and (unless a dry run) executes; writes `--report`; returns the document.
+pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
     check_input(settings)?;
     let keep_list = match &settings.policy.keep_list {
         Some(p) => read_keep_list(p)?,
@@ -122,15 +143,5 @@ pub async fn run(settings: &Settings) -> Result<()> {
             Error::operation(format!("cannot write --report {}: {e}", path.display()))
         })?;
     }
-    match settings.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
-        Output::Text => print!("{}", report::table(&doc)),
-    }
-    if doc.summary.failed > 0 {
-        return Err(Error::operation(format!(
-            "{} deletion(s) failed; the report names each",
-            doc.summary.failed
-        )));
-    }
-    Ok(())
+    Ok(doc)
 }

@@ -4,6 +4,7 @@ pub mod cleanup;
 pub mod context;
 pub mod detect;
 pub mod publish;
+pub mod run;
 
 use clap::ArgMatches;
 
@@ -33,19 +34,9 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
         Command::Detect(_) => detect::run(&settings).await,
         Command::Publish(_) => publish::run(&settings).await,
         Command::Cleanup(_) => cleanup::run(&settings).await,
-        Command::Run(_) => not_yet("run", &settings).await,
+        Command::Run(_) => run::run(&settings).await,
         Command::CiEnv(_) => Err(Error::unsupported(
             "`dockhand ci-env` is not available in this version yet",
         )),
     }
-}
-
-/// Stages that are not built yet still validate their input first, so bad input exits 2.
-async fn not_yet(stage: &str, settings: &Settings) -> Result<()> {
-    let ctx = context::Context::new(settings)?;
-    detect::resolve(settings, &ctx).await?;
-    Err(Error::unsupported(format!(
-        "`dockhand {stage}` is not available in this version yet"
-    ))
-    .with_hint("`dockhand detect` shows where each image would go"))
 }

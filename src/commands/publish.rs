@@ -95,6 +95,11 @@ struct Job {
 pub async fn run(settings: &Settings) -> Result<()> {
     let report = publish(settings).await?;
     print(&report, settings.output);
+    outcome(&report)
+}
+
+/// Exit status of a publish: any failed image is exit 1, naming its references.
+pub fn outcome(report: &PublishReport) -> Result<()> {
     if report.failed.is_empty() {
         Ok(())
     } else {
@@ -287,7 +292,7 @@ fn log_transfer(job: &Job, t: &ImageTransfer, dry_run: bool) {
     }
 }
 
-fn print(report: &PublishReport, output: Output) {
+pub fn print(report: &PublishReport, output: Output) {
     match output {
         Output::Json => println!(
             "{}",

@@ -1,0 +1,59 @@
+//! `dockhand run`: the stages in order (`DOCKHAND_STAGES`, default `publish,cleanup`), one exit
+//! code. Cleanup does not run after a failed publish: it could delete what the failed images
+//! were to replace.
+
+use serde::Serialize;
+
+use super::{cleanup, publish};
+use crate::cleanup::report::{self, Report};
+use crate::error::Result;
+use crate::settings::{Output, Settings};
+
+#[derive(Serialize)]
+struct RunReport<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish: Option<&'a publish::PublishReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cleanup: Option<&'a Report>,
+}
+
+pub async fn run(settings: &Settings) -> Result<()> {
+    let wants = |s: &str| settings.stages.iter().any(|x| x == s);
+    let published = if wants("publish") {
+        crate::log::info("== publish");
+        Some(publish::publish(settings).await?)
+    } else {
+        None
+    };
+    let publish_ok = published.as_ref().map_or(Ok(()), publish::outcome);
+    let cleaned = match (&publish_ok, wants("cleanup")) {
+        (Ok(()), true) => {
+            crate::log::info("== cleanup");
+            Some(cleanup::cleanup(settings).await?)
+        }
+        (Err(_), true) => {
+            crate::log::warn("cleanup skipped: publishing failed");
+            None
+        }
+        _ => None,
+    };
+    match settings.output {
+        Output::Json => {
+            let doc = RunReport {
+                publish: published.as_ref(),
+                cleanup: cleaned.as_ref(),
+            };
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Output::Text => {
+            if let Some(p) = &published {
+                publish::print(p, Output::Text);
+            }
+            if let Some(c) = &cleaned {
+                print!("{}", report::table(c));
+            }
+        }
+    }
+    publish_ok?;
+    cleaned.as_ref().map_or(Ok(()), cleanup::outcome)
+}
