@@ -153,6 +153,15 @@ pub fn write_multiarch_layout(dir: &Path, tag: &str, images: &[Image]) -> std::i
 /// The seed example: `backend` and `frontend` built from one Dockerfile with two targets, so they
 /// share their base layer. Writes `dir/backend` and `dir/frontend`; returns (name, digest) pairs.
 pub fn seed_example(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
+    seed_example_variant(dir, None)
+}
+
+/// The seed example built from another commit: `variant` changes each image's own layer (the
+/// base stays shared), so each variant has its own digests.
+pub fn seed_example_variant(
+    dir: &Path,
+    variant: Option<&str>,
+) -> std::io::Result<Vec<(String, String)>> {
     let base = tar(&[
         File {
             path: "etc/os-release",
@@ -168,10 +177,18 @@ pub fn seed_example(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
         ("backend", &b"#!/bin/sh\necho backend\n"[..]),
         ("frontend", &b"<html>frontend</html>\n"[..]),
     ] {
-        let own = tar(&[File {
-            path: &format!("app/{name}"),
+        let path = format!("app/{name}");
+        let mut files = vec![File {
+            path: &path,
             content: app,
-        }]);
+        }];
+        if let Some(v) = variant {
+            files.push(File {
+                path: "app/VERSION",
+                content: v.as_bytes(),
+            });
+        }
+        let own = tar(&files);
         let image = Image {
             layers: vec![base.clone(), own],
             created: "2024-05-01T12:00:00Z".into(),

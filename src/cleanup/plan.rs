@@ -463,7 +463,9 @@ fn decide(
         _ => None,
     };
     let (action, reason) = match (image_keep, tag_keep, delete_reason) {
-        (_, _, None) => (Action::Keep, no_deletion_reason(origin, policy)),
+        // Nothing deletes it; a tag-level keep (its branch exists) is the most telling reason.
+        (_, Some(k), None) => (Action::Keep, k),
+        (_, None, None) => (Action::Keep, no_deletion_reason(origin, policy)),
         (Some(k), _, Some(_)) => (Action::Keep, k.to_string()),
         (None, Some(k), Some(_)) => (Action::Keep, k),
         (None, None, Some(d)) => (Action::Delete, d),
