@@ -6,7 +6,6 @@
 //! fallback tag is absent from the listing), and for digests without an origin record one GET of
 //! the manifest and one of its config for the creation time — once per digest.
 
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
@@ -198,13 +197,4 @@ async fn details(
         pushed,
         throwaway,
     })
-}
-
-/// Groups the digests of a repository by the tags on them (for messages).
-pub fn tags_by_digest(inv: &Inventory) -> HashMap<&str, Vec<&str>> {
-    let mut m: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (t, d) in &inv.tags {
-        m.entry(d.as_str()).or_default().push(t.as_str());
-    }
-    m
 }

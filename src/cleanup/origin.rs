@@ -9,11 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use bytes::Bytes;
-use serde_json::json;
-
 use super::model::Origin;
-use crate::registry::media::{Descriptor, EMPTY_DIGEST, Manifest, OCI_EMPTY, OCI_MANIFEST};
+use crate::registry::media::{Descriptor, Manifest, artifact_manifest};
 use crate::settings::TagStrategy;
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.dockhand.origin.v1+json";
@@ -68,25 +65,9 @@ pub fn annotations(o: &Origin) -> BTreeMap<String, String> {
     a
 }
 
-/// The record's manifest: an OCI 1.1 artifact with empty config and layer, `subject` = the image.
+/// The record's manifest: an OCI 1.1 artifact whose `subject` is the image.
 pub fn manifest(o: &Origin, subject: &Descriptor) -> Manifest {
-    let empty = json!({"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2});
-    let subject =
-        json!({"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size});
-    let body = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": ARTIFACT_TYPE,
-        "config": empty,
-        // Some registries refuse layer-less manifests; the empty blob costs nothing.
-        "layers": [empty],
-        "subject": subject,
-        "annotations": annotations(o),
-    });
-    Manifest::new(
-        Bytes::from(serde_json::to_vec(&body).expect("JSON")),
-        Some(OCI_MANIFEST),
-    )
+    artifact_manifest(ARTIFACT_TYPE, Some(subject), &annotations(o))
 }
 
 /// Reads a record from a referrer descriptor; `None` if it is not one of ours.
@@ -123,6 +104,7 @@ pub fn descriptor(m: &Manifest, o: &Origin) -> Descriptor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::media::{EMPTY_DIGEST, OCI_MANIFEST};
 
     #[test]
     fn records_round_trip_through_descriptors() {

@@ -125,6 +125,33 @@ impl Manifest {
     }
 }
 
+/// An OCI 1.1 artifact manifest with the empty blob as config and as its one layer (some
+/// registries refuse layer-less manifests; the empty blob costs nothing), an optional `subject`,
+/// and annotations. Used for origin records and throw-away manifests.
+pub fn artifact_manifest(
+    artifact_type: &str,
+    subject: Option<&Descriptor>,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Manifest {
+    let empty = serde_json::json!({"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2});
+    let mut body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": empty,
+        "layers": [empty],
+        "annotations": annotations,
+    });
+    if let Some(s) = subject {
+        body["subject"] =
+            serde_json::json!({"mediaType": s.media_type, "digest": s.digest, "size": s.size});
+    }
+    Manifest::new(
+        Bytes::from(serde_json::to_vec(&body).expect("JSON of strings")),
+        Some(OCI_MANIFEST),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

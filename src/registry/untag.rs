@@ -6,11 +6,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use serde_json::json;
-
 use super::distribution::{Deleted, Distribution, Repo};
-use super::media::{EMPTY_DIGEST, Manifest, OCI_EMPTY, OCI_MANIFEST};
+use super::media::{Manifest, artifact_manifest};
 use crate::error::{Error, Result};
 
 /// The artifact type of throw-away manifests, so a later run can recognise one left behind.
@@ -40,19 +37,14 @@ pub fn throwaway(tag: &str) -> Manifest {
         now.subsec_nanos(),
         std::process::id()
     );
-    let empty = json!({"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2});
-    let body = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": ARTIFACT_TYPE,
-        "config": empty,
-        "layers": [empty],
-        "annotations": {"dev.dockhand.untag": tag, "dev.dockhand.nonce": nonce},
-    });
-    Manifest::new(
-        Bytes::from(serde_json::to_vec(&body).expect("JSON")),
-        Some(OCI_MANIFEST),
-    )
+    let annotations = [
+        ("dev.dockhand.untag", tag.to_string()),
+        ("dev.dockhand.nonce", nonce),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    artifact_manifest(ARTIFACT_TYPE, None, &annotations)
 }
 
 /// Removes `tag` from `repo`, keeping its digest and that digest's other tags.
@@ -93,6 +85,7 @@ async fn safe_untag(oci: &Distribution, repo: &Repo, tag: &str) -> Result<Untagg
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::media::OCI_MANIFEST;
 
     #[test]
     fn throwaways_are_unique() {
