@@ -695,3 +695,34 @@ fn run_publishes_then_cleans_up() {
     assert_eq!(deleted, vec!["v1"]);
     assert_eq!(tags_of(&reg.url(), "run/app"), vec!["v2"]);
 }
+
+/// A 1 GiB single-layer image goes through the streamed path (its memory use is measured by
+/// `bench/publish`); the registry ends with the same digest.
+#[test]
+fn one_gib_single_layer_image() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("big");
+    let digest = fixtures::write_random_layout(&layout, &[(7, 1024)]).unwrap();
+    let repo = format!("{}/big", reg.host());
+    let r = ok(dockhand(
+        &[
+            "publish",
+            "-i",
+            &repo,
+            "--image",
+            &format!("big=oci:{}", layout.display()),
+            "--tag-custom",
+            "v1",
+            "--output",
+            "json",
+        ],
+        dir.path(),
+    ));
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        doc["transfer"]["bytes_uploaded"].as_u64().unwrap() > 1 << 30,
+        "{doc}"
+    );
+    assert_eq!(skopeo_digest(&format!("{}/big/big:v1", reg.host())), digest);
+}

@@ -421,3 +421,50 @@ async fn large_blob_upload_is_streamed() {
     );
     eprintln!("uploading 200 MiB grew peak RSS by {grown_kib} KiB");
 }
+
+/// `--concurrency` bounds the requests in flight to one host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_to_one_host_are_bounded() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (i, p) = (in_flight.clone(), peak.clone());
+    // A registry whose manifest HEADs take a while, counting how many overlap.
+    let app = axum::Router::new().fallback(move || {
+        let (i, p) = (i.clone(), p.clone());
+        async move {
+            let now = i.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            i.fetch_sub(1, Ordering::SeqCst);
+            axum::http::StatusCode::NOT_FOUND
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let config = TransportConfig {
+        concurrency: 2,
+        ..Default::default()
+    };
+    let d = Distribution::new(Transport::new(config, CredentialStore::default()).unwrap());
+    let repo = Repo::new(host, "app");
+    d.head_manifest(&repo, "warm-up").await.unwrap();
+    peak.store(0, Ordering::SeqCst);
+    let heads: Vec<_> = (0..8)
+        .map(|n| {
+            let (d, repo) = (d.clone(), repo.clone());
+            tokio::spawn(async move { d.head_manifest(&repo, &format!("t{n}")).await })
+        })
+        .collect();
+    for h in heads {
+        assert_eq!(h.await.unwrap().unwrap(), None);
+    }
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "at most --concurrency requests at once"
+    );
+}

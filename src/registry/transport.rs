@@ -696,6 +696,23 @@ mod tests {
     }
 
     #[test]
+    fn insecure_is_per_host() {
+        let config = TransportConfig {
+            insecure_hosts: vec!["reg.example:5000".into()],
+            ..Default::default()
+        };
+        let t = Transport::new(config, CredentialStore::default()).unwrap();
+        assert!(t.is_insecure("reg.example:5000"));
+        assert!(t.is_insecure("REG.example:5000"));
+        assert!(
+            !t.is_insecure("reg.example"),
+            "another port is another host"
+        );
+        assert!(!t.is_insecure("other.example:5000"));
+        assert!(t.is_insecure("127.0.0.1:8080"), "loopback, as in Docker");
+    }
+
+    #[test]
     fn host_port_keeps_ports_and_brackets() {
         assert_eq!(
             host_port(&Url::parse("http://127.0.0.1:5000/v2/").unwrap()),
