@@ -1,11 +1,15 @@
 //! Reads what a repository holds: every tag and its digest, index children, referrers (with the
 //! origin records among them) and push times. I/O only; the planner decides.
 //!
-//! Costs on a generic registry: one tag listing, one HEAD per tag, one GET per index, the
-//! referrers of each tagged digest (skipped when the registry has no referrers API and the
-//! fallback tag is absent from the listing), and for digests without an origin record one GET of
-//! the manifest and one of its config for the creation time — once per digest.
+//! Requests on a generic registry: one tag listing; one manifest GET per tag (the body gives the
+//! digest, index children and throw-away markers at once; where a GET counts as a pull, a HEAD
+//! instead and a GET only for indexes); the referrers of each tagged digest (the API is asked
+//! once per host; without it the fallback tag is read only if the listing has it); and, only for
+//! digests whose tags the policy may judge by age and that have no origin record, the config's
+//! `created`, fetched once per config digest.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
@@ -16,16 +20,20 @@ use super::plan::attached_subject;
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::registry::distribution::{Repo, fallback_tag};
-use crate::registry::media::is_index;
+use crate::registry::media::{Manifest, is_index};
+use crate::registry::untag;
 
-/// Reads one repository. `label` is `host/path` as the user's references spell it.
+/// Reads one repository. `label` is `host/path` as the user's references spell it; `timed`
+/// says which tags the policy may judge by age (their digests get a push time).
 pub async fn collect(
     registry: &dyn Registry,
     repo: &Repo,
     label: &str,
     concurrency: usize,
+    timed: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Inventory> {
     let oci = registry.oci();
+    let caps = registry.capabilities();
     let mut inv = Inventory {
         repository: label.to_string(),
         ..Default::default()
@@ -33,52 +41,95 @@ pub async fn collect(
     let Some(tags) = registry.list_tags(repo).await? else {
         return Ok(inv);
     };
-    let heads: Vec<(String, Result<Option<crate::registry::media::Descriptor>>)> =
-        futures_util::stream::iter(tags)
-            .map(|t| async move {
-                let r = oci.head_manifest(repo, &t).await;
-                (t, r)
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-    for (tag, head) in heads {
+    // Where a GET is free, one GET per tag replaces HEAD-then-GET.
+    let use_get = !caps.get_counts_as_pull;
+    let reads: Vec<(String, Result<Option<TagRead>>)> = futures_util::stream::iter(tags)
+        .map(|t| async move {
+            let r = if use_get {
+                oci.get_manifest(repo, &t)
+                    .await
+                    .map(|m| m.map(|m| (m.digest.clone(), m.media_type.clone(), Some(m))))
+            } else {
+                oci.head_manifest(repo, &t)
+                    .await
+                    .map(|d| d.map(|d| (d.digest, d.media_type, None)))
+            };
+            (t, r)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut bodies: HashMap<String, Manifest> = HashMap::new();
+    for (tag, read) in reads {
         // A tag deleted while we listed is simply not there.
-        let Some(d) = head? else { continue };
+        let Some((digest, media_type, body)) = read? else {
+            continue;
+        };
         inv.manifests
-            .entry(d.digest.clone())
+            .entry(digest.clone())
             .or_insert_with(|| ManifestInfo {
-                digest: d.digest.clone(),
-                media_type: d.media_type.clone(),
+                digest: digest.clone(),
+                media_type,
                 ..Default::default()
             });
-        inv.tags.insert(tag, d.digest);
+        if let Some(m) = body {
+            bodies.entry(digest.clone()).or_insert(m);
+        }
+        inv.tags.insert(tag, digest);
     }
 
     // Roots: digests of image tags (attached tags are looked at through their subjects).
-    let roots: Vec<String> = inv
-        .tags
-        .iter()
-        .filter(|(t, _)| attached_subject(t).is_none())
-        .map(|(_, d)| d.clone())
-        .collect::<std::collections::BTreeSet<_>>()
+    let mut roots: BTreeSet<&str> = BTreeSet::new();
+    let mut timed_roots: HashSet<&str> = HashSet::new();
+    for (t, d) in &inv.tags {
+        if attached_subject(t).is_none() {
+            roots.insert(d);
+            if timed(t) {
+                timed_roots.insert(d);
+            }
+        }
+    }
+    let ctx = DetailContext {
+        registry,
+        repo,
+        tags: inv.tags.keys().cloned().collect(),
+        configs: Mutex::new(HashMap::new()),
+    };
+    // The first digest alone: it tells whether the host has a referrers API, which the rest reuse.
+    let roots: Vec<(String, String, bool)> = roots
         .into_iter()
-        .collect();
-    let tag_names: std::collections::HashSet<String> = inv.tags.keys().cloned().collect();
-    let details: Vec<Result<(String, Details)>> = futures_util::stream::iter(roots)
         .map(|d| {
-            let media = inv.manifests[&d].media_type.clone();
-            let tag_names = &tag_names;
+            (
+                d.to_string(),
+                inv.manifests[d].media_type.clone(),
+                timed_roots.contains(d),
+            )
+        })
+        .collect();
+    let mut results = Vec::new();
+    let mut rest = roots.iter();
+    if let Some((d, media, timed)) = rest.next() {
+        results.push(
+            ctx.details(d, media, bodies.get(d), *timed)
+                .await
+                .map(|x| (d.clone(), x)),
+        );
+    }
+    let more: Vec<Result<(String, Details)>> = futures_util::stream::iter(rest)
+        .map(|(d, media, timed)| {
+            let ctx = &ctx;
+            let body = bodies.get(d);
             async move {
-                details(registry, repo, &d, &media, tag_names)
+                ctx.details(d, media, body, *timed)
                     .await
-                    .map(|x| (d, x))
+                    .map(|x| (d.clone(), x))
             }
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    for r in details {
+    results.extend(more);
+    for r in results {
         let (digest, x) = r?;
         for (child, media) in &x.children {
             inv.manifests
@@ -127,6 +178,9 @@ pub async fn collect(
     Ok(inv)
 }
 
+/// What reading one tag gave: digest, media type, and the body when it was fetched.
+type TagRead = (String, String, Option<Manifest>);
+
 struct Details {
     children: Vec<(String, String)>,
     referrers: Vec<String>,
@@ -135,66 +189,106 @@ struct Details {
     throwaway: bool,
 }
 
-async fn details(
-    registry: &dyn Registry,
-    repo: &Repo,
-    digest: &str,
-    media_type: &str,
-    tags: &std::collections::HashSet<String>,
-) -> Result<Details> {
-    let oci = registry.oci();
-    let mut children = Vec::new();
-    if is_index(media_type) {
-        let m = oci.get_manifest(repo, digest).await?.ok_or_else(|| {
-            Error::operation(format!("{repo}@{digest} vanished while reading it"))
-        })?;
-        let f = m
-            .fields()
-            .map_err(|e| Error::operation(format!("{repo}@{digest}: {e}")))?;
-        children = f
-            .manifests
-            .into_iter()
-            .map(|d| (d.digest, d.media_type))
-            .collect();
-    }
-    let has_fallback_tag = tags.contains(&fallback_tag(digest));
-    let referrers = oci.referrers_known(repo, digest, has_fallback_tag).await?;
-    let mut origins = Vec::new();
-    let mut others = Vec::new();
-    for d in referrers {
-        if let Some(o) = origin::from_descriptor(&d) {
-            origins.push(o);
-        }
-        others.push(d.digest);
-    }
-    let recorded = origins.iter().filter_map(|o| o.pushed).min();
-    let mut throwaway = false;
-    let pushed = if recorded.is_some() {
-        recorded
-    } else if registry.capabilities().listing_with_times || is_index(media_type) {
-        registry
-            .created(repo, digest, media_type, &children)
-            .await?
-    } else {
-        // One GET serves two questions: is this a throw-away left by an interrupted untag, and
-        // when was the image created (its config).
-        match oci.get_manifest(repo, digest).await? {
-            Some(m)
-                if m.fields().ok().and_then(|f| f.artifact_type).as_deref()
-                    == Some(crate::registry::untag::ARTIFACT_TYPE) =>
+struct DetailContext<'a> {
+    registry: &'a dyn Registry,
+    repo: &'a Repo,
+    tags: HashSet<String>,
+    /// `created` by config digest: images built from one config share it.
+    configs: Mutex<HashMap<String, Option<SystemTime>>>,
+}
+
+impl DetailContext<'_> {
+    async fn details(
+        &self,
+        digest: &str,
+        media_type: &str,
+        body: Option<&Manifest>,
+        timed: bool,
+    ) -> Result<Details> {
+        let (registry, repo) = (self.registry, self.repo);
+        let oci = registry.oci();
+        // The body, when it is needed and not already read with the tag.
+        let fetched;
+        let body = match body {
+            Some(b) => Some(b),
+            None if is_index(media_type)
+                || (timed && !registry.capabilities().listing_with_times) =>
             {
-                throwaway = true;
-                None
+                fetched = oci.get_manifest(repo, digest).await?;
+                fetched.as_ref()
             }
-            Some(m) => crate::registry::config_created_of(oci, repo, &m).await?,
             None => None,
+        };
+        let fields = body
+            .map(|m| {
+                m.fields()
+                    .map_err(|e| Error::operation(format!("{repo}@{digest}: {e}")))
+            })
+            .transpose()?;
+        let children: Vec<(String, String)> = match (&fields, is_index(media_type)) {
+            (Some(f), true) => f
+                .manifests
+                .iter()
+                .map(|d| (d.digest.clone(), d.media_type.clone()))
+                .collect(),
+            (None, true) => {
+                return Err(Error::operation(format!(
+                    "{repo}@{digest} vanished while reading it"
+                )));
+            }
+            _ => Vec::new(),
+        };
+        let throwaway =
+            fields.as_ref().and_then(|f| f.artifact_type.as_deref()) == Some(untag::ARTIFACT_TYPE);
+
+        let has_fallback_tag = self.tags.contains(&fallback_tag(digest));
+        let mut origins = Vec::new();
+        let mut referrers = Vec::new();
+        for d in oci.referrers_known(repo, digest, has_fallback_tag).await? {
+            if let Some(o) = origin::from_descriptor(&d) {
+                origins.push(o);
+            }
+            referrers.push(d.digest);
         }
-    };
-    Ok(Details {
-        children,
-        referrers: others,
-        origins,
-        pushed,
-        throwaway,
-    })
+        let recorded = origins.iter().filter_map(|o| o.pushed).min();
+        let pushed = if recorded.is_some() || !timed || throwaway {
+            recorded
+        } else if registry.capabilities().listing_with_times || is_index(media_type) {
+            registry
+                .created(repo, digest, media_type, &children)
+                .await?
+        } else {
+            match fields.and_then(|f| f.config) {
+                Some(config) => self.config_created(&config).await?,
+                None => None,
+            }
+        };
+        Ok(Details {
+            children,
+            referrers,
+            origins,
+            pushed,
+            throwaway,
+        })
+    }
+
+    async fn config_created(
+        &self,
+        config: &crate::registry::media::Descriptor,
+    ) -> Result<Option<SystemTime>> {
+        if let Some(t) = self
+            .configs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&config.digest)
+        {
+            return Ok(*t);
+        }
+        let t = crate::registry::blob_created(self.registry.oci(), self.repo, config).await?;
+        self.configs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(config.digest.clone(), t);
+        Ok(t)
+    }
 }

@@ -94,6 +94,19 @@ fn owner<'a>(scopes: &'a [ImageScope], repository: &str, tag: &str) -> Option<&'
         .max_by_key(|s| s.prefix.as_deref().map_or(0, str::len))
 }
 
+/// Whether the policy looks at `tag` at all: it belongs to a configured image and passes
+/// `--only-tag`. (Inventory uses this to fetch push times only where they can matter.)
+pub fn considered(scopes: &[ImageScope], repository: &str, tag: &str, only_tag: &[Regex]) -> bool {
+    if attached_subject(tag).is_some() {
+        return false;
+    }
+    let Some(scope) = owner(scopes, repository, tag) else {
+        return false;
+    };
+    let logical = scope.prefix.as_deref().map_or(tag, |p| &tag[p.len()..]);
+    only_tag.is_empty() || only_tag.iter().any(|r| r.is_match(logical))
+}
+
 struct Candidate<'a> {
     tag: &'a str,
     logical: &'a str,
@@ -395,8 +408,9 @@ fn image_keep_reason(
         }
     }
     let Some(pushed) = pushed else {
-        // Fail closed: without a push time no age-based rule can be checked.
-        return Some("push time unknown".into());
+        // Fail closed: an age rule that cannot be checked keeps the image.
+        let ages_matter = policy.retention() || !policy.grace.is_zero();
+        return ages_matter.then(|| "push time unknown".into());
     };
     let age_of = now.duration_since(pushed).unwrap_or(Duration::ZERO);
     if age_of < policy.grace {
@@ -982,6 +996,24 @@ mod tests {
         let plan = run(inv, &[scope("r/app", None, "app")], &PolicyInput::default());
         assert_eq!(deleted(&plan), vec!["half-untagged"]);
         assert_eq!(action(&plan, "half-untagged").1, Some(Method::DeleteDigest));
+    }
+
+    #[test]
+    fn unknown_push_time_does_not_block_git_aware_deletion_without_age_rules() {
+        let inv = Inv::new("r/app").tag("feature-gone", &d(1)).origin(
+            &d(1),
+            "feature-gone",
+            "feature/gone",
+        );
+        let p = PolicyInput {
+            git: git(&["main"]),
+            untag_possible: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            deleted(&run(inv, &[scope("r/app", None, "app")], &p)),
+            vec!["feature-gone"]
+        );
     }
 
     #[test]

@@ -109,9 +109,17 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
     let mut inventories = Vec::new();
     let mut labels: Vec<&String> = repos.keys().collect();
     labels.sort();
+    // Push times matter only where an age rule can apply, and only for tags the policy considers.
+    let ages_matter = settings.policy.keep_last.is_some()
+        || settings.policy.keep_younger_than.is_some()
+        || !settings.policy.grace.is_zero();
     for label in labels {
-        inventories
-            .push(inventory::collect(registry.as_ref(), &repos[label], label, concurrency).await?);
+        let timed = |tag: &str| {
+            ages_matter && plan::considered(&scopes, label, tag, &settings.policy.only_tag)
+        };
+        let inv = inventory::collect(registry.as_ref(), &repos[label], label, concurrency, &timed)
+            .await?;
+        inventories.push(inv);
     }
     let policy = PolicyInput {
         keep_last: settings.policy.keep_last,

@@ -97,9 +97,19 @@ pub async fn config_created_of(
     repo: &Repo,
     m: &media::Manifest,
 ) -> Result<Option<SystemTime>> {
-    let Some(config) = m.fields().ok().and_then(|f| f.config) else {
-        return Ok(None);
-    };
+    match m.fields().ok().and_then(|f| f.config) {
+        Some(config) => blob_created(oci, repo, &config).await,
+        None => Ok(None),
+    }
+}
+
+/// The `created` time of an image config blob; `None` for artifacts (empty config) or when the
+/// config says nothing usable.
+pub async fn blob_created(
+    oci: &Distribution,
+    repo: &Repo,
+    config: &media::Descriptor,
+) -> Result<Option<SystemTime>> {
     if config.media_type == media::OCI_EMPTY {
         return Ok(None);
     }
