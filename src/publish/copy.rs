@@ -19,7 +19,7 @@ use crate::cleanup::model::Origin;
 use crate::cleanup::origin;
 use crate::error::{Error, Kind, Result};
 use crate::registry::distribution::{Distribution, Mounted, Repo};
-use crate::registry::media::{Descriptor, Manifest};
+use crate::registry::media::{Descriptor, EMPTY_DIGEST, Manifest};
 
 /// How many times one blob upload is restarted after the registry broke it off.
 const UPLOAD_ATTEMPTS: u32 = 3;
@@ -59,6 +59,9 @@ pub struct ImageTransfer {
 /// Per (host, digest): the repository of the destination registry that has the blob, set once.
 type Located = Mutex<HashMap<(String, String), Arc<OnceCell<Repo>>>>;
 
+/// Per (repository, subject digest): the lock around its fallback referrers index.
+type RecordLocks = Mutex<HashMap<(Repo, String), Arc<tokio::sync::Mutex<()>>>>;
+
 pub struct Engine {
     oci: Distribution,
     mount: bool,
@@ -67,8 +70,8 @@ pub struct Engine {
     /// Where on the destination registry a blob is known to be: (host, digest) → repository.
     located: Located,
     present: Mutex<HashSet<(Repo, String)>>,
-    /// Fallback referrers indexes are read-modify-write: one update at a time.
-    records: tokio::sync::Mutex<()>,
+    /// Fallback referrers indexes are read-modify-write: one update at a time per index.
+    records: RecordLocks,
     pub stats: Stats,
 }
 
@@ -81,7 +84,7 @@ impl Engine {
             concurrency: concurrency.max(1),
             located: Mutex::new(HashMap::new()),
             present: Mutex::new(HashSet::new()),
-            records: tokio::sync::Mutex::new(()),
+            records: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         }
     }
@@ -139,8 +142,19 @@ impl Engine {
     }
 
     async fn record(&self, src: &SourceImage, repo: &Repo, origins: &[&Origin]) -> Result<()> {
-        let _one_at_a_time = self.records.lock().await;
-        self.oci.ensure_empty_blob(repo).await?;
+        // One update at a time per fallback index (same repository and subject); others run freely.
+        let lock = {
+            let mut locks = self.records.lock().unwrap_or_else(|p| p.into_inner());
+            locks
+                .entry((repo.clone(), src.root.digest.clone()))
+                .or_default()
+                .clone()
+        };
+        let _one_at_a_time = lock.lock().await;
+        if !self.known_present(repo, EMPTY_DIGEST) {
+            self.oci.ensure_empty_blob(repo).await?;
+            self.mark_present(repo, EMPTY_DIGEST);
+        }
         let subject = src.root.descriptor();
         for o in origins {
             let m = origin::manifest(o, &subject);
