@@ -145,12 +145,23 @@ pub struct PolicyArgs {
     pub report: Option<PathBuf>,
 }
 
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Copying")]
+pub struct CopyArgs {
+    /// Also copy the referrers (signatures, attestations, SBOMs) of registry sources, from the
+    /// referrers API, its fallback index, or cosign's `sha256-<hex>.sig/.att/.sbom` tags.
+    #[arg(long)]
+    pub with_referrers: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct PublishArgs {
     #[command(flatten)]
     pub images: ImageArgs,
     #[command(flatten)]
     pub tags: TagArgs,
+    #[command(flatten)]
+    pub copy: CopyArgs,
     /// Show the references and the transfer plan without writing anything.
     #[arg(long)]
     pub dry_run: bool,
@@ -173,6 +184,8 @@ pub struct RunArgs {
     pub images: ImageArgs,
     #[command(flatten)]
     pub tags: TagArgs,
+    #[command(flatten)]
+    pub copy: CopyArgs,
     #[command(flatten)]
     pub policy: PolicyArgs,
     #[arg(long)]

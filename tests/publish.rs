@@ -726,3 +726,107 @@ fn one_gib_single_layer_image() {
     );
     assert_eq!(skopeo_digest(&format!("{}/big/big:v1", reg.host())), digest);
 }
+
+/// `--with-referrers` brings a registry source's signature tag and the referrers its fallback
+/// index lists; without it, neither is copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn referrers_of_a_registry_source_are_copied_when_asked() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let digests = seed(dir.path());
+    let host = reg.host();
+    let backend = dir.path().join("images/backend");
+    skopeo(&[
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:latest", backend.display()),
+        &format!("docker://{host}/staging/app:b1"),
+    ]);
+    let subject = &digests[0].1;
+    let hex = &subject["sha256:".len()..];
+    let client = RegistryClient::new(&reg.url(), Creds::Anonymous);
+    // A cosign-style signature tag, and an SBOM listed in the referrers fallback index.
+    let sig = client
+        .push_image(
+            "staging/app",
+            &format!("sha256-{hex}.sig"),
+            &[b"signature".to_vec()],
+            "2024-05-01T12:00:00Z",
+        )
+        .await;
+    let sbom = client
+        .push_image_as(
+            "staging/app",
+            None,
+            &[b"sbom".to_vec()],
+            "2024-05-01T12:00:00Z",
+            "linux",
+            "amd64",
+            false,
+        )
+        .await;
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sbom.digest, "size": sbom.manifest.len(), "artifactType": "application/spdx+json"}]});
+    client
+        .put_manifest(
+            "staging/app",
+            &format!("sha256-{hex}"),
+            "application/vnd.oci.image.index.v1+json",
+            &serde_json::to_vec(&index).unwrap(),
+        )
+        .await;
+
+    let source = format!("app=docker://{host}/staging/app:b1");
+    let cwd = dir.path().to_path_buf();
+    let run = move |repo: String, extra: Option<&'static str>| {
+        let (source, cwd) = (source.clone(), cwd.clone());
+        std::thread::spawn(move || {
+            let mut a = vec![
+                "publish".to_string(),
+                "-i".into(),
+                repo,
+                "--image".into(),
+                source,
+                "--tag-custom".into(),
+                "v1".into(),
+            ];
+            a.extend(extra.map(str::to_string));
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            ok(dockhand(&a, &cwd))
+        })
+        .join()
+        .unwrap()
+    };
+    run(format!("{host}/plain"), None);
+    let plain = client.tags("plain/app").await;
+    assert!(!plain.iter().any(|t| t.ends_with(".sig")), "{plain:?}");
+
+    let r = run(format!("{host}/signed"), Some("--with-referrers"));
+    assert!(r.stderr.contains("copied 2 referrer(s)"), "{}", r.stderr);
+    assert_eq!(
+        client
+            .head_manifest("signed/app", &format!("sha256-{hex}.sig"))
+            .await
+            .as_deref(),
+        Some(sig.digest.as_str())
+    );
+    let listed = client
+        .get_manifest("signed/app", &format!("sha256-{hex}"))
+        .await
+        .expect("fallback index")
+        .json();
+    let listed: Vec<&str> = listed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap())
+        .collect();
+    assert!(listed.contains(&sbom.digest.as_str()), "{listed:?}");
+    assert!(
+        client
+            .head_manifest("signed/app", &sbom.digest)
+            .await
+            .is_some()
+    );
+}

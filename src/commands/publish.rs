@@ -164,6 +164,26 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         match result {
             Ok(t) => {
                 log_transfer(job, &t, settings.dry_run);
+                if settings.with_referrers && !settings.dry_run {
+                    match engine.copy_referrers(&job.source, &job.repo).await {
+                        Ok(0) => {}
+                        Ok(n) => crate::log::info(&format!(
+                            "copied {n} referrer(s) of {}",
+                            job.source.label
+                        )),
+                        Err(e) => {
+                            crate::log::error(&format!(
+                                "{}: referrers: {e}",
+                                job.references.join(", ")
+                            ));
+                            failed.push(Failure {
+                                image: job.spec.name.clone(),
+                                references: job.references.clone(),
+                                error: format!("copying referrers: {e}"),
+                            });
+                        }
+                    }
+                }
                 for (tag, reference) in job.tags.iter().zip(&job.references) {
                     images.push(Published {
                         image: job.spec.name.clone(),

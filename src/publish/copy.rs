@@ -166,6 +166,87 @@ impl Engine {
         Ok(())
     }
 
+    /// Copies the referrers of a registry source's image (and of its platform children) into
+    /// `repo`: those the source's referrers API or fallback index lists, and cosign's
+    /// `sha256-<hex>.sig/.att/.sbom` tags. dockhand's own origin records and throw-aways are not
+    /// copied: they describe the source's tags, not the destination's. Returns how many were copied.
+    pub async fn copy_referrers(&self, src: &SourceImage, repo: &Repo) -> Result<usize> {
+        let Some(from) = src.registry_repo().cloned() else {
+            return Ok(0);
+        };
+        let super::image::Origin::Registry { oci: source, .. } = &src.origin else {
+            return Ok(0);
+        };
+        let source = source.clone();
+        let mut subjects: Vec<String> = vec![src.root.digest.clone()];
+        subjects.extend(
+            src.manifests
+                .keys()
+                .filter(|d| **d != src.root.digest)
+                .cloned(),
+        );
+        let source_tags = source.tags(&from, None).await?.unwrap_or_default();
+        let skip = [origin::ARTIFACT_TYPE, crate::registry::untag::ARTIFACT_TYPE];
+        let mut copied = 0;
+        for subject in &subjects {
+            for d in source.referrers(&from, subject).await?.descriptors {
+                if d.artifact_type
+                    .as_deref()
+                    .is_some_and(|t| skip.contains(&t))
+                {
+                    continue;
+                }
+                let r = self.referrer_source(&source, &from, &d.digest, src).await?;
+                self.ensure_content(&r, repo, &mut ImageTransfer::default())
+                    .await?;
+                self.oci
+                    .push_referrer(repo, &r.root, d.clone(), subject)
+                    .await?;
+                copied += 1;
+            }
+            let hex = subject.split_once(':').map_or(subject.as_str(), |(_, h)| h);
+            for tag in source_tags
+                .iter()
+                .filter(|t| t.starts_with(&format!("sha256-{hex}.")))
+            {
+                let r = self.referrer_source(&source, &from, tag, src).await?;
+                self.ensure_content(&r, repo, &mut ImageTransfer::default())
+                    .await?;
+                self.oci.put_manifest(repo, tag, &r.root).await?;
+                copied += 1;
+            }
+        }
+        Ok(copied)
+    }
+
+    /// A referrer in the source registry as an image to copy.
+    async fn referrer_source(
+        &self,
+        source: &Distribution,
+        from: &Repo,
+        reference: &str,
+        of: &SourceImage,
+    ) -> Result<SourceImage> {
+        let root = source.get_manifest(from, reference).await?.ok_or_else(|| {
+            Error::operation(format!(
+                "referrer {from}@{reference} of {} vanished",
+                of.label
+            ))
+        })?;
+        let mut manifests = HashMap::new();
+        manifests.insert(root.digest.clone(), root.clone());
+        Ok(SourceImage {
+            root,
+            manifests,
+            origin: super::image::Origin::Registry {
+                oci: source.clone(),
+                repo: from.clone(),
+            },
+            converted: false,
+            label: format!("{from}@{reference}"),
+        })
+    }
+
     /// Blobs and child manifests, so that the root manifest can be put.
     async fn ensure_content(
         &self,

@@ -96,6 +96,8 @@ pub struct Settings {
     pub tags: Vec<TagSpec>,
     pub tag_by_digest: bool,
     pub dry_run: bool,
+    /// Copy referrers of registry sources along with the images.
+    pub with_referrers: bool,
     pub policy: Policy,
     pub docker_config: Option<PathBuf>,
     pub ci: CiHints,
@@ -225,6 +227,7 @@ impl Settings {
             tags,
             tag_by_digest: r.flag("tag_by_digest")?,
             dry_run: r.flag("dry_run")?,
+            with_referrers: r.flag("with_referrers")?,
             policy,
             stages,
             ..Default::default()

@@ -59,6 +59,7 @@ options! {
     tag_git_commit: Scalar,
     tag_by_digest: Bool,
     dry_run: Bool,
+    with_referrers: Bool,
     keep_last: Scalar,
     keep_younger_than: Scalar,
     keep_tag: Patterns,
