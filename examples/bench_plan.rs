@@ -63,7 +63,7 @@ fn main() {
         grace: Duration::from_secs(7200),
         git: Some(GitRefs {
             branches,
-            tags: BTreeSet::new(),
+            ..Default::default()
         }),
         untag_possible: true,
         ..Default::default()

@@ -134,6 +134,12 @@ pub struct PolicyArgs {
     /// File of references or digests that must stay, one a line.
     #[arg(long, value_name = "FILE")]
     pub keep_list: Option<PathBuf>,
+    /// Keep commit tags (`--tag-git-commit`) of the newest N commits of the checkout's history.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_commits: Option<String>,
+    /// Keep commit tags of commits made within DURATION (30d, 12h).
+    #[arg(long, value_name = "DURATION")]
+    pub keep_commits_younger_than: Option<String>,
     /// Where git-aware cleanup reads branches and tags: auto, local, remote, github, gitlab, none.
     #[arg(long, value_name = "SOURCE")]
     pub git_refs: Option<String>,

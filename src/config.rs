@@ -84,6 +84,8 @@ struct CleanupSection {
     grace: Option<String>,
     allow_latest: Option<bool>,
     keep_list: Option<String>,
+    keep_commits: Option<u32>,
+    keep_commits_younger_than: Option<String>,
     git_refs: Option<String>,
     git_dir: Option<String>,
     // werf's cleanup keys: accepted so that a werf.yaml loads; dockhand's keys above apply.
@@ -297,6 +299,16 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
         );
         text("grace", "cleanup.grace", c.grace);
         text("keep_list", "cleanup.keep_list", c.keep_list);
+        text(
+            "keep_commits",
+            "cleanup.keep_commits",
+            c.keep_commits.map(|n| n.to_string()),
+        );
+        text(
+            "keep_commits_younger_than",
+            "cleanup.keep_commits_younger_than",
+            c.keep_commits_younger_than,
+        );
         text("git_refs", "cleanup.git_refs", c.git_refs);
         text("git_dir", "cleanup.git_dir", c.git_dir);
         if let Some(b) = c.allow_latest {

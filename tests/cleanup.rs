@@ -1223,3 +1223,65 @@ fn interrupted_untag_converges() {
         "the throw-away manifest is gone"
     );
 }
+
+/// Commit tags follow `--keep-commits`: the tags of the newest N commits of the checkout stay, the
+/// older ones go; without the rule, commit tags are left alone.
+#[test]
+fn commit_tags_follow_keep_commits() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git_repo(dir.path(), &[]);
+    let mut shas = Vec::new();
+    for n in 0..4 {
+        git(
+            &repo,
+            &[
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                &format!("change {n}"),
+            ],
+        );
+        let sha = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+        let (path, _) = layout(dir.path(), &format!("build-{n}"));
+        publish(
+            dir.path(),
+            &format!("{}/c", reg.host()),
+            "app",
+            &path,
+            &["--tag-git-commit", &sha[..12]],
+        );
+        shas.push(sha[..12].to_string());
+    }
+    let images_repo = format!("{}/c", reg.host());
+    let base = [
+        "-i",
+        images_repo.as_str(),
+        "--image",
+        "app",
+        "--git-dir",
+        path_str(&repo),
+        "--grace",
+        "0",
+    ];
+    let doc = cleanup(&base, dir.path());
+    assert!(
+        to_delete(&doc).is_empty(),
+        "no commit rule, no deletion: {doc}"
+    );
+
+    let mut args = base.to_vec();
+    args.extend(["--keep-commits", "2"]);
+    let doc = cleanup(&args, dir.path());
+    let gone: BTreeSet<String> = with_result(&doc, "deleted")
+        .into_iter()
+        .filter(|t| !is_attached(t))
+        .collect();
+    assert_eq!(gone, set([shas[0].clone(), shas[1].clone()]), "{doc}");
+    let left = Reg::new(&reg.url()).image_tags("c/app");
+    assert_eq!(
+        left.into_iter().collect::<BTreeSet<_>>(),
+        set([shas[2].clone(), shas[3].clone()])
+    );
+}

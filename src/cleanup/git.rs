@@ -9,13 +9,34 @@ use super::model::GitRefs;
 use crate::error::{Error, Result};
 use crate::settings::GitRefs as Source;
 
+/// Which commits the commit rules keep: the newest N of the history, and those made within a
+/// duration (`None` for a rule that is not set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitRules {
+    pub newest: Option<u32>,
+    pub within: Option<std::time::Duration>,
+}
+
+impl CommitRules {
+    pub fn active(&self) -> bool {
+        self.newest.is_some() || self.within.is_some()
+    }
+}
+
 /// Reads the refs; `Ok(None)` when the source is `none`, or `auto` finds no repository.
-pub fn read(source: Source, dir: &Path) -> Result<Option<GitRefs>> {
+/// The commits that `rules` keep come from the checkout's history (not from `remote`).
+pub fn read(source: Source, dir: &Path, rules: CommitRules) -> Result<Option<GitRefs>> {
+    let with_commits = |mut refs: GitRefs| -> Result<GitRefs> {
+        if rules.active() {
+            refs.recent_commits = Some(recent_commits(dir, rules)?);
+        }
+        Ok(refs)
+    };
     match source {
         Source::None => Ok(None),
-        Source::Local => local(dir).map(Some),
+        Source::Local => local(dir).and_then(with_commits).map(Some),
         Source::Remote => remote(dir).map(Some),
-        Source::Auto => match local(dir) {
+        Source::Auto => match local(dir).and_then(with_commits) {
             Ok(r) => Ok(Some(r)),
             Err(e) => {
                 crate::log::warn(&format!("git-aware cleanup is off: {e}"));
@@ -63,6 +84,30 @@ fn local(dir: &Path) -> Result<GitRefs> {
         ],
     )?;
     Ok(parse(text.lines()))
+}
+
+/// Full SHAs of the newest N commits of all refs, and of those committed within the duration.
+fn recent_commits(dir: &Path, rules: CommitRules) -> Result<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    if let Some(n) = rules.newest {
+        let text = git(
+            dir,
+            &["log", "--all", "--format=%H", &format!("--max-count={n}")],
+        )?;
+        out.extend(text.lines().map(str::to_string));
+    }
+    if let Some(d) = rules.within {
+        let since = std::time::SystemTime::now()
+            .checked_sub(d)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |t| t.as_secs());
+        let text = git(
+            dir,
+            &["log", "--all", "--format=%H", &format!("--since=@{since}")],
+        )?;
+        out.extend(text.lines().map(str::to_string));
+    }
+    Ok(out)
 }
 
 fn remote(dir: &Path) -> Result<GitRefs> {

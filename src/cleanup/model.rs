@@ -61,6 +61,8 @@ pub struct ImageScope {
 pub struct GitRefs {
     pub branches: BTreeSet<String>,
     pub tags: BTreeSet<String>,
+    /// The commits the commit rules keep (full SHAs), when they were read from a checkout.
+    pub recent_commits: Option<BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -39,6 +39,8 @@ pub struct PolicyInput {
     pub keep_list: KeepList,
     /// The refs that exist; `None` when they could not be read (git-aware deletion is then off).
     pub git: Option<GitRefs>,
+    /// The rules for commit tags (`--keep-commits`, `--keep-commits-younger-than`).
+    pub commit_rules: super::git::CommitRules,
     /// The registry can remove one tag of a digest that keeps other tags.
     pub untag_possible: bool,
 }
@@ -461,18 +463,18 @@ fn decide(
         .manifests
         .get(c.digest)
         .and_then(|m| m.origins.iter().find(|o| o.tag == c.tag));
-    let git = git_verdict(origin, policy.git.as_ref());
+    let git = git_verdict(origin, policy.git.as_ref(), policy.commit_rules);
     let tag_keep = if let Some(p) = policy.keep_tag.iter().find(|r| r.is_match(c.logical)) {
         Some(format!("matches keep pattern {:?}", p.as_str()))
     } else if c.logical == "latest" && !policy.allow_latest {
         Some("`latest` is protected (--allow-latest to change)".to_string())
     } else if let Some(GitVerdict::Exists(r)) = &git {
-        Some(format!("{r} still exists"))
+        Some(r.clone())
     } else {
         None
     };
     let delete_reason = match &git {
-        Some(GitVerdict::Gone(r)) => Some(format!("{r} no longer exists")),
+        Some(GitVerdict::Gone(r)) => Some(r.clone()),
         _ if policy.retention() => Some(retention_reason(pushed, policy, now)),
         _ => None,
     };
@@ -535,9 +537,35 @@ enum GitVerdict {
 }
 
 /// The git-aware verdict for a tag with a proven origin; `None` when git says nothing about it.
-fn git_verdict(origin: Option<&Origin>, git: Option<&GitRefs>) -> Option<GitVerdict> {
+/// Branch and git-tag tags follow their ref; commit tags follow the commit rules, if any is set.
+fn git_verdict(
+    origin: Option<&Origin>,
+    git: Option<&GitRefs>,
+    rules: super::git::CommitRules,
+) -> Option<GitVerdict> {
     let o = origin?;
     let git = git?;
+    if o.strategy == TagStrategy::GitCommit {
+        let recent = git.recent_commits.as_ref().filter(|_| rules.active())?;
+        let commit = o.commit.as_deref()?;
+        let short = &commit[..commit.len().min(12)];
+        let kept = recent
+            .iter()
+            .any(|full| full.starts_with(commit) || commit.starts_with(full.as_str()));
+        let mut what = Vec::new();
+        if let Some(n) = rules.newest {
+            what.push(format!("among the newest {n} commits"));
+        }
+        if let Some(d) = rules.within {
+            what.push(format!("younger than {}", age(d)));
+        }
+        let label = format!("commit {short}");
+        return Some(if kept {
+            GitVerdict::Exists(format!("{label} is {}", what.join(" or ")))
+        } else {
+            GitVerdict::Gone(format!("{label} is not {}", what.join(" nor ")))
+        });
+    }
     let r = o.git_ref.as_deref()?;
     let (set, name, what) = if let Some(b) = r.strip_prefix("refs/heads/") {
         (&git.branches, b, "branch")
@@ -548,9 +576,9 @@ fn git_verdict(origin: Option<&Origin>, git: Option<&GitRefs>) -> Option<GitVerd
     };
     let label = format!("{what} {name:?}");
     Some(if set.contains(name) {
-        GitVerdict::Exists(label)
+        GitVerdict::Exists(format!("{label} still exists"))
     } else {
-        GitVerdict::Gone(label)
+        GitVerdict::Gone(format!("{label} no longer exists"))
     })
 }
 
@@ -657,7 +685,7 @@ mod tests {
     fn git(branches: &[&str]) -> Option<GitRefs> {
         Some(GitRefs {
             branches: branches.iter().map(|b| b.to_string()).collect(),
-            tags: Default::default(),
+            ..Default::default()
         })
     }
 
@@ -1014,6 +1042,75 @@ mod tests {
             deleted(&run(inv, &[scope("r/app", None, "app")], &p)),
             vec!["feature-gone"]
         );
+    }
+
+    #[test]
+    fn commit_tags_follow_the_commit_rules() {
+        let commit = |tag: &str, sha: &str| Origin {
+            image: None,
+            tag: tag.into(),
+            strategy: TagStrategy::GitCommit,
+            git_ref: None,
+            commit: Some(sha.into()),
+            pushed: None,
+        };
+        let mut inv =
+            Inv::new("r/app")
+                .image(&d(1), 10, &["abc1234"])
+                .image(&d(2), 10, &["def5678"]);
+        inv.0
+            .manifests
+            .get_mut(&d(1))
+            .unwrap()
+            .origins
+            .push(commit("abc1234", "abc1234"));
+        inv.0
+            .manifests
+            .get_mut(&d(2))
+            .unwrap()
+            .origins
+            .push(commit("def5678", "def5678"));
+        let recent = ["abc1234ffffffffffffffffffffffffffffffffff".to_string()]
+            .into_iter()
+            .collect();
+        let refs = GitRefs {
+            recent_commits: Some(recent),
+            ..Default::default()
+        };
+        let rules = crate::cleanup::git::CommitRules {
+            newest: Some(5),
+            within: None,
+        };
+        let p = PolicyInput {
+            git: Some(refs.clone()),
+            commit_rules: rules,
+            untag_possible: true,
+            ..Default::default()
+        };
+        let plan = run(Inv(inv.0.clone()), &[scope("r/app", None, "app")], &p);
+        assert_eq!(deleted(&plan), vec!["def5678"]);
+        assert_eq!(
+            action(&plan, "abc1234").2,
+            "commit abc1234 is among the newest 5 commits"
+        );
+        assert_eq!(
+            action(&plan, "def5678").2,
+            "commit def5678 is not among the newest 5 commits"
+        );
+        // Without a commit rule, or without the history, commit tags are left alone.
+        let p = PolicyInput {
+            git: Some(refs),
+            untag_possible: true,
+            ..Default::default()
+        };
+        assert!(deleted(&run(Inv(inv.0.clone()), &[scope("r/app", None, "app")], &p)).is_empty());
+        let p = PolicyInput {
+            git: git(&[]),
+            commit_rules: rules,
+            untag_possible: true,
+            ..Default::default()
+        };
+        assert!(deleted(&run(inv, &[scope("r/app", None, "app")], &p)).is_empty());
     }
 
     #[test]

@@ -84,7 +84,11 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         .git_dir
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from("."));
-    let git_refs = git::read(settings.policy.git_refs, &git_dir)?;
+    let commit_rules = git::CommitRules {
+        newest: settings.policy.keep_commits,
+        within: settings.policy.keep_commits_younger_than,
+    };
+    let git_refs = git::read(settings.policy.git_refs, &git_dir, commit_rules)?;
 
     let ctx = Context::new(settings)?;
     let resolved = detect::resolve(settings, &ctx).await?;
@@ -130,6 +134,7 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         allow_latest: settings.policy.allow_latest,
         keep_list,
         git: git_refs,
+        commit_rules,
         // Every implementation has a way to remove one tag (its API, OCI tag delete or the safe
         // untag); a refusal at run time is reported for that tag.
         untag_possible: true,

@@ -77,6 +77,10 @@ pub struct Policy {
     pub grace: Duration,
     pub allow_latest: bool,
     pub keep_list: Option<PathBuf>,
+    /// Commit tags of the newest N commits are kept.
+    pub keep_commits: Option<u32>,
+    /// Commit tags of commits made within this duration are kept.
+    pub keep_commits_younger_than: Option<Duration>,
     pub git_refs: GitRefs,
     pub git_dir: Option<PathBuf>,
     pub report: Option<PathBuf>,
@@ -421,6 +425,13 @@ fn policy(r: &Reader) -> Result<Policy> {
             })
         })?,
         keep_younger_than: r.parse("keep_younger_than", duration)?,
+        keep_commits: r.parse("keep_commits", |s| {
+            s.parse::<u32>().map_err(|_| {
+                Error::input(format!("{s:?} is not a whole number"))
+                    .with_hint("give N >= 0, e.g. --keep-commits 20")
+            })
+        })?,
+        keep_commits_younger_than: r.parse("keep_commits_younger_than", duration)?,
         keep_tag: regexes("keep_tag")?,
         only_tag: regexes("only_tag")?,
         grace: r.parse("grace", duration)?.unwrap_or(DEFAULT_GRACE),

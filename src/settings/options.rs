@@ -67,6 +67,8 @@ options! {
     grace: Scalar,
     allow_latest: Bool,
     keep_list: Scalar,
+    keep_commits: Scalar,
+    keep_commits_younger_than: Scalar,
     git_refs: Scalar,
     git_dir: Scalar,
     report: Scalar,
