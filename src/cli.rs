@@ -70,6 +70,24 @@ pub struct GlobalArgs {
     /// Password or token for --registry-username (prefer DOCKHAND_REGISTRY_PASSWORD).
     #[arg(long, global = true, value_name = "PASSWORD")]
     pub registry_password: Option<String>,
+    /// GitHub API token (default: GITHUB_TOKEN), for `--git-refs github`.
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub github_token: Option<String>,
+    /// GitHub API base (default: GITHUB_API_URL, else https://api.github.com).
+    #[arg(long, global = true, value_name = "URL")]
+    pub github_api_url: Option<String>,
+    /// The GitHub repository whose refs count (default: GITHUB_REPOSITORY).
+    #[arg(long, global = true, value_name = "OWNER/REPO")]
+    pub github_repository: Option<String>,
+    /// GitLab API token with read_api (default: CI_JOB_TOKEN as a job token).
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub gitlab_token: Option<String>,
+    /// GitLab API base (default: CI_API_V4_URL, else https://gitlab.com/api/v4).
+    #[arg(long, global = true, value_name = "URL")]
+    pub gitlab_api_url: Option<String>,
+    /// GitLab project id or path (default: CI_PROJECT_ID).
+    #[arg(long, global = true, value_name = "ID")]
+    pub gitlab_project: Option<String>,
     /// Output: text (logs on stderr, results on stdout) or json (one JSON document on stdout).
     #[arg(long, global = true, value_name = "FORMAT")]
     pub output: Option<String>,

@@ -11,6 +11,8 @@
 //! | `DOCKER_CONFIG`, `HOME` | where the Docker config (`config.json`) is |
 //! | `CI_REGISTRY` | GitLab's registry host: that host is GitLab |
 //! | `GITHUB_SERVER_URL` | a GitHub Enterprise Server, whose registry hosts are GitHub's |
+//! | `GITHUB_TOKEN`, `GITHUB_API_URL`, `GITHUB_REPOSITORY` | defaults for `--github-*` |
+//! | `CI_JOB_TOKEN`, `CI_API_V4_URL`, `CI_PROJECT_ID` | defaults for `--gitlab-*` (the job token as a `JOB-TOKEN`) |
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,6 +27,12 @@ pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 pub const HOME: &str = "HOME";
 pub const CI_REGISTRY: &str = "CI_REGISTRY";
 pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
+pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
+pub const CI_JOB_TOKEN: &str = "CI_JOB_TOKEN";
+pub const CI_API_V4_URL: &str = "CI_API_V4_URL";
+pub const CI_PROJECT_ID: &str = "CI_PROJECT_ID";
 
 /// Variables with the dockhand prefix that are not options but are still ours.
 const OTHER_DOCKHAND_VARS: &[&str] = &[];
@@ -97,6 +105,27 @@ impl Env {
         }
         self.get(HOME)
             .map(|h| PathBuf::from(h).join(".docker").join("config.json"))
+    }
+
+    /// The CI-derived layer: option values that CI variables imply (below the config file).
+    pub fn ci_defaults(&self) -> Values {
+        let mut v = Values::default();
+        let mut set = |name: &'static str, var: &str| {
+            if let Some(value) = self.get(var) {
+                v.set_text(name, super::options::OptionKind::Scalar, value, Origin::Env(var.to_string()));
+            }
+        };
+        set("github_token", GITHUB_TOKEN);
+        set("github_api_url", GITHUB_API_URL);
+        set("github_repository", GITHUB_REPOSITORY);
+        set("gitlab_api_url", CI_API_V4_URL);
+        set("gitlab_project", CI_PROJECT_ID);
+        v
+    }
+
+    /// `CI_JOB_TOKEN`, which is sent as a `JOB-TOKEN` (not a personal token).
+    pub fn ci_job_token(&self) -> Option<&str> {
+        self.get(CI_JOB_TOKEN)
     }
 
     /// What the CI environment says about registry hosts.

@@ -19,6 +19,7 @@ use crate::naming::reference::ImagesRepo;
 use crate::naming::slug::slug_tag;
 use crate::naming::tag::{validate_image_name, validate_tag};
 use crate::registry::credentials::Credential;
+use crate::secret::Secret;
 use env::Env;
 use options::{Origin, Value, Values};
 
@@ -86,6 +87,26 @@ pub struct Policy {
     pub report: Option<PathBuf>,
 }
 
+/// A GitLab API token and how it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForgeToken {
+    /// `PRIVATE-TOKEN`: a personal, project or group token.
+    Private(Secret),
+    /// `JOB-TOKEN`: `CI_JOB_TOKEN`.
+    Job(Secret),
+}
+
+/// Where git-aware cleanup can read refs from a forge API.
+#[derive(Debug, Clone, Default)]
+pub struct Forge {
+    pub github_token: Option<Secret>,
+    pub github_api_url: Option<url::Url>,
+    pub github_repository: Option<String>,
+    pub gitlab_token: Option<ForgeToken>,
+    pub gitlab_api_url: Option<url::Url>,
+    pub gitlab_project: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub images_repo: Option<ImagesRepo>,
@@ -103,6 +124,7 @@ pub struct Settings {
     /// Copy referrers of registry sources along with the images.
     pub with_referrers: bool,
     pub policy: Policy,
+    pub forge: Forge,
     pub docker_config: Option<PathBuf>,
     pub ci: CiHints,
     pub project: Option<String>,
@@ -138,7 +160,12 @@ impl Settings {
             Some(c) => upper.over(c.values.clone()),
             None => upper,
         };
+        let values = values.over(env.ci_defaults());
         let mut s = Settings::from_values(&values, config.as_ref())?;
+        // An explicit GitLab token is a personal/project token; the CI job token is a job token.
+        if s.forge.gitlab_token.is_none() {
+            s.forge.gitlab_token = env.ci_job_token().map(|t| ForgeToken::Job(Secret::new(t)));
+        }
         s.docker_config = env.docker_config_file();
         s.ci = env.ci_hints();
         s.config_path = config_path;
@@ -198,6 +225,23 @@ impl Settings {
         }
 
         let images = images(&r, config)?;
+        let url = |name: &str| {
+            r.parse(name, |s| {
+                url::Url::parse(s.trim_end_matches('/'))
+                    .map_err(|e| Error::input(format!("{s:?} is not a URL ({e})")).with_hint("give it as https://HOST/PATH"))
+            })
+        };
+        let forge = Forge {
+            github_token: r.text("github_token").map(|(t, _)| Secret::new(t)),
+            github_api_url: url("github_api_url")?,
+            github_repository: r.parse("github_repository", |s| match s.split_once('/') {
+                Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => Ok(s.to_string()),
+                _ => Err(Error::input(format!("{s:?} is not OWNER/REPO"))),
+            })?,
+            gitlab_token: r.text("gitlab_token").map(|(t, _)| ForgeToken::Private(Secret::new(t))),
+            gitlab_api_url: url("gitlab_api_url")?,
+            gitlab_project: r.text("gitlab_project").map(|(p, _)| p),
+        };
         let tags = tags(&r)?;
         let policy = policy(&r)?;
         let stages = match r.text("stages") {
@@ -232,6 +276,7 @@ impl Settings {
             tag_by_digest: r.flag("tag_by_digest")?,
             dry_run: r.flag("dry_run")?,
             with_referrers: r.flag("with_referrers")?,
+            forge,
             policy,
             stages,
             ..Default::default()
