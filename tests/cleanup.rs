@@ -1285,3 +1285,188 @@ fn commit_tags_follow_keep_commits() {
         set([shas[2].clone(), shas[3].clone()])
     );
 }
+
+/// A GitLab API fake on loopback: `GET /api/v4/projects/42/repository/{branches,tags}` with
+/// `JOB-TOKEN: job-token`, one page each. Returns its base URL; requests are counted.
+fn gitlab_fake(
+    branches: &'static [&'static str],
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}/api/v4", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/api/v4/projects/{id}/repository/{kind}",
+                axum::routing::get(
+                    move |axum::extract::Path((id, kind)): axum::extract::Path<(
+                        String,
+                        String,
+                    )>,
+                          headers: axum::http::HeaderMap| {
+                        let counter = counter.clone();
+                        async move {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            if headers.get("job-token").and_then(|v| v.to_str().ok())
+                                != Some("job-token")
+                            {
+                                return (
+                                    axum::http::StatusCode::UNAUTHORIZED,
+                                    "{\"message\":\"401 Unauthorized\"}".to_string(),
+                                );
+                            }
+                            if id != "42" {
+                                return (
+                                    axum::http::StatusCode::NOT_FOUND,
+                                    "{\"message\":\"404 Project Not Found\"}".to_string(),
+                                );
+                            }
+                            let names: Vec<&str> = if kind == "branches" {
+                                branches.to_vec()
+                            } else {
+                                Vec::new()
+                            };
+                            let body: Vec<Value> = names
+                                .iter()
+                                .map(|n| serde_json::json!({"name": n}))
+                                .collect();
+                            (
+                                axum::http::StatusCode::OK,
+                                serde_json::to_string(&body).unwrap(),
+                            )
+                        }
+                    },
+                ),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (base, hits)
+}
+
+/// `--git-refs gitlab` reads branches from the GitLab API (with CI's job token and project) and
+/// deletes the tags of the branches that are gone there.
+#[test]
+fn git_refs_from_the_gitlab_api() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let repo_addr = format!("{}/gl", reg.host());
+    for branch in ["main", "feature/x"] {
+        let (path, _) = layout(dir.path(), &format!("b-{}", branch.replace('/', "-")));
+        publish(
+            dir.path(),
+            &repo_addr,
+            "app",
+            &path,
+            &["--tag-git-branch", branch],
+        );
+    }
+    let (api, hits) = gitlab_fake(&["main"]);
+    let out = command(
+        &[
+            "cleanup",
+            "-i",
+            &repo_addr,
+            "--image",
+            "app",
+            "--git-refs",
+            "gitlab",
+            "--grace",
+            "0",
+            "--output",
+            "json",
+        ],
+        dir.path(),
+    )
+    .env("CI_JOB_TOKEN", "job-token")
+    .env("CI_PROJECT_ID", "42")
+    .env("CI_API_V4_URL", &api)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let gone: BTreeSet<String> = with_result(&doc, "deleted")
+        .into_iter()
+        .filter(|t| !is_attached(t))
+        .collect();
+    assert_eq!(gone, set([slug_tag("feature/x")]), "{doc}");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one page of branches, one of tags"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("job-token"),
+        "the token is never printed"
+    );
+}
+
+/// In `auto`, a shallow checkout (as CI makes) is not trusted: without a forge API or a reachable
+/// remote, git-aware deletion is off rather than treating unfetched branches as deleted.
+#[test]
+fn auto_refs_distrust_a_shallow_checkout() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let full = git_repo(dir.path(), &["feature/x"]);
+    let repo_addr = format!("{}/shallow", reg.host());
+    for branch in ["main", "feature/x"] {
+        let (path, _) = layout(dir.path(), &format!("s-{}", branch.replace('/', "-")));
+        publish(
+            dir.path(),
+            &repo_addr,
+            "app",
+            &path,
+            &["--tag-git-branch", branch],
+        );
+    }
+    // A depth-1 clone of main only, whose origin is a path that no longer exists.
+    let clone = dir.path().join("clone");
+    let url = format!("file://{}", full.display());
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            "--branch",
+            "main",
+            &url,
+            path_str(&clone),
+        ],
+    );
+    git(
+        &clone,
+        &["remote", "set-url", "origin", "/nonexistent/repo"],
+    );
+    let doc = cleanup(
+        &[
+            "-i",
+            &repo_addr,
+            "--image",
+            "app",
+            "--git-dir",
+            path_str(&clone),
+            "--grace",
+            "0",
+        ],
+        dir.path(),
+    );
+    assert!(
+        to_delete(&doc).is_empty(),
+        "feature/x exists upstream; nothing may go: {doc}"
+    );
+}

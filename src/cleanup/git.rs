@@ -43,11 +43,26 @@ pub fn read(source: Source, dir: &Path, rules: CommitRules) -> Result<Option<Git
                 Ok(None)
             }
         },
+        // Forge APIs are asynchronous and read by the cleanup command (`forge`).
         Source::GitHub | Source::GitLab => Err(Error::unsupported(
-            "reading refs from the GitHub or GitLab API is not available in this version",
-        )
-        .with_hint("use --git-refs local (a checkout with its branches fetched) or remote")),
+            "forge refs are read by forge::github / forge::gitlab",
+        )),
     }
+}
+
+/// A checkout that knows every branch: not shallow, and either without remotes or fetching every
+/// branch of `origin` (`refs/heads/*`). A CI checkout (`fetch-depth: 1`, `GIT_DEPTH`) or a
+/// single-branch clone is not: its missing branches would look deleted.
+pub fn checkout_is_complete(dir: &Path) -> bool {
+    let shallow = git(dir, &["rev-parse", "--is-shallow-repository"]).map(|s| s.trim() == "true");
+    let Ok(false) = shallow else { return false };
+    let remotes = git(dir, &["remote"]).unwrap_or_default();
+    if remotes.trim().is_empty() {
+        return true;
+    }
+    // A single-branch clone fetches `refs/heads/main` only; every branch needs the wildcard.
+    let fetch = git(dir, &["config", "--get-all", "remote.origin.fetch"]).unwrap_or_default();
+    fetch.lines().any(|l| l.contains("refs/heads/*"))
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String> {

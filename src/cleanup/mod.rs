@@ -1,6 +1,7 @@
 //! Cleanup: inventory (I/O) → plan (pure) → execute (I/O) → report.
 
 pub mod execute;
+pub mod forge;
 pub mod git;
 pub mod inventory;
 pub mod model;

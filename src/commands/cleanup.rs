@@ -13,6 +13,109 @@ use crate::implementation::{Capabilities, registry_api_host};
 use crate::registry::distribution::Repo;
 use crate::settings::{Output, Settings};
 
+/// The refs for git-aware cleanup from the source `--git-refs` names. `auto` takes the local
+/// checkout when there is one, else the forge API the settings (or the CI) point at, else none.
+async fn read_refs(
+    settings: &Settings,
+    git_dir: &std::path::Path,
+    rules: git::CommitRules,
+) -> Result<Option<crate::cleanup::model::GitRefs>> {
+    use crate::settings::GitRefs as Source;
+    let f = &settings.forge;
+    let github = || -> Result<(url::Url, crate::secret::Secret, String, String)> {
+        let token = f.github_token.clone().ok_or_else(|| {
+            Error::input("--git-refs github needs a GitHub token")
+                .with_hint("pass --github-token or set GITHUB_TOKEN")
+        })?;
+        let repo = f.github_repository.clone().ok_or_else(|| {
+            Error::input("--git-refs github needs the repository")
+                .with_hint("pass --github-repository OWNER/REPO or set GITHUB_REPOSITORY")
+        })?;
+        let (owner, name) = repo
+            .split_once('/')
+            .map(|(o, n)| (o.to_string(), n.to_string()))
+            .unwrap_or_default();
+        let api = f
+            .github_api_url
+            .clone()
+            .unwrap_or_else(|| url::Url::parse("https://api.github.com").expect("static URL"));
+        Ok((api, token, owner, name))
+    };
+    let gitlab = || -> Result<(url::Url, crate::cleanup::forge::gitlab::Token, String)> {
+        use crate::cleanup::forge::gitlab::Token;
+        let token = match f.gitlab_token.clone() {
+            Some(crate::settings::ForgeToken::Private(t)) => Token::Private(t),
+            Some(crate::settings::ForgeToken::Job(t)) => Token::Job(t),
+            None => {
+                return Err(
+                    Error::input("--git-refs gitlab needs a GitLab token").with_hint(
+                        "pass --gitlab-token (read_api) or run in GitLab CI (CI_JOB_TOKEN)",
+                    ),
+                );
+            }
+        };
+        let project = f.gitlab_project.clone().ok_or_else(|| {
+            Error::input("--git-refs gitlab needs the project")
+                .with_hint("pass --gitlab-project ID or set CI_PROJECT_ID")
+        })?;
+        let api = f
+            .gitlab_api_url
+            .clone()
+            .unwrap_or_else(|| url::Url::parse("https://gitlab.com/api/v4").expect("static URL"));
+        Ok((api, token, project))
+    };
+    let transport = || {
+        crate::registry::transport::Transport::new(
+            crate::registry::transport::TransportConfig {
+                insecure_hosts: settings.insecure_registries.clone(),
+                ..Default::default()
+            },
+            crate::registry::credentials::CredentialStore::default(),
+        )
+    };
+    match settings.policy.git_refs {
+        Source::GitHub => {
+            let (api, token, owner, name) = github()?;
+            crate::cleanup::forge::github::refs(&transport()?, &api, &token, &owner, &name)
+                .await
+                .map(Some)
+        }
+        Source::GitLab => {
+            let (api, token, project) = gitlab()?;
+            crate::cleanup::forge::gitlab::refs(&transport()?, &api, &token, &project)
+                .await
+                .map(Some)
+        }
+        // A shallow CI checkout knows only some branches; reading it would make the others look
+        // deleted. Then the forge API, or the remote, is asked instead.
+        Source::Auto if git::checkout_is_complete(git_dir) => {
+            git::read(Source::Local, git_dir, rules)
+        }
+        Source::Auto if github().is_ok() => {
+            let (api, token, owner, name) = github()?;
+            crate::cleanup::forge::github::refs(&transport()?, &api, &token, &owner, &name)
+                .await
+                .map(Some)
+        }
+        Source::Auto if gitlab().is_ok() => {
+            let (api, token, project) = gitlab()?;
+            crate::cleanup::forge::gitlab::refs(&transport()?, &api, &token, &project)
+                .await
+                .map(Some)
+        }
+        Source::Auto => match git::read(Source::Remote, git_dir, rules) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                crate::log::warn(&format!(
+                    "git-aware cleanup is off: no complete checkout, no forge API, and {e}"
+                ));
+                Ok(None)
+            }
+        },
+        other => git::read(other, git_dir, rules),
+    }
+}
+
 /// Reads `--keep-list`: one reference (`host/repo:tag`) or digest a line; `#` starts a comment.
 pub fn read_keep_list(path: &std::path::Path) -> Result<KeepList> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -88,7 +191,7 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         newest: settings.policy.keep_commits,
         within: settings.policy.keep_commits_younger_than,
     };
-    let git_refs = git::read(settings.policy.git_refs, &git_dir, commit_rules)?;
+    let git_refs = read_refs(settings, &git_dir, commit_rules).await?;
 
     let ctx = Context::new(settings)?;
     let resolved = detect::resolve(settings, &ctx).await?;

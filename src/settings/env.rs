@@ -112,7 +112,12 @@ impl Env {
         let mut v = Values::default();
         let mut set = |name: &'static str, var: &str| {
             if let Some(value) = self.get(var) {
-                v.set_text(name, super::options::OptionKind::Scalar, value, Origin::Env(var.to_string()));
+                v.set_text(
+                    name,
+                    super::options::OptionKind::Scalar,
+                    value,
+                    Origin::Env(var.to_string()),
+                );
             }
         };
         set("github_token", GITHUB_TOKEN);

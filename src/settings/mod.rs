@@ -227,18 +227,24 @@ impl Settings {
         let images = images(&r, config)?;
         let url = |name: &str| {
             r.parse(name, |s| {
-                url::Url::parse(s.trim_end_matches('/'))
-                    .map_err(|e| Error::input(format!("{s:?} is not a URL ({e})")).with_hint("give it as https://HOST/PATH"))
+                url::Url::parse(s.trim_end_matches('/')).map_err(|e| {
+                    Error::input(format!("{s:?} is not a URL ({e})"))
+                        .with_hint("give it as https://HOST/PATH")
+                })
             })
         };
         let forge = Forge {
             github_token: r.text("github_token").map(|(t, _)| Secret::new(t)),
             github_api_url: url("github_api_url")?,
             github_repository: r.parse("github_repository", |s| match s.split_once('/') {
-                Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => Ok(s.to_string()),
+                Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => {
+                    Ok(s.to_string())
+                }
                 _ => Err(Error::input(format!("{s:?} is not OWNER/REPO"))),
             })?,
-            gitlab_token: r.text("gitlab_token").map(|(t, _)| ForgeToken::Private(Secret::new(t))),
+            gitlab_token: r
+                .text("gitlab_token")
+                .map(|(t, _)| ForgeToken::Private(Secret::new(t))),
             gitlab_api_url: url("gitlab_api_url")?,
             gitlab_project: r.text("gitlab_project").map(|(p, _)| p),
         };

@@ -1,0 +1,316 @@
+//! Branch and tag names of a GitLab project, from the REST API v4.
+//!
+//! `GET {api}/projects/:id/repository/branches` and `…/tags`, 100 per page, following the
+//! `Link rel="next"` header when it stays on the API's origin (keyset pagination on gitlab.com
+//! sends only that) and `X-Next-Page` otherwise (empty on the last page). `:id` is the numeric
+//! id or the full path with each `/` encoded once as `%2F` (registries.md §3.7).
+
+use std::collections::BTreeSet;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use url::Url;
+
+use crate::cleanup::model::GitRefs;
+use crate::error::{Error, Result};
+use crate::registry::distribution::next_link;
+use crate::registry::transport::{Request, Transport};
+use crate::secret::{Secret, redact_url};
+
+/// How a GitLab API token is sent.
+#[derive(Debug, Clone)]
+pub enum Token {
+    /// `PRIVATE-TOKEN`: a personal, project or group access token.
+    Private(Secret),
+    /// `JOB-TOKEN`: `CI_JOB_TOKEN`, valid for the pipeline's own project only.
+    Job(Secret),
+    /// `Authorization: Bearer`: an OAuth token.
+    Bearer(Secret),
+}
+
+impl Token {
+    fn header(&self) -> Result<(HeaderName, HeaderValue)> {
+        let (name, value) = match self {
+            Token::Private(s) => (
+                HeaderName::from_static("private-token"),
+                s.expose().to_string(),
+            ),
+            Token::Job(s) => (HeaderName::from_static("job-token"), s.expose().to_string()),
+            Token::Bearer(s) => (AUTHORIZATION, format!("Bearer {}", s.expose())),
+        };
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            Error::input("the GitLab token holds characters not allowed in a header")
+        })?;
+        value.set_sensitive(true);
+        Ok((name, value))
+    }
+}
+
+/// Pages per listing before giving up (100 names a page: a million refs).
+const MAX_PAGES: usize = 10_000;
+
+/// Every branch and tag name of `project` (a numeric id or `group/sub/project`).
+pub async fn refs(
+    transport: &Transport,
+    api_url: &Url,
+    token: &Token,
+    project: &str,
+) -> Result<GitRefs> {
+    let project = project.trim().trim_matches('/');
+    if project.is_empty() {
+        return Err(Error::input("the GitLab project is empty")
+            .with_hint("set --gitlab-project to the numeric id or the full path group/project"));
+    }
+    let auth = token.header()?;
+    let branches = list(transport, api_url, &auth, project, "branches").await?;
+    let tags = list(transport, api_url, &auth, project, "tags").await?;
+    Ok(GitRefs {
+        branches,
+        tags,
+        recent_commits: None,
+    })
+}
+
+/// `{api}/projects/<id>/repository/<what>?per_page=100`, the id pushed as one segment so that a
+/// path's `/` becomes `%2F` exactly once.
+fn first_page(api_url: &Url, project: &str, what: &str) -> Result<Url> {
+    let mut url = api_url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.path_segments_mut()
+        .map_err(|_| Error::input(format!("the GitLab API URL {api_url} cannot take a path")))?
+        .pop_if_empty()
+        .extend(["projects", project, "repository", what]);
+    url.query_pairs_mut().append_pair("per_page", "100");
+    Ok(url)
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: Option<serde_json::Value>,
+    error: Option<serde_json::Value>,
+}
+
+async fn list(
+    transport: &Transport,
+    api_url: &Url,
+    auth: &(HeaderName, HeaderValue),
+    project: &str,
+    what: &str,
+) -> Result<BTreeSet<String>> {
+    let first = first_page(api_url, project, what)?;
+    let mut url = first.clone();
+    let mut names = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    for _ in 0..MAX_PAGES {
+        if !seen.insert(url.to_string()) {
+            return Err(Error::operation(format!(
+                "GitLab paging of {} looped back to {}",
+                what,
+                redact_url(&url)
+            )));
+        }
+        let mut req = Request::new(Method::GET, url.clone());
+        req.registry_auth = false;
+        req.headers.insert(auth.0.clone(), auth.1.clone());
+        req.headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        let resp = transport.send(req).await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(failure(status, &text, project, what, &url));
+        }
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| {
+            Error::operation(format!(
+                "reading GitLab {what} from {} failed: {e}",
+                redact_url(&url)
+            ))
+        })?;
+        let page: Vec<Named> = serde_json::from_slice(&body).map_err(|e| {
+            Error::operation(format!(
+                "GitLab answered {} with something other than a list of {what}: {e}",
+                redact_url(&url)
+            ))
+            .with_hint("check that the GitLab API URL ends in /api/v4")
+        })?;
+        names.extend(page.into_iter().map(|n| n.name));
+        match next_page(&headers, &url, &first)? {
+            Some(next) => url = next,
+            None => return Ok(names),
+        }
+    }
+    Err(Error::operation(format!(
+        "GitLab {what} of project {project} did not end after {MAX_PAGES} pages"
+    )))
+}
+
+/// The next page: `Link rel="next"` on the same origin, else `X-Next-Page` (empty or absent on
+/// the last page). A `Link` to another origin is never followed: the token would go with it.
+fn next_page(headers: &HeaderMap, current: &Url, first: &Url) -> Result<Option<Url>> {
+    let link = next_link(headers, current);
+    if let Some(next) = &link
+        && next.origin() == first.origin()
+    {
+        return Ok(Some(next.clone()));
+    }
+    let x_next = headers
+        .get("x-next-page")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    match (x_next, link) {
+        (Some(n), _) => {
+            let page: u64 = n.parse().map_err(|_| {
+                Error::operation(format!("GitLab sent a bad X-Next-Page header {n:?}"))
+            })?;
+            let mut next = first.clone();
+            next.query_pairs_mut()
+                .append_pair("page", &page.to_string());
+            Ok(Some(next))
+        }
+        (None, Some(other)) => Err(Error::operation(format!(
+            "GitLab's next page {} is not on the API's origin {}",
+            redact_url(&other),
+            first.origin().ascii_serialization()
+        ))
+        .with_hint("set the GitLab API URL to the instance's external URL (CI_API_V4_URL)")),
+        (None, None) => Ok(None),
+    }
+}
+
+fn failure(status: StatusCode, body: &str, project: &str, what: &str, url: &Url) -> Error {
+    match status.as_u16() {
+        401 => Error::auth("the GitLab token was refused").with_hint(
+            "check that the token is valid and not expired (PRIVATE-TOKEN, CI_JOB_TOKEN or OAuth)",
+        ),
+        403 => Error::auth(format!(
+            "the GitLab token may not read the {what} of project {project}"
+        ))
+        .with_hint(
+            "a personal, project or group token needs the read_api (or read_repository) scope; \
+             CI_JOB_TOKEN works only for the pipeline's own project",
+        ),
+        404 => Error::input(format!(
+            "GitLab project {project} not found (or the token cannot see it)"
+        ))
+        .with_hint("check --gitlab-project (CI_PROJECT_ID in GitLab CI) and the GitLab API URL"),
+        code => {
+            let detail = serde_json::from_str::<ErrorBody>(body)
+                .ok()
+                .and_then(|b| b.message.or(b.error))
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                })
+                .unwrap_or_else(|| {
+                    body.chars()
+                        .take(200)
+                        .collect::<String>()
+                        .trim()
+                        .to_string()
+                });
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", crate::secret::scrub(&detail))
+            };
+            Error::operation(format!(
+                "GitLab answered GET {} with HTTP {code}{detail}",
+                redact_url(url)
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_paths_are_encoded_once() {
+        let api = Url::parse("https://gitlab.example/api/v4/").unwrap();
+        let u = first_page(&api, "group/sub/project", "branches").unwrap();
+        assert_eq!(
+            u.as_str(),
+            "https://gitlab.example/api/v4/projects/group%2Fsub%2Fproject/repository/branches?per_page=100"
+        );
+        let api = Url::parse("https://gitlab.example/api/v4").unwrap();
+        let u = first_page(&api, "42", "tags").unwrap();
+        assert_eq!(
+            u.as_str(),
+            "https://gitlab.example/api/v4/projects/42/repository/tags?per_page=100"
+        );
+    }
+
+    #[test]
+    fn next_page_prefers_same_origin_link_then_x_next_page() {
+        let first =
+            Url::parse("https://g.example/api/v4/projects/1/repository/tags?per_page=100").unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-next-page", HeaderValue::from_static("3"));
+        assert_eq!(
+            next_page(&h, &first, &first).unwrap().unwrap().as_str(),
+            "https://g.example/api/v4/projects/1/repository/tags?per_page=100&page=3"
+        );
+        h.insert("x-next-page", HeaderValue::from_static(""));
+        assert!(next_page(&h, &first, &first).unwrap().is_none());
+        h.insert(
+            "link",
+            HeaderValue::from_static(
+                "<https://g.example/api/v4/projects/1/repository/tags?pagination=keyset&per_page=100&page_token=x>; rel=\"next\"",
+            ),
+        );
+        assert!(
+            next_page(&h, &first, &first)
+                .unwrap()
+                .unwrap()
+                .as_str()
+                .contains("page_token=x")
+        );
+        h.insert(
+            "link",
+            HeaderValue::from_static("<https://evil.example/x?page=2>; rel=\"next\""),
+        );
+        assert!(next_page(&h, &first, &first).is_err());
+        h.insert("x-next-page", HeaderValue::from_static("2"));
+        assert!(
+            next_page(&h, &first, &first)
+                .unwrap()
+                .unwrap()
+                .as_str()
+                .starts_with("https://g.example/")
+        );
+    }
+
+    #[test]
+    fn other_errors_carry_the_message() {
+        let u = Url::parse("https://g.example/api/v4/projects/1/repository/tags").unwrap();
+        let e = failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"message":"500 Internal Server Error"}"#,
+            "1",
+            "tags",
+            &u,
+        );
+        assert_eq!(e.kind, crate::error::Kind::Operation);
+        assert!(e.message.contains("500 Internal Server Error"), "{e}");
+        let e = failure(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"per_page is invalid"}"#,
+            "1",
+            "tags",
+            &u,
+        );
+        assert!(e.message.contains("per_page is invalid"), "{e}");
+    }
+}
