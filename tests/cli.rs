@@ -768,6 +768,36 @@ fn detect_without_tags_shows_patterns() {
     );
 }
 
+/// Without images, the pattern shows `<image>`, even where the address itself contains "image".
+#[test]
+fn detect_without_images_shows_the_image_placeholder() {
+    for (addr, mode, want) in [
+        (
+            "registry.example.com/images",
+            "auto",
+            "registry.example.com/images/<image>:<tag>",
+        ),
+        (
+            "registry.example.com/images/app",
+            "monorepo",
+            "registry.example.com/images/app:<image>-<tag>",
+        ),
+    ] {
+        let run = dockhand(&[
+            "detect",
+            "-i",
+            addr,
+            "--images-repo-mode",
+            mode,
+            "--no-probe",
+            "--output",
+            "json",
+        ]);
+        let doc = run.expect_code(0).json();
+        assert_eq!(doc["images"][0]["pattern"], want, "{addr}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // detect: human output
 // ---------------------------------------------------------------------------------------------

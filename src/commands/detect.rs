@@ -80,8 +80,10 @@ pub async fn run(settings: &Settings) -> Result<()> {
     let mut images = Vec::new();
     for name in names {
         let placeholder = name.as_deref() == Some("<image>");
+        // A valid name that no address contains, replaced by `<image>` in what is shown.
+        const SENTINEL: &str = "dockhand-image-placeholder";
         let probe_name = if placeholder {
-            Some("image")
+            Some(SENTINEL)
         } else {
             name.as_deref()
         };
@@ -89,7 +91,7 @@ pub async fn run(settings: &Settings) -> Result<()> {
         let mut pattern = layout.pattern(probe_name)?;
         let mut references = Vec::new();
         if placeholder {
-            pattern = pattern.replace("image", "<image>");
+            pattern = pattern.replace(SENTINEL, "<image>");
         } else {
             for t in &settings.tags {
                 references.push(layout.target(name.as_deref(), &t.tag)?.to_string());
@@ -97,7 +99,7 @@ pub async fn run(settings: &Settings) -> Result<()> {
         }
         images.push(ImageReport {
             image: name,
-            repository: repository.replace("/image", "/<image>"),
+            repository: repository.replace(SENTINEL, "<image>"),
             references,
             pattern,
         });
