@@ -1470,3 +1470,44 @@ fn auto_refs_distrust_a_shallow_checkout() {
         "feature/x exists upstream; nothing may go: {doc}"
     );
 }
+
+/// A registry with deletion disabled refuses every DELETE: the report marks each as failed, the
+/// exit code is 4 ("the registry cannot do what was asked"), and every tag is still there.
+#[test]
+fn deletion_disabled_exits_4() {
+    let reg = RegistryServer::start(RegistryOptions {
+        delete_enabled: false,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let client = Reg::new(&reg.url());
+    client.push("locked/app", "old", "old content", 30);
+    client.push("locked/app", "new", "new content", 1);
+    let images_repo = format!("{}/locked", reg.host());
+    let r = dockhand(
+        &[
+            "cleanup",
+            "-i",
+            &images_repo,
+            "--image",
+            "app",
+            "--keep-last",
+            "1",
+            "--grace",
+            "0",
+            "--git-refs",
+            "none",
+            "--output",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("deletion is disabled"), "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(summary(&doc, "failed"), 1, "{doc}");
+    assert_eq!(entry(&doc, "old")["result"], "failed");
+    let mut tags = client.image_tags("locked/app");
+    tags.sort();
+    assert_eq!(tags, vec!["new", "old"]);
+}

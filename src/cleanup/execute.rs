@@ -17,20 +17,61 @@ use crate::registry::distribution::{Deleted, Repo};
 #[derive(Debug, Default)]
 pub struct Results {
     /// (repository label, tag) → outcome.
-    pub tags: BTreeMap<(String, String), Result<(), String>>,
+    pub tags: BTreeMap<(String, String), Outcome>,
     /// (repository label, digest) → outcome, for children and referrers.
-    pub manifests: BTreeMap<(String, String), Result<(), String>>,
+    pub manifests: BTreeMap<(String, String), Outcome>,
 }
 
-fn done(d: Result<Deleted>) -> Result<(), String> {
+/// Why a deletion did not happen; `refused` when the registry cannot do it at all (deletion
+/// disabled, operation unsupported), which is exit 4 rather than 1 when every failure is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub message: String,
+    pub refused: bool,
+}
+
+impl Failed {
+    fn new(message: impl Into<String>) -> Failed {
+        Failed {
+            message: message.into(),
+            refused: false,
+        }
+    }
+}
+
+impl From<crate::error::Error> for Failed {
+    fn from(e: crate::error::Error) -> Failed {
+        Failed {
+            refused: e.kind == crate::error::Kind::Unsupported,
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type Outcome = std::result::Result<(), Failed>;
+
+fn done(d: Result<Deleted>) -> Outcome {
     match d {
         Ok(Deleted::Done | Deleted::NotFound) => Ok(()),
-        Ok(Deleted::Unsupported { status, code }) => Err(format!(
-            "the registry refused the deletion (HTTP {status}{})",
-            code.map(|c| format!(" {c}")).unwrap_or_default()
-        )),
-        Err(e) => Err(e.to_string()),
+        Ok(Deleted::Unsupported { status, code }) => Err(Failed {
+            message: format!(
+                "the registry refused the deletion (HTTP {status}{})",
+                code.map(|c| format!(" {c}")).unwrap_or_default()
+            ),
+            refused: true,
+        }),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// A consequence of a refused deletion is itself a refusal (for the exit code).
+fn failure_refused(
+    digests: &HashMap<(String, String), Outcome>,
+    manifests: &BTreeMap<(String, String), Outcome>,
+    key: &(String, String),
+) -> bool {
+    let failed = digests.get(key).or_else(|| manifests.get(key));
+    matches!(failed, Some(Err(Failed { refused: true, .. })))
 }
 
 /// `repos` maps each repository label of the plan to the registry repository it names.
@@ -49,7 +90,7 @@ pub async fn execute(
     };
 
     // 1. Whole digests (every tag on them is planned to go).
-    let digest_results: Vec<((String, String), Result<(), String>)> =
+    let digest_results: Vec<((String, String), Outcome)> =
         futures_util::stream::iter(plan.digests.iter())
             .map(|(label, digest)| {
                 let repo = repo_of(label);
@@ -63,8 +104,7 @@ pub async fn execute(
             .buffer_unordered(concurrency)
             .collect()
             .await;
-    let digest_ok: HashMap<(String, String), Result<(), String>> =
-        digest_results.into_iter().collect();
+    let digest_ok: HashMap<(String, String), Outcome> = digest_results.into_iter().collect();
     for t in plan
         .deletions()
         .filter(|t| t.method == Some(Method::DeleteDigest))
@@ -72,7 +112,7 @@ pub async fn execute(
         let r = digest_ok
             .get(&(t.repository.clone(), t.digest.clone()))
             .cloned()
-            .unwrap_or(Err("not attempted".into()));
+            .unwrap_or(Err(Failed::new("not attempted")));
         results
             .tags
             .insert((t.repository.clone(), t.tag.clone()), r);
@@ -80,7 +120,7 @@ pub async fn execute(
 
     // 2. Single tags. What the first untag learns about tag deletes is reused for the rest.
     let learned: Mutex<HashMap<String, bool>> = Mutex::new(HashMap::new());
-    let untags: Vec<((String, String), Result<(), String>)> =
+    let untags: Vec<((String, String), Outcome)> =
         futures_util::stream::iter(plan.deletions().filter(|t| t.method == Some(Method::Untag)))
             .map(|t| {
                 let repo = repo_of(&t.repository);
@@ -100,7 +140,7 @@ pub async fn execute(
                     }
                     (
                         (t.repository.clone(), t.tag.clone()),
-                        r.map(drop).map_err(|e| e.to_string()),
+                        r.map(drop).map_err(Failed::from),
                     )
                 }
             })
@@ -130,9 +170,14 @@ pub async fn execute(
                 .manifests
                 .insert((d.repository.clone(), d.digest.clone()), r);
         } else {
+            let parent = (d.repository.clone(), d.parent.clone());
+            let refused = failure_refused(&digest_ok, &results.manifests, &parent);
             results.manifests.insert(
                 (d.repository.clone(), d.digest.clone()),
-                Err("its parent was not deleted".into()),
+                Err(Failed {
+                    message: "its parent was not deleted".into(),
+                    refused,
+                }),
             );
         }
     }
@@ -151,7 +196,12 @@ pub async fn execute(
                 .iter()
                 .any(|d| d.repository == t.repository && d.digest == subject);
         let r = if subject_planned && !subject_known_deleted {
-            Err("its subject was not deleted".to_string())
+            let key = (t.repository.clone(), subject.clone());
+            let refused = failure_refused(&digest_ok, &results.manifests, &key);
+            Err(Failed {
+                message: "its subject was not deleted".into(),
+                refused,
+            })
         } else {
             done(
                 registry

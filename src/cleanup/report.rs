@@ -34,6 +34,9 @@ pub struct Summary {
     pub kept: usize,
     pub deleted: usize,
     pub failed: usize,
+    /// Failures because the registry cannot delete at all (part of `failed`).
+    #[serde(skip)]
+    pub refused: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,7 +61,10 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
                 (Action::Keep, _, _) => ("kept", None),
                 (Action::Delete, None, _) => ("planned", None),
                 (Action::Delete, Some(_), Some(Ok(()))) => ("deleted", None),
-                (Action::Delete, Some(_), Some(Err(e))) => ("failed", Some(e.clone())),
+                (Action::Delete, Some(_), Some(Err(e))) => {
+                    summary.refused += usize::from(e.refused);
+                    ("failed", Some(e.message.clone()))
+                }
                 (Action::Delete, Some(_), None) => ("failed", Some("not attempted".to_string())),
             };
             match result {
@@ -86,7 +92,10 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
             let (result, error) = match (results, outcome) {
                 (None, _) => ("planned", None),
                 (Some(_), Some(Ok(()))) => ("deleted", None),
-                (Some(_), Some(Err(e))) => ("failed", Some(e.clone())),
+                (Some(_), Some(Err(e))) => {
+                    summary.refused += usize::from(e.refused);
+                    ("failed", Some(e.message.clone()))
+                }
                 (Some(_), None) => ("failed", Some("not attempted".to_string())),
             };
             if result == "failed" {

@@ -166,6 +166,14 @@ pub async fn run(settings: &Settings) -> Result<()> {
 
 /// Exit status of a cleanup: failures are exit 1.
 pub fn outcome(doc: &report::Report) -> Result<()> {
+    let s = &doc.summary;
+    if s.failed > 0 && s.refused == s.failed {
+        return Err(Error::unsupported(format!(
+            "the registry refused all {} deletion(s): deletion is disabled or not supported there",
+            s.failed
+        ))
+        .with_hint("enable deletion on the registry (distribution: storage.delete.enabled), or check --implementation"));
+    }
     if doc.summary.failed > 0 {
         return Err(Error::operation(format!(
             "{} deletion(s) failed; the report names each",
