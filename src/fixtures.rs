@@ -20,33 +20,89 @@ pub struct File<'a> {
     pub content: &'a [u8],
 }
 
+/// One entry of a tar archive written by [`tar_entries`].
+pub enum TarEntry<'a> {
+    File(&'a [u8]),
+    Symlink(&'a str),
+    Hardlink(&'a str),
+    Dir,
+}
+
+/// How names longer than ustar's 100 bytes are written: a pax `path` record or a GNU `L` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongNames {
+    Pax,
+    Gnu,
+}
+
 /// A tar archive (ustar) holding `files`, with fixed owner and time so it is reproducible.
 pub fn tar(files: &[File]) -> Vec<u8> {
+    let entries: Vec<(&str, TarEntry)> = files
+        .iter()
+        .map(|f| (f.path, TarEntry::File(f.content)))
+        .collect();
+    tar_entries(&entries, LongNames::Pax)
+}
+
+/// A tar archive of files, links and directories; names over 100 bytes use `long`. Used by the
+/// fixtures and by the tests of dockhand's own tar reader.
+pub fn tar_entries(entries: &[(&str, TarEntry)], long: LongNames) -> Vec<u8> {
     let mut out = Vec::new();
-    for f in files {
-        let mut h = [0u8; 512];
-        put(&mut h[0..100], f.path.as_bytes());
-        put(&mut h[100..108], b"0000644\0");
-        put(&mut h[108..116], b"0000000\0");
-        put(&mut h[116..124], b"0000000\0");
-        put(
-            &mut h[124..136],
-            format!("{:011o}\0", f.content.len()).as_bytes(),
-        );
-        put(&mut h[136..148], b"00000000000\0");
-        h[156] = b'0';
-        put(&mut h[257..263], b"ustar\0");
-        put(&mut h[263..265], b"00");
-        // The checksum is computed with its own field as spaces.
-        h[148..156].fill(b' ');
-        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
-        put(&mut h[148..156], format!("{sum:06o}\0 ").as_bytes());
-        out.extend_from_slice(&h);
-        out.extend_from_slice(f.content);
-        out.resize(out.len().div_ceil(512) * 512, 0);
+    for (name, entry) in entries {
+        let (flag, data, link): (u8, &[u8], &str) = match entry {
+            TarEntry::File(d) => (b'0', d, ""),
+            TarEntry::Symlink(t) => (b'2', b"", t),
+            TarEntry::Hardlink(t) => (b'1', b"", t),
+            TarEntry::Dir => (b'5', b"", ""),
+        };
+        if name.len() > 100 {
+            match long {
+                LongNames::Gnu => tar_header(&mut out, "././@LongLink", b'L', name.as_bytes(), ""),
+                LongNames::Pax => {
+                    let record = pax_record("path", name);
+                    tar_header(&mut out, "PaxHeaders.0/x", b'x', record.as_bytes(), "");
+                }
+            }
+        }
+        tar_header(&mut out, &name[..name.len().min(100)], flag, data, link);
     }
     out.resize(out.len() + 1024, 0);
     out
+}
+
+/// A pax extended header record: `<length> <key>=<value>\n`, the length counting itself.
+pub fn pax_record(key: &str, value: &str) -> String {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    format!("{len}{body}")
+}
+
+/// One ustar header and its data, padded to 512 bytes.
+fn tar_header(out: &mut Vec<u8>, name: &str, flag: u8, data: &[u8], link: &str) {
+    let mut h = [0u8; 512];
+    put(&mut h[0..100], name.as_bytes());
+    put(&mut h[100..108], b"0000644\0");
+    put(&mut h[108..116], b"0000000\0");
+    put(&mut h[116..124], b"0000000\0");
+    put(
+        &mut h[124..136],
+        format!("{:011o}\0", data.len()).as_bytes(),
+    );
+    put(&mut h[136..148], b"00000000000\0");
+    h[156] = flag;
+    put(&mut h[157..257], link.as_bytes());
+    put(&mut h[257..263], b"ustar\0");
+    put(&mut h[263..265], b"00");
+    // The checksum is computed with its own field as spaces.
+    h[148..156].fill(b' ');
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    put(&mut h[148..156], format!("{sum:06o}\0 ").as_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
 }
 
 fn put(dst: &mut [u8], src: &[u8]) {

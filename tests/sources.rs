@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use dockhand::Kind;
 use dockhand::fixtures::{
-    File, Image, gzip, seed_example, tar, write_layout, write_multiarch_layout,
+    File, Image, LongNames, gzip, seed_example, tar, write_layout, write_multiarch_layout,
 };
 use dockhand::publish::source::{
     ArchiveSelector, BlobLocation, LocalImage, SourceSpec, open_local,
@@ -82,13 +82,6 @@ fn set_index(layout: &Path, entries: &[(&str, &str, Option<&str>)]) {
     std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
 }
 
-/// How a test tar spells names longer than ustar's 100 bytes.
-#[derive(Clone, Copy, PartialEq)]
-enum LongNames {
-    Pax,
-    Gnu,
-}
-
 enum Entry {
     File(Vec<u8>),
     Symlink(String),
@@ -96,54 +89,17 @@ enum Entry {
 
 /// A tar of `entries`, writing long names with pax or GNU headers.
 fn write_tar(entries: &[(String, Entry)], long: LongNames) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (name, entry) in entries {
-        let (flag, data, link) = match entry {
-            Entry::File(d) => (b'0', d.as_slice(), ""),
-            Entry::Symlink(t) => (b'2', &[][..], t.as_str()),
-        };
-        if name.len() > 100 {
-            match long {
-                LongNames::Gnu => header(&mut out, "././@LongLink", b'L', name.as_bytes(), ""),
-                LongNames::Pax => {
-                    let record = pax_record("path", name);
-                    header(&mut out, "PaxHeaders.0/x", b'x', record.as_bytes(), "");
-                }
-            }
-        }
-        header(&mut out, &name[..name.len().min(100)], flag, data, link);
-    }
-    out.resize(out.len() + 1024, 0);
-    out
-}
-
-fn pax_record(key: &str, value: &str) -> String {
-    let body = format!(" {key}={value}\n");
-    let mut len = body.len() + 1;
-    while format!("{len}{body}").len() != len {
-        len += 1;
-    }
-    format!("{len}{body}")
-}
-
-fn header(out: &mut Vec<u8>, name: &str, flag: u8, data: &[u8], link: &str) {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    h[100..108].copy_from_slice(b"0000644\0");
-    h[108..116].copy_from_slice(b"0000000\0");
-    h[116..124].copy_from_slice(b"0000000\0");
-    h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
-    h[136..148].copy_from_slice(b"00000000000\0");
-    h[156] = flag;
-    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].fill(b' ');
-    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
+    let entries: Vec<(&str, dockhand::fixtures::TarEntry)> = entries
+        .iter()
+        .map(|(name, e)| {
+            let e = match e {
+                Entry::File(d) => dockhand::fixtures::TarEntry::File(d),
+                Entry::Symlink(t) => dockhand::fixtures::TarEntry::Symlink(t),
+            };
+            (name.as_str(), e)
+        })
+        .collect();
+    dockhand::fixtures::tar_entries(&entries, long)
 }
 
 /// Every file under `dir` as tar entries (sorted). With `padded`, blob names get a run of `./`

@@ -321,61 +321,17 @@ pub(super) fn normalize(path: &str) -> Option<String> {
 pub(super) mod tests {
     use super::*;
 
-    /// What a test archive entry is.
-    pub enum Kind<'a> {
-        File(&'a [u8]),
-        Symlink(&'a str),
-        Hardlink(&'a str),
-        Dir,
-    }
+    pub use crate::fixtures::TarEntry as Kind;
+    use crate::fixtures::pax_record;
 
-    /// A tar writer for tests: pax headers for long names, GNU `L` when `gnu` is set.
+    /// A tar for tests: pax headers for long names, GNU `L` when `gnu` is set.
     pub fn write_tar(entries: &[(&str, Kind)], gnu: bool) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (name, kind) in entries {
-            let (flag, data, link): (u8, &[u8], &str) = match kind {
-                Kind::File(d) => (b'0', d, ""),
-                Kind::Symlink(t) => (b'2', b"", t),
-                Kind::Hardlink(t) => (b'1', b"", t),
-                Kind::Dir => (b'5', b"", ""),
-            };
-            if name.len() > 100 {
-                if gnu {
-                    push(&mut out, "././@LongLink", b'L', name.as_bytes(), "");
-                } else {
-                    let rec = pax_record("path", name);
-                    push(&mut out, "PaxHeaders/x", b'x', rec.as_bytes(), "");
-                }
-            }
-            push(&mut out, &name[..name.len().min(100)], flag, data, link);
-        }
-        out.resize(out.len() + 1024, 0);
-        out
-    }
-
-    fn pax_record(key: &str, value: &str) -> String {
-        let body = format!(" {key}={value}\n");
-        let mut len = body.len() + 1;
-        while format!("{len}{body}").len() != len {
-            len += 1;
-        }
-        format!("{len}{body}")
-    }
-
-    fn push(out: &mut Vec<u8>, name: &str, flag: u8, data: &[u8], link: &str) {
-        let mut h = [0u8; 512];
-        h[..name.len()].copy_from_slice(name.as_bytes());
-        h[100..108].copy_from_slice(b"0000644\0");
-        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
-        h[156] = flag;
-        h[157..157 + link.len()].copy_from_slice(link.as_bytes());
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[148..156].fill(b' ');
-        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
-        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-        out.extend_from_slice(&h);
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
+        let long = if gnu {
+            crate::fixtures::LongNames::Gnu
+        } else {
+            crate::fixtures::LongNames::Pax
+        };
+        crate::fixtures::tar_entries(entries, long)
     }
 
     fn index(bytes: &[u8]) -> (tempfile::TempDir, Result<TarArchive>) {
