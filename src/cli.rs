@@ -88,6 +88,83 @@ pub struct GlobalArgs {
     /// GitLab project id or path (default: CI_PROJECT_ID).
     #[arg(long, global = true, value_name = "ID")]
     pub gitlab_project: Option<String>,
+    /// Docker Hub API user (default: the registry credentials for docker.io).
+    #[arg(long, global = true, value_name = "USER", help_heading = "Vendor APIs")]
+    pub docker_hub_username: Option<String>,
+    /// Docker Hub account password (prefer --docker-hub-token).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PASSWORD",
+        help_heading = "Vendor APIs"
+    )]
+    pub docker_hub_password: Option<String>,
+    /// Docker Hub personal or organisation access token.
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        help_heading = "Vendor APIs"
+    )]
+    pub docker_hub_token: Option<String>,
+    /// Docker Hub API base (default: https://hub.docker.com).
+    #[arg(long, global = true, value_name = "URL", help_heading = "Vendor APIs")]
+    pub docker_hub_api_url: Option<String>,
+    /// Quay OAuth application token (repo:write to delete tags).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        help_heading = "Vendor APIs"
+    )]
+    pub quay_token: Option<String>,
+    /// Harbor API user or robot account (default: the registry credentials).
+    #[arg(long, global = true, value_name = "USER", help_heading = "Vendor APIs")]
+    pub harbor_username: Option<String>,
+    /// Harbor API password or robot secret.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PASSWORD",
+        help_heading = "Vendor APIs"
+    )]
+    pub harbor_password: Option<String>,
+    /// Azure service principal client id (default: AZURE_CLIENT_ID).
+    #[arg(long, global = true, value_name = "ID", help_heading = "Vendor APIs")]
+    pub azure_client_id: Option<String>,
+    /// Azure service principal secret (default: AZURE_CLIENT_SECRET).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECRET",
+        help_heading = "Vendor APIs"
+    )]
+    pub azure_client_secret: Option<String>,
+    /// Azure tenant id (default: AZURE_TENANT_ID).
+    #[arg(long, global = true, value_name = "ID", help_heading = "Vendor APIs")]
+    pub azure_tenant_id: Option<String>,
+    /// Azure login host (default: AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com).
+    #[arg(long, global = true, value_name = "URL", help_heading = "Vendor APIs")]
+    pub azure_authority_host: Option<String>,
+    /// An Azure AD access token to exchange for an ACR token.
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        help_heading = "Vendor APIs"
+    )]
+    pub azure_access_token: Option<String>,
+    /// Google OAuth2 access token (gcloud auth print-access-token).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        help_heading = "Vendor APIs"
+    )]
+    pub google_access_token: Option<String>,
+    /// Google service account JSON key file (default: GOOGLE_APPLICATION_CREDENTIALS).
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Vendor APIs")]
+    pub google_json_key: Option<String>,
     /// Output: text (logs on stderr, results on stdout) or json (one JSON document on stdout).
     #[arg(long, global = true, value_name = "FORMAT")]
     pub output: Option<String>,

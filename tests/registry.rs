@@ -19,7 +19,7 @@ use reqwest::Method;
 use support::*;
 
 fn client_with(creds: &[(&str, Credential)], retry: RetryPolicy) -> Distribution {
-    let mut store = CredentialStore::default();
+    let store = CredentialStore::default();
     for (host, c) in creds {
         store.set(host, c.clone());
     }

@@ -4,14 +4,23 @@
 //! a failure is recorded and the rest goes on.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
-
-use futures_util::StreamExt;
 
 use super::model::{Method, Plan};
 use crate::error::Result;
 use crate::registry::Registry;
 use crate::registry::distribution::{Deleted, Repo};
+use crate::registry::untag::Untagged;
+
+/// Groups (repository, item) pairs by repository, keeping each group's order.
+fn by_repository<'a>(
+    items: impl Iterator<Item = (&'a String, &'a String)>,
+) -> BTreeMap<&'a str, Vec<String>> {
+    let mut out: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (label, item) in items {
+        out.entry(label.as_str()).or_default().push(item.clone());
+    }
+    out
+}
 
 /// What became of each planned deletion: `Ok` or the error text.
 #[derive(Debug, Default)]
@@ -23,11 +32,14 @@ pub struct Results {
 }
 
 /// Why a deletion did not happen; `refused` when the registry cannot do it at all (deletion
-/// disabled, operation unsupported), which is exit 4 rather than 1 when every failure is one.
+/// disabled, operation unsupported), which is exit 4 rather than 1 when every failure is one;
+/// `kept` when the registry keeps it on purpose for a documented reason (the report says kept,
+/// with the reason, and it is no failure).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failed {
     pub message: String,
     pub refused: bool,
+    pub kept: bool,
 }
 
 impl Failed {
@@ -35,6 +47,14 @@ impl Failed {
         Failed {
             message: message.into(),
             refused: false,
+            kept: false,
+        }
+    }
+    fn kept(reason: impl Into<String>) -> Failed {
+        Failed {
+            message: reason.into(),
+            refused: false,
+            kept: true,
         }
     }
 }
@@ -44,6 +64,7 @@ impl From<crate::error::Error> for Failed {
         Failed {
             refused: e.kind == crate::error::Kind::Unsupported,
             message: e.to_string(),
+            kept: false,
         }
     }
 }
@@ -53,12 +74,14 @@ pub type Outcome = std::result::Result<(), Failed>;
 fn done(d: Result<Deleted>) -> Outcome {
     match d {
         Ok(Deleted::Done | Deleted::NotFound) => Ok(()),
+        Ok(Deleted::Kept { reason }) => Err(Failed::kept(reason)),
         Ok(Deleted::Unsupported { status, code }) => Err(Failed {
             message: format!(
                 "the registry refused the deletion (HTTP {status}{})",
                 code.map(|c| format!(" {c}")).unwrap_or_default()
             ),
             refused: true,
+            kept: false,
         }),
         Err(e) => Err(e.into()),
     }
@@ -89,22 +112,15 @@ pub async fn execute(
             .unwrap_or_else(|| Repo::parse(label).expect("label"))
     };
 
-    // 1. Whole digests (every tag on them is planned to go).
-    let digest_results: Vec<((String, String), Outcome)> =
-        futures_util::stream::iter(plan.digests.iter())
-            .map(|(label, digest)| {
-                let repo = repo_of(label);
-                async move {
-                    (
-                        (label.clone(), digest.clone()),
-                        done(registry.delete_digest(&repo, digest).await),
-                    )
-                }
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-    let digest_ok: HashMap<(String, String), Outcome> = digest_results.into_iter().collect();
+    // 1. Whole digests (every tag on them is planned to go), a batch per repository.
+    let mut digest_ok: HashMap<(String, String), Outcome> = HashMap::new();
+    for (label, digests) in by_repository(plan.digests.iter().map(|(l, d)| (l, d))) {
+        let repo = repo_of(label);
+        let outcomes = registry.delete_digests(&repo, &digests, concurrency).await;
+        for (digest, r) in digests.into_iter().zip(outcomes) {
+            digest_ok.insert((label.to_string(), digest), done(r));
+        }
+    }
     for t in plan
         .deletions()
         .filter(|t| t.method == Some(Method::DeleteDigest))
@@ -118,36 +134,23 @@ pub async fn execute(
             .insert((t.repository.clone(), t.tag.clone()), r);
     }
 
-    // 2. Single tags. What the first untag learns about tag deletes is reused for the rest.
-    let learned: Mutex<HashMap<String, bool>> = Mutex::new(HashMap::new());
-    let untags: Vec<((String, String), Outcome)> =
-        futures_util::stream::iter(plan.deletions().filter(|t| t.method == Some(Method::Untag)))
-            .map(|t| {
-                let repo = repo_of(&t.repository);
-                let learned = &learned;
-                async move {
-                    let known = learned
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get(&repo.host)
-                        .copied();
-                    let r = registry.untag(&repo, &t.tag, known).await;
-                    if let Ok((_, works)) = &r {
-                        learned
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(repo.host.clone(), *works);
-                    }
-                    (
-                        (t.repository.clone(), t.tag.clone()),
-                        r.map(drop).map_err(Failed::from),
-                    )
-                }
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-    results.tags.extend(untags);
+    // 2. Single tags, a batch per repository.
+    let untags = plan
+        .deletions()
+        .filter(|t| t.method == Some(Method::Untag))
+        .map(|t| (&t.repository, &t.tag));
+    for (label, tags) in by_repository(untags) {
+        let repo = repo_of(label);
+        let outcomes = registry.untag_tags(&repo, &tags, concurrency).await;
+        for (tag, r) in tags.into_iter().zip(outcomes) {
+            let outcome = match r {
+                Ok(Untagged::Kept(reason)) => Err(Failed::kept(reason)),
+                Ok(_) => Ok(()),
+                Err(e) => Err(Failed::from(e)),
+            };
+            results.tags.insert((label.to_string(), tag), outcome);
+        }
+    }
 
     // 3. What hangs off deleted digests, only where the parent really went.
     let gone: BTreeSet<(String, String)> = digest_ok
@@ -177,6 +180,7 @@ pub async fn execute(
                 Err(Failed {
                     message: "its parent was not deleted".into(),
                     refused,
+                    kept: false,
                 }),
             );
         }
@@ -201,6 +205,7 @@ pub async fn execute(
             Err(Failed {
                 message: "its subject was not deleted".into(),
                 refused,
+                kept: false,
             })
         } else {
             done(

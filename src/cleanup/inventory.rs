@@ -38,44 +38,89 @@ pub async fn collect(
         repository: label.to_string(),
         ..Default::default()
     };
-    let Some(tags) = registry.list_tags(repo).await? else {
-        return Ok(inv);
-    };
-    // Where a GET is free, one GET per tag replaces HEAD-then-GET.
-    let use_get = !caps.get_counts_as_pull;
-    let reads: Vec<(String, Result<Option<TagRead>>)> = futures_util::stream::iter(tags)
-        .map(|t| async move {
-            let r = if use_get {
-                oci.get_manifest(repo, &t)
-                    .await
-                    .map(|m| m.map(|m| (m.digest.clone(), m.media_type.clone(), Some(m))))
-            } else {
-                oci.head_manifest(repo, &t)
-                    .await
-                    .map(|d| d.map(|d| (d.digest, d.media_type, None)))
-            };
-            (t, r)
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
     let mut bodies: HashMap<String, Manifest> = HashMap::new();
-    for (tag, read) in reads {
-        // A tag deleted while we listed is simply not there.
-        let Some((digest, media_type, body)) = read? else {
-            continue;
-        };
-        inv.manifests
-            .entry(digest.clone())
-            .or_insert_with(|| ManifestInfo {
-                digest: digest.clone(),
-                media_type,
-                ..Default::default()
-            });
-        if let Some(m) = body {
-            bodies.entry(digest.clone()).or_insert(m);
+    // Push times a vendor listing gave, by digest.
+    let mut listed_times: HashMap<String, SystemTime> = HashMap::new();
+    if let Some(listing) = registry.listing(repo, timed).await? {
+        // The listing names every tag's digest; only a missing media type costs a HEAD.
+        let mut media: HashMap<String, String> = HashMap::new();
+        for (digest, l) in &listing.manifests {
+            if let Some(m) = &l.media_type {
+                media.insert(digest.clone(), m.clone());
+            }
+            if let Some(t) = l.pushed {
+                listed_times.insert(digest.clone(), t);
+            }
         }
-        inv.tags.insert(tag, digest);
+        let unknown: BTreeSet<&String> = listing
+            .tags
+            .values()
+            .filter(|d| !media.contains_key(*d))
+            .collect();
+        let heads: Vec<(String, Result<Option<crate::registry::media::Descriptor>>)> =
+            futures_util::stream::iter(unknown)
+                .map(|d| async move { (d.clone(), oci.head_manifest(repo, d).await) })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        for (digest, head) in heads {
+            if let Some(h) = head? {
+                media.insert(digest, h.media_type);
+            }
+        }
+        for (tag, digest) in listing.tags {
+            // A manifest gone between the listing and the HEAD is simply not there.
+            let Some(media_type) = media.get(&digest) else {
+                continue;
+            };
+            inv.manifests
+                .entry(digest.clone())
+                .or_insert_with(|| ManifestInfo {
+                    digest: digest.clone(),
+                    media_type: media_type.clone(),
+                    ..Default::default()
+                });
+            inv.tags.insert(tag, digest);
+        }
+    } else {
+        let Some(tags) = registry.list_tags(repo).await? else {
+            return Ok(inv);
+        };
+        // Where a GET is free, one GET per tag replaces HEAD-then-GET.
+        let use_get = !caps.get_counts_as_pull;
+        let reads: Vec<(String, Result<Option<TagRead>>)> = futures_util::stream::iter(tags)
+            .map(|t| async move {
+                let r = if use_get {
+                    oci.get_manifest(repo, &t)
+                        .await
+                        .map(|m| m.map(|m| (m.digest.clone(), m.media_type.clone(), Some(m))))
+                } else {
+                    oci.head_manifest(repo, &t)
+                        .await
+                        .map(|d| d.map(|d| (d.digest, d.media_type, None)))
+                };
+                (t, r)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        for (tag, read) in reads {
+            // A tag deleted while we listed is simply not there.
+            let Some((digest, media_type, body)) = read? else {
+                continue;
+            };
+            inv.manifests
+                .entry(digest.clone())
+                .or_insert_with(|| ManifestInfo {
+                    digest: digest.clone(),
+                    media_type,
+                    ..Default::default()
+                });
+            if let Some(m) = body {
+                bodies.entry(digest.clone()).or_insert(m);
+            }
+            inv.tags.insert(tag, digest);
+        }
     }
 
     // Roots: digests of image tags (attached tags are looked at through their subjects).
@@ -94,6 +139,7 @@ pub async fn collect(
         repo,
         tags: inv.tags.keys().cloned().collect(),
         configs: Mutex::new(HashMap::new()),
+        listed_times,
     };
     // The first digest alone: it tells whether the host has a referrers API, which the rest reuse.
     let roots: Vec<(String, String, bool)> = roots
@@ -195,6 +241,8 @@ struct DetailContext<'a> {
     tags: HashSet<String>,
     /// `created` by config digest: images built from one config share it.
     configs: Mutex<HashMap<String, Option<SystemTime>>>,
+    /// Push times from the vendor listing, by digest.
+    listed_times: HashMap<String, SystemTime>,
 }
 
 impl DetailContext<'_> {
@@ -253,6 +301,8 @@ impl DetailContext<'_> {
         let recorded = origins.iter().filter_map(|o| o.pushed).min();
         let pushed = if recorded.is_some() || !timed || throwaway {
             recorded
+        } else if let Some(t) = self.listed_times.get(digest) {
+            Some(*t)
         } else if registry.capabilities().listing_with_times || is_index(media_type) {
             registry
                 .created(repo, digest, media_type, &children)

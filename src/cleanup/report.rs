@@ -57,10 +57,15 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
         .iter()
         .map(|t| {
             let outcome = results.and_then(|r| r.tags.get(&(t.repository.clone(), t.tag.clone())));
+            let mut reason = t.reason.clone();
             let (result, error) = match (t.action, results, outcome) {
                 (Action::Keep, _, _) => ("kept", None),
                 (Action::Delete, None, _) => ("planned", None),
                 (Action::Delete, Some(_), Some(Ok(()))) => ("deleted", None),
+                (Action::Delete, Some(_), Some(Err(e))) if e.kept => {
+                    reason = format!("kept by the registry: {}", e.message);
+                    ("kept", None)
+                }
                 (Action::Delete, Some(_), Some(Err(e))) => {
                     summary.refused += usize::from(e.refused);
                     ("failed", Some(e.message.clone()))
@@ -77,7 +82,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
                 tag: t.tag.clone(),
                 digest: t.digest.clone(),
                 action: t.action,
-                reason: t.reason.clone(),
+                reason,
                 result,
                 error,
             }
@@ -92,6 +97,9 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
             let (result, error) = match (results, outcome) {
                 (None, _) => ("planned", None),
                 (Some(_), Some(Ok(()))) => ("deleted", None),
+                (Some(_), Some(Err(e))) if e.kept => {
+                    ("kept", Some(format!("kept by the registry: {}", e.message)))
+                }
                 (Some(_), Some(Err(e))) => {
                     summary.refused += usize::from(e.refused);
                     ("failed", Some(e.message.clone()))

@@ -205,7 +205,13 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
     let resolved = detect::resolve(settings, &ctx).await?;
     let layout = &resolved.layout;
     let caps = Capabilities::of(resolved.detection.implementation, &layout.repo.host);
-    let registry = crate::registry::open(caps, ctx.oci.clone());
+    let registry = crate::registry::open(
+        caps,
+        ctx.oci.clone(),
+        &crate::implementation::registry_api_host(&layout.repo.host),
+        settings,
+    )
+    .await?;
 
     let mut scopes = Vec::new();
     let mut repos: HashMap<String, Repo> = HashMap::new();

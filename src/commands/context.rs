@@ -12,7 +12,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(settings: &Settings) -> Result<Context> {
-        let mut credentials = CredentialStore::load(settings.docker_config.as_deref())?;
+        let credentials = CredentialStore::load(settings.docker_config.as_deref())?;
         if let (Some(c), Some(repo)) = (&settings.registry_credential, &settings.images_repo) {
             credentials.set(
                 &crate::implementation::registry_api_host(&repo.host),

@@ -139,7 +139,13 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         jobs.push(job(spec, source, layout, settings)?);
     }
     let caps = layout_caps(&resolved);
-    let registry = crate::registry::open(caps, ctx.oci.clone());
+    let registry = crate::registry::open(
+        caps,
+        ctx.oci.clone(),
+        &crate::implementation::registry_api_host(&layout.repo.host),
+        settings,
+    )
+    .await?;
     if !settings.dry_run {
         for job in &jobs {
             registry.ensure_repository(&job.repo).await?;

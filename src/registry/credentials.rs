@@ -74,7 +74,8 @@ struct HelperAnswer {
 /// Where credentials come from, in order: explicit per-host entries, then the Docker config.
 #[derive(Debug, Default)]
 pub struct CredentialStore {
-    explicit: HashMap<String, Credential>,
+    /// Behind a lock: vendor logins (ECR, ACR) add the registry credential they obtain at run time.
+    explicit: std::sync::Mutex<HashMap<String, Credential>>,
     config: DockerConfigFile,
     config_path: Option<PathBuf>,
     helper_cache: Mutex<HashMap<String, Option<Credential>>>,
@@ -130,14 +131,23 @@ impl CredentialStore {
     }
 
     /// Credentials given on the command line or in the environment win over the Docker config.
-    pub fn set(&mut self, host: &str, credential: Credential) {
-        self.explicit.insert(config_key(host), credential);
+    pub fn set(&self, host: &str, credential: Credential) {
+        self.explicit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(config_key(host), credential);
     }
 
     pub async fn lookup(&self, host: &str) -> Result<Option<Credential>> {
         let key = config_key(host);
-        if let Some(c) = self.explicit.get(&key) {
-            return Ok(Some(c.clone()));
+        let explicit = self
+            .explicit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(c) = explicit {
+            return Ok(Some(c));
         }
         if let Some(helper) = self
             .config
@@ -301,7 +311,7 @@ mod tests {
 
     #[tokio::test]
     async fn explicit_wins() {
-        let (_d, mut s) = store(r#"{"auths":{"r.example":{"auth":"YWxpY2U6czNjcmV0LXBhc3M="}}}"#);
+        let (_d, s) = store(r#"{"auths":{"r.example":{"auth":"YWxpY2U6czNjcmV0LXBhc3M="}}}"#);
         s.set("r.example", Credential::basic("carol", "carol-pass"));
         assert_eq!(
             s.lookup("r.example").await.unwrap(),

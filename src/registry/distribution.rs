@@ -66,6 +66,11 @@ pub enum Deleted {
         status: u16,
         code: Option<String>,
     },
+    /// The registry keeps it on purpose, for a documented reason (the last tagged version on
+    /// GitHub, an immutable or locked tag): reported as kept with that reason, not as a failure.
+    Kept {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

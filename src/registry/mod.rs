@@ -9,14 +9,38 @@ pub mod probe;
 pub mod retry;
 pub mod transport;
 pub mod untag;
+pub mod vendor;
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 
 use crate::error::Result;
 use crate::implementation::Capabilities;
 use distribution::{Deleted, Distribution, Repo};
+
+/// One repository as a vendor listing API gives it: every tag with its digest, and what the API
+/// says about each manifest. Cleanup then skips the per-tag manifest reads and config times.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// tag → digest.
+    pub tags: BTreeMap<String, String>,
+    /// digest → what the listing says about it (tagged manifests at least).
+    pub manifests: BTreeMap<String, Listed>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listed {
+    /// The manifest's media type, when the listing gives it (else a HEAD asks).
+    pub media_type: Option<String>,
+    /// When it was pushed, when the listing gives it.
+    pub pushed: Option<SystemTime>,
+}
+
+/// Which tags the policy may judge by age (only those need push times).
+pub type Timed<'a> = &'a (dyn Fn(&str) -> bool + Sync);
 
 /// What publish and cleanup need from a registry. The provided methods are the OCI way; an
 /// implementation module overrides those its vendor does differently (listing with times, untag,
@@ -24,12 +48,25 @@ use distribution::{Deleted, Distribution, Repo};
 pub trait Registry: Send + Sync {
     fn capabilities(&self) -> Capabilities;
 
+    /// `self` as a trait object (so provided methods can hand it on).
+    fn as_dyn(&self) -> &dyn Registry;
+
     /// The OCI Distribution client for this registry's host.
     fn oci(&self) -> &Distribution;
 
     /// All tags of a repository, or `None` when the repository does not exist.
     fn list_tags<'a>(&'a self, repo: &'a Repo) -> BoxFuture<'a, Result<Option<Vec<String>>>> {
         Box::pin(self.oci().tags(repo, None))
+    }
+
+    /// Tags, digests and push times from a vendor listing API, or `None` where the registry has
+    /// none (then the OCI way is used). A missing repository is an empty listing.
+    fn listing<'a>(
+        &'a self,
+        _repo: &'a Repo,
+        _timed: Timed<'a>,
+    ) -> BoxFuture<'a, Result<Option<Listing>>> {
+        Box::pin(async { Ok(None) })
     }
 
     /// Makes sure a repository can be pushed to (creates it where the registry needs that).
@@ -75,7 +112,54 @@ pub trait Registry: Send + Sync {
         tag: &'a str,
         tag_delete_works: Option<bool>,
     ) -> BoxFuture<'a, Result<(untag::Untagged, bool)>> {
-        Box::pin(untag::untag(self.oci(), repo, tag, tag_delete_works))
+        Box::pin(untag::untag(self.as_dyn(), repo, tag, tag_delete_works))
+    }
+
+    /// Deletes many digests of one repository; one result per digest, in order. Vendors with a
+    /// batch API (ECR) override this; the default runs `delete_digest` concurrently.
+    fn delete_digests<'a>(
+        &'a self,
+        repo: &'a Repo,
+        digests: &'a [String],
+        concurrency: usize,
+    ) -> BoxFuture<'a, Vec<Result<Deleted>>> {
+        Box::pin(
+            futures_util::stream::iter(digests)
+                .map(move |d| self.delete_digest(repo, d))
+                .buffered(concurrency.max(1))
+                .collect(),
+        )
+    }
+
+    /// Removes many tags of one repository, each keeping its digest; one result per tag, in
+    /// order. The default runs `untag` concurrently, reusing what the first call learned about
+    /// the OCI tag delete so a refused one is not tried again for every tag.
+    fn untag_tags<'a>(
+        &'a self,
+        repo: &'a Repo,
+        tags: &'a [String],
+        concurrency: usize,
+    ) -> BoxFuture<'a, Vec<Result<untag::Untagged>>> {
+        Box::pin(async move {
+            let Some((first, rest)) = tags.split_first() else {
+                return Vec::new();
+            };
+            let (first, learned) = match self.untag(repo, first, None).await {
+                Ok((u, works)) => (Ok(u), Some(works)),
+                Err(e) => (Err(e), None),
+            };
+            let mut out = vec![first];
+            let calls: Vec<_> = rest
+                .iter()
+                .map(|t| self.untag(repo, t.as_str(), learned))
+                .collect();
+            let more: Vec<Result<(untag::Untagged, bool)>> = futures_util::stream::iter(calls)
+                .buffered(concurrency.max(1))
+                .collect()
+                .await;
+            out.extend(more.into_iter().map(|r| r.map(|(u, _)| u)));
+            out
+        })
     }
 }
 
@@ -139,13 +223,12 @@ impl Registry for Generic {
     fn capabilities(&self) -> Capabilities {
         self.caps
     }
+    fn as_dyn(&self) -> &dyn Registry {
+        self
+    }
     fn oci(&self) -> &Distribution {
         &self.oci
     }
 }
 
-/// The registry object for a detected implementation. Vendors without their own module yet use
-/// the generic one with their capabilities.
-pub fn open(caps: Capabilities, oci: Distribution) -> Box<dyn Registry> {
-    Box::new(Generic::new(caps, oci))
-}
+pub use vendor::open;

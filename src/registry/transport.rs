@@ -186,6 +186,17 @@ impl Transport {
     }
 
     /// How many HTTP requests this transport has sent.
+    /// Sets the registry credential for `host` (a vendor login obtained at run time wins over
+    /// the Docker config). Tokens fetched with an older credential stay keyed to it.
+    pub fn set_credential(&self, host: &str, credential: Credential) {
+        self.inner.credentials.set(host, credential);
+    }
+
+    /// The registry credential for `host`: explicit, else from the Docker config.
+    pub async fn credential(&self, host: &str) -> Result<Option<Credential>> {
+        self.inner.credentials.lookup(host).await
+    }
+
     pub fn requests_sent(&self) -> u64 {
         self.inner
             .requests

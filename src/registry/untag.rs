@@ -6,7 +6,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::distribution::{Deleted, Distribution, Repo};
+use super::Registry;
+use super::distribution::{Deleted, Repo};
 use super::media::{Manifest, artifact_manifest};
 use crate::error::{Error, Result};
 
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 pub const ARTIFACT_TYPE: &str = "application/vnd.dockhand.untag.v1";
 
 /// How the tag went away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Untagged {
     /// The registry removed the tag itself.
     Native,
@@ -22,6 +23,8 @@ pub enum Untagged {
     SafeUntag,
     /// It was not there any more.
     Absent,
+    /// The registry keeps it on purpose (immutable, protected or locked tag): the reason.
+    Kept(String),
 }
 
 /// A manifest no image can have: empty config and layer, and an annotation with the tag, the
@@ -49,31 +52,41 @@ pub fn throwaway(tag: &str) -> Manifest {
 
 /// Removes `tag` from `repo`, keeping its digest and that digest's other tags.
 /// `tag_delete_works`: what an earlier call learned about this registry (skips a refused try).
+/// The throw-away goes through `registry.delete_digest`, so a vendor whose registry refuses
+/// digest deletes (ghcr) deletes it through its own API.
 pub async fn untag(
-    oci: &Distribution,
+    registry: &dyn Registry,
     repo: &Repo,
     tag: &str,
     tag_delete_works: Option<bool>,
 ) -> Result<(Untagged, bool)> {
+    let oci = registry.oci();
     if tag_delete_works != Some(false) {
         match oci.delete_manifest(repo, tag).await? {
             Deleted::Done => return Ok((Untagged::Native, true)),
             Deleted::NotFound => return Ok((Untagged::Absent, true)),
+            Deleted::Kept { reason } => return Ok((Untagged::Kept(reason), true)),
             Deleted::Unsupported { .. } => {}
         }
     }
-    Ok((safe_untag(oci, repo, tag).await?, false))
+    Ok((safe_untag(registry, repo, tag).await?, false))
 }
 
-async fn safe_untag(oci: &Distribution, repo: &Repo, tag: &str) -> Result<Untagged> {
+/// Pushes a throw-away manifest to `tag` and deletes it by digest (registries.md §3.0).
+pub async fn safe_untag(registry: &dyn Registry, repo: &Repo, tag: &str) -> Result<Untagged> {
+    let oci = registry.oci();
     if oci.head_manifest(repo, tag).await?.is_none() {
         return Ok(Untagged::Absent);
     }
     oci.ensure_empty_blob(repo).await?;
     let dummy = throwaway(tag);
     oci.put_manifest(repo, tag, &dummy).await?;
-    match oci.delete_manifest(repo, &dummy.digest).await? {
+    match registry.delete_digest(repo, &dummy.digest).await? {
         Deleted::Done | Deleted::NotFound => Ok(Untagged::SafeUntag),
+        Deleted::Kept { reason } => Err(Error::operation(format!(
+            "{repo}:{tag} now points at throw-away manifest {} because the registry kept it: {reason}",
+            dummy.digest
+        ))),
         Deleted::Unsupported { status, .. } => Err(Error::unsupported(format!(
             "{repo}:{tag} now points at throw-away manifest {} because the registry refused to delete it (HTTP {status})",
             dummy.digest

@@ -33,6 +33,12 @@ pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 pub const CI_JOB_TOKEN: &str = "CI_JOB_TOKEN";
 pub const CI_API_V4_URL: &str = "CI_API_V4_URL";
 pub const CI_PROJECT_ID: &str = "CI_PROJECT_ID";
+/// Ambient vendor credentials, as the vendors' own tools read them.
+pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
+pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+pub const GOOGLE_APPLICATION_CREDENTIALS: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 
 /// Variables with the dockhand prefix that are not options but are still ours.
 const OTHER_DOCKHAND_VARS: &[&str] = &[];
@@ -125,6 +131,11 @@ impl Env {
         set("github_repository", GITHUB_REPOSITORY);
         set("gitlab_api_url", CI_API_V4_URL);
         set("gitlab_project", CI_PROJECT_ID);
+        set("azure_client_id", AZURE_CLIENT_ID);
+        set("azure_client_secret", AZURE_CLIENT_SECRET);
+        set("azure_tenant_id", AZURE_TENANT_ID);
+        set("azure_authority_host", AZURE_AUTHORITY_HOST);
+        set("google_json_key", GOOGLE_APPLICATION_CREDENTIALS);
         v
     }
 

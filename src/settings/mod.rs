@@ -107,6 +107,26 @@ pub struct Forge {
     pub gitlab_project: Option<String>,
 }
 
+/// Credentials and endpoints of vendor management APIs (registries.md §3). Each vendor module
+/// reads its own; URLs are used exactly as given.
+#[derive(Debug, Clone, Default)]
+pub struct VendorSettings {
+    pub docker_hub_username: Option<String>,
+    pub docker_hub_password: Option<Secret>,
+    pub docker_hub_token: Option<Secret>,
+    pub docker_hub_api_url: Option<url::Url>,
+    pub quay_token: Option<Secret>,
+    pub harbor_username: Option<String>,
+    pub harbor_password: Option<Secret>,
+    pub azure_client_id: Option<String>,
+    pub azure_client_secret: Option<Secret>,
+    pub azure_tenant_id: Option<String>,
+    pub azure_authority_host: Option<url::Url>,
+    pub azure_access_token: Option<Secret>,
+    pub google_access_token: Option<Secret>,
+    pub google_json_key: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub images_repo: Option<ImagesRepo>,
@@ -124,6 +144,7 @@ pub struct Settings {
     /// Copy referrers of registry sources along with the images.
     pub with_referrers: bool,
     pub policy: Policy,
+    pub vendor: VendorSettings,
     pub forge: Forge,
     pub docker_config: Option<PathBuf>,
     pub ci: CiHints,
@@ -248,6 +269,23 @@ impl Settings {
             gitlab_api_url: url("gitlab_api_url")?,
             gitlab_project: r.text("gitlab_project").map(|(p, _)| p),
         };
+        let secret = |name: &str| r.text(name).map(|(t, _)| Secret::new(t));
+        let vendor = VendorSettings {
+            docker_hub_username: r.text("docker_hub_username").map(|(t, _)| t),
+            docker_hub_password: secret("docker_hub_password"),
+            docker_hub_token: secret("docker_hub_token"),
+            docker_hub_api_url: url("docker_hub_api_url")?,
+            quay_token: secret("quay_token"),
+            harbor_username: r.text("harbor_username").map(|(t, _)| t),
+            harbor_password: secret("harbor_password"),
+            azure_client_id: r.text("azure_client_id").map(|(t, _)| t),
+            azure_client_secret: secret("azure_client_secret"),
+            azure_tenant_id: r.text("azure_tenant_id").map(|(t, _)| t),
+            azure_authority_host: url("azure_authority_host")?,
+            azure_access_token: secret("azure_access_token"),
+            google_access_token: secret("google_access_token"),
+            google_json_key: r.text("google_json_key").map(|(t, _)| PathBuf::from(t)),
+        };
         let tags = tags(&r)?;
         let policy = policy(&r)?;
         let stages = match r.text("stages") {
@@ -284,6 +322,7 @@ impl Settings {
             with_referrers: r.flag("with_referrers")?,
             forge,
             policy,
+            vendor,
             stages,
             ..Default::default()
         })
