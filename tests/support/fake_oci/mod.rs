@@ -1,0 +1,342 @@
+//! A faithful in-memory OCI Distribution registry for integration tests
+//! (registries.md §2 for the wire protocol, §4.1 for the minimum behaviour
+//! of a fake). Vendor fakes (ghcr, Docker Hub, GitLab, ACR, GCR/AR, Harbor,
+//! Quay) build on it with a [`Profile`] (switches + hooks) and extra axum
+//! routes served on the same host.
+//!
+//! ```ignore
+//! use support::fake_oci::*;
+//! let fake = FakeOci::start(Profile::distribution_2_8());
+//! // seed with the harness client, or drive dockhand at fake.host()
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! rt.block_on(support::push_image(&fake.url(), "team/app", "v1", &[b"x".to_vec()], "2024-01-01T00:00:00Z", &Creds::Anonymous));
+//! assert_eq!(fake.tags("team/app"), ["v1"]);
+//! assert!(fake.requests().iter().any(|r| r.method == "PUT" && r.path.ends_with("/manifests/v1")));
+//! ```
+//!
+//! Like the other in-process servers of the harness, it runs on its own
+//! thread with its own Tokio runtime (see `bg.rs`), so it serves `#[test]`s
+//! that block on a child process and `#[tokio::test]`s alike, and it stops on
+//! drop. It listens on 127.0.0.1 only, plain HTTP (dockhand talks plain HTTP
+//! to loopback hosts).
+//!
+//! Locking: the store is one `std::sync::Mutex`, never held across an
+//! `.await`; hooks run with it held, so they must not lock it again.
+
+mod auth;
+mod error;
+mod profile;
+mod server;
+mod store;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::http::Method;
+
+pub use auth::{Caller, Need, ScopeAccess, TokenInfo, resolve_scopes};
+pub use error::{OciError, Refusal};
+pub use profile::{
+    Auth, BearerAuth, CredentialCheck, Credentials, DeleteCheck, DigestDelete, Grants, Hooks,
+    ManifestDeleteHook, ManifestPutCheck, ManifestPutHook, MountWithoutFrom, Profile, ResponseHook,
+    TagDelete, TagDeleteHook, TagPaging, TagsListHook, TokenFields, V2Override, V2Request,
+    users_check,
+};
+pub use store::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, ParsedManifest, Repository,
+    SharedStore, Store, StoredManifest, Upload, digest_as, is_digest, is_repo_name, is_tag,
+    parse_manifest, sha256_digest,
+};
+
+use super::bg::BackgroundServer;
+use super::ports::bind_loopback;
+
+/// One request the server answered (vendor routes and the token endpoint
+/// included), in arrival order of completion.
+#[derive(Clone, Debug)]
+pub struct LoggedRequest {
+    /// `GET`, `HEAD`, …
+    pub method: String,
+    /// The path as sent (percent-encoding kept).
+    pub path: String,
+    pub query: Option<String>,
+    /// Selected request headers (lower-case names): accept, content-type,
+    /// content-length, content-range, range, if-none-match, user-agent.
+    pub headers: Vec<(String, String)>,
+    /// The `Authorization` value, if one was sent.
+    pub authorization: Option<String>,
+    pub status: u16,
+    /// Selected response headers (lower-case names): location,
+    /// docker-content-digest, content-type, content-length, www-authenticate,
+    /// range, link, oci-subject, retry-after, docker-upload-uuid.
+    pub response_headers: Vec<(String, String)>,
+}
+
+impl LoggedRequest {
+    /// Whether `Authorization` was sent.
+    pub fn has_auth(&self) -> bool {
+        self.authorization.is_some()
+    }
+
+    /// The auth scheme sent (`basic`, `bearer`), lower case.
+    pub fn auth_scheme(&self) -> Option<String> {
+        self.authorization
+            .as_deref()
+            .and_then(|a| a.split(' ').next())
+            .map(str::to_ascii_lowercase)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.response_headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `METHOD path` (for assertions and messages).
+    pub fn line(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+/// `Retry-After` of an injected 429 (registries.md §2.11: seconds or an
+/// HTTP date).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RetryAfter {
+    None,
+    Seconds(u64),
+    /// An IMF-fixdate this far in the future.
+    HttpDate(Duration),
+}
+
+/// What an injected fault answers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultAction {
+    /// 429 `TOOMANYREQUESTS` with the `Retry-After`.
+    TooManyRequests(RetryAfter),
+    /// This status with a JSON `UNKNOWN`/`UNAVAILABLE` error body.
+    Status(u16),
+    /// This status with a plain-text body (proxies, router errors;
+    /// registries.md §4.1 "one route with a plain-text error").
+    PlainText(u16, String),
+}
+
+/// Answer the next `count` requests matching `method` (any when None) whose
+/// path contains `path_contains` with `action`, before auth and handlers.
+#[derive(Clone, Debug)]
+pub struct FaultRule {
+    pub method: Option<Method>,
+    pub path_contains: String,
+    pub count: usize,
+    pub action: FaultAction,
+}
+
+impl FaultRule {
+    pub fn new(
+        method: Option<Method>,
+        path_contains: &str,
+        count: usize,
+        action: FaultAction,
+    ) -> Self {
+        FaultRule {
+            method,
+            path_contains: path_contains.into(),
+            count,
+            action,
+        }
+    }
+
+    /// `count` × 429 on paths containing `path_contains`, any method.
+    pub fn too_many(path_contains: &str, count: usize, retry_after: RetryAfter) -> Self {
+        FaultRule::new(
+            None,
+            path_contains,
+            count,
+            FaultAction::TooManyRequests(retry_after),
+        )
+    }
+}
+
+pub(crate) struct Shared {
+    store: SharedStore,
+    profile: RwLock<Profile>,
+    addr: SocketAddr,
+    tokens: Mutex<std::collections::HashMap<String, TokenInfo>>,
+    refresh_tokens: Mutex<auth::RefreshTokens>,
+    log: Mutex<Vec<LoggedRequest>>,
+    faults: Mutex<Vec<FaultRule>>,
+    /// Opaque `next_page` tokens (Quay paging) → offset.
+    page_tokens: Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// A cheap, clonable handle on a running fake: what vendor routes and hooks
+/// get, and what [`FakeOci`] dereferences to.
+#[derive(Clone)]
+pub struct FakeHandle(Arc<Shared>);
+
+impl FakeHandle {
+    /// `127.0.0.1:PORT`
+    pub fn host(&self) -> String {
+        self.0.addr.to_string()
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.0.addr)
+    }
+
+    /// The shared store (lock it briefly; never across an `.await`).
+    pub fn store(&self) -> SharedStore {
+        self.0.store.clone()
+    }
+
+    /// Runs `f` with the store locked.
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        f(&mut self.0.store.lock().unwrap())
+    }
+
+    /// A copy of the current profile.
+    pub fn profile(&self) -> Profile {
+        self.0.profile.read().unwrap().clone()
+    }
+
+    /// Changes the profile of the running server (takes effect for the
+    /// next request).
+    pub fn update_profile(&self, f: impl FnOnce(&mut Profile)) {
+        f(&mut self.0.profile.write().unwrap());
+    }
+
+    /// Every tag of `repo`, sorted; empty for an unknown repository.
+    pub fn tags(&self, repo: &str) -> Vec<String> {
+        self.with_store(|s| s.tags(repo))
+    }
+
+    /// The tag → digest map of `repo`.
+    pub fn tag_map(&self, repo: &str) -> std::collections::BTreeMap<String, String> {
+        self.with_store(|s| s.repo(repo).map(|r| r.tags.clone()).unwrap_or_default())
+    }
+
+    /// Every manifest digest of `repo`, sorted.
+    pub fn manifest_digests(&self, repo: &str) -> Vec<String> {
+        self.with_store(|s| {
+            s.repo(repo)
+                .map(|r| r.manifests.keys().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The manifest a tag or digest resolves to.
+    pub fn manifest(&self, repo: &str, reference: &str) -> Option<StoredManifest> {
+        self.with_store(|s| {
+            let r = s.repo(repo)?;
+            let d = r.resolve(reference)?;
+            r.manifests.get(&d).cloned()
+        })
+    }
+
+    /// Whether `repo` may serve blob `digest`.
+    pub fn has_blob(&self, repo: &str, digest: &str) -> bool {
+        self.with_store(|s| s.blob(repo, digest).is_some())
+    }
+
+    /// Sets the push time of a manifest (e.g. to make it old); panics if it
+    /// is not there.
+    pub fn set_pushed(&self, repo: &str, digest: &str, time: SystemTime) {
+        self.with_store(|s| {
+            s.repos
+                .get_mut(repo)
+                .and_then(|r| r.manifests.get_mut(digest))
+                .unwrap_or_else(|| panic!("set_pushed: no manifest {repo}@{digest}"))
+                .pushed = time;
+        });
+    }
+
+    /// A snapshot of the request log.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.0.log.lock().unwrap().clone()
+    }
+
+    /// Requests whose method is `method` and whose path contains `path_part`.
+    pub fn requests_matching(&self, method: &str, path_part: &str) -> Vec<LoggedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == method && r.path.contains(path_part))
+            .collect()
+    }
+
+    pub fn clear_log(&self) {
+        self.0.log.lock().unwrap().clear();
+    }
+
+    /// Adds a fault rule (see [`FaultRule`]); rules are tried in order.
+    pub fn fail_next(&self, rule: FaultRule) {
+        self.0.faults.lock().unwrap().push(rule);
+    }
+}
+
+/// A running fake registry; stops on drop. Dereferences to [`FakeHandle`]
+/// for the inspection API.
+pub struct FakeOci {
+    handle: FakeHandle,
+    _server: BackgroundServer,
+}
+
+impl Deref for FakeOci {
+    type Target = FakeHandle;
+    fn deref(&self) -> &FakeHandle {
+        &self.handle
+    }
+}
+
+impl FakeOci {
+    /// Starts a fake with `profile` on a free loopback port.
+    pub fn start(profile: Profile) -> FakeOci {
+        FakeOci::start_with(profile, |_| Router::new())
+    }
+
+    /// Starts a fake whose server also serves the routes `extra` builds (a
+    /// vendor API on the registry host, e.g. Harbor's `/api/v2.0`). `extra`
+    /// gets the handle (store, URL, token minting) and returns a
+    /// `Router<()>` (state already applied). Its routes take precedence over
+    /// the registry's, which answer everything else; they are logged and
+    /// subject to faults like the rest.
+    pub fn start_with(profile: Profile, extra: impl FnOnce(FakeHandle) -> Router) -> FakeOci {
+        let listener = bind_loopback();
+        let addr = listener.local_addr().expect("listener address");
+        let handle = FakeHandle(Arc::new(Shared {
+            store: SharedStore::default(),
+            profile: RwLock::new(profile),
+            addr,
+            tokens: Mutex::default(),
+            refresh_tokens: Mutex::default(),
+            log: Mutex::default(),
+            faults: Mutex::default(),
+            page_tokens: Mutex::default(),
+        }));
+        let app = server::router(handle.clone(), extra(handle.clone()));
+        let server = BackgroundServer::spawn("fake-oci", listener, move |l| async move {
+            let _ = axum::serve(l, app).await;
+        });
+        FakeOci {
+            handle,
+            _server: server,
+        }
+    }
+
+    /// The handle (clonable, e.g. to move into a hook).
+    pub fn handle(&self) -> FakeHandle {
+        self.handle.clone()
+    }
+}
