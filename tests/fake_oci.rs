@@ -1703,3 +1703,130 @@ fn dockhand_publishes_and_cleans_up() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// More switches
+
+#[tokio::test]
+async fn mount_needs_pull_on_the_source() {
+    let fake = FakeOci::start(bearer_profile(Some("fake-oci"), "/token"));
+    let writer = RegistryClient::new(&fake.url(), Creds::basic("writer", "pw"));
+    let d = writer.upload_blob("src", b"layer to mount").await;
+    let raw = Raw::new(&fake);
+    let path = format!("/v2/dst/blobs/uploads/?mount={d}&from=src");
+    // A token for the target only: no mount, an ordinary session.
+    let t = fake.mint_token(&["repository:dst:pull,push"]);
+    let r = raw
+        .send(
+            Method::POST,
+            &path,
+            &[("authorization", &format!("Bearer {t}"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    // Both scopes in one token: mounted.
+    let (_, body) = token(
+        &fake,
+        Some(("writer", "pw")),
+        &["repository:dst:pull,push", "repository:src:pull"],
+    )
+    .await;
+    let t = body["token"].as_str().unwrap();
+    let r = raw
+        .send(
+            Method::POST,
+            &path,
+            &[("authorization", &format!("Bearer {t}"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert!(fake.has_blob("dst", &d));
+}
+
+#[tokio::test]
+async fn blob_get_redirects_to_storage_that_refuses_credentials() {
+    let fake = FakeOci::start(Profile {
+        redirect_blobs: true,
+        ..Profile::distribution().with_auth(Auth::basic_users(&[("alice", "secret")]))
+    });
+    let c = RegistryClient::new(&fake.url(), Creds::basic("alice", "secret"));
+    let d = c.upload_blob("r", b"stored elsewhere").await;
+    let auth = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "alice:secret")
+    );
+    let raw = Raw::new(&fake);
+    let r = raw
+        .get(&format!("/v2/r/blobs/{d}"), &[("authorization", &auth)])
+        .await;
+    assert_eq!(r.status, 307);
+    let loc = r.header("location").unwrap();
+    assert!(
+        loc.starts_with("http://localhost:") && loc.contains("sig="),
+        "{loc}"
+    );
+    // HEAD is answered here.
+    let r = raw
+        .send(
+            Method::HEAD,
+            &format!("/v2/r/blobs/{d}"),
+            &[("authorization", &auth)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Following with the credentials is refused; without, served.
+    let r = raw.get(&loc, &[("authorization", &auth)]).await;
+    assert_eq!(r.status, 400);
+    let r = raw.get(&loc, &[]).await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"stored elsewhere"[..])
+    );
+    let log = fake.storage_requests();
+    assert_eq!(log.len(), 2);
+    assert!(log[0].has_auth() && !log[1].has_auth());
+    // A forged signature is refused.
+    let forged = format!("{}forged", &loc[..loc.find("sig=").unwrap() + 4]);
+    assert_eq!(raw.get(&forged, &[]).await.status, 403);
+}
+
+#[tokio::test]
+async fn absolute_locations_lenient_accept_and_push_order() {
+    let fake = FakeOci::start(Profile {
+        absolute_locations: true,
+        strict_accept: false,
+        tag_paging: TagPaging::PushOrder { default_n: Some(2) },
+        ..Profile::distribution()
+    });
+    let c = client(&fake);
+    let raw = Raw::new(&fake);
+    let r = raw
+        .send(Method::POST, "/v2/a/blobs/uploads/", &[], None)
+        .await;
+    assert!(r.header("location").unwrap().starts_with(&fake.url()));
+    // The harness client follows absolute Locations too.
+    let mut digests = Vec::new();
+    for (i, tag) in ["z", "y", "x"].iter().enumerate() {
+        let img = c.push_image("a", tag, &[vec![i as u8]], CREATED).await;
+        fake.set_pushed(
+            "a",
+            &img.digest,
+            std::time::UNIX_EPOCH + Duration::from_secs(1_000 + i as u64),
+        );
+        digests.push(img.digest);
+    }
+    // Oldest first, two per page by default, Link continues after `last`.
+    let r = raw.get("/v2/a/tags/list", &[]).await;
+    assert_eq!(r.json()["tags"], json!(["z", "y"]));
+    let link = r.header("link").unwrap();
+    let next = &link[1..link.find('>').unwrap()];
+    let r = raw.get(next, &[]).await;
+    assert_eq!(r.json()["tags"], json!(["x"]));
+    assert!(r.header("link").is_none());
+    // Served whatever the Accept.
+    let r = raw.get("/v2/a/manifests/z", &[]).await;
+    assert_eq!(r.status, 200);
+}

@@ -179,6 +179,11 @@ pub(crate) struct Shared {
     faults: Mutex<Vec<FaultRule>>,
     /// Opaque `next_page` tokens (Quay paging) → offset.
     page_tokens: Mutex<std::collections::HashMap<String, usize>>,
+    /// Port of the redirect target (`Profile::redirect_blobs`), if running.
+    storage_port: Option<u16>,
+    /// Presigned blob URLs handed out: signature → digest.
+    signatures: Mutex<std::collections::HashMap<String, String>>,
+    storage_log: Mutex<Vec<LoggedRequest>>,
 }
 
 /// A cheap, clonable handle on a running fake: what vendor routes and hooks
@@ -276,8 +281,15 @@ impl FakeHandle {
             .collect()
     }
 
+    /// Clears the request log (and the storage log).
     pub fn clear_log(&self) {
         self.0.log.lock().unwrap().clear();
+        self.0.storage_log.lock().unwrap().clear();
+    }
+
+    /// Requests the redirect target of `Profile::redirect_blobs` received.
+    pub fn storage_requests(&self) -> Vec<LoggedRequest> {
+        self.0.storage_log.lock().unwrap().clone()
     }
 
     /// Adds a fault rule (see [`FaultRule`]); rules are tried in order.
@@ -291,6 +303,7 @@ impl FakeHandle {
 pub struct FakeOci {
     handle: FakeHandle,
     _server: BackgroundServer,
+    _storage: Option<BackgroundServer>,
 }
 
 impl Deref for FakeOci {
@@ -315,6 +328,10 @@ impl FakeOci {
     pub fn start_with(profile: Profile, extra: impl FnOnce(FakeHandle) -> Router) -> FakeOci {
         let listener = bind_loopback();
         let addr = listener.local_addr().expect("listener address");
+        let storage_listener = profile.redirect_blobs.then(bind_loopback);
+        let storage_port = storage_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("storage address").port());
         let handle = FakeHandle(Arc::new(Shared {
             store: SharedStore::default(),
             profile: RwLock::new(profile),
@@ -324,7 +341,16 @@ impl FakeOci {
             log: Mutex::default(),
             faults: Mutex::default(),
             page_tokens: Mutex::default(),
+            storage_port,
+            signatures: Mutex::default(),
+            storage_log: Mutex::default(),
         }));
+        let storage = storage_listener.map(|l| {
+            let app = server::storage_router(handle.clone());
+            BackgroundServer::spawn("fake-oci-storage", l, move |l| async move {
+                let _ = axum::serve(l, app).await;
+            })
+        });
         let app = server::router(handle.clone(), extra(handle.clone()));
         let server = BackgroundServer::spawn("fake-oci", listener, move |l| async move {
             let _ = axum::serve(l, app).await;
@@ -332,6 +358,7 @@ impl FakeOci {
         FakeOci {
             handle,
             _server: server,
+            _storage: storage,
         }
     }
 

@@ -256,6 +256,10 @@ pub enum TagPaging {
     /// Pages of `size` sorted tags; `n` and `last` ignored; `Link` carries
     /// an opaque `next_page` token (Quay).
     FixedPage { size: usize },
+    /// Like `Sorted` but in push order of the tagged manifests, oldest
+    /// first (ties by name); `last` names the tag after which the page
+    /// starts (ghcr: "oldest first", §2.4 [I]).
+    PushOrder { default_n: Option<usize> },
 }
 
 /// A mount request without `from` (registries.md §2.6).
@@ -359,9 +363,24 @@ pub struct Profile {
     /// when false it is answered 202 with a session, body ignored
     /// (distribution 2.8 [V]).
     pub single_post_upload: bool,
-    /// A minimum PATCH chunk size announced in `OCI-Chunk-Min-Length`
-    /// (chunks other than the last one below it → 416).
+    /// A minimum PATCH chunk size announced in `OCI-Chunk-Min-Length` on
+    /// the POST (announced only: the server cannot tell the last chunk).
     pub chunk_min_length: Option<usize>,
+    /// Accept negotiation as distribution 2.8 does it (§2.5 [V]): an OCI
+    /// manifest or index requested without its type in `Accept` → 404, a
+    /// schema 2 manifest by tag without schema 2 → 400. When false, the
+    /// stored manifest is served whatever the `Accept`.
+    pub strict_accept: bool,
+    /// `Location` headers as absolute URLs (`http://127.0.0.1:PORT/v2/…`)
+    /// instead of relative paths; clients must handle both (§2.6).
+    pub absolute_locations: bool,
+    /// Blob GETs answer 307 to a second server on `localhost:<other port>`
+    /// with a presigned query (§2.11 "Redirects"). That server refuses a
+    /// request that also carries `Authorization` with 400, as S3 does
+    /// ("Only one auth mechanism allowed"), and logs every request (see
+    /// [`super::FakeHandle::storage_requests`]). Fixed at start: the second
+    /// server only runs when this is true when the fake starts.
+    pub redirect_blobs: bool,
     /// Refuse manifests larger than this with 413 (distribution: 4 MiB).
     pub max_manifest_bytes: usize,
     /// `GET /v2/_catalog` served (needs `registry:catalog:*` with Bearer).
@@ -409,6 +428,9 @@ impl Profile {
             mount_without_from: MountWithoutFrom::Session,
             single_post_upload: true,
             chunk_min_length: None,
+            strict_accept: true,
+            absolute_locations: false,
+            redirect_blobs: false,
             max_manifest_bytes: 4 << 20,
             catalog: true,
             extra_headers: Vec::new(),

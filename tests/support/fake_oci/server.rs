@@ -26,6 +26,53 @@ use super::store::{
 };
 use super::{FakeHandle, FaultAction, LoggedRequest, RetryAfter};
 
+/// The object-storage server blob GETs redirect to (see
+/// `Profile::redirect_blobs`): serves `/blob-data/<digest>?sig=<presigned>`,
+/// refuses a request that also carries `Authorization` (S3: 400 "Only one
+/// auth mechanism allowed"), and logs into the storage log.
+pub(super) fn storage_router(h: FakeHandle) -> Router {
+    Router::new().fallback(storage).with_state(h)
+}
+
+async fn storage(State(h): State<FakeHandle>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(String::from);
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let sig = param(&query_pairs(query.as_deref()), "sig");
+    let digest = path.strip_prefix("/blob-data/").unwrap_or("");
+    let signed = sig
+        .and_then(|s| h.0.signatures.lock().unwrap().get(&s).cloned())
+        .is_some_and(|d| d == digest);
+    let data = h.with_store(|s| s.blobs.get(digest).cloned());
+    let resp = match (method.clone(), signed, data) {
+        _ if authorization.is_some() => plain(
+            400,
+            "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>",
+        ),
+        (Method::GET, true, Some(data)) => with_headers(
+            (StatusCode::OK, data.as_ref().clone()).into_response(),
+            &[("content-type", "application/octet-stream".into())],
+        ),
+        (_, false, _) => plain(403, "<Error><Code>AccessDenied</Code></Error>"),
+        _ => plain(404, "<Error><Code>NoSuchKey</Code></Error>"),
+    };
+    h.0.storage_log.lock().unwrap().push(LoggedRequest {
+        method: method.to_string(),
+        path,
+        query,
+        headers: Vec::new(),
+        authorization,
+        status: resp.status().as_u16(),
+        response_headers: selected(resp.headers(), LOGGED_RESPONSE_HEADERS),
+    });
+    resp
+}
+
 pub(super) fn router(h: FakeHandle, extra: Router) -> Router {
     let registry: Router = Router::new().fallback(dispatch).with_state(h.clone());
     extra
@@ -465,6 +512,38 @@ impl Ctx<'_> {
                 }
                 page
             }
+            TagPaging::PushOrder { default_n } => {
+                let n = self.page_size()?.or(*default_n);
+                let ordered = self.h.with_store(|s| {
+                    let r = s.repo(repo).expect("repository checked above");
+                    let mut t: Vec<(SystemTime, String)> = r
+                        .tags
+                        .iter()
+                        .map(|(t, d)| {
+                            let at = r.manifests.get(d).map_or(UNIX_EPOCH, |m| m.pushed);
+                            (at, t.clone())
+                        })
+                        .collect();
+                    t.sort();
+                    t.into_iter().map(|(_, t)| t).collect::<Vec<_>>()
+                });
+                let start = match self.param("last") {
+                    Some(l) => ordered.iter().position(|t| *t == l).map_or(0, |i| i + 1),
+                    None => 0,
+                };
+                let rest = &ordered[start.min(ordered.len())..];
+                let take = n.unwrap_or(rest.len()).min(rest.len());
+                let page = rest[..take].to_vec();
+                if take < rest.len()
+                    && let (Some(n), Some(l)) = (n, page.last())
+                {
+                    headers.push((
+                        "link",
+                        format!("</v2/{repo}/tags/list?last={l}&n={n}>; rel=\"next\""),
+                    ));
+                }
+                page
+            }
             TagPaging::FixedPage { size } => {
                 // Quay: `n` and `last` ignored; the next page is named by an
                 // opaque token (§2.4 [I]).
@@ -528,7 +607,7 @@ impl Ctx<'_> {
                 Some((d, m))
             })
             .ok_or_else(|| OciError::manifest_unknown(reference))?;
-        let (digest, m) = if accept.contains(&m.media_type) {
+        let (digest, m) = if !self.profile.strict_accept || accept.contains(&m.media_type) {
             (digest, m)
         } else {
             match m.media_type.as_str() {
@@ -655,7 +734,10 @@ impl Ctx<'_> {
                 .and_then(|m| m.subject.clone())
         };
         let mut headers = vec![
-            ("location", format!("/v2/{repo}/manifests/{digest}")),
+            (
+                "location",
+                self.loc(format!("/v2/{repo}/manifests/{digest}")),
+            ),
             ("docker-content-digest", digest),
         ];
         // A registry with the referrers API says so with OCI-Subject (§2.7);
@@ -745,6 +827,29 @@ impl Ctx<'_> {
             .h
             .with_store(|s| s.blob(repo, digest))
             .ok_or_else(|| OciError::blob_unknown(digest))?;
+        // Object storage behind a redirect (§2.11): another host and port,
+        // the presigned query is the credential.
+        if self.profile.redirect_blobs && *self.method == Method::GET {
+            let port = self
+                .h
+                .0
+                .storage_port
+                .expect("redirect_blobs must be set when the fake starts");
+            let sig = super::auth::random_hex();
+            self.h
+                .0
+                .signatures
+                .lock()
+                .unwrap()
+                .insert(sig.clone(), digest.to_string());
+            return Ok(empty(
+                307,
+                &[(
+                    "location",
+                    format!("http://localhost:{port}/blob-data/{digest}?sig={sig}"),
+                )],
+            ));
+        }
         let headers = [
             ("content-type", "application/octet-stream".to_string()),
             ("docker-content-digest", digest.to_string()),
@@ -828,7 +933,7 @@ impl Ctx<'_> {
                 return Ok(empty(
                     201,
                     &[
-                        ("location", format!("/v2/{repo}/blobs/{mount}")),
+                        ("location", self.loc(format!("/v2/{repo}/blobs/{mount}"))),
                         ("docker-content-digest", mount),
                     ],
                 ));
@@ -844,13 +949,23 @@ impl Ctx<'_> {
         Ok(self.new_session(repo))
     }
 
-    fn session_headers(repo: &str, id: &str, u: &Upload) -> Vec<(&'static str, String)> {
+    /// A `Location` value for `path`: relative, or absolute when the
+    /// profile says so.
+    fn loc(&self, path: String) -> String {
+        if self.profile.absolute_locations {
+            format!("{}{path}", self.h.url())
+        } else {
+            path
+        }
+    }
+
+    fn session_headers(&self, repo: &str, id: &str, u: &Upload) -> Vec<(&'static str, String)> {
         // distribution: `Range: 0-<last byte>`, 0-0 when empty (§2.6).
         let end = u.data.len().saturating_sub(1);
         vec![
             (
                 "location",
-                format!("/v2/{repo}/blobs/uploads/{id}?_state={}", u.state),
+                self.loc(format!("/v2/{repo}/blobs/uploads/{id}?_state={}", u.state)),
             ),
             ("range", format!("0-{end}")),
             ("docker-upload-uuid", id.to_string()),
@@ -865,7 +980,7 @@ impl Ctx<'_> {
             state: super::auth::random_hex(),
             started: SystemTime::now(),
         };
-        let mut headers = Self::session_headers(repo, &id, &upload);
+        let mut headers = self.session_headers(repo, &id, &upload);
         if let Some(min) = self.profile.chunk_min_length {
             headers.push(("oci-chunk-min-length", min.to_string()));
         }
@@ -899,7 +1014,7 @@ impl Ctx<'_> {
         Ok(empty(
             201,
             &[
-                ("location", format!("/v2/{repo}/blobs/{digest}")),
+                ("location", self.loc(format!("/v2/{repo}/blobs/{digest}"))),
                 ("docker-content-digest", digest.to_string()),
             ],
         ))
@@ -920,7 +1035,7 @@ impl Ctx<'_> {
             ));
         }
         match *self.method {
-            Method::GET => Ok(empty(204, &Self::session_headers(repo, id, &u))),
+            Method::GET => Ok(empty(204, &self.session_headers(repo, id, &u))),
             Method::DELETE => {
                 store.uploads.remove(id);
                 Ok(empty(204, &[]))
@@ -930,7 +1045,7 @@ impl Ctx<'_> {
                 self.check_range(&u)?;
                 u.data.extend_from_slice(&self.body);
                 u.state = super::auth::random_hex();
-                let headers = Self::session_headers(repo, id, &u);
+                let headers = self.session_headers(repo, id, &u);
                 store.uploads.insert(id.to_string(), u);
                 Ok(empty(202, &headers))
             }
