@@ -7,6 +7,8 @@ mod support;
 
 use std::time::Duration;
 
+use axum::response::IntoResponse;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::client::{
@@ -1829,4 +1831,61 @@ async fn absolute_locations_lenient_accept_and_push_order() {
     // Served whatever the Accept.
     let r = raw.get("/v2/a/manifests/z", &[]).await;
     assert_eq!(r.status, 200);
+}
+
+#[test]
+fn seeding_without_http_and_v2_overrides() {
+    let mut profile = Profile::distribution();
+    // GitLab's legacy tag delete route, answered by a vendor override.
+    profile.hooks.v2_override = Some(std::sync::Arc::new(|req: &V2Request, h: &FakeHandle| {
+        let (repo, tag) = req.rest.split_once("/tags/reference/")?;
+        if req.method != Method::DELETE || req.repo.is_some() {
+            return None;
+        }
+        let need = Need::for_method(repo, &req.method);
+        if let Err(resp) = h.authorize(&h.profile().auth, &req.headers, &need) {
+            return Some(*resp);
+        }
+        let removed = h.with_store(|s| s.repo_mut(repo).tags.remove(tag).is_some());
+        Some(if removed {
+            axum::http::StatusCode::ACCEPTED.into_response()
+        } else {
+            OciError::manifest_unknown(tag).into_response()
+        })
+    }));
+    let fake = FakeOci::start(profile);
+    let (img, idx) = fake.with_store(|s| {
+        let a = s.seed_image("g/app", Some("v1"), &[b"one"], CREATED);
+        let arm = s.seed_image_for("g/app", None, &[b"two"], CREATED, "linux", "arm64");
+        let idx = s.seed_index("g/app", Some("multi"), &[a.clone(), arm]);
+        (a, idx)
+    });
+    assert_eq!(fake.tags("g/app"), ["multi", "v1"]);
+    assert_eq!(fake.manifest("g/app", "multi").unwrap().children.len(), 2);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = client(&fake);
+        assert_eq!(c.head_manifest("g/app", "v1").await.unwrap(), img);
+        let m = c.get_manifest("g/app", "multi").await.unwrap();
+        assert_eq!(m.digest, idx);
+        assert_eq!(
+            m.json()["manifests"][1]["platform"]["architecture"],
+            "arm64"
+        );
+        let raw = Raw::new(&fake);
+        let r = raw
+            .send(Method::DELETE, "/v2/g/app/tags/reference/v1", &[], None)
+            .await;
+        assert_eq!(r.status, 202);
+        let r = raw
+            .send(Method::DELETE, "/v2/g/app/tags/reference/v1", &[], None)
+            .await;
+        assert_eq!(r.status, 404);
+        let r = raw.get("/v2/g/app/tags/reference/v1", &[]).await;
+        assert_eq!(r.text().trim(), "404 page not found");
+    });
+    assert_eq!(fake.tags("g/app"), ["multi"]);
 }

@@ -295,8 +295,11 @@ pub type TagsListHook = Arc<dyn Fn(&Store, &str, &mut Value) + Send + Sync>;
 /// (request method, request path, response status, response headers).
 pub type ResponseHook = Arc<dyn Fn(&Method, &str, u16, &mut HeaderMap) + Send + Sync>;
 /// Answers a `/v2/…` request instead of the built-in handler when it
-/// returns Some (after auth). For vendor routes that live under `/v2/`
-/// (GitLab's legacy `tags/reference`, Docker Hub quirks).
+/// returns Some. For vendor routes that live under `/v2/` (GitLab's legacy
+/// `tags/reference`, GCR's extended tag list, Docker Hub quirks). For a path
+/// the OCI API knows, it runs after auth ([`V2Request::repo`] is Some); for
+/// any other `/v2/` path it runs before auth (`repo` None) and must call
+/// [`super::FakeHandle::authorize`] itself.
 pub type V2Override = Arc<dyn Fn(&V2Request, &super::FakeHandle) -> Option<Response> + Send + Sync>;
 
 /// A parsed `/v2/` request, as handed to [`V2Override`].
@@ -305,6 +308,9 @@ pub struct V2Request {
     pub method: Method,
     /// Path after `/v2/` (no query).
     pub rest: String,
+    /// The repository, when the path is an OCI endpoint (already
+    /// authorized); None for paths the OCI API does not know.
+    pub repo: Option<String>,
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: bytes::Bytes,

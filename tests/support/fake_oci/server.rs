@@ -338,7 +338,23 @@ async fn dispatch(State(h): State<FakeHandle>, req: Request) -> Response {
     } else {
         return page_not_found();
     };
+    let v2_request = |repo: Option<String>| V2Request {
+        method: parts.method.clone(),
+        rest: rest.to_string(),
+        repo,
+        query: query.map(String::from),
+        headers: parts.headers.clone(),
+        body: body.clone(),
+    };
     let Some(route) = parse_route(rest) else {
+        // A path the OCI API does not know (e.g. GitLab's legacy
+        // `tags/reference/<tag>`): only a vendor override may answer it, and
+        // it must authorize the request itself (FakeHandle::authorize).
+        if let Some(hook) = &profile.hooks.v2_override
+            && let Some(resp) = hook(&v2_request(None), &h)
+        {
+            return resp;
+        }
         return page_not_found();
     };
     let repo = match &route {
@@ -370,17 +386,10 @@ async fn dispatch(State(h): State<FakeHandle>, req: Request) -> Response {
         Ok(c) => c,
         Err(resp) => return *resp,
     };
-    if let Some(hook) = &profile.hooks.v2_override {
-        let req = V2Request {
-            method: parts.method.clone(),
-            rest: rest.to_string(),
-            query: query.map(String::from),
-            headers: parts.headers.clone(),
-            body: body.clone(),
-        };
-        if let Some(resp) = hook(&req, &h) {
-            return resp;
-        }
+    if let Some(hook) = &profile.hooks.v2_override
+        && let Some(resp) = hook(&v2_request(repo.clone()), &h)
+    {
+        return resp;
     }
     let ctx = Ctx {
         h: &h,
@@ -984,10 +993,9 @@ impl Ctx<'_> {
         if let Some(min) = self.profile.chunk_min_length {
             headers.push(("oci-chunk-min-length", min.to_string()));
         }
-        self.h.with_store(|s| {
-            s.repo_mut(repo);
-            s.uploads.insert(id, upload);
-        });
+        // The repository only comes into being with its first blob or
+        // manifest, not with an abandoned session.
+        self.h.with_store(|s| s.uploads.insert(id, upload));
         empty(202, &headers)
     }
 

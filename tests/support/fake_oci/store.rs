@@ -314,6 +314,106 @@ impl Store {
         Some(tags)
     }
 
+    /// Seeds an OCI image (config with `created` and linux/amd64, one layer
+    /// per entry) without HTTP, under `tag` or untagged; returns the
+    /// manifest digest. Same validation as a PUT; hooks do not run.
+    pub fn seed_image(
+        &mut self,
+        repo: &str,
+        tag: Option<&str>,
+        layers: &[&[u8]],
+        created: &str,
+    ) -> String {
+        self.seed_image_for(repo, tag, layers, created, "linux", "amd64")
+    }
+
+    /// [`Store::seed_image`] for another platform.
+    pub fn seed_image_for(
+        &mut self,
+        repo: &str,
+        tag: Option<&str>,
+        layers: &[&[u8]],
+        created: &str,
+        os: &str,
+        arch: &str,
+    ) -> String {
+        let layer_descs: Vec<Value> = layers
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": self.insert_blob(repo, l),
+                    "size": l.len(),
+                })
+            })
+            .collect();
+        let diff_ids: Vec<&Value> = layer_descs.iter().map(|d| &d["digest"]).collect();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "created": created,
+            "architecture": arch,
+            "os": os,
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .expect("config JSON");
+        let config_digest = self.insert_blob(repo, &config);
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": config.len(),
+            },
+            "layers": layer_descs,
+        }))
+        .expect("manifest JSON");
+        let digest = sha256_digest(&manifest);
+        self.put_manifest(repo, tag.unwrap_or(&digest), OCI_MANIFEST, &manifest)
+            .expect("seeded manifest is valid")
+    }
+
+    /// Seeds an OCI index over manifests already in `repo` (platform taken
+    /// from each child's config), under `tag` or untagged; returns its
+    /// digest.
+    pub fn seed_index(&mut self, repo: &str, tag: Option<&str>, children: &[String]) -> String {
+        let descs: Vec<Value> = children
+            .iter()
+            .map(|d| {
+                let m = self
+                    .repo(repo)
+                    .and_then(|r| r.manifests.get(d))
+                    .unwrap_or_else(|| panic!("seed_index: no manifest {repo}@{d}"));
+                let config = m
+                    .config_digest
+                    .as_ref()
+                    .and_then(|c| self.blobs.get(c))
+                    .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+                    .unwrap_or(Value::Null);
+                let mut desc = serde_json::json!({
+                    "mediaType": m.media_type,
+                    "digest": d,
+                    "size": m.bytes.len(),
+                });
+                if let (Some(os), Some(arch)) =
+                    (config["os"].as_str(), config["architecture"].as_str())
+                {
+                    desc["platform"] = serde_json::json!({"os": os, "architecture": arch});
+                }
+                desc
+            })
+            .collect();
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": descs,
+        }))
+        .expect("index JSON");
+        let digest = sha256_digest(&index);
+        self.put_manifest(repo, tag.unwrap_or(&digest), OCI_INDEX, &index)
+            .expect("seeded index is valid")
+    }
+
     /// Every tag of `repo`, sorted; empty for an unknown repository.
     pub fn tags(&self, repo: &str) -> Vec<String> {
         self.repo(repo)
