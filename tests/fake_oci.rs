@@ -1569,8 +1569,15 @@ fn image_tags(fake: &FakeOci, repo: &str) -> Vec<String> {
 fn dockhand_publishes_and_cleans_up() {
     use dockhand::fixtures::seed_example_variant;
     let token_auth = Auth::bearer_users(&[("ci", "pw", Grants::all())], None);
+    let quay_like = Profile {
+        tag_paging: TagPaging::FixedPage { size: 2 },
+        absolute_locations: true,
+        ..Profile::distribution()
+    };
     for (label, profile, login) in [
         ("untag", Profile::distribution(), false),
+        ("referrers", Profile::oci_1_1(), false),
+        ("paged", quay_like, false),
         ("2.8", Profile::distribution_2_8(), false),
         (
             "bearer",
@@ -1624,6 +1631,25 @@ fn dockhand_publishes_and_cleans_up() {
             "{label}: no server errors"
         );
 
+        // Origin records: indexed by the referrers API where it exists (OCI-Subject on the PUT),
+        // else kept in `sha256-<hex>` fallback tags (§2.9).
+        let referrers = fake.profile().referrers;
+        let fallback_tags = fake
+            .tags("flant/backend")
+            .iter()
+            .filter(|t| t.starts_with("sha256-"))
+            .count();
+        let subject_puts = fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.response_header("oci-subject").is_some())
+            .count();
+        if referrers {
+            assert_eq!(fallback_tags, 0, "{label}");
+            assert!(subject_puts > 0, "{label}: origin records carry a subject");
+        } else {
+            assert_eq!(subject_puts, 0, "{label}");
+        }
         fake.clear_log();
         let mut args = vec![
             "cleanup",
@@ -1669,14 +1695,22 @@ fn dockhand_publishes_and_cleans_up() {
             .filter(|r| r.method == "DELETE")
             .map(|r| format!("{} {}", r.line(), r.status))
             .collect();
-        match label {
-            "untag" => assert!(
+        if referrers {
+            assert!(
+                log.iter()
+                    .any(|r| r.path.contains("/referrers/") && r.status == 200),
+                "{label}: cleanup reads the referrers API"
+            );
+        }
+        let native_untag = fake.profile().tag_delete == TagDelete::Untag;
+        match native_untag {
+            true => assert!(
                 log.iter().any(|r| r.method == "DELETE"
                     && r.path.ends_with("/manifests/old-1")
                     && r.status == 202),
-                "native untag: {deletes:?}"
+                "{label}: native untag: {deletes:?}"
             ),
-            _ => {
+            false => {
                 // Safe untag: a throw-away manifest PUT under old-1, then deleted by digest.
                 assert!(
                     log.iter().any(|r| r.method == "PUT"

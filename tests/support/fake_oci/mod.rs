@@ -2,17 +2,64 @@
 //! (registries.md §2 for the wire protocol, §4.1 for the minimum behaviour
 //! of a fake). Vendor fakes (ghcr, Docker Hub, GitLab, ACR, GCR/AR, Harbor,
 //! Quay) build on it with a [`Profile`] (switches + hooks) and extra axum
-//! routes served on the same host.
+//! routes served on the same host. Anything the real protocol rejects, it
+//! rejects: unknown blobs or children in a manifest, a `Content-Type` that is
+//! not the manifest's `mediaType`, digest mismatches, stale upload
+//! `Location`s, out-of-order chunks, missing token scopes.
+//!
+//! # Use
 //!
 //! ```ignore
 //! use support::fake_oci::*;
-//! let fake = FakeOci::start(Profile::distribution_2_8());
-//! // seed with the harness client, or drive dockhand at fake.host()
-//! let rt = tokio::runtime::Runtime::new().unwrap();
-//! rt.block_on(support::push_image(&fake.url(), "team/app", "v1", &[b"x".to_vec()], "2024-01-01T00:00:00Z", &Creds::Anonymous));
+//!
+//! // Presets: Profile::distribution() (spec v1.1 / distribution 3.x),
+//! // Profile::distribution_2_8() (as observed, §4.2), Profile::oci_1_1()
+//! // (with referrers). Change any field with struct update syntax.
+//! let fake = FakeOci::start(Profile {
+//!     tag_paging: TagPaging::FixedPage { size: 50 },
+//!     ..Profile::distribution().with_auth(Auth::bearer_users(
+//!         &[("ci", "pw", Grants::all())],
+//!         Some(Grants::none().allow("public/*", &["pull"])),
+//!     ))
+//! });
+//! // Seed without HTTP …
+//! let digest = fake.with_store(|s| s.seed_image("team/app", Some("v1"), &[b"layer"], "2024-01-01T00:00:00Z"));
+//! // … or over HTTP with the harness client (RegistryClient, push_image, push_index),
+//! // or run dockhand at `fake.host()` with `--implementation default`.
+//! fake.set_pushed("team/app", &digest, std::time::UNIX_EPOCH);
 //! assert_eq!(fake.tags("team/app"), ["v1"]);
-//! assert!(fake.requests().iter().any(|r| r.method == "PUT" && r.path.ends_with("/manifests/v1")));
+//! assert!(fake.requests().iter().any(|r| r.method == "GET" && r.path == "/v2/"));
 //! ```
+//!
+//! # Extending for a vendor
+//!
+//! ```ignore
+//! #[derive(Default)]
+//! struct Versions(Vec<String>); // vendor records live in the store: Store::ext_mut
+//!
+//! let mut profile = Profile { tag_delete: TagDelete::Unsupported, ..Profile::distribution() };
+//! profile.hooks.on_manifest_put = Some(Arc::new(|s: &mut Store, _repo: &str, digest: &str, _tag: Option<&str>| {
+//!     s.ext_mut::<Versions>().0.push(digest.into());
+//! }));
+//! let fake = FakeOci::start_with(profile, |h: FakeHandle| {
+//!     // Vendor API on the registry host; `h` gives the store, the URL,
+//!     // `authorize` (the profile's auth) and `issue_token`.
+//!     Router::new().route("/api/versions", get(move || { let h = h.clone(); async move {
+//!         Json(h.with_store(|s| s.ext::<Versions>().map_or(0, |v| v.0.len())))
+//!     }}))
+//! });
+//! ```
+//!
+//! Other hooks: `on_manifest_delete`, `on_tag_delete`, `check_manifest_put`
+//! and `check_delete` (vetoes, e.g. immutable tags), `tags_list`
+//! (post-process the body, e.g. GCR's `manifest` map), `on_response`
+//! (rate-limit headers), `v2_override` (answer any `/v2/` request first,
+//! e.g. GitLab's `tags/reference`). Faults: [`FakeHandle::fail_next`] with
+//! a [`FaultRule`] (429 with `Retry-After` in seconds or as an HTTP date,
+//! any status, plain-text bodies). A profile can be changed while the
+//! server runs ([`FakeHandle::update_profile`]).
+//!
+//! # Runtime
 //!
 //! Like the other in-process servers of the harness, it runs on its own
 //! thread with its own Tokio runtime (see `bg.rs`), so it serves `#[test]`s
@@ -21,7 +68,8 @@
 //! to loopback hosts).
 //!
 //! Locking: the store is one `std::sync::Mutex`, never held across an
-//! `.await`; hooks run with it held, so they must not lock it again.
+//! `.await`; hooks run with it held, so they must not lock it again (no
+//! `FakeHandle::with_store` inside a hook; use the `&mut Store` given).
 
 mod auth;
 mod error;
