@@ -1923,3 +1923,199 @@ fn seeding_without_http_and_v2_overrides() {
     });
     assert_eq!(fake.tags("g/app"), ["multi"]);
 }
+
+#[tokio::test]
+async fn vetoes_tag_list_hook_and_catalog() {
+    let mut profile = Profile::distribution();
+    // Immutable tags `v*` (Harbor/ECR/Quay style refusals come from a check hook).
+    profile.hooks.check_manifest_put = Some(std::sync::Arc::new(
+        |s: &Store, repo: &str, digest: &str, tag: Option<&str>| match tag {
+            Some(t) if t.starts_with('v') => match s.repo(repo).and_then(|r| r.tags.get(t)) {
+                Some(old) if old != digest => Err(OciError::new(
+                    400,
+                    "TAG_INVALID",
+                    "tag is immutable",
+                    json!({ "tag": t }),
+                )),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        },
+    ));
+    profile.hooks.check_delete = Some(std::sync::Arc::new(
+        |_: &Store, _: &str, reference: &str| {
+            if reference == "protected" {
+                Err(OciError::denied("protected tag"))
+            } else {
+                Ok(())
+            }
+        },
+    ));
+    // GCR-style extended tag list.
+    profile.hooks.tags_list = Some(std::sync::Arc::new(
+        |s: &Store, repo: &str, body: &mut Value| {
+            let r = s.repo(repo).unwrap();
+            let map: serde_json::Map<String, Value> = r
+                .manifests
+                .iter()
+                .map(|(d, m)| {
+                    (
+                        d.clone(),
+                        json!({ "tag": r.tags_of(d), "mediaType": m.media_type }),
+                    )
+                })
+                .collect();
+            body["manifest"] = Value::Object(map);
+        },
+    ));
+    let fake = FakeOci::start(profile);
+    let c = client(&fake);
+    let v1 = c.push_image("i", "v1", &[b"1".to_vec()], CREATED).await;
+    let other = c
+        .push_image("i", "protected", &[b"2".to_vec()], CREATED)
+        .await;
+    // Re-pushing the same digest under v1 is fine; another digest is refused.
+    c.put_manifest("i", "v1", &v1.media_type, &v1.manifest)
+        .await;
+    let r = Raw::new(&fake)
+        .send(
+            Method::PUT,
+            "/v2/i/manifests/v1",
+            &[("content-type", OCI_MANIFEST_T)],
+            Some(other.manifest.clone()),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "TAG_INVALID".into()));
+    assert_eq!(fake.tag_map("i")["v1"], v1.digest);
+    let r = Raw::new(&fake)
+        .send(Method::DELETE, "/v2/i/manifests/protected", &[], None)
+        .await;
+    assert_eq!((r.status, r.code()), (403, "DENIED".into()));
+    let body = Raw::new(&fake).get("/v2/i/tags/list", &[]).await.json();
+    assert_eq!(body["manifest"][&v1.digest]["tag"], json!(["v1"]));
+    assert_eq!(body["tags"], json!(["protected", "v1"]));
+    // Catalog: sorted, n/last, relative Link.
+    for r in ["b/x", "a", "c"] {
+        c.upload_blob(r, b"x").await;
+    }
+    let r = Raw::new(&fake).get("/v2/_catalog?n=2", &[]).await;
+    assert_eq!(r.json()["repositories"], json!(["a", "b/x"]));
+    assert_eq!(
+        r.header("link").unwrap(),
+        "</v2/_catalog?last=b/x&n=2>; rel=\"next\""
+    );
+    let r = Raw::new(&fake).get("/v2/_catalog?n=2&last=b/x", &[]).await;
+    assert_eq!(r.json()["repositories"], json!(["c", "i"]));
+}
+
+#[tokio::test]
+async fn auth_variants() {
+    // Basic with per-user grants: a valid user lacking an action gets 403 DENIED.
+    let check = |c: &Credentials| match c {
+        Credentials::Basic { user, password } if password == "pw" => match user.as_str() {
+            "ro" => Some(Grants::none().allow("*", &["pull"])),
+            "rw" => Some(Grants::all()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let fake = FakeOci::start(Profile::distribution().with_auth(Auth::Basic {
+        realm: "basic".into(),
+        check: std::sync::Arc::new(check),
+    }));
+    RegistryClient::new(&fake.url(), Creds::basic("rw", "pw"))
+        .push_image("x", "v1", &[b"x".to_vec()], CREATED)
+        .await;
+    let ro = RegistryClient::new(&fake.url(), Creds::basic("ro", "pw"));
+    assert_eq!(ro.tags("x").await, ["v1"]);
+    assert_eq!(ro.delete_manifest("x", "v1").await, StatusCode::FORBIDDEN);
+
+    // Harbor: Bearer, with Basic accepted directly.
+    let fake = FakeOci::start(Profile::distribution().with_auth(Auth::Bearer(BearerAuth {
+        accept_basic: true,
+        service: Some("harbor-registry".into()),
+        realm: "/service/token".into(),
+        check: std::sync::Arc::new(check),
+        ..BearerAuth::default()
+    })));
+    let r = Raw::new(&fake).get("/v2/", &[]).await;
+    let (scheme, params) = parse_challenge(&r.header("www-authenticate").unwrap());
+    assert_eq!(
+        (scheme.as_str(), params["service"].as_str()),
+        ("bearer", "harbor-registry")
+    );
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "ro:pw")
+    );
+    let r = Raw::new(&fake)
+        .get("/v2/", &[("authorization", &basic)])
+        .await;
+    assert_eq!(r.status, 200);
+
+    // Token reply variants: only access_token, no expires_in.
+    let fake = FakeOci::start(Profile::distribution().with_auth(Auth::Bearer(BearerAuth {
+        fields: TokenFields::AccessTokenOnly,
+        expires_in: None,
+        ..BearerAuth::default()
+    })));
+    let body = http_client()
+        .get(format!("{}/token?scope=repository:a:pull", fake.url()))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(body["access_token"].is_string());
+    assert!(body.get("token").is_none() && body.get("expires_in").is_none());
+    // OAuth2 POST off → 404 (use GET).
+    fake.update_profile(|p| {
+        if let Auth::Bearer(b) = &mut p.auth {
+            b.oauth2_post = false;
+        }
+    });
+    let resp = http_client()
+        .post(format!("{}/token", fake.url()))
+        .form(&[("grant_type", "password"), ("client_id", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn manifest_list_by_tag_without_list_accept_serves_amd64() {
+    let fake = FakeOci::start(Profile::distribution());
+    let c = client(&fake);
+    let amd = c
+        .push_image_as("l", None, &[b"a".to_vec()], CREATED, "linux", "amd64", true)
+        .await;
+    let arm = c
+        .push_image_as("l", None, &[b"b".to_vec()], CREATED, "linux", "arm64", true)
+        .await;
+    let list = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST_LIST,
+        "manifests": [
+            {"mediaType": DOCKER_MANIFEST, "digest": arm.digest, "size": arm.manifest.len(),
+             "platform": {"os": "linux", "architecture": "arm64"}},
+            {"mediaType": DOCKER_MANIFEST, "digest": amd.digest, "size": amd.manifest.len(),
+             "platform": {"os": "linux", "architecture": "amd64"}},
+        ],
+    }))
+    .unwrap();
+    let ld = c
+        .put_manifest("l", "multi", DOCKER_MANIFEST_LIST, &list)
+        .await;
+    let raw = Raw::new(&fake);
+    let r = raw
+        .get("/v2/l/manifests/multi", &[("accept", DOCKER_MANIFEST)])
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("docker-content-digest").unwrap(), amd.digest);
+    let r = raw
+        .get("/v2/l/manifests/multi", &[("accept", DOCKER_MANIFEST_LIST)])
+        .await;
+    assert_eq!(r.header("docker-content-digest").unwrap(), ld);
+}
