@@ -604,6 +604,30 @@ async fn mount_variants() {
         )
         .await;
     assert_eq!((r.status, r.code()), (400, "BLOB_UPLOAD_INVALID".into()));
+    // Mount refused outright (clients retry without mount).
+    fake.update_profile(|p| {
+        p.mount_refusal = Some(Refusal::new(
+            403,
+            "DENIED",
+            "cross-repository mount refused",
+        ))
+    });
+    let r = raw
+        .send(
+            Method::POST,
+            &format!("/v2/dst6/blobs/uploads/?mount={d}&from=src/repo"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "DENIED".into()));
+    assert_eq!(
+        raw.send(Method::POST, "/v2/dst6/blobs/uploads/", &[], None)
+            .await
+            .status,
+        202
+    );
+    fake.update_profile(|p| p.mount_refusal = None);
     // Mount disabled (ECR without BLOB_MOUNTING) → 202 even with from.
     fake.update_profile(|p| p.mount = false);
     let r = raw

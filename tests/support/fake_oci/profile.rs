@@ -365,6 +365,9 @@ pub struct Profile {
     /// ECR without BLOB_MOUNTING).
     pub mount: bool,
     pub mount_without_from: MountWithoutFrom,
+    /// Every mount request (with or without `from`) refused with this
+    /// error; clients must retry without `mount` (§2.6, ggcr#1404).
+    pub mount_refusal: Option<Refusal>,
     /// `POST …/uploads/?digest=` with a body finishes in one request (201);
     /// when false it is answered 202 with a session, body ignored
     /// (distribution 2.8 [V]).
@@ -432,6 +435,7 @@ impl Profile {
             referrers: false,
             mount: true,
             mount_without_from: MountWithoutFrom::Session,
+            mount_refusal: None,
             single_post_upload: true,
             chunk_min_length: None,
             strict_accept: true,

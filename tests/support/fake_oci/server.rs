@@ -907,6 +907,9 @@ impl Ctx<'_> {
                     "invalid digest {mount:?}"
                 )));
             }
+            if let Some(r) = &self.profile.mount_refusal {
+                return Err(r.to_error(json!({ "mount": mount })));
+            }
             let from = self.param("from");
             let source = match (&from, &self.profile.mount_without_from) {
                 (Some(f), _) if self.profile.mount && is_repo_name(f) => {
