@@ -26,6 +26,9 @@ use super::util::{rfc3339, unix_now};
 /// The API version header clients must send (docs.github.com/rest/about-the-rest-api/api-versions).
 pub const API_VERSION: &str = "2022-11-28";
 
+/// Called with (repository, digest) after a version was deleted.
+pub type DeleteHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 /// One package version: a manifest digest and the tags on it.
 #[derive(Debug, Clone)]
 pub struct GhVersion {
@@ -89,7 +92,7 @@ pub struct GhState {
     pub reset_after: u64,
     reset_at: Option<u64>,
     pub log: Vec<ApiRequest>,
-    on_delete: Option<Arc<dyn Fn(&str, &str) + Send + Sync>>,
+    on_delete: Option<DeleteHook>,
     /// A version deleted by the request being answered, for the hook (run without the lock).
     deleted: Option<(String, String)>,
 }
@@ -190,7 +193,7 @@ impl GhState {
     pub fn count(&self, method: &Method, needle: &str) -> usize {
         self.log
             .iter()
-            .filter(|r| &r.method == method && r.path.contains(needle))
+            .filter(|r| r.method == *method && r.path.contains(needle))
             .count()
     }
 }
@@ -488,7 +491,7 @@ fn packages(
                 .unwrap_or(1)
                 .max(1);
             let mut all = st.packages[&key].clone();
-            all.sort_by(|a, b| b.id.cmp(&a.id));
+            all.sort_by_key(|v| std::cmp::Reverse(v.id));
             let last = all.len().div_ceil(per_page).max(1);
             let items: Vec<Value> = all
                 .iter()
@@ -552,5 +555,55 @@ fn packages(
             StatusCode::NO_CONTENT.into_response()
         }
         _ => message(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+/// ghcr.io as a whole: the REST API fake plus the registry on the in-memory OCI fake, wired so
+/// that every manifest PUT is a package version and every deleted version drops its manifest.
+pub struct Ghcr {
+    pub api: FakeGitHub,
+    pub registry: super::fake_oci::FakeOci,
+}
+
+impl Ghcr {
+    pub fn start(state: GhState) -> Ghcr {
+        use super::fake_oci::{
+            Auth, Credentials, DigestDelete, FakeOci, Grants, Profile, TagDelete, TagPaging,
+        };
+        let token = state.token.clone();
+        let api = FakeGitHub::start(state);
+        let shared = api.shared();
+        let mut profile = Profile {
+            name: "ghcr".into(),
+            // registries.md §3.6 "Registry side": manifest DELETE → 405, no referrers API,
+            // tags/list 100 per page, oldest first.
+            tag_delete: TagDelete::Unsupported,
+            digest_delete: DigestDelete::Unsupported,
+            referrers: false,
+            tag_paging: TagPaging::PushOrder {
+                default_n: Some(100),
+            },
+            ..Profile::distribution()
+        }
+        // Token at /token with service ghcr.io; Basic with any user name and the token as the
+        // password (a PAT or GITHUB_TOKEN), registries.md §3.6.
+        .with_auth(Auth::bearer("/token", Some("ghcr.io"), move |c| match c {
+            Credentials::Basic { password, .. } if *password == token => Some(Grants::all()),
+            _ => None,
+        }));
+        profile.hooks.on_manifest_put = Some(Arc::new(move |_store, repo, digest, tag| {
+            shared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record_push(repo, digest, tag);
+        }));
+        let registry = FakeOci::start(profile);
+        let handle = registry.handle();
+        api.on_delete(move |repo, digest| {
+            handle.with_store(|s| {
+                s.remove_manifest(repo, digest);
+            });
+        });
+        Ghcr { api, registry }
     }
 }

@@ -275,6 +275,10 @@ struct Api {
     pace: Mutex<Pace>,
     /// The primary limit is spent until then (`x-ratelimit-reset`).
     blocked_until: Mutex<Option<SystemTime>>,
+    /// `x-oauth-scopes` of the last reply that had it (classic tokens).
+    scopes_seen: Mutex<Option<String>>,
+    /// The first DELETE refused for lack of permission: the rest are not sent.
+    denied: Mutex<Option<Error>>,
 }
 
 impl Api {
@@ -324,6 +328,10 @@ impl Api {
                 body,
                 url: url.clone(),
             };
+            if let Some(scopes) = reply.header("x-oauth-scopes") {
+                *self.scopes_seen.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(scopes.trim().to_string());
+            }
             let spent = reply.header("x-ratelimit-remaining").map(str::trim) == Some("0");
             let reset = reply
                 .header("x-ratelimit-reset")
@@ -540,6 +548,24 @@ impl Api {
 
     /// REST-deletes the version of `digest` (all its tags go with it).
     async fn delete_version(&self, repo: &Repo, digest: &str) -> Result<Deleted> {
+        if let Some(e) = self
+            .denied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Err(e);
+        }
+        let result = self.delete_version_once(repo, digest).await;
+        if let Err(e) = &result
+            && e.kind == crate::error::Kind::Auth
+        {
+            *self.denied.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+        }
+        result
+    }
+
+    async fn delete_version_once(&self, repo: &Repo, digest: &str) -> Result<Deleted> {
         let id = match self.known_id(repo, digest) {
             Some(id) => id,
             // Not seen yet (a throw-away just pushed): the newest pages hold it.
@@ -612,6 +638,8 @@ pub struct GitHub {
     oci: Distribution,
     api: Api,
     legacy: bool,
+    /// A dry run deletes nothing, so it needs no delete scope.
+    dry_run: bool,
 }
 
 impl GitHub {
@@ -669,9 +697,12 @@ impl GitHub {
                     last: Instant::now(),
                 }),
                 blocked_until: Mutex::new(None),
+                scopes_seen: Mutex::new(None),
+                denied: Mutex::new(None),
             },
             oci,
             legacy,
+            dry_run: settings.dry_run,
         })
     }
 }
@@ -706,6 +737,29 @@ impl Registry for GitHub {
                     _ => Ok(Some(Listing::default())),
                 };
             };
+            // A classic token names its scopes: one that cannot delete fails the cleanup here,
+            // before anything is planned or deleted.
+            let scopes = self
+                .api
+                .scopes_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if !self.dry_run
+                && let Some(scopes) = scopes
+                && !scopes.split(',').any(|s| s.trim() == "delete:packages")
+            {
+                let shown = if scopes.is_empty() {
+                    "none".to_string()
+                } else {
+                    scopes
+                };
+                return Err(Error::auth(format!(
+                    "the GitHub token cannot delete package versions of {repo}: it lacks the \
+                     delete:packages scope (the token's scopes: {shown})"
+                ))
+                .with_hint(TOKEN_HINT));
+            }
             let mut listing = Listing::default();
             for v in versions {
                 for t in v.tags() {
