@@ -956,3 +956,139 @@ fn primary_limit_spent_waits_for_the_reset() {
     assert!(st.log.iter().all(|q| q.status != 403), "{:#?}", st.log);
     assert_eq!(image_tags(st.tags("acme/app").into_keys()), set(["main"]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fake itself: routing and paging as GitHub does them
+
+#[test]
+fn fake_routes_nested_names_and_pages_like_github() {
+    let g = ghcr_with(|st| {
+        for i in 0..130 {
+            st.record_push("acme/team/api", &format!("sha256:{i:064x}"), None);
+        }
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", g.api.url())
+        };
+        rt.block_on(async {
+            let r = http
+                .get(url)
+                .bearer_auth(TOKEN)
+                .header("accept", "application/vnd.github+json")
+                .header("x-github-api-version", "2022-11-28")
+                .send()
+                .await
+                .unwrap();
+            let link = r
+                .headers()
+                .get("link")
+                .map(|l| l.to_str().unwrap().to_string());
+            (r.status().as_u16(), link, r.json::<Value>().await.ok())
+        })
+    };
+    // %2F is one segment, decoded once; unencoded or double-encoded names are unknown.
+    let base = "/orgs/acme/packages/container";
+    let (status, link, body) = get(&format!("{base}/team%2Fapi/versions"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        body.unwrap().as_array().unwrap().len(),
+        30,
+        "default per_page"
+    );
+    assert!(link.unwrap().contains("rel=\"next\""));
+    assert_eq!(get(&format!("{base}/team/api/versions")).0, 404);
+    assert_eq!(get(&format!("{base}/team%252Fapi/versions")).0, 404);
+    assert_eq!(
+        get("/users/acme/packages/container/team%2Fapi/versions").0,
+        404,
+        "acme is an organization"
+    );
+    // per_page is capped at 100; Link is absolute and leads through every version once.
+    let mut url = format!("{base}/team%2Fapi/versions?per_page=500");
+    let mut seen = BTreeSet::new();
+    let mut pages = 0;
+    loop {
+        let (status, link, body) = get(&url);
+        assert_eq!(status, 200);
+        let page = body.unwrap().as_array().unwrap().clone();
+        assert!(page.len() <= 100);
+        pages += 1;
+        seen.extend(page.iter().map(|v| v["id"].as_u64().unwrap()));
+        let next = link.and_then(|l| {
+            l.split(',').find(|p| p.contains("rel=\"next\"")).map(|p| {
+                p.trim()
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+        });
+        match next {
+            Some(n) => {
+                assert!(n.starts_with("http://"), "absolute Link: {n}");
+                url = n;
+            }
+            None => break,
+        }
+    }
+    assert_eq!((pages, seen.len()), (2, 130));
+    // The token is checked.
+    let status = rt.block_on(async {
+        http.get(format!("{}/users/acme", g.api.url()))
+            .bearer_auth("nope")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn versions_are_paged_through_link() {
+    let g = ghcr_with(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let (images_repo, repo) = small_package(&g, dir.path());
+    // 150 untagged versions more (old platform children, say): the listing takes two pages.
+    {
+        let mut st = g.api.state();
+        for i in 0..150 {
+            st.record_push("acme/app", &format!("sha256:{i:064x}"), None);
+        }
+        st.log.clear();
+    }
+    let r = cleanup_app(&g, TOKEN, &images_repo, &repo, dir.path());
+    let doc = cleanup_doc(&r);
+    assert_eq!(
+        entry(&doc, &slug_tag("feature/a"))["result"],
+        "deleted",
+        "{doc:#}"
+    );
+    let st = g.api.state();
+    let lists: Vec<String> = st
+        .log
+        .iter()
+        .filter(|q| q.method == Method::GET && q.path.ends_with("/versions"))
+        .map(|q| q.query.clone())
+        .collect();
+    assert_eq!(
+        lists,
+        vec![
+            "per_page=100".to_string(),
+            "per_page=100&page=2".to_string()
+        ],
+        "{:#?}",
+        st.log
+    );
+    assert_eq!(image_tags(st.tags("acme/app").into_keys()), set(["main"]));
+}

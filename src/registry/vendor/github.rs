@@ -891,6 +891,44 @@ mod tests {
         assert!(v[1].tags().is_empty());
     }
 
+    #[tokio::test]
+    async fn primary_limit_too_far_off_fails_clearly() {
+        let transport = Transport::new(
+            Default::default(),
+            crate::registry::credentials::CredentialStore::default(),
+        )
+        .unwrap();
+        let api = Api {
+            transport,
+            base: Url::parse("http://127.0.0.1:9/").unwrap(),
+            token: Some(Secret::new("ghp_unit_test_token")),
+            scopes: Default::default(),
+            me: OnceCell::new(),
+            versions: Default::default(),
+            deletes: Semaphore::new(1),
+            pace: Mutex::new(Pace {
+                tokens: 1.0,
+                last: Instant::now(),
+            }),
+            blocked_until: Mutex::new(Some(SystemTime::now() + Duration::from_secs(3600))),
+            scopes_seen: Mutex::new(None),
+            denied: Mutex::new(None),
+        };
+        let e = api.wait_primary().unwrap_err();
+        assert!(
+            e.message
+                .contains("rate limit is spent for the next 60 min"),
+            "{e}"
+        );
+        *api.blocked_until.lock().unwrap() = Some(SystemTime::now() + Duration::from_secs(2));
+        let wait = api.wait_primary().unwrap().unwrap();
+        assert!(
+            wait > Duration::from_secs(1) && wait < Duration::from_secs(3),
+            "{wait:?}"
+        );
+        assert_eq!(api.wait_primary().unwrap(), None, "waited once, then clear");
+    }
+
     #[test]
     fn deletes_are_paced() {
         let start = Instant::now();
