@@ -1092,3 +1092,88 @@ fn versions_are_paged_through_link() {
     );
     assert_eq!(image_tags(st.tags("acme/app").into_keys()), set(["main"]));
 }
+
+#[test]
+fn token_from_the_docker_config() {
+    // No GITHUB_TOKEN: the password `docker login ghcr.io` stored for the host is the token.
+    let g = ghcr_with(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let (images_repo, repo) = small_package(&g, cwd);
+    let config = cwd.join("docker");
+    std::fs::create_dir_all(&config).unwrap();
+    let auth = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("someone:{TOKEN}"),
+    );
+    std::fs::write(
+        config.join("config.json"),
+        serde_json::json!({"auths": {g.registry.host(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    g.api.state().log.clear();
+    let r = dockhand(
+        &[
+            "cleanup",
+            "-i",
+            &images_repo,
+            "--image",
+            "app",
+            "--git-dir",
+            repo.to_str().unwrap(),
+            "--git-refs",
+            "local",
+            "--grace",
+            "0",
+            "--output",
+            "json",
+            "--implementation",
+            "github",
+            "--github-api-url",
+            &g.api.url(),
+        ],
+        cwd,
+        &[("DOCKER_CONFIG", config.to_str().unwrap())],
+    );
+    let doc = cleanup_doc(&r);
+    assert_eq!(
+        entry(&doc, &slug_tag("feature/a"))["result"],
+        "deleted",
+        "{doc:#}"
+    );
+    let st = g.api.state();
+    assert!(!st.log.is_empty());
+    assert!(
+        st.log
+            .iter()
+            .all(|q| q.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")))
+    );
+
+    // With no token anywhere, cleanup stops before sending anything to the API (exit 2).
+    drop(st);
+    g.api.state().log.clear();
+    let r = dockhand(
+        &[
+            "cleanup",
+            "-i",
+            &images_repo,
+            "--image",
+            "app",
+            "--git-dir",
+            repo.to_str().unwrap(),
+            "--git-refs",
+            "local",
+            "--grace",
+            "0",
+            "--implementation",
+            "github",
+            "--github-api-url",
+            &g.api.url(),
+        ],
+        cwd,
+        &[],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("needs a GitHub token"), "{r}");
+    assert!(g.api.state().log.is_empty());
+}
