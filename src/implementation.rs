@@ -268,9 +268,10 @@ impl Capabilities {
     }
 }
 
-/// docker.pkg.github.com and GHES's `docker.<host>`: fixed `owner/repo/image` paths.
+/// docker.pkg.github.com and GHES's `docker.<host>`: fixed `owner/repo/image` paths. Asked only
+/// of hosts already known to be GitHub's (GHES's current registry is `containers.<host>`).
 pub fn is_legacy_github_host(host: &str) -> bool {
-    host == "docker.pkg.github.com"
+    host == "docker.pkg.github.com" || host.starts_with("docker.")
 }
 
 /// The host that serves the registry API for an address's host (Docker Hub's names all lead to

@@ -174,6 +174,13 @@ pub fn outcome(doc: &report::Report) -> Result<()> {
         ))
         .with_hint("enable deletion on the registry (distribution: storage.delete.enabled), or check --implementation"));
     }
+    if s.failed > 0 && s.denied == s.failed {
+        return Err(Error::auth(format!(
+            "the registry denied all {} deletion(s) to these credentials; the report names what each needs",
+            s.failed
+        ))
+        .with_hint("give the credentials delete permission (see the report), or run with --dry-run"));
+    }
     if doc.summary.failed > 0 {
         return Err(Error::operation(format!(
             "{} deletion(s) failed; the report names each",

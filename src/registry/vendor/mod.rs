@@ -7,6 +7,8 @@
 
 // Vendor modules (one line each, apart, so parallel work merges cleanly).
 
+pub mod github;
+
 use super::distribution::Distribution;
 use super::{Generic, Registry};
 use crate::error::Result;
@@ -29,7 +31,9 @@ pub async fn open(
 
         Implementation::Ecr => generic(oci),
 
-        Implementation::GitHub => generic(oci),
+        Implementation::GitHub => Ok(Box::new(
+            github::GitHub::open(caps, oci, host, settings).await?,
+        )),
 
         Implementation::GitLab => generic(oci),
 

@@ -1,0 +1,948 @@
+//! GitHub Packages: ghcr.io (and GHES `containers.<host>`), plus the legacy
+//! docker.pkg.github.com (GHES `docker.<host>`), treated as an alias (registries.md §3.6).
+//!
+//! The registry (OCI data plane) pushes and reads, but refuses manifest DELETE (405). Listing and
+//! deletion therefore go through the REST packages API: one package per repository (`owner/a/b`
+//! is package `a/b` of `owner`, sent as `a%2Fb`), one *version* per manifest digest (`name` is the
+//! digest, `metadata.container.tags` its tags). Deleting a version removes every tag on it, so a
+//! single tag is removed by the safe untag (§3.0): push a throw-away to the tag through the
+//! registry, then REST-delete the throw-away's version.
+//!
+//! GitHub's limits are respected here rather than in the transport: the primary limit
+//! (`x-ratelimit-remaining: 0` until `x-ratelimit-reset`), the secondary limit (403/429 with
+//! `retry-after`), and DELETEs paced and kept few at a time (about 180 a minute is the budget).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use tokio::sync::{OnceCell, Semaphore};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::implementation::Capabilities;
+use crate::registry::credentials::Credential;
+use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
+use crate::registry::transport::{Request, Transport};
+use crate::registry::untag::{self, Untagged};
+use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::secret::{Secret, redact_url, scrub};
+use crate::settings::Settings;
+
+/// registries.md §3.6: every REST request carries these.
+const ACCEPT_JSON: &str = "application/vnd.github+json";
+const API_VERSION: &str = "2022-11-28";
+/// Versions per page: the most the API serves (default 30).
+const PER_PAGE: usize = 100;
+/// A bound on pages, so a server that keeps announcing a next page cannot loop us.
+const MAX_PAGES: usize = 100_000;
+/// DELETEs in flight at once: GitHub asks clients not to send writes concurrently.
+const DELETE_CONCURRENCY: usize = 2;
+/// DELETE costs 5 of the 900 secondary-limit points per minute: 180 a minute, 3 a second,
+/// with a burst allowance so a small cleanup does not wait at all.
+const DELETES_PER_SECOND: f64 = 3.0;
+const DELETE_BURST: f64 = 30.0;
+/// Waits for one request on the secondary limit, and the longest single one.
+const MAX_SECONDARY_WAITS: u32 = 5;
+const MAX_SECONDARY_WAIT: Duration = Duration::from_secs(120);
+/// The longest wait for the primary limit to reset; a later reset fails the run clearly.
+const MAX_PRIMARY_WAIT: Duration = Duration::from_secs(15 * 60);
+/// When the secondary limit gives no `retry-after`, GitHub says to wait at least a minute.
+const DEFAULT_SECONDARY_WAIT: Duration = Duration::from_secs(60);
+
+const TOKEN_HINT: &str = "GitHub Packages needs a classic personal access token with \
+    read:packages (to list) and delete:packages (to delete), or a workflow GITHUB_TOKEN with \
+    `permissions: packages: write` whose repository has the Admin role on the package; \
+    fine-grained personal access tokens and GitHub App tokens cannot delete package versions. \
+    Pass it with --github-token or GITHUB_TOKEN";
+
+/// Why GitHub keeps a version on purpose (docs.github.com "Deleting and restoring a package";
+/// the messages as the API returns them, see registries.md §3.6 Refusals).
+fn refusal(message: &str) -> Option<String> {
+    let m = message.to_ascii_lowercase();
+    if m.contains("last tagged version") || m.contains("last version of a package") {
+        Some(format!(
+            "GitHub keeps the last tagged version of a package (only the whole package can be deleted): {message}"
+        ))
+    } else if m.contains("5000 downloads") || m.contains("5,000 downloads") {
+        Some(format!(
+            "GitHub keeps public versions downloaded more than 5,000 times: {message}"
+        ))
+    } else {
+        None
+    }
+}
+
+/// docker.pkg.github.com and GHES's `docker.<host>`: the legacy registry.
+fn is_legacy(host: &str) -> bool {
+    crate::implementation::is_legacy_github_host(&crate::detect::host_name(host))
+}
+
+/// The REST base for a registry host: GHES registries (`containers.<h>`, `docker.<h>`) have
+/// theirs at `https://<h>/api/v3`; everything else is github.com's.
+pub fn default_api_url(host: &str) -> Url {
+    let name = crate::detect::host_name(host);
+    let ghes = ["containers.", "docker."]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .filter(|h| !h.is_empty() && *h != "pkg.github.com" && *h != "github.com");
+    let s = match ghes {
+        Some(h) if !crate::registry::transport::is_loopback(h) => format!("https://{h}/api/v3"),
+        _ => "https://api.github.com".to_string(),
+    };
+    Url::parse(&s).expect("static API URL")
+}
+
+/// `a/b` → `a%2Fb`: each segment percent-encoded once and the separators encoded, so the
+/// package name stays one path segment (a URL library must not turn it back into `/`).
+pub fn encode_package(name: &str) -> String {
+    name.split('/')
+        .map(|seg| {
+            seg.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("%2F")
+}
+
+/// Owner and package name of a repository (`owner/a/b` → `owner`, `a/b`).
+fn split(repo: &Repo) -> Result<(&str, &str)> {
+    repo.name
+        .split_once('/')
+        .filter(|(o, p)| !o.is_empty() && !p.is_empty())
+        .ok_or_else(|| {
+            Error::input(format!(
+                "{repo}: GitHub Packages repositories are OWNER/PACKAGE[/…]"
+            ))
+        })
+}
+
+#[derive(Debug, Deserialize)]
+struct Version {
+    id: u64,
+    /// The manifest digest.
+    name: String,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    container: Option<Container>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Container {
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+impl Version {
+    fn tags(&self) -> &[String] {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.container.as_ref())
+            .map(|c| c.tags.as_slice())
+            .unwrap_or_default()
+    }
+    /// The later of `created_at` and `updated_at` (a tag moved onto an old digest updates it).
+    fn pushed(&self) -> Option<SystemTime> {
+        [&self.created_at, &self.updated_at]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| humantime::parse_rfc3339_weak(t).ok())
+            .max()
+    }
+}
+
+#[derive(Deserialize)]
+struct Account {
+    #[serde(default)]
+    login: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    #[serde(default)]
+    message: String,
+}
+
+/// A buffered REST reply (all of them are small JSON documents).
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    url: Url,
+}
+
+impl Reply {
+    fn message(&self) -> String {
+        serde_json::from_slice::<Message>(&self.body)
+            .map(|m| m.message)
+            .unwrap_or_else(|_| {
+                String::from_utf8_lossy(&self.body)
+                    .chars()
+                    .take(200)
+                    .collect()
+            })
+    }
+    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::operation(format!(
+                "GitHub API reply of {} is not what was expected: {e}",
+                redact_url(&self.url)
+            ))
+        })
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// 401/403 as an auth error naming what the call needs, with the token's scopes if shown.
+    fn auth_error(&self, what: &str, needs: &str) -> Error {
+        let scopes = match self.header("x-oauth-scopes") {
+            Some(s) if !s.trim().is_empty() => format!("; the token's scopes: {}", s.trim()),
+            Some(_) => "; the token has no scopes".to_string(),
+            None => String::new(),
+        };
+        Error::auth(format!(
+            "GitHub refused {what} (HTTP {}: {}); this needs {needs}{scopes}",
+            self.status.as_u16(),
+            scrub(&self.message())
+        ))
+        .with_hint(TOKEN_HINT)
+    }
+    fn error(&self, what: &str) -> Error {
+        Error::operation(format!(
+            "GitHub API {what} {} answered HTTP {}: {}",
+            redact_url(&self.url),
+            self.status.as_u16(),
+            scrub(&self.message())
+        ))
+    }
+}
+
+/// A token bucket for DELETEs.
+struct Pace {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Pace {
+    /// Takes one token at `now`, or says how long to wait for it.
+    fn take(&mut self, now: Instant, rate: f64, burst: f64) -> Option<Duration> {
+        let refill = now.saturating_duration_since(self.last).as_secs_f64() * rate;
+        self.tokens = (self.tokens + refill).min(burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            None
+        } else {
+            Some(Duration::from_secs_f64((1.0 - self.tokens) / rate))
+        }
+    }
+}
+
+/// The REST packages API client.
+struct Api {
+    transport: Transport,
+    base: Url,
+    token: Option<Secret>,
+    /// owner → URL scope (`orgs/o`, `users/o`, `user`).
+    scopes: tokio::sync::Mutex<HashMap<String, String>>,
+    /// The token's own login (`GET /user`), `None` where the token has no user (GITHUB_TOKEN).
+    me: OnceCell<Option<String>>,
+    /// repository name → digest → version id.
+    versions: Mutex<HashMap<String, HashMap<String, u64>>>,
+    deletes: Semaphore,
+    pace: Mutex<Pace>,
+    /// The primary limit is spent until then (`x-ratelimit-reset`).
+    blocked_until: Mutex<Option<SystemTime>>,
+    /// `x-oauth-scopes` of the last reply that had it (classic tokens).
+    scopes_seen: Mutex<Option<String>>,
+    /// The first DELETE refused for lack of permission: the rest are not sent.
+    denied: Mutex<Option<Error>>,
+}
+
+impl Api {
+    fn url(&self, path: &str) -> Result<Url> {
+        let base = self.base.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}/{path}"))
+            .map_err(|e| Error::input(format!("invalid GitHub API URL {base}/{path}: {e}")))
+    }
+
+    fn token(&self) -> Result<&Secret> {
+        self.token.as_ref().ok_or_else(|| {
+            Error::input("GitHub Packages cleanup needs a GitHub token for the packages API")
+                .with_hint(TOKEN_HINT)
+        })
+    }
+
+    /// Sends one REST request, waiting out the primary and secondary rate limits.
+    async fn send(&self, method: Method, url: Url) -> Result<Reply> {
+        let token = self.token()?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                Error::input("the GitHub token holds characters not allowed in a header")
+            })?;
+        auth.set_sensitive(true);
+        let mut req = Request::new(method, url.clone())
+            .header(ACCEPT, ACCEPT_JSON)
+            .header(
+                reqwest::header::HeaderName::from_static("x-github-api-version"),
+                API_VERSION,
+            );
+        req.headers.insert(AUTHORIZATION, auth);
+        req.registry_auth = false;
+        let mut secondary_waits = 0;
+        loop {
+            if let Some(d) = self.wait_primary()? {
+                tokio::time::sleep(d).await;
+            }
+            let resp = self.transport.send(req.clone()).await?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await.map_err(|e| {
+                Error::operation(format!("reading {} failed: {e}", redact_url(&url)))
+            })?;
+            let reply = Reply {
+                status,
+                headers,
+                body,
+                url: url.clone(),
+            };
+            if let Some(scopes) = reply.header("x-oauth-scopes") {
+                *self.scopes_seen.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(scopes.trim().to_string());
+            }
+            let spent = reply.header("x-ratelimit-remaining").map(str::trim) == Some("0");
+            let reset = reply
+                .header("x-ratelimit-reset")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| UNIX_EPOCH + Duration::from_secs(s));
+            if spent && let Some(reset) = reset {
+                *self.blocked_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(reset);
+            }
+            let limited = matches!(status.as_u16(), 403 | 429);
+            if !limited {
+                return Ok(reply);
+            }
+            // Primary limit spent: the next round waits for the reset (or fails clearly).
+            if spent && reset.is_some() {
+                crate::log::debug("GitHub primary rate limit spent: waiting for its reset");
+                continue;
+            }
+            let retry_after = reply
+                .header(RETRY_AFTER.as_str())
+                .and_then(|v| crate::registry::retry::parse_retry_after(v, SystemTime::now()));
+            let secondary = retry_after.is_some()
+                || reply
+                    .message()
+                    .to_ascii_lowercase()
+                    .contains("secondary rate limit");
+            if !secondary {
+                return Ok(reply);
+            }
+            let wait = retry_after.unwrap_or(DEFAULT_SECONDARY_WAIT);
+            if secondary_waits >= MAX_SECONDARY_WAITS || wait > MAX_SECONDARY_WAIT {
+                return Err(Error::operation(format!(
+                    "GitHub's secondary rate limit still applies to {} (HTTP {}, it asks to wait {}s)",
+                    redact_url(&url),
+                    status.as_u16(),
+                    wait.as_secs()
+                ))
+                .with_hint("retry later, or run fewer jobs against the GitHub API at once"));
+            }
+            secondary_waits += 1;
+            crate::log::verbose(&format!(
+                "GitHub secondary rate limit (HTTP {}): waiting {}s",
+                status.as_u16(),
+                wait.as_secs_f64()
+            ));
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// How long to wait for the primary limit, or an error when its reset is too far off.
+    fn wait_primary(&self) -> Result<Option<Duration>> {
+        let mut blocked = self.blocked_until.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(until) = *blocked else {
+            return Ok(None);
+        };
+        let Ok(wait) = until.duration_since(SystemTime::now()) else {
+            *blocked = None;
+            return Ok(None);
+        };
+        if wait > MAX_PRIMARY_WAIT {
+            return Err(Error::operation(format!(
+                "GitHub API rate limit is spent for the next {} min (x-ratelimit-reset)",
+                wait.as_secs().div_ceil(60)
+            ))
+            .with_hint("retry after the reset, or use a token with a larger budget (a personal access token has 5,000 requests an hour)"));
+        }
+        *blocked = None;
+        // The reset is whole seconds: a little slack so the first request lands after it.
+        Ok(Some(wait + Duration::from_millis(200)))
+    }
+
+    /// The URL scope of an owner's packages: `orgs/{o}`, `user` (the token's own account) or
+    /// `users/{o}`. Asked once per owner.
+    async fn scope(&self, owner: &str) -> Result<String> {
+        let mut scopes = self.scopes.lock().await;
+        if let Some(s) = scopes.get(owner) {
+            return Ok(s.clone());
+        }
+        let url = self.url(&format!("users/{}", encode_package(owner)))?;
+        let reply = self.send(Method::GET, url).await?;
+        let scope = match reply.status.as_u16() {
+            200 => {
+                let account: Account = reply.json()?;
+                if account.kind.eq_ignore_ascii_case("organization") {
+                    format!("orgs/{}", encode_package(owner))
+                } else if self
+                    .me()
+                    .await?
+                    .is_some_and(|me| me.eq_ignore_ascii_case(owner))
+                {
+                    "user".to_string()
+                } else {
+                    format!("users/{}", encode_package(owner))
+                }
+            }
+            401 | 403 => {
+                return Err(reply.auth_error(&format!("looking up {owner}"), "a valid token"));
+            }
+            404 => {
+                return Err(
+                    Error::input(format!("GitHub has no user or organization {owner:?}"))
+                        .with_hint("check the owner in the images repo address (ghcr.io/OWNER/…)"),
+                );
+            }
+            _ => return Err(reply.error("user lookup")),
+        };
+        scopes.insert(owner.to_string(), scope.clone());
+        Ok(scope)
+    }
+
+    /// The token's own login; `None` for tokens without a user (a workflow's GITHUB_TOKEN).
+    async fn me(&self) -> Result<Option<String>> {
+        self.me
+            .get_or_try_init(|| async {
+                let reply = self.send(Method::GET, self.url("user")?).await?;
+                match reply.status.as_u16() {
+                    200 => Ok(Some(reply.json::<Account>()?.login)),
+                    401 => Err(reply.auth_error("the token", "a valid token")),
+                    // "Resource not accessible by integration": an installation token.
+                    _ => Ok(None),
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// `…/{scope}/packages/container/{package}` of a repository.
+    async fn package_path(&self, repo: &Repo) -> Result<String> {
+        let (owner, package) = split(repo)?;
+        let scope = self.scope(owner).await?;
+        Ok(format!(
+            "{scope}/packages/container/{}",
+            encode_package(package)
+        ))
+    }
+
+    /// Every version of a package, newest first as GitHub lists them; `None` when the API shows
+    /// no such package. With `until`, stops at the page holding that digest.
+    async fn list_versions(
+        &self,
+        repo: &Repo,
+        until: Option<&str>,
+    ) -> Result<Option<Vec<Version>>> {
+        let path = self.package_path(repo).await?;
+        let mut url = self.url(&format!("{path}/versions?per_page={PER_PAGE}"))?;
+        let mut out: Vec<Version> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let reply = self.send(Method::GET, url.clone()).await?;
+            match reply.status.as_u16() {
+                200 => {}
+                404 if out.is_empty() => return Ok(None),
+                401 | 403 => {
+                    return Err(reply
+                        .auth_error(&format!("listing the versions of {repo}"), "read:packages"));
+                }
+                _ => return Err(reply.error("listing versions")),
+            }
+            let page: Vec<Version> = reply.json()?;
+            let found = until.is_some_and(|d| page.iter().any(|v| v.name == d));
+            out.extend(page);
+            {
+                let mut map = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+                let entry = map.entry(repo.name.clone()).or_default();
+                for v in &out {
+                    entry.insert(v.name.clone(), v.id);
+                }
+            }
+            if found {
+                return Ok(Some(out));
+            }
+            match next_link(&reply.headers, &url) {
+                Some(next) if next != url => url = next,
+                _ => return Ok(Some(out)),
+            }
+        }
+        Err(Error::operation(format!(
+            "GitHub kept paging the versions of {repo} past {MAX_PAGES} pages"
+        )))
+    }
+
+    fn known_id(&self, repo: &Repo, digest: &str) -> Option<u64> {
+        self.versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&repo.name)
+            .and_then(|m| m.get(digest))
+            .copied()
+    }
+
+    fn forget(&self, repo: &Repo, digest: &str) {
+        if let Some(m) = self
+            .versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&repo.name)
+        {
+            m.remove(digest);
+        }
+    }
+
+    /// Waits for a DELETE slot of the pace.
+    async fn paced(&self) {
+        loop {
+            let wait = self.pace.lock().unwrap_or_else(|p| p.into_inner()).take(
+                Instant::now(),
+                DELETES_PER_SECOND,
+                DELETE_BURST,
+            );
+            match wait {
+                None => return,
+                Some(d) => tokio::time::sleep(d).await,
+            }
+        }
+    }
+
+    /// REST-deletes the version of `digest` (all its tags go with it).
+    async fn delete_version(&self, repo: &Repo, digest: &str) -> Result<Deleted> {
+        if let Some(e) = self
+            .denied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Err(e);
+        }
+        let result = self.delete_version_once(repo, digest).await;
+        if let Err(e) = &result
+            && e.kind == crate::error::Kind::Auth
+        {
+            *self.denied.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+        }
+        result
+    }
+
+    async fn delete_version_once(&self, repo: &Repo, digest: &str) -> Result<Deleted> {
+        let id = match self.known_id(repo, digest) {
+            Some(id) => id,
+            // Not seen yet (a throw-away just pushed): the newest pages hold it.
+            None => match self.list_versions(repo, Some(digest)).await? {
+                None => return Ok(Deleted::NotFound),
+                Some(_) => match self.known_id(repo, digest) {
+                    Some(id) => id,
+                    None => return Ok(Deleted::NotFound),
+                },
+            },
+        };
+        let path = self.package_path(repo).await?;
+        let url = self.url(&format!("{path}/versions/{id}"))?;
+        let reply = {
+            let _slot = self
+                .deletes
+                .acquire()
+                .await
+                .map_err(|_| Error::operation("closed"))?;
+            self.paced().await;
+            self.send(Method::DELETE, url.clone()).await?
+        };
+        let status = reply.status.as_u16();
+        if reply.status.is_success() {
+            self.forget(repo, digest);
+            return Ok(Deleted::Done);
+        }
+        if matches!(status, 400 | 403 | 409 | 422)
+            && let Some(reason) = refusal(&reply.message())
+        {
+            return Ok(Deleted::Kept { reason });
+        }
+        match status {
+            404 => {
+                // GitHub answers 404 when the token may not delete; a version that is still
+                // listed shows which it was.
+                let check = self.send(Method::GET, url).await?;
+                if check.status.is_success() {
+                    let scopes = reply.header("x-oauth-scopes").map(str::to_string);
+                    let mut reply = reply;
+                    if let Some(s) =
+                        scopes.or_else(|| check.header("x-oauth-scopes").map(str::to_string))
+                        && let Ok(v) = HeaderValue::from_str(&s)
+                    {
+                        reply.headers.insert("x-oauth-scopes", v);
+                    }
+                    return Err(reply.auth_error(
+                        &format!(
+                            "deleting version {id} ({digest}) of {repo}: it exists, but GitHub answers 404 \
+                             when the token may not delete it"
+                        ),
+                        "delete:packages and the Admin role on the package",
+                    ));
+                }
+                self.forget(repo, digest);
+                Ok(Deleted::NotFound)
+            }
+            401 | 403 => Err(reply.auth_error(
+                &format!("deleting version {id} ({digest}) of {repo}"),
+                "delete:packages and the Admin role on the package",
+            )),
+            _ => Err(reply.error("deleting a version")),
+        }
+    }
+}
+
+/// The GitHub Packages registry.
+pub struct GitHub {
+    caps: Capabilities,
+    oci: Distribution,
+    api: Api,
+    legacy: bool,
+    /// A dry run deletes nothing, so it needs no delete scope.
+    dry_run: bool,
+}
+
+impl GitHub {
+    /// `host` is the registry host of the images repo.
+    pub async fn open(
+        caps: Capabilities,
+        oci: Distribution,
+        host: &str,
+        settings: &Settings,
+    ) -> Result<GitHub> {
+        let transport = oci.transport().clone();
+        let legacy = is_legacy(host);
+        if legacy {
+            crate::log::warn(&format!(
+                "{host} is GitHub's legacy Docker registry, replaced by ghcr.io (its images were \
+                 migrated there); dockhand treats it as an alias of ghcr.io and manages it through \
+                 the same packages API"
+            ));
+        }
+        let registry_credential = transport.credential(host).await?;
+        let token = match (&settings.forge.github_token, &registry_credential) {
+            (Some(t), _) if !t.expose().trim().is_empty() => Some(t.clone()),
+            (_, Some(Credential::Basic { password, .. })) => Some(password.clone()),
+            _ => None,
+        };
+        if let Some(t) = &token {
+            if t.expose().starts_with("github_pat_") {
+                crate::log::warn(
+                    "the GitHub token is a fine-grained personal access token, which GitHub \
+                     Packages does not accept for its API; use a classic token or GITHUB_TOKEN",
+                );
+            }
+            // The same token logs in to the registry (any user name) unless one is configured.
+            if registry_credential.is_none() {
+                transport.set_credential(host, Credential::basic("dockhand", t.expose()));
+            }
+        }
+        let base = settings
+            .forge
+            .github_api_url
+            .clone()
+            .unwrap_or_else(|| default_api_url(host));
+        Ok(GitHub {
+            caps,
+            api: Api {
+                transport,
+                base,
+                token,
+                scopes: Default::default(),
+                me: OnceCell::new(),
+                versions: Default::default(),
+                deletes: Semaphore::new(DELETE_CONCURRENCY),
+                pace: Mutex::new(Pace {
+                    tokens: DELETE_BURST,
+                    last: Instant::now(),
+                }),
+                blocked_until: Mutex::new(None),
+                scopes_seen: Mutex::new(None),
+                denied: Mutex::new(None),
+            },
+            oci,
+            legacy,
+            dry_run: settings.dry_run,
+        })
+    }
+}
+
+impl Registry for GitHub {
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+    fn as_dyn(&self) -> &dyn Registry {
+        self
+    }
+    fn oci(&self) -> &Distribution {
+        &self.oci
+    }
+
+    fn listing<'a>(
+        &'a self,
+        repo: &'a Repo,
+        _timed: Timed<'a>,
+    ) -> BoxFuture<'a, Result<Option<Listing>>> {
+        Box::pin(async move {
+            let Some(versions) = self.api.list_versions(repo, None).await? else {
+                // No package, or one the token cannot see: the registry tells which.
+                return match self.oci.tags(repo, None).await? {
+                    Some(tags) if !tags.is_empty() => Err(Error::auth(format!(
+                        "{repo} has {} tag(s) in the registry, but the GitHub API shows no package {} \
+                         to this token",
+                        tags.len(),
+                        split(repo)?.1
+                    ))
+                    .with_hint(TOKEN_HINT)),
+                    _ => Ok(Some(Listing::default())),
+                };
+            };
+            // A classic token names its scopes: one that cannot delete fails the cleanup here,
+            // before anything is planned or deleted.
+            let scopes = self
+                .api
+                .scopes_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if !self.dry_run
+                && let Some(scopes) = scopes
+                && !scopes.split(',').any(|s| s.trim() == "delete:packages")
+            {
+                let shown = if scopes.is_empty() {
+                    "none".to_string()
+                } else {
+                    scopes
+                };
+                return Err(Error::auth(format!(
+                    "the GitHub token cannot delete package versions of {repo}: it lacks the \
+                     delete:packages scope (the token's scopes: {shown})"
+                ))
+                .with_hint(TOKEN_HINT));
+            }
+            let mut listing = Listing::default();
+            for v in versions {
+                for t in v.tags() {
+                    // werf saw a synthetic tag on the legacy registry that is no image.
+                    if self.legacy && t == "docker-base-layer" {
+                        continue;
+                    }
+                    listing.tags.insert(t.clone(), v.name.clone());
+                }
+                listing.manifests.insert(
+                    v.name.clone(),
+                    Listed {
+                        media_type: None,
+                        pushed: v.pushed(),
+                    },
+                );
+            }
+            Ok(Some(listing))
+        })
+    }
+
+    fn delete_digest<'a>(
+        &'a self,
+        repo: &'a Repo,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<Deleted>> {
+        Box::pin(self.api.delete_version(repo, digest))
+    }
+
+    /// Registry tag DELETE is 405 on ghcr: straight to the safe untag.
+    fn untag<'a>(
+        &'a self,
+        repo: &'a Repo,
+        tag: &'a str,
+        _tag_delete_works: Option<bool>,
+    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
+        Box::pin(async move { Ok((untag::safe_untag(self, repo, tag).await?, false)) })
+    }
+}
+
+/// Tags → digests of a versions page, for tests and diagnostics.
+#[allow(dead_code)]
+fn tag_map(versions: &[Version]) -> BTreeMap<String, String> {
+    versions
+        .iter()
+        .flat_map(|v| v.tags().iter().map(move |t| (t.clone(), v.name.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_are_one_segment() {
+        assert_eq!(encode_package("app"), "app");
+        assert_eq!(encode_package("a/b"), "a%2Fb");
+        assert_eq!(encode_package("a/b/c.d_e-f"), "a%2Fb%2Fc.d_e-f");
+        // The URL library keeps %2F as it is: one segment, encoded once.
+        let u = Url::parse(&format!(
+            "https://api.github.com/orgs/o/packages/container/{}/versions",
+            encode_package("a/b")
+        ))
+        .unwrap();
+        assert_eq!(u.path(), "/orgs/o/packages/container/a%2Fb/versions");
+        assert_eq!(u.path_segments().unwrap().count(), 6);
+    }
+
+    #[test]
+    fn api_url_defaults() {
+        assert_eq!(
+            default_api_url("ghcr.io").as_str(),
+            "https://api.github.com/"
+        );
+        assert_eq!(
+            default_api_url("docker.pkg.github.com").as_str(),
+            "https://api.github.com/"
+        );
+        assert_eq!(
+            default_api_url("containers.ghe.example").as_str(),
+            "https://ghe.example/api/v3"
+        );
+        assert_eq!(
+            default_api_url("docker.ghe.example").as_str(),
+            "https://ghe.example/api/v3"
+        );
+    }
+
+    #[test]
+    fn refusals_are_recognised() {
+        assert!(
+            refusal("You cannot delete the last tagged version of a package. You must delete the package instead.")
+                .unwrap()
+                .contains("last tagged version")
+        );
+        assert!(
+            refusal("You cannot delete the last version of a package. You must delete the package instead.")
+                .is_some()
+        );
+        assert!(
+            refusal(
+                "Publicly visible package versions with more than 5000 downloads cannot be deleted."
+            )
+            .unwrap()
+            .contains("5,000")
+        );
+        assert!(refusal("Must have admin rights to Repository.").is_none());
+    }
+
+    #[test]
+    fn versions_parse_with_tags_and_times() {
+        let v: Vec<Version> = serde_json::from_str(
+            r#"[{"id":7,"name":"sha256:aa","created_at":"2024-05-01T12:00:00Z",
+                 "updated_at":"2024-05-03T12:00:00Z","metadata":{"package_type":"container",
+                 "container":{"tags":["v1","latest"]}}},
+                {"id":8,"name":"sha256:bb","created_at":"2024-05-01T12:00:00Z",
+                 "metadata":{"package_type":"container","container":{"tags":[]}}}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            tag_map(&v),
+            BTreeMap::from([
+                ("latest".to_string(), "sha256:aa".to_string()),
+                ("v1".to_string(), "sha256:aa".to_string())
+            ])
+        );
+        let want = humantime::parse_rfc3339("2024-05-03T12:00:00Z").unwrap();
+        assert_eq!(v[0].pushed(), Some(want));
+        assert!(v[1].tags().is_empty());
+    }
+
+    #[tokio::test]
+    async fn primary_limit_too_far_off_fails_clearly() {
+        let transport = Transport::new(
+            Default::default(),
+            crate::registry::credentials::CredentialStore::default(),
+        )
+        .unwrap();
+        let api = Api {
+            transport,
+            base: Url::parse("http://127.0.0.1:9/").unwrap(),
+            token: Some(Secret::new("ghp_unit_test_token")),
+            scopes: Default::default(),
+            me: OnceCell::new(),
+            versions: Default::default(),
+            deletes: Semaphore::new(1),
+            pace: Mutex::new(Pace {
+                tokens: 1.0,
+                last: Instant::now(),
+            }),
+            blocked_until: Mutex::new(Some(SystemTime::now() + Duration::from_secs(3600))),
+            scopes_seen: Mutex::new(None),
+            denied: Mutex::new(None),
+        };
+        let e = api.wait_primary().unwrap_err();
+        assert!(
+            e.message
+                .contains("rate limit is spent for the next 60 min"),
+            "{e}"
+        );
+        *api.blocked_until.lock().unwrap() = Some(SystemTime::now() + Duration::from_secs(2));
+        let wait = api.wait_primary().unwrap().unwrap();
+        assert!(
+            wait > Duration::from_secs(1) && wait < Duration::from_secs(3),
+            "{wait:?}"
+        );
+        assert_eq!(api.wait_primary().unwrap(), None, "waited once, then clear");
+    }
+
+    #[test]
+    fn deletes_are_paced() {
+        let start = Instant::now();
+        let mut pace = Pace {
+            tokens: 2.0,
+            last: start,
+        };
+        assert_eq!(pace.take(start, 3.0, 2.0), None);
+        assert_eq!(pace.take(start, 3.0, 2.0), None);
+        let wait = pace.take(start, 3.0, 2.0).unwrap();
+        assert!((wait.as_secs_f64() - 1.0 / 3.0).abs() < 1e-6, "{wait:?}");
+        // A third of a second later one more is allowed, and no more.
+        let later = start + Duration::from_millis(334);
+        assert_eq!(pace.take(later, 3.0, 2.0), None);
+        assert!(pace.take(later, 3.0, 2.0).is_some());
+    }
+}
