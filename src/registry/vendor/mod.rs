@@ -7,6 +7,8 @@
 
 // Vendor modules (one line each, apart, so parallel work merges cleanly).
 
+pub mod gitlab;
+
 use super::distribution::Distribution;
 use super::{Generic, Registry};
 use crate::error::Result;
@@ -31,7 +33,9 @@ pub async fn open(
 
         Implementation::GitHub => generic(oci),
 
-        Implementation::GitLab => generic(oci),
+        Implementation::GitLab => Ok(Box::new(
+            gitlab::GitLab::open(caps, oci, host, settings).await?,
+        )),
 
         Implementation::DockerHub => generic(oci),
 
