@@ -1070,3 +1070,73 @@ fn fake_follows_gitlab() {
     assert_eq!(s, 200);
     assert!(fake.tags("group/project/app").is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// 10. Tokens and the API base
+
+#[test]
+fn oauth_token_goes_as_bearer() {
+    let fake = FakeGitlab::start(GitlabOptions::default());
+    Client::new(&fake).push("group/project/app", "v1", "app");
+    let dir = tempfile::tempdir().unwrap();
+    let images_repo = format!("{}/group/project", fake.host());
+    let args = [
+        "cleanup",
+        "-i",
+        &images_repo,
+        "--image",
+        "app",
+        "--git-refs",
+        "none",
+        "--dry-run",
+        "--output",
+        "json",
+        "--gitlab-token",
+        "oauth2:oauth-token",
+    ];
+    let doc = json(&ok(dockhand(&args, dir.path(), &[])));
+    assert_eq!(entry(&doc, "/app", "v1")["result"], "kept");
+    let rest: Vec<Option<String>> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v4/"))
+        .map(|r| r.authorization.clone())
+        .collect();
+    assert!(!rest.is_empty());
+    assert!(
+        rest.iter()
+            .all(|a| a.as_deref() == Some("Bearer oauth-token")),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn self_managed_without_a_known_api_needs_the_option() {
+    // A registry whose challenge names no /jwt/auth realm: the API base cannot be derived.
+    let fake = support::fake_oci::FakeOci::start(support::fake_oci::Profile::distribution());
+    let dir = tempfile::tempdir().unwrap();
+    let images_repo = format!("{}/group/project", fake.host());
+    let r = dockhand(
+        &[
+            "cleanup",
+            "-i",
+            &images_repo,
+            "--image",
+            "app",
+            "--implementation",
+            "gitlab",
+            "--git-refs",
+            "none",
+            "--gitlab-token",
+            "glpat-api",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("--gitlab-api-url"), "{}", r.stderr);
+    assert!(
+        fake.requests().iter().all(|q| !q.path.starts_with("/api/")),
+        "nothing sent to an API"
+    );
+}

@@ -327,7 +327,7 @@ impl GitLab {
                     String::new()
                 };
                 Error::auth(format!(
-                    "{who} may not {action}{scope}: HTTP 403 {}",
+                    "{who} may not {action}{scope} (HTTP 403: {})",
                     e.detail(body)
                 ))
                 .with_hint(scope_hint)
