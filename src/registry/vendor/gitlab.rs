@@ -1022,6 +1022,20 @@ mod tests {
     }
 
     #[test]
+    fn tokens_from_settings() {
+        use crate::secret::Secret;
+        use crate::settings::ForgeToken;
+        let t = Token::from_settings(&ForgeToken::Private(Secret::new("glpat-x")));
+        assert!(matches!(&t, Token::Private(s) if s.expose() == "glpat-x"));
+        let t = Token::from_settings(&ForgeToken::Private(Secret::new("oauth2:abc")));
+        assert!(matches!(&t, Token::Bearer(s) if s.expose() == "abc"));
+        assert_eq!(t.header().unwrap().1.to_str().unwrap(), "Bearer abc");
+        let t = Token::from_settings(&ForgeToken::Job(Secret::new("job")));
+        assert_eq!(t.header().unwrap().0.as_str(), "job-token");
+        assert!(t.describe().contains("CI_JOB_TOKEN"));
+    }
+
+    #[test]
     fn registry_codes() {
         assert_eq!(
             registry_code(r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"x"}]}"#).as_deref(),
