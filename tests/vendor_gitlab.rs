@@ -1069,6 +1069,22 @@ fn fake_follows_gitlab() {
     );
     assert_eq!(s, 200);
     assert!(fake.tags("group/project/app").is_empty());
+
+    // The registry tag DELETE untags only where `tag_delete` is advertised.
+    let client = Client::new(&fake);
+    let d = client.push("group/project/app", "a", "app");
+    client.retag("group/project/app", &d, "b");
+    let status = client
+        .rt
+        .block_on(client.c.delete_manifest("group/project/app", "a"));
+    assert_eq!(status.as_u16(), 202);
+    assert_eq!(fake.tags("group/project/app"), vec!["b"]);
+    fake.update(|o| o.features = Some("tag_rename".into()));
+    let status = client
+        .rt
+        .block_on(client.c.delete_manifest("group/project/app", "b"));
+    assert_eq!(status.as_u16(), 400, "DIGEST_INVALID without tag_delete");
+    assert_eq!(fake.tags("group/project/app"), vec!["b"]);
 }
 
 // ---------------------------------------------------------------------------------------------
