@@ -193,6 +193,18 @@ impl Layout {
         validate_image_name(name).map_err(|e| Error::input(format!("image name {name:?}: {e}")))?;
         match self.mode {
             Mode::Multirepo => {
+                // GitLab: an image nests at most two levels below its project, and the address
+                // names the project at least (registries.md §1a, GitLab MR 102063).
+                if self.caps.implementation == crate::implementation::Implementation::GitLab
+                    && name.split('/').count() > 2
+                {
+                    return Err(Error::input(format!(
+                        "image {name:?} would be published as {host}/{}, but {title} allows at \
+                         most two levels below the project",
+                        join(&base, name)
+                    ))
+                    .with_hint("use an image name with at most one '/'"));
+                }
                 let depth = self.repo.path.len() + name.split('/').count();
                 if !self.caps.depth.allows(depth) {
                     return Err(Error::input(format!(

@@ -23,6 +23,7 @@
 mod bg;
 pub mod client;
 pub mod fake_github;
+pub mod fake_gitlab;
 pub mod fake_oci;
 pub mod ports;
 pub mod proxy;

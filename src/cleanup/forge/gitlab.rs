@@ -30,7 +30,30 @@ pub enum Token {
 }
 
 impl Token {
-    fn header(&self) -> Result<(HeaderName, HeaderValue)> {
+    /// The token the settings hold. A `--gitlab-token` given as `oauth2:<token>` is an OAuth
+    /// token, sent as `Authorization: Bearer` (GitLab's own `oauth2` user name convention).
+    pub fn from_settings(token: &crate::settings::ForgeToken) -> Token {
+        use crate::settings::ForgeToken;
+        match token {
+            ForgeToken::Private(s) => match s.expose().strip_prefix("oauth2:") {
+                Some(oauth) => Token::Bearer(Secret::new(oauth)),
+                None => Token::Private(s.clone()),
+            },
+            ForgeToken::Job(s) => Token::Job(s.clone()),
+        }
+    }
+
+    /// What kind of token this is, as the user would name it (for error messages).
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Token::Private(_) => "the GitLab access token (PRIVATE-TOKEN)",
+            Token::Job(_) => "CI_JOB_TOKEN (JOB-TOKEN)",
+            Token::Bearer(_) => "the GitLab OAuth token (Authorization: Bearer)",
+        }
+    }
+
+    /// The header that carries the token.
+    pub fn header(&self) -> Result<(HeaderName, HeaderValue)> {
         let (name, value) = match self {
             Token::Private(s) => (
                 HeaderName::from_static("private-token"),
@@ -156,7 +179,7 @@ async fn list(
 
 /// The next page: `Link rel="next"` on the same origin, else `X-Next-Page` (empty or absent on
 /// the last page). A `Link` to another origin is never followed: the token would go with it.
-fn next_page(headers: &HeaderMap, current: &Url, first: &Url) -> Result<Option<Url>> {
+pub fn next_page(headers: &HeaderMap, current: &Url, first: &Url) -> Result<Option<Url>> {
     let link = next_link(headers, current);
     if let Some(next) = &link
         && next.origin() == first.origin()

@@ -8,6 +8,7 @@
 // Vendor modules (one line each, apart, so parallel work merges cleanly).
 
 pub mod github;
+pub mod gitlab;
 
 use super::distribution::Distribution;
 use super::{Generic, Registry};
@@ -35,7 +36,9 @@ pub async fn open(
             github::GitHub::open(caps, oci, host, settings).await?,
         )),
 
-        Implementation::GitLab => generic(oci),
+        Implementation::GitLab => Ok(Box::new(
+            gitlab::GitLab::open(caps, oci, host, settings).await?,
+        )),
 
         Implementation::DockerHub => generic(oci),
 
