@@ -40,6 +40,8 @@ pub struct Failed {
     pub message: String,
     pub refused: bool,
     pub kept: bool,
+    /// Refused for lack of permission (a 401/403 naming the role): exit 3.
+    pub denied: bool,
 }
 
 impl Failed {
@@ -48,6 +50,7 @@ impl Failed {
             message: message.into(),
             refused: false,
             kept: false,
+            denied: false,
         }
     }
     fn kept(reason: impl Into<String>) -> Failed {
@@ -55,6 +58,7 @@ impl Failed {
             message: reason.into(),
             refused: false,
             kept: true,
+            denied: false,
         }
     }
 }
@@ -63,6 +67,7 @@ impl From<crate::error::Error> for Failed {
     fn from(e: crate::error::Error) -> Failed {
         Failed {
             refused: e.kind == crate::error::Kind::Unsupported,
+            denied: e.kind == crate::error::Kind::Auth,
             message: e.to_string(),
             kept: false,
         }
@@ -82,19 +87,38 @@ fn done(d: Result<Deleted>) -> Outcome {
             ),
             refused: true,
             kept: false,
+            denied: false,
         }),
         Err(e) => Err(e.into()),
     }
 }
 
-/// A consequence of a refused deletion is itself a refusal (for the exit code).
-fn failure_refused(
+/// A consequence of a failed deletion inherits its kind: refused (exit 4), kept by the registry
+/// (no failure: what hangs off a kept image stays with it), or denied (exit 3).
+fn consequence(
     digests: &HashMap<(String, String), Outcome>,
     manifests: &BTreeMap<(String, String), Outcome>,
     key: &(String, String),
-) -> bool {
-    let failed = digests.get(key).or_else(|| manifests.get(key));
-    matches!(failed, Some(Err(Failed { refused: true, .. })))
+    message: &str,
+) -> Failed {
+    let cause = match digests.get(key).or_else(|| manifests.get(key)) {
+        Some(Err(f)) => Some(f),
+        _ => None,
+    };
+    let kept = cause.is_some_and(|f| f.kept);
+    Failed {
+        message: if kept {
+            format!(
+                "{message}: {}",
+                cause.map(|f| f.message.as_str()).unwrap_or_default()
+            )
+        } else {
+            message.to_string()
+        },
+        refused: cause.is_some_and(|f| f.refused),
+        kept,
+        denied: cause.is_some_and(|f| f.denied),
+    }
 }
 
 /// `repos` maps each repository label of the plan to the registry repository it names.
@@ -174,15 +198,15 @@ pub async fn execute(
                 .insert((d.repository.clone(), d.digest.clone()), r);
         } else {
             let parent = (d.repository.clone(), d.parent.clone());
-            let refused = failure_refused(&digest_ok, &results.manifests, &parent);
-            results.manifests.insert(
-                (d.repository.clone(), d.digest.clone()),
-                Err(Failed {
-                    message: "its parent was not deleted".into(),
-                    refused,
-                    kept: false,
-                }),
+            let failed = consequence(
+                &digest_ok,
+                &results.manifests,
+                &parent,
+                "its parent was not deleted",
             );
+            results
+                .manifests
+                .insert((d.repository.clone(), d.digest.clone()), Err(failed));
         }
     }
     for t in plan
@@ -201,12 +225,12 @@ pub async fn execute(
                 .any(|d| d.repository == t.repository && d.digest == subject);
         let r = if subject_planned && !subject_known_deleted {
             let key = (t.repository.clone(), subject.clone());
-            let refused = failure_refused(&digest_ok, &results.manifests, &key);
-            Err(Failed {
-                message: "its subject was not deleted".into(),
-                refused,
-                kept: false,
-            })
+            Err(consequence(
+                &digest_ok,
+                &results.manifests,
+                &key,
+                "its subject was not deleted",
+            ))
         } else {
             done(
                 registry

@@ -174,6 +174,13 @@ pub fn outcome(doc: &report::Report) -> Result<()> {
         ))
         .with_hint("enable deletion on the registry (distribution: storage.delete.enabled), or check --implementation"));
     }
+    // A deletion refused for lack of permission is an authorization failure (exit 3).
+    if let Some(first) = &s.first_denied {
+        return Err(Error::auth(format!(
+            "{} of {} failed deletion(s) lacked permission; the first: {first}",
+            s.denied, s.failed
+        )));
+    }
     if doc.summary.failed > 0 {
         return Err(Error::operation(format!(
             "{} deletion(s) failed; the report names each",

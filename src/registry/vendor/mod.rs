@@ -7,6 +7,10 @@
 
 // Vendor modules (one line each, apart, so parallel work merges cleanly).
 
+pub mod acr;
+
+pub mod gcr;
+
 use super::distribution::Distribution;
 use super::{Generic, Registry};
 use crate::error::Result;
@@ -35,12 +39,12 @@ pub async fn open(
 
         Implementation::DockerHub => generic(oci),
 
-        Implementation::Acr => generic(oci),
+        Implementation::Acr => acr::open(caps, oci, host, settings).await,
 
         Implementation::Harbor => generic(oci),
 
         Implementation::Quay => generic(oci),
 
-        Implementation::Gcr => generic(oci),
+        Implementation::Gcr => gcr::open(caps, oci, host, settings).await,
     }
 }
