@@ -22,6 +22,8 @@
 
 mod bg;
 pub mod client;
+pub mod fake_acr;
+pub mod fake_gcr;
 pub mod fake_oci;
 pub mod ports;
 pub mod proxy;

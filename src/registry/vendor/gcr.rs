@@ -24,7 +24,7 @@ use crate::error::{Error, Kind, Result};
 use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
-use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
+use crate::registry::distribution::{Deleted, Distribution, Repo, fallback_tag, next_link};
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
@@ -43,6 +43,8 @@ pub struct Gcr {
     tags_of: Mutex<HashMap<String, HashMap<String, Vec<String>>>>,
     /// Artifact Registry repositories (`project/repository`) seen to exist.
     existing: Mutex<HashSet<String>>,
+    /// (repository, digest) deleted by this run (a fallback index goes with its subject).
+    gone: Mutex<HashSet<(String, String)>>,
 }
 
 /// Installs the Google credential and returns the registry object.
@@ -78,6 +80,7 @@ pub async fn open(
         artifact_registry,
         tags_of: Mutex::default(),
         existing: Mutex::default(),
+        gone: Mutex::default(),
     }))
 }
 
@@ -356,6 +359,15 @@ impl Gcr {
 
     /// Untags every tag on `digest`, then deletes it; a tag added meanwhile is met once more.
     async fn delete_untagged(&self, repo: &Repo, digest: &str) -> Result<Deleted> {
+        let key = (repo.name.clone(), digest.to_string());
+        if self
+            .gone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&key)
+        {
+            return Ok(Deleted::Done);
+        }
         let mut fresh = false;
         loop {
             for tag in self.tags_on(repo, digest, fresh).await? {
@@ -385,18 +397,49 @@ impl Gcr {
                     });
                 }
                 other => {
-                    if matches!(other, Deleted::Done | Deleted::NotFound)
-                        && let Some(m) = self
+                    if matches!(other, Deleted::Done | Deleted::NotFound) {
+                        if let Some(m) = self
                             .tags_of
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .get_mut(&repo.name)
-                    {
-                        m.remove(digest);
+                        {
+                            m.remove(digest);
+                        }
+                        self.gone
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(key.clone());
+                        self.drop_fallback_index(repo, digest).await;
                     }
                     return Ok(other);
                 }
             }
+        }
+    }
+
+    /// The referrers fallback index of a deleted manifest (tag `sha256-<hex>`) lists its
+    /// referrers, and GCR refuses to delete a manifest an index still lists
+    /// (`GOOGLE_MANIFEST_DANGLING_PARENT_IMAGE`): it goes right after its subject, so that the
+    /// referrers (deleted next, as dependents) are free. Without its subject it is garbage; the
+    /// plan deletes it too, and then finds it gone. A failure here is left to that step.
+    async fn drop_fallback_index(&self, repo: &Repo, subject: &str) {
+        let tag = fallback_tag(subject);
+        let index = self
+            .tags_of
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&repo.name)
+            .and_then(|m| {
+                m.iter()
+                    .find(|(_, tags)| tags.contains(&tag))
+                    .map(|(d, _)| d.clone())
+            });
+        let Some(index) = index else { return };
+        if let Err(e) = Box::pin(self.delete_untagged(repo, &index)).await {
+            crate::log::debug(&format!(
+                "{repo}: the fallback index {tag} of deleted {subject} stays for now: {e}"
+            ));
         }
     }
 
