@@ -1013,3 +1013,72 @@ fn detect_acr_hosts_auto_mode_and_nesting() {
     assert_eq!(doc["implementation"], "acr", "{doc:#}");
     assert_eq!(doc["detection"]["source"], "probe", "{doc:#}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Push times from `_tags` (7 fractional digits), no config reads
+
+#[test]
+fn push_times_come_from_the_tags_listing() {
+    let fake = FakeAcr::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let client = RegistryClient::new(&fake.url(), Creds::basic(ADMIN_USER, ADMIN_PASSWORD));
+    // Pushed by hand (no origin records): only the registry knows when. The configs say 2020, so
+    // reading them instead would judge both old.
+    let old = rt()
+        .block_on(client.push_image(
+            "times/app",
+            "old",
+            &[b"old".to_vec()],
+            "2020-01-01T00:00:00Z",
+        ))
+        .digest;
+    rt().block_on(client.push_image(
+        "times/app",
+        "new",
+        &[b"new".to_vec()],
+        "2020-01-01T00:00:00Z",
+    ));
+    fake.set_pushed(
+        "times/app",
+        &old,
+        std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 86_400),
+    );
+    fake.clear_log();
+    let mut args = vec![
+        "cleanup",
+        "-i",
+        &format!("{}/times", fake.host()),
+        "--implementation",
+        "acr",
+        "--image",
+        "app",
+        "--keep-younger-than",
+        "7d",
+        "--grace",
+        "0",
+        "--output",
+        "json",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    args.extend(admin_args().into_iter().map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let doc = ok(dockhand(&args, cwd, &[])).json();
+    assert_eq!(entry(&doc, "/app", "old")["result"], "deleted", "{doc:#}");
+    assert_eq!(entry(&doc, "/app", "new")["result"], "kept", "{doc:#}");
+    assert_eq!(fake.tags("times/app"), vec!["new"]);
+    assert_eq!(
+        fake.requests_matching("GET", "/blobs/").len(),
+        0,
+        "no config reads"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/_tags") && r.status == 200)
+            .count()
+            >= 1
+    );
+}

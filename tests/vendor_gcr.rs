@@ -794,3 +794,83 @@ fn detect_gcr_and_ar_hosts_auto_mode_and_nesting() {
         r.stdout
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5. Push times from the listing (strings on GCR), no config reads
+
+#[test]
+fn push_times_come_from_the_extended_listing() {
+    let fake = FakeGcr::start(false, ids());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let client = RegistryClient::new(&fake.url(), Creds::basic("oauth2accesstoken", ACCESS_TOKEN));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Pushed by hand (no origin records); configs say 2020, so reading them would judge both old.
+    let old = rt
+        .block_on(client.push_image(
+            "proj/times",
+            "old",
+            &[b"old".to_vec()],
+            "2020-01-01T00:00:00Z",
+        ))
+        .digest;
+    rt.block_on(client.push_image(
+        "proj/times",
+        "new",
+        &[b"new".to_vec()],
+        "2020-01-01T00:00:00Z",
+    ));
+    fake.set_pushed(
+        "proj/times",
+        &old,
+        std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 86_400),
+    );
+    fake.clear_log();
+    let doc = ok(dockhand(
+        &[
+            "cleanup",
+            "-i",
+            &format!("{}/proj", fake.host()),
+            "--implementation",
+            "gcr",
+            "--image",
+            "times",
+            "--keep-younger-than",
+            "7d",
+            "--grace",
+            "0",
+            "--output",
+            "json",
+            "--google-access-token",
+            ACCESS_TOKEN,
+        ],
+        cwd,
+        &[],
+    ))
+    .json();
+    assert_eq!(entry(&doc, "/times", "old")["result"], "deleted", "{doc:#}");
+    assert_eq!(entry(&doc, "/times", "new")["result"], "kept", "{doc:#}");
+    assert_eq!(fake.tags("proj/times"), vec!["new"]);
+    assert_eq!(
+        fake.manifest_digests("proj/times").len(),
+        1,
+        "the old image is gone"
+    );
+    assert_eq!(
+        fake.requests_matching("GET", "/blobs/").len(),
+        0,
+        "no config reads"
+    );
+    // Digests and media types come from the listing: no manifest reads (the one probe of the
+    // referrers fallback tag is how the inventory learns that the host has no referrers API).
+    let reads: Vec<String> = fake
+        .requests_matching("GET", "/manifests/")
+        .iter()
+        .map(|r| r.path.clone())
+        .filter(|p| !p.contains("/manifests/sha256-"))
+        .collect();
+    assert!(reads.is_empty(), "{reads:?}");
+}
