@@ -1082,3 +1082,100 @@ fn push_times_come_from_the_tags_listing() {
             >= 1
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7. Write-locked tags and locked manifests are kept, with what hangs off them
+
+#[test]
+fn write_locks_and_manifest_locks_are_kept_with_reasons() {
+    let fake = FakeAcr::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let repo = git_repo(cwd, &["feature/l"]);
+    let images_repo = format!("{}/locks", fake.host());
+    for name in ["wlocked", "mlocked"] {
+        let src = format!("{name}={}", oci(&layout(cwd, name)));
+        let mut args = vec![
+            "publish",
+            "-i",
+            &images_repo,
+            "--implementation",
+            "acr",
+            "--image",
+            &src,
+            "--tag-git-branch",
+            "feature/l",
+        ];
+        args.extend(admin_args());
+        ok(dockhand(&args, cwd, &[]));
+    }
+    let stale = slug_tag("feature/l");
+    fake.lock_tag("locks/wlocked", &stale, true, false);
+    let mdigest = fake.tag_map("locks/mlocked")[&stale].clone();
+    fake.lock_manifest("locks/mlocked", &mdigest);
+    let before: Vec<(Vec<String>, Vec<String>)> = ["locks/wlocked", "locks/mlocked"]
+        .iter()
+        .map(|r| (fake.tags(r), fake.manifest_digests(r)))
+        .collect();
+    git(&repo, &["branch", "-D", "feature/l"]);
+    fake.clear_log();
+    let mut args = vec![
+        "cleanup",
+        "-i",
+        &images_repo,
+        "--implementation",
+        "acr",
+        "--image",
+        "wlocked",
+        "--image",
+        "mlocked",
+        "--git-dir",
+        repo.to_str().unwrap(),
+        "--git-refs",
+        "local",
+        "--grace",
+        "0",
+        "--output",
+        "json",
+    ];
+    args.extend(admin_args());
+    let doc = ok(dockhand(&args, cwd, &[])).json();
+    assert_eq!(doc["summary"]["failed"], 0, "{doc:#}");
+    let w = entry(&doc, "/wlocked", &stale);
+    assert_eq!(w["result"], "kept", "{doc:#}");
+    assert!(
+        w["reason"]
+            .as_str()
+            .unwrap()
+            .contains("writeEnabled: false"),
+        "{w}"
+    );
+    let m = entry(&doc, "/mlocked", &stale);
+    assert_eq!(m["result"], "kept", "{doc:#}");
+    assert!(
+        m["reason"]
+            .as_str()
+            .unwrap()
+            .contains("REGISTRY_DISALLOWED_OPERATION"),
+        "{m}"
+    );
+    // What hangs off them (origin records) is kept too, not failed.
+    assert!(!doc["manifests"].as_array().unwrap().is_empty(), "{doc:#}");
+    for e in doc["manifests"].as_array().unwrap() {
+        assert_eq!(e["result"], "kept", "{e}");
+    }
+    let after: Vec<(Vec<String>, Vec<String>)> = ["locks/wlocked", "locks/mlocked"]
+        .iter()
+        .map(|r| (fake.tags(r), fake.manifest_digests(r)))
+        .collect();
+    assert_eq!(after, before, "nothing changed");
+    // Nothing is sent for the write-locked tag; the manifest lock is learned from the refusal.
+    assert_eq!(fake.requests_matching("DELETE", "/locks/wlocked/").len(), 0);
+    let refused: Vec<u16> = fake
+        .requests_matching("DELETE", "/locks/mlocked/")
+        .iter()
+        .map(|r| r.status)
+        .filter(|s| *s != 401)
+        .collect();
+    assert_eq!(refused, vec![405]);
+}

@@ -93,6 +93,9 @@ pub struct AcrState {
     refresh: HashMap<String, (String, Grants)>,
     /// (repository, tag) → (deleteEnabled, writeEnabled).
     locks: HashMap<(String, String), (bool, bool)>,
+    /// (repository, digest) of manifests locked themselves (`_manifests` attributes, which
+    /// `_tags` does not show).
+    manifest_locks: std::collections::HashSet<(String, String)>,
     classic: bool,
     page_size: usize,
     forms: Vec<Form>,
@@ -205,7 +208,11 @@ impl FakeAcr {
                 } else {
                     vec![reference.to_string()]
                 };
-                if tags.iter().any(|t| locked(st, repo, t)) {
+                if tags.iter().any(|t| locked(st, repo, t))
+                    || st
+                        .manifest_locks
+                        .contains(&(repo.to_string(), reference.to_string()))
+                {
                     return Err(disallowed());
                 }
                 Ok(())
@@ -280,6 +287,11 @@ impl FakeAcr {
                 .locks
                 .insert((repo.into(), tag.into()), (delete_enabled, write_enabled))
         });
+    }
+
+    /// Locks a manifest itself (`az acr repository update --image repo@digest --delete-enabled false`).
+    pub fn lock_manifest(&self, repo: &str, digest: &str) {
+        self.with_store(|s| state(s).manifest_locks.insert((repo.into(), digest.into())));
     }
 
     pub fn set_classic(&self, classic: bool) {
