@@ -874,3 +874,77 @@ fn push_times_come_from_the_extended_listing() {
         .collect();
     assert!(reads.is_empty(), "{reads:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. A tag pushed between the listing and the delete stays
+
+#[test]
+fn a_tag_added_after_the_listing_stays() {
+    let fake = FakeGcr::start(false, ids());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let images_repo = format!("{}/proj", fake.host());
+    let repo = git_repo(cwd, &["feature/r"]);
+    let src = format!("app={}", oci(&layout(cwd, "race-app")));
+    ok(dockhand(
+        &[
+            "publish",
+            "-i",
+            &images_repo,
+            "--implementation",
+            "gcr",
+            "--image",
+            &src,
+            "--tag-git-branch",
+            "feature/r",
+            "--google-access-token",
+            ACCESS_TOKEN,
+        ],
+        cwd,
+        &[],
+    ));
+    git(&repo, &["branch", "-D", "feature/r"]);
+    let stale = slug_tag("feature/r");
+    let digest = fake.tag_map("proj/app")[&stale].clone();
+    // Someone tags the image right before dockhand deletes it.
+    let target = format!("app/manifests/{digest}");
+    let once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    fake.update_profile(|p| {
+        p.hooks.v2_override = Some(std::sync::Arc::new(
+            move |req: &support::fake_oci::V2Request, h| {
+                if req.method == reqwest::Method::DELETE
+                    && req.rest.ends_with(&target)
+                    && !once.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    let d = target.rsplit('/').next().unwrap().to_string();
+                    h.with_store(|s| {
+                        s.repo_mut("proj/app")
+                            .tags
+                            .insert("pushed-meanwhile".into(), d);
+                    });
+                }
+                None
+            },
+        ));
+    });
+    let r = cleanup_with(&images_repo, &repo, cwd, ACCESS_TOKEN);
+    assert_eq!(r.code, 1, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    let doc = r.json();
+    let e = entry(&doc, "/app", &stale);
+    assert_eq!(e["result"], "failed", "{doc:#}");
+    assert!(
+        e["error"].as_str().unwrap().contains("pushed-meanwhile"),
+        "{e}"
+    );
+    assert_eq!(
+        fake.tag_map("proj/app").get("pushed-meanwhile"),
+        Some(&digest),
+        "the new tag stays"
+    );
+    assert!(fake.manifest_digests("proj/app").contains(&digest));
+    assert!(
+        fake.requests_matching("DELETE", "/manifests/pushed-meanwhile")
+            .is_empty(),
+        "a tag nobody judged is never removed"
+    );
+}

@@ -9,7 +9,8 @@
 //! times in one request. **Deletion:** a tag DELETE only untags; a digest DELETE is refused while
 //! any tag names it (`GOOGLE_MANIFEST_DANGLING_TAG`), so a digest goes by untagging each of its
 //! tags first. A child still in an index is refused (`GOOGLE_MANIFEST_DANGLING_PARENT_IMAGE`):
-//! the executor deletes parents before children, so that only happens for an index we keep.
+//! the executor deletes parents before children, so that only happens for an index we keep. A
+//! tag added after the listing makes the delete fail for that digest: the new tag stays.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -357,7 +358,7 @@ impl Gcr {
         Ok(u)
     }
 
-    /// Untags every tag on `digest`, then deletes it; a tag added meanwhile is met once more.
+    /// Untags every tag listed on `digest`, then deletes it.
     async fn delete_untagged(&self, repo: &Repo, digest: &str) -> Result<Deleted> {
         let key = (repo.name.clone(), digest.to_string());
         if self
@@ -368,52 +369,51 @@ impl Gcr {
         {
             return Ok(Deleted::Done);
         }
-        let mut fresh = false;
-        loop {
-            for tag in self.tags_on(repo, digest, fresh).await? {
-                if let Untagged::Kept(reason) = self.untag_one(repo, &tag).await? {
-                    return Ok(Deleted::Kept { reason });
-                }
+        for tag in self.tags_on(repo, digest, false).await? {
+            if let Untagged::Kept(reason) = self.untag_one(repo, &tag).await? {
+                return Ok(Deleted::Kept { reason });
             }
-            let d = self
-                .oci
-                .delete_manifest(repo, digest)
-                .await
-                .map_err(|e| self.with_role(e, repo, "delete"))?;
-            match d {
-                Deleted::Unsupported { code, .. } if code.as_deref() == Some(DANGLING_TAG) => {
-                    if fresh {
-                        return Err(Error::operation(format!(
-                            "{repo}@{digest} is still tagged after untagging every tag listed on it ({DANGLING_TAG})"
-                        )));
+        }
+        let d = self
+            .oci
+            .delete_manifest(repo, digest)
+            .await
+            .map_err(|e| self.with_role(e, repo, "delete"))?;
+        match d {
+            // Tagged since it was listed: those tags were not judged, so they stay (a re-run
+            // judges them). Deleting them here would remove what someone just pushed.
+            Deleted::Unsupported { code, .. } if code.as_deref() == Some(DANGLING_TAG) => {
+                let now = self.tags_on(repo, digest, true).await?;
+                Err(Error::operation(format!(
+                    "{repo}@{digest} was tagged again after it was listed ({}); it stays ({DANGLING_TAG})",
+                    now.join(", ")
+                ))
+                .with_hint("run the cleanup again to judge the new tags"))
+            }
+            Deleted::Unsupported { code, .. } if code.as_deref() == Some(DANGLING_PARENT) => {
+                Ok(Deleted::Kept {
+                    reason: format!(
+                        "an image index that stays still references it ({DANGLING_PARENT})"
+                    ),
+                })
+            }
+            other => {
+                if matches!(other, Deleted::Done | Deleted::NotFound) {
+                    if let Some(m) = self
+                        .tags_of
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_mut(&repo.name)
+                    {
+                        m.remove(digest);
                     }
-                    fresh = true;
+                    self.gone
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key.clone());
+                    self.drop_fallback_index(repo, digest).await;
                 }
-                Deleted::Unsupported { code, .. } if code.as_deref() == Some(DANGLING_PARENT) => {
-                    return Ok(Deleted::Kept {
-                        reason: format!(
-                            "an image index that stays still references it ({DANGLING_PARENT})"
-                        ),
-                    });
-                }
-                other => {
-                    if matches!(other, Deleted::Done | Deleted::NotFound) {
-                        if let Some(m) = self
-                            .tags_of
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_mut(&repo.name)
-                        {
-                            m.remove(digest);
-                        }
-                        self.gone
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(key.clone());
-                        self.drop_fallback_index(repo, digest).await;
-                    }
-                    return Ok(other);
-                }
+                Ok(other)
             }
         }
     }
