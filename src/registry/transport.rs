@@ -447,7 +447,8 @@ impl Transport {
         Ok(())
     }
 
-    /// `GET realm?service=…&scope=…` (registries.md §2.2 step 4).
+    /// `GET realm?service=…&scope=…` (registries.md §2.2 step 4), or the OAuth2 form POST for a
+    /// refresh token.
     async fn fetch_token(
         &self,
         host: &str,
@@ -456,9 +457,10 @@ impl Transport {
         scopes: &[Scope],
         credential: Option<&Credential>,
     ) -> Result<(Secret, Duration)> {
-        let mut url = parse_url(realm).map_err(|_| {
+        let realm_url = parse_url(realm).map_err(|_| {
             Error::operation(format!("{host} named an invalid token realm {realm:?}"))
         })?;
+        let mut url = realm_url.clone();
         {
             let mut q = url.query_pairs_mut();
             // Artifact Registry omits `service`; the registry host is what it expects then.
@@ -469,7 +471,7 @@ impl Transport {
         }
         let mut req = Request::new(Method::GET, url.clone());
         req.registry_auth = false;
-        if let Some(Credential::Basic { username, password }) = credential {
+        if credential.is_some() {
             let realm_host = host_port(&url);
             // Credentials go only to an HTTPS realm (or an insecure/loopback one the user allowed).
             if url.scheme() != "https" && !self.is_insecure(&realm_host) {
@@ -481,8 +483,16 @@ impl Transport {
                     "add --insecure-registry {realm_host} if that is intended"
                 )));
             }
-            req.headers
-                .insert(AUTHORIZATION, basic_header(username, password.expose())?);
+        }
+        match credential {
+            Some(Credential::Basic { username, password }) => {
+                req.headers
+                    .insert(AUTHORIZATION, basic_header(username, password.expose())?);
+            }
+            Some(Credential::IdentityToken { token }) => {
+                req = refresh_token_request(realm_url, service.unwrap_or(host), scopes, token);
+            }
+            None => {}
         }
         let resp = self.execute(&req, None).await?;
         let status = resp.status();
@@ -663,6 +673,30 @@ pub fn host_port(url: &Url) -> String {
         Some(p) => format!("{host}:{p}"),
         None => host,
     }
+}
+
+/// An OAuth2 refresh token (Docker's `identitytoken`, ACR's exchanged token) is spent at the realm
+/// with a form POST (distribution's token spec, "OAuth2 token": `grant_type=refresh_token`),
+/// never sent as Basic.
+fn refresh_token_request(realm: Url, service: &str, scopes: &[Scope], token: &Secret) -> Request {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "refresh_token")
+        .append_pair("service", service)
+        .append_pair("client_id", "dockhand");
+    for s in scopes {
+        form.append_pair("scope", &s.to_string());
+    }
+    form.append_pair("refresh_token", token.expose());
+    let mut req = Request::new(Method::POST, realm)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(Body::Bytes(Bytes::from(form.finish())));
+    req.registry_auth = false;
+    // Nothing changes on the server: safe to send again after a dropped connection.
+    req.replay_on_connection_error = true;
+    req
 }
 
 fn basic_header(user: &str, pass: &str) -> Result<HeaderValue> {

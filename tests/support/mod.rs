@@ -24,6 +24,8 @@ mod bg;
 pub mod client;
 pub mod fake_github;
 pub mod fake_gitlab;
+pub mod fake_acr;
+pub mod fake_gcr;
 pub mod fake_oci;
 pub mod ports;
 pub mod proxy;

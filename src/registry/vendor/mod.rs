@@ -9,6 +9,9 @@
 
 pub mod github;
 pub mod gitlab;
+pub mod acr;
+
+pub mod gcr;
 
 use super::distribution::Distribution;
 use super::{Generic, Registry};
@@ -42,12 +45,12 @@ pub async fn open(
 
         Implementation::DockerHub => generic(oci),
 
-        Implementation::Acr => generic(oci),
+        Implementation::Acr => acr::open(caps, oci, host, settings).await,
 
         Implementation::Harbor => generic(oci),
 
         Implementation::Quay => generic(oci),
 
-        Implementation::Gcr => generic(oci),
+        Implementation::Gcr => gcr::open(caps, oci, host, settings).await,
     }
 }
