@@ -40,6 +40,8 @@ pub struct Failed {
     pub message: String,
     pub refused: bool,
     pub kept: bool,
+    /// The registry denied permission (401/403 from its API): exit 3, naming what is missing.
+    pub denied: bool,
 }
 
 impl Failed {
@@ -48,6 +50,7 @@ impl Failed {
             message: message.into(),
             refused: false,
             kept: false,
+            denied: false,
         }
     }
     fn kept(reason: impl Into<String>) -> Failed {
@@ -55,6 +58,7 @@ impl Failed {
             message: reason.into(),
             refused: false,
             kept: true,
+            denied: false,
         }
     }
 }
@@ -63,6 +67,7 @@ impl From<crate::error::Error> for Failed {
     fn from(e: crate::error::Error) -> Failed {
         Failed {
             refused: e.kind == crate::error::Kind::Unsupported,
+            denied: e.kind == crate::error::Kind::Auth,
             message: e.to_string(),
             kept: false,
         }
@@ -82,6 +87,7 @@ fn done(d: Result<Deleted>) -> Outcome {
             ),
             refused: true,
             kept: false,
+            denied: false,
         }),
         Err(e) => Err(e.into()),
     }
@@ -181,6 +187,7 @@ pub async fn execute(
                     message: "its parent was not deleted".into(),
                     refused,
                     kept: false,
+                    denied: false,
                 }),
             );
         }
@@ -206,6 +213,7 @@ pub async fn execute(
                 message: "its subject was not deleted".into(),
                 refused,
                 kept: false,
+                denied: false,
             })
         } else {
             done(

@@ -7,6 +7,10 @@
 
 // Vendor modules (one line each, apart, so parallel work merges cleanly).
 
+pub mod harbor;
+
+pub mod quay;
+
 use super::distribution::Distribution;
 use super::{Generic, Registry};
 use crate::error::Result;
@@ -37,9 +41,11 @@ pub async fn open(
 
         Implementation::Acr => generic(oci),
 
-        Implementation::Harbor => generic(oci),
+        Implementation::Harbor => Ok(Box::new(
+            harbor::Harbor::open(caps, oci, host, settings).await?,
+        )),
 
-        Implementation::Quay => generic(oci),
+        Implementation::Quay => Ok(Box::new(quay::Quay::open(caps, oci, host, settings).await?)),
 
         Implementation::Gcr => generic(oci),
     }
