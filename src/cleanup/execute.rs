@@ -103,6 +103,16 @@ fn failure_refused(
     matches!(failed, Some(Err(Failed { refused: true, .. })))
 }
 
+/// A consequence of a deletion the registry kept on purpose is kept too (not a failure).
+fn failure_kept(
+    digests: &HashMap<(String, String), Outcome>,
+    manifests: &BTreeMap<(String, String), Outcome>,
+    key: &(String, String),
+) -> bool {
+    let failed = digests.get(key).or_else(|| manifests.get(key));
+    matches!(failed, Some(Err(Failed { kept: true, .. })))
+}
+
 /// `repos` maps each repository label of the plan to the registry repository it names.
 pub async fn execute(
     registry: &dyn Registry,
@@ -181,15 +191,19 @@ pub async fn execute(
         } else {
             let parent = (d.repository.clone(), d.parent.clone());
             let refused = failure_refused(&digest_ok, &results.manifests, &parent);
-            results.manifests.insert(
-                (d.repository.clone(), d.digest.clone()),
-                Err(Failed {
+            let outcome = if failure_kept(&digest_ok, &results.manifests, &parent) {
+                Failed::kept("its parent is kept by the registry")
+            } else {
+                Failed {
                     message: "its parent was not deleted".into(),
                     refused,
                     kept: false,
                     denied: false,
-                }),
-            );
+                }
+            };
+            results
+                .manifests
+                .insert((d.repository.clone(), d.digest.clone()), Err(outcome));
         }
     }
     for t in plan
@@ -209,12 +223,16 @@ pub async fn execute(
         let r = if subject_planned && !subject_known_deleted {
             let key = (t.repository.clone(), subject.clone());
             let refused = failure_refused(&digest_ok, &results.manifests, &key);
-            Err(Failed {
-                message: "its subject was not deleted".into(),
-                refused,
-                kept: false,
-                denied: false,
-            })
+            if failure_kept(&digest_ok, &results.manifests, &key) {
+                Err(Failed::kept("its subject is kept by the registry"))
+            } else {
+                Err(Failed {
+                    message: "its subject was not deleted".into(),
+                    refused,
+                    kept: false,
+                    denied: false,
+                })
+            }
         } else {
             done(
                 registry

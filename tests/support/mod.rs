@@ -22,7 +22,9 @@
 
 mod bg;
 pub mod client;
+pub mod fake_harbor;
 pub mod fake_oci;
+pub mod fake_quay;
 pub mod ports;
 pub mod proxy;
 pub mod redirect;

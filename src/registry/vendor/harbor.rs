@@ -480,11 +480,12 @@ fn split(repo: &Repo) -> Result<(&str, &str)> {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters (so `/` becomes `%2F`).
+/// Percent-encodes one path segment: everything but RFC 3986 unreserved characters and `:`
+/// (digests stay `sha256:…`), so `/` becomes `%2F`.
 fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':') {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -518,7 +519,8 @@ mod tests {
         assert_eq!(encode_twice("team/app"), "team%252Fapp");
         assert_eq!(encode_twice("app"), "app");
         assert_eq!(encode_twice("a/b/c"), "a%252Fb%252Fc");
-        assert_eq!(encode("sha256:ab"), "sha256%3Aab");
+        assert_eq!(encode("sha256:ab"), "sha256:ab");
+        assert_eq!(encode("a b"), "a%20b");
         let r = Repo::new("h", "project/team/app");
         assert_eq!(split(&r).unwrap(), ("project", "team/app"));
         assert_eq!(
