@@ -787,3 +787,63 @@ fn detect_harbor_by_probe_and_its_layouts() {
     let r = detect(&["-i", &host, "--image", "app"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Paging
+
+#[test]
+fn artifact_listing_follows_harbor_paging() {
+    let h = harbor();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    for i in 0..130 {
+        h.with_store(|s| {
+            s.seed_image(
+                "proj/many",
+                Some(&format!("t{i:03}")),
+                &[format!("layer {i}").as_bytes()],
+                "2024-05-01T12:00:00Z",
+            )
+        });
+    }
+    let login = creds(ROBOT, PASSWORD);
+    let r = dockhand(
+        &with(
+            &[
+                "cleanup",
+                "-i",
+                &format!("{}/proj", h.host()),
+                "--image",
+                "many",
+                "--git-refs",
+                "none",
+                "--dry-run",
+                "--output",
+                "json",
+            ],
+            &login,
+        ),
+        cwd,
+    )
+    .ok();
+    let doc = r.json();
+    assert_eq!(doc["tags"].as_array().unwrap().len(), 130, "{doc:#}");
+    let lists: Vec<String> = h
+        .api_requests()
+        .into_iter()
+        .filter(|l| l.contains("/repositories/many/artifacts"))
+        .collect();
+    assert_eq!(
+        lists.len(),
+        2,
+        "100 per page, the second from Link: {lists:?}"
+    );
+    assert!(lists[1].contains("page=2"), "{lists:?}");
+    // A dry run deletes nothing and reads no manifest by tag.
+    assert_eq!(h.tags("proj/many").len(), 130);
+    assert!(
+        h.requests()
+            .iter()
+            .all(|r| r.method != "DELETE" && !(r.path.contains("/manifests/t")))
+    );
+}

@@ -716,3 +716,56 @@ fn detect_quay_by_probe_and_its_layouts() {
     assert!(!probes.is_empty());
     assert!(probes.iter().all(|p| !p.has_auth()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Paging
+
+#[test]
+fn tag_listing_follows_quay_paging() {
+    let q = quay();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    for i in 0..130 {
+        q.with_store(|s| {
+            s.seed_image(
+                "acme/many",
+                Some(&format!("t{i:03}")),
+                &[format!("layer {i}").as_bytes()],
+                "2024-05-01T12:00:00Z",
+            )
+        });
+    }
+    let r = dockhand(
+        &with(
+            &[
+                "cleanup",
+                "-i",
+                &format!("{}/acme", q.host()),
+                "--image",
+                "many",
+                "--git-refs",
+                "none",
+                "--dry-run",
+                "--output",
+                "json",
+            ],
+            &token(TOKEN),
+        ),
+        cwd,
+    )
+    .ok();
+    let doc = r.json();
+    assert_eq!(doc["tags"].as_array().unwrap().len(), 130, "{doc:#}");
+    let lists: Vec<String> = q
+        .api_requests()
+        .into_iter()
+        .filter(|l| l.contains("/repository/acme/many/tag/"))
+        .collect();
+    assert_eq!(
+        lists.len(),
+        2,
+        "100 per page while has_additional: {lists:?}"
+    );
+    assert!(lists[1].contains("page=2"), "{lists:?}");
+    assert_eq!(q.tags("acme/many").len(), 130);
+}
