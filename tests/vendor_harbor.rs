@@ -450,7 +450,10 @@ fn nested_repository_is_encoded_twice() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let images_repo = format!("{}/proj/team", h.host());
-    let login = creds(ROBOT, PASSWORD);
+    // The Harbor options alone: the robot is the registry login too.
+    let login: Vec<String> = ["--harbor-username", ROBOT, "--harbor-password", PASSWORD]
+        .map(String::from)
+        .to_vec();
     let repo = git_repo(cwd, &["feature/n"]);
     let (l, digest) = layout(cwd, "nested");
     let image = format!("app={}", oci(&l));
@@ -507,6 +510,7 @@ fn nested_repository_is_encoded_twice() {
     };
     assert_eq!(get("team%252Fapp"), 200);
     assert_eq!(get("team%2Fapp"), 404);
+    assert_eq!(get("team/app"), 404);
 
     git(&repo, &["branch", "-D", "feature/n"]);
     h.clear_log();

@@ -63,7 +63,14 @@ impl Harbor {
     ) -> Result<Harbor> {
         let v = &settings.vendor;
         let (login, login_source) = match (&v.harbor_username, &v.harbor_password) {
-            (Some(u), Some(p)) => (Some((u.clone(), p.clone())), "--harbor-username"),
+            (Some(u), Some(p)) => {
+                // The same account logs in to the registry when nothing else is configured.
+                if oci.transport().credential(host).await?.is_none() {
+                    oci.transport()
+                        .set_credential(host, Credential::basic(u.clone(), p.expose()));
+                }
+                (Some((u.clone(), p.clone())), "--harbor-username")
+            }
             (Some(_), None) | (None, Some(_)) => {
                 return Err(
                     Error::input("--harbor-username and --harbor-password go together")
