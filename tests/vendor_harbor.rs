@@ -661,7 +661,12 @@ fn permission_errors_exit_3_naming_the_permission() {
     };
     let r = cleanup(&pusher);
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("delete artifact"), "{}", r.stderr);
+    assert!(
+        format!("{}{}", r.stdout, r.stderr).contains("delete artifact"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
     assert_eq!(h.tag_map("proj/app")[&slug_tag("feature/p")], digest);
 
     // Wrong password: the listing is refused with 401.

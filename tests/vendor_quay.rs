@@ -596,7 +596,12 @@ fn token_alone_logs_in_and_permission_errors_exit_3() {
     // A read-only token: listing works, the tag delete is refused → exit 3 naming repo:write.
     let r = cleanup_app(&q, cwd, &repo, &token(READ_TOKEN));
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("repo:write"), "{}", r.stderr);
+    assert!(
+        format!("{}{}", r.stdout, r.stderr).contains("repo:write"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
     assert!(q.tags("acme/app").contains(&tag_p));
 
     // A robot token given as --quay-token: the API refuses it → exit 3 naming the token type.
