@@ -12,6 +12,9 @@ pub mod gitlab;
 pub mod acr;
 
 pub mod gcr;
+pub mod harbor;
+
+pub mod quay;
 
 use super::distribution::Distribution;
 use super::{Generic, Registry};
@@ -47,9 +50,11 @@ pub async fn open(
 
         Implementation::Acr => acr::open(caps, oci, host, settings).await,
 
-        Implementation::Harbor => generic(oci),
+        Implementation::Harbor => Ok(Box::new(
+            harbor::Harbor::open(caps, oci, host, settings).await?,
+        )),
 
-        Implementation::Quay => generic(oci),
+        Implementation::Quay => Ok(Box::new(quay::Quay::open(caps, oci, host, settings).await?)),
 
         Implementation::Gcr => gcr::open(caps, oci, host, settings).await,
     }

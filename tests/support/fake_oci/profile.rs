@@ -397,6 +397,9 @@ pub struct Profile {
     /// Headers added to every response (e.g. GitLab's
     /// `Gitlab-Container-Registry-Features`).
     pub extra_headers: Vec<(String, String)>,
+    /// The actions a `DELETE` on `/v2/` needs; None: `delete` (§2.2 table).
+    /// Quay checks `pull,push` (its token endpoint knows no `delete`).
+    pub delete_needs: Option<Vec<&'static str>>,
     pub hooks: Hooks,
 }
 
@@ -444,6 +447,7 @@ impl Profile {
             max_manifest_bytes: 4 << 20,
             catalog: true,
             extra_headers: Vec::new(),
+            delete_needs: None,
             hooks: Hooks::default(),
         }
     }

@@ -380,6 +380,10 @@ async fn dispatch(State(h): State<FakeHandle>, req: Request) -> Response {
             name: r.clone(),
             actions: vec!["pull", "push"],
         },
+        _ if parts.method == Method::DELETE && profile.delete_needs.is_some() => Need::Repo {
+            name: repo.clone().unwrap_or_default(),
+            actions: profile.delete_needs.clone().unwrap_or_default(),
+        },
         _ => Need::for_method(repo.as_deref().unwrap_or(""), &parts.method),
     };
     let caller = match h.authorize(&profile.auth, &parts.headers, &need) {

@@ -1,0 +1,538 @@
+//! Quay (quay.io and Red Hat Quay, registries.md §3.9).
+//!
+//! - The Quay REST API (`<scheme>://<host>/api/v1`, on the registry host) takes an OAuth
+//!   application token as `Authorization: Bearer` (`--quay-token`). It lists the active tags with
+//!   their push times (`GET …/tag/?onlyActiveTags=true`, paged by `page`/`has_additional`) and
+//!   removes one tag (`DELETE …/tag/{tag}` → 204). Robot accounts cannot use this API: they are
+//!   registry logins only.
+//! - A whole digest goes through the registry: `DELETE /v2/<ns>/<repo>/manifests/<digest>` → 202
+//!   deletes every tag on it in one request, and Quay refuses it as a whole while any of those
+//!   tags is immutable (409 `TAG_IMMUTABLE`), so nothing is half done. Deleting the tags one by
+//!   one through the API would cost a request per tag and could not reach untagged manifests
+//!   (index children, signatures). Quay's registry checks the `push` action for DELETE (its token
+//!   endpoint knows `pull`, `push` and `*`, not `delete`), so that is the scope asked for.
+//! - Without `--quay-token`, cleanup still works through the registry alone: the OCI tag list
+//!   with image config times, and registry tag DELETE (202 on Quay).
+//! - Given a token and no registry credentials, the token logs in to the registry too, as Quay
+//!   allows (user `$oauthtoken`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::implementation::Capabilities;
+use crate::registry::auth::Scope;
+use crate::registry::credentials::Credential;
+use crate::registry::distribution::{Deleted, Distribution, Repo};
+use crate::registry::media::ACCEPT_MANIFESTS;
+use crate::registry::transport::Request;
+use crate::registry::untag::Untagged;
+use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::secret::{Secret, redact_url};
+use crate::settings::Settings;
+
+/// Largest page of the tag API (registries.md §3.9: `limit` ≤ 100).
+const PAGE_SIZE: usize = 100;
+const MAX_PAGES: usize = 100_000;
+
+const TOKEN_HINT: &str = "give an OAuth application token (Organization → Applications → Generate Token) \
+     with the repo:read and repo:write scopes as --quay-token; robot account tokens work only for \
+     the registry, not for this API";
+
+pub struct Quay {
+    caps: Capabilities,
+    oci: Distribution,
+    host: String,
+    token: Option<Secret>,
+    /// Said once that the API is not used.
+    told_no_token: AtomicBool,
+}
+
+impl Quay {
+    pub async fn open(
+        caps: Capabilities,
+        oci: Distribution,
+        host: &str,
+        settings: &Settings,
+    ) -> Result<Quay> {
+        let token = settings.vendor.quay_token.clone();
+        if let Some(t) = &token
+            && oci.transport().credential(host).await?.is_none()
+        {
+            // Quay accepts an OAuth access token as a registry password for `$oauthtoken`.
+            oci.transport()
+                .set_credential(host, Credential::basic("$oauthtoken", t.expose()));
+        }
+        Ok(Quay {
+            caps,
+            oci,
+            host: host.to_string(),
+            token,
+            told_no_token: AtomicBool::new(false),
+        })
+    }
+
+    /// The API token, or `None` (then the registry alone is used; said once).
+    fn token(&self) -> Option<&Secret> {
+        if self.token.is_none() && !self.told_no_token.swap(true, Ordering::Relaxed) {
+            crate::log::verbose(&format!(
+                "no --quay-token: cleanup on {} uses the registry API only (tag list, image \
+                 config times, registry DELETE)",
+                self.host
+            ));
+        }
+        self.token.as_ref()
+    }
+
+    /// `<base>/api/v1/repository/{ns}/{repo}/tag/` plus `tail`.
+    async fn tag_url(&self, repo: &Repo, tail: &str) -> Result<Url> {
+        let (ns, name) = split(repo)?;
+        let base = self.oci.transport().base_url(&self.host).await?;
+        let s = format!(
+            "{base}api/v1/repository/{}/{}/tag/{tail}",
+            encode(ns),
+            encode(name)
+        );
+        Url::parse(&s).map_err(|e| Error::input(format!("invalid repository {repo}: {e}")))
+    }
+
+    async fn api_send(
+        &self,
+        method: Method,
+        url: Url,
+        token: &Secret,
+    ) -> Result<reqwest::Response> {
+        let mut req = Request::new(method, url);
+        req.registry_auth = false;
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            .map_err(|_| Error::input("--quay-token holds characters not allowed in a header"))?;
+        v.set_sensitive(true);
+        req.headers.insert(AUTHORIZATION, v);
+        req.headers
+            .insert(ACCEPT, HeaderValue::from_static("application/json"));
+        self.oci.transport().send(req).await
+    }
+
+    async fn fail(resp: reqwest::Response, what: &str, url: &Url) -> Error {
+        let status = resp.status().as_u16();
+        let e = quay_error(resp).await;
+        let detail = e.summary();
+        let url = redact_url(url);
+        match status {
+            401 => Error::auth(format!(
+                "Quay did not accept --quay-token to {what} ({url}: HTTP 401{detail}): it needs an \
+                 OAuth application token"
+            ))
+            .with_hint(TOKEN_HINT),
+            403 => Error::auth(format!(
+                "Quay refused to {what} ({url}: HTTP 403{detail}): the OAuth token needs the \
+                 repo:write scope (repo:read to list), and its user write or admin permission on \
+                 the repository"
+            ))
+            .with_hint(TOKEN_HINT),
+            _ => Error::operation(format!(
+                "Quay API: cannot {what} ({url}: HTTP {status}{detail})"
+            )),
+        }
+    }
+
+    async fn tags(&self, repo: &Repo, token: &Secret) -> Result<Vec<QuayTag>> {
+        let mut all = Vec::new();
+        for page in 1..=MAX_PAGES {
+            // onlyActiveTags: without it the answer is the tag history, expired entries included.
+            let url = self
+                .tag_url(
+                    repo,
+                    &format!("?onlyActiveTags=true&limit={PAGE_SIZE}&page={page}"),
+                )
+                .await?;
+            let resp = self.api_send(Method::GET, url.clone(), token).await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Ok(all);
+            }
+            if !resp.status().is_success() {
+                return Err(Self::fail(resp, &format!("list the tags of {repo}"), &url).await);
+            }
+            let body: TagPage = resp.json().await.map_err(|e| {
+                Error::operation(format!("Quay tag list of {repo} is not valid JSON: {e}"))
+            })?;
+            let empty = body.tags.is_empty();
+            all.extend(body.tags);
+            if !body.has_additional || empty {
+                return Ok(all);
+            }
+        }
+        Err(Error::operation(format!(
+            "Quay kept paging the tags of {repo}"
+        )))
+    }
+
+    /// A registry DELETE by tag or digest with the `push` scope Quay checks.
+    async fn registry_delete(&self, repo: &Repo, reference: &str) -> Result<Deleted> {
+        let base = self.oci.transport().base_url(&repo.host).await?;
+        let url = Url::parse(&format!("{base}v2/{}/manifests/{reference}", repo.name))
+            .map_err(|e| Error::input(format!("invalid repository {repo}: {e}")))?;
+        let req = Request::new(Method::DELETE, url.clone())
+            .header(ACCEPT, ACCEPT_MANIFESTS)
+            .scope(Scope::repository(&repo.name, &["pull", "push"]));
+        let resp = self.oci.transport().send(req).await?;
+        let status = resp.status().as_u16();
+        match status {
+            200..=299 => Ok(Deleted::Done),
+            404 => Ok(Deleted::NotFound),
+            400 | 405 | 409 | 412 => {
+                let e = quay_error(resp).await;
+                if let Some(reason) = e.kept_reason() {
+                    return Ok(Deleted::Kept { reason });
+                }
+                if e.expired() {
+                    return Ok(Deleted::NotFound);
+                }
+                Ok(Deleted::Unsupported {
+                    status,
+                    code: e.code.or(e.error_type),
+                })
+            }
+            401 | 403 => {
+                let e = quay_error(resp).await;
+                Err(Error::auth(format!(
+                    "Quay's registry refused to delete {repo}:{reference} ({}: HTTP {status}{}): the \
+                     login needs write permission on the repository",
+                    redact_url(&url),
+                    e.summary()
+                ))
+                .with_hint(
+                    "use a robot account (or user) with Write or Admin on the repository as the \
+                     registry credentials, or give --quay-token",
+                ))
+            }
+            _ => {
+                let e = quay_error(resp).await;
+                Err(Error::operation(format!(
+                    "Quay's registry: cannot delete {repo}:{reference} ({}: HTTP {status}{})",
+                    redact_url(&url),
+                    e.summary()
+                )))
+            }
+        }
+    }
+}
+
+impl Registry for Quay {
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+    fn as_dyn(&self) -> &dyn Registry {
+        self
+    }
+    fn oci(&self) -> &Distribution {
+        &self.oci
+    }
+
+    fn listing<'a>(
+        &'a self,
+        repo: &'a Repo,
+        _timed: Timed<'a>,
+    ) -> BoxFuture<'a, Result<Option<Listing>>> {
+        Box::pin(async move {
+            let Some(token) = self.token() else {
+                return Ok(None);
+            };
+            Ok(Some(to_listing(
+                self.tags(repo, token).await?,
+                SystemTime::now(),
+            )))
+        })
+    }
+
+    fn delete_digest<'a>(
+        &'a self,
+        repo: &'a Repo,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<Deleted>> {
+        Box::pin(self.registry_delete(repo, digest))
+    }
+
+    fn untag<'a>(
+        &'a self,
+        repo: &'a Repo,
+        tag: &'a str,
+        _tag_delete_works: Option<bool>,
+    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
+        Box::pin(async move {
+            let Some(token) = self.token() else {
+                let u = match self.registry_delete(repo, tag).await? {
+                    Deleted::Done => Untagged::Native,
+                    Deleted::NotFound => Untagged::Absent,
+                    Deleted::Kept { reason } => Untagged::Kept(reason),
+                    Deleted::Unsupported { status, code } => {
+                        return Err(Error::operation(format!(
+                            "Quay's registry refused to delete tag {repo}:{tag} (HTTP {status}{})",
+                            code.map(|c| format!(" {c}")).unwrap_or_default()
+                        ))
+                        .with_hint("give --quay-token to delete tags through the Quay API"));
+                    }
+                };
+                return Ok((u, true));
+            };
+            let url = self.tag_url(repo, &encode(tag)).await?;
+            let resp = self.api_send(Method::DELETE, url.clone(), token).await?;
+            let status = resp.status().as_u16();
+            let u = match status {
+                200..=299 => Untagged::Native,
+                404 => Untagged::Absent,
+                400 | 409 | 412 => {
+                    let e = quay_error(resp).await;
+                    if let Some(reason) = e.kept_reason() {
+                        Untagged::Kept(reason)
+                    } else if e.expired() {
+                        Untagged::Absent
+                    } else {
+                        return Err(Error::operation(format!(
+                            "Quay API: cannot delete tag {repo}:{tag} ({}: HTTP {status}{})",
+                            redact_url(&url),
+                            e.summary()
+                        )));
+                    }
+                }
+                _ => {
+                    return Err(Self::fail(resp, &format!("delete tag {repo}:{tag}"), &url).await);
+                }
+            };
+            Ok((u, true))
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TagPage {
+    #[serde(default)]
+    tags: Vec<QuayTag>,
+    #[serde(default)]
+    has_additional: bool,
+}
+
+/// One tag entry (registries.md §3.9).
+#[derive(Debug, Deserialize)]
+struct QuayTag {
+    name: String,
+    #[serde(default)]
+    manifest_digest: Option<String>,
+    #[serde(default)]
+    start_ts: Option<i64>,
+    #[serde(default)]
+    end_ts: Option<i64>,
+    #[serde(default)]
+    last_modified: Option<String>,
+}
+
+fn to_listing(tags: Vec<QuayTag>, now: SystemTime) -> Listing {
+    let now_s = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut listing = Listing::default();
+    for t in tags {
+        // An entry that has already ended is history, not a tag (onlyActiveTags should hide it).
+        if t.end_ts.is_some_and(|e| e <= now_s) {
+            continue;
+        }
+        let Some(digest) = t.manifest_digest.filter(|d| !d.is_empty()) else {
+            continue;
+        };
+        let pushed = t
+            .start_ts
+            .filter(|s| *s > 0)
+            .map(|s| UNIX_EPOCH + Duration::from_secs(s as u64))
+            .or_else(|| t.last_modified.as_deref().and_then(parse_rfc2822));
+        let entry = listing.manifests.entry(digest.clone()).or_insert(Listed {
+            // The tag API does not give a manifest media type: one HEAD per digest tells it.
+            media_type: None,
+            pushed: None,
+        });
+        // The digest's newest push counts (several tags may point at it).
+        entry.pushed = entry.pushed.max(pushed);
+        listing.tags.insert(t.name, digest);
+    }
+    listing
+}
+
+/// `Mon, 06 Jan 2025 10:00:00 -0000` (Quay's `last_modified`, UTC).
+fn parse_rfc2822(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    let utc = s
+        .strip_suffix("-0000")
+        .or_else(|| s.strip_suffix("+0000"))
+        .or_else(|| s.strip_suffix("GMT"))
+        .or_else(|| s.strip_suffix("UTC"))?;
+    httpdate::parse_http_date(&format!("{} GMT", utc.trim())).ok()
+}
+
+/// Quay's API errors (RFC 7807-like) and its registry errors (`{"errors":[…]}`), read together.
+#[derive(Debug, Default, Deserialize)]
+struct QuayError {
+    #[serde(default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    detail: Option<String>,
+    #[serde(default)]
+    error_message: Option<String>,
+    #[serde(skip)]
+    code: Option<String>,
+    #[serde(skip)]
+    message: Option<String>,
+}
+
+impl QuayError {
+    fn summary(&self) -> String {
+        let kind = self
+            .error_type
+            .as_deref()
+            .or(self.code.as_deref())
+            .or(self.title.as_deref());
+        let text = self
+            .error_message
+            .as_deref()
+            .or(self.detail.as_deref())
+            .or(self.message.as_deref());
+        match (kind, text) {
+            (Some(k), Some(t)) => format!(" {k}: {t}"),
+            (Some(k), None) => format!(" {k}"),
+            (None, Some(t)) => format!(": {t}"),
+            (None, None) => String::new(),
+        }
+    }
+    fn names(&self, what: &str) -> bool {
+        [&self.error_type, &self.title, &self.code]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(what)))
+    }
+    /// Quay keeps immutable tags: the API answers 409 `tag_immutable`, the registry 409
+    /// `TAG_IMMUTABLE`.
+    fn kept_reason(&self) -> Option<String> {
+        self.names("tag_immutable").then(|| {
+            let text = self
+                .error_message
+                .as_deref()
+                .or(self.detail.as_deref())
+                .or(self.message.as_deref())
+                .unwrap_or("the tag is immutable");
+            format!("Quay immutable tag: {text}")
+        })
+    }
+    fn expired(&self) -> bool {
+        self.names("tag_expired")
+    }
+}
+
+async fn quay_error(resp: reqwest::Response) -> QuayError {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        errors: Vec<Item>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+    }
+    let text = resp.text().await.unwrap_or_default();
+    let mut e: QuayError = serde_json::from_str(&text).unwrap_or_default();
+    if let Some(i) = serde_json::from_str::<Envelope>(&text)
+        .ok()
+        .and_then(|v| v.errors.into_iter().next())
+    {
+        e.code = i.code;
+        e.message = i.message;
+    }
+    e
+}
+
+/// `namespace/repository`: Quay does not nest.
+fn split(repo: &Repo) -> Result<(&str, &str)> {
+    match repo.name.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns, name))
+        }
+        _ => Err(Error::input(format!(
+            "{repo}: a Quay repository is NAMESPACE/REPOSITORY, exactly two components"
+        ))
+        .with_hint("Quay cannot nest repositories: use HOST/NAMESPACE (multirepo) or HOST/NAMESPACE/REPOSITORY (monorepo)")),
+    }
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc2822_times() {
+        let t = parse_rfc2822("Mon, 06 Jan 2025 10:00:00 -0000").unwrap();
+        assert_eq!(t, humantime::parse_rfc3339("2025-01-06T10:00:00Z").unwrap());
+        assert_eq!(parse_rfc2822("Mon, 06 Jan 2025 10:00:00 +0200"), None);
+    }
+
+    #[test]
+    fn listing_skips_ended_entries_and_keeps_the_newest_push() {
+        let json = r#"[
+          {"name":"a","manifest_digest":"sha256:1","start_ts":100,"is_manifest_list":false},
+          {"name":"b","manifest_digest":"sha256:1","start_ts":300},
+          {"name":"old","manifest_digest":"sha256:2","start_ts":50,"end_ts":60},
+          {"name":"c","manifest_digest":"sha256:3",
+           "last_modified":"Mon, 06 Jan 2025 10:00:00 -0000"}
+        ]"#;
+        let tags: Vec<QuayTag> = serde_json::from_str(json).unwrap();
+        let l = to_listing(tags, UNIX_EPOCH + Duration::from_secs(1_000));
+        assert_eq!(l.tags.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(
+            l.manifests["sha256:1"].pushed,
+            Some(UNIX_EPOCH + Duration::from_secs(300))
+        );
+        assert!(l.manifests["sha256:3"].pushed.is_some());
+        assert!(!l.manifests.contains_key("sha256:2"));
+    }
+
+    #[test]
+    fn errors_tell_immutable_and_expired() {
+        let e: QuayError = serde_json::from_str(
+            r#"{"status":409,"error_type":"tag_immutable","title":"tag_immutable","detail":"Tag v1 is immutable"}"#,
+        )
+        .unwrap();
+        assert!(e.kept_reason().unwrap().contains("v1 is immutable"));
+        let e = QuayError {
+            code: Some("TAG_EXPIRED".into()),
+            ..Default::default()
+        };
+        assert!(e.expired());
+        assert!(e.kept_reason().is_none());
+    }
+
+    #[test]
+    fn no_nesting() {
+        assert!(split(&Repo::new("quay.io", "acme/app")).is_ok());
+        assert!(split(&Repo::new("quay.io", "acme/a/b")).is_err());
+        assert!(split(&Repo::new("quay.io", "app")).is_err());
+    }
+}
