@@ -34,27 +34,28 @@ pub struct Results {
 /// Why a deletion did not happen; `refused` when the registry cannot do it at all (deletion
 /// disabled, operation unsupported), which is exit 4 rather than 1 when every failure is one;
 /// `kept` when the registry keeps it on purpose for a documented reason (the report says kept,
-/// with the reason, and it is no failure).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// with the reason, and it is no failure); `denied` when the credentials may not delete it
+/// (exit 3 when every failure is one).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Failed {
     pub message: String,
     pub refused: bool,
     pub kept: bool,
+    pub denied: bool,
 }
 
 impl Failed {
     fn new(message: impl Into<String>) -> Failed {
         Failed {
             message: message.into(),
-            refused: false,
-            kept: false,
+            ..Failed::default()
         }
     }
     fn kept(reason: impl Into<String>) -> Failed {
         Failed {
             message: reason.into(),
-            refused: false,
             kept: true,
+            ..Failed::default()
         }
     }
 }
@@ -63,6 +64,7 @@ impl From<crate::error::Error> for Failed {
     fn from(e: crate::error::Error) -> Failed {
         Failed {
             refused: e.kind == crate::error::Kind::Unsupported,
+            denied: e.kind == crate::error::Kind::Auth,
             message: e.to_string(),
             kept: false,
         }
@@ -81,20 +83,30 @@ fn done(d: Result<Deleted>) -> Outcome {
                 code.map(|c| format!(" {c}")).unwrap_or_default()
             ),
             refused: true,
-            kept: false,
+            ..Failed::default()
         }),
         Err(e) => Err(e.into()),
     }
 }
 
-/// A consequence of a refused deletion is itself a refusal (for the exit code).
-fn failure_refused(
+/// A consequence of a refused (or denied) deletion is itself one (for the exit code).
+fn consequence(
     digests: &HashMap<(String, String), Outcome>,
     manifests: &BTreeMap<(String, String), Outcome>,
     key: &(String, String),
-) -> bool {
+    message: &str,
+) -> Failed {
     let failed = digests.get(key).or_else(|| manifests.get(key));
-    matches!(failed, Some(Err(Failed { refused: true, .. })))
+    let cause = match failed {
+        Some(Err(f)) => f.clone(),
+        _ => Failed::default(),
+    };
+    Failed {
+        message: message.into(),
+        refused: cause.refused,
+        denied: cause.denied,
+        kept: false,
+    }
 }
 
 /// `repos` maps each repository label of the plan to the registry repository it names.
@@ -174,15 +186,15 @@ pub async fn execute(
                 .insert((d.repository.clone(), d.digest.clone()), r);
         } else {
             let parent = (d.repository.clone(), d.parent.clone());
-            let refused = failure_refused(&digest_ok, &results.manifests, &parent);
-            results.manifests.insert(
-                (d.repository.clone(), d.digest.clone()),
-                Err(Failed {
-                    message: "its parent was not deleted".into(),
-                    refused,
-                    kept: false,
-                }),
+            let failed = consequence(
+                &digest_ok,
+                &results.manifests,
+                &parent,
+                "its parent was not deleted",
             );
+            results
+                .manifests
+                .insert((d.repository.clone(), d.digest.clone()), Err(failed));
         }
     }
     for t in plan
@@ -201,12 +213,12 @@ pub async fn execute(
                 .any(|d| d.repository == t.repository && d.digest == subject);
         let r = if subject_planned && !subject_known_deleted {
             let key = (t.repository.clone(), subject.clone());
-            let refused = failure_refused(&digest_ok, &results.manifests, &key);
-            Err(Failed {
-                message: "its subject was not deleted".into(),
-                refused,
-                kept: false,
-            })
+            Err(consequence(
+                &digest_ok,
+                &results.manifests,
+                &key,
+                "its subject was not deleted",
+            ))
         } else {
             done(
                 registry

@@ -37,6 +37,9 @@ pub struct Summary {
     /// Failures because the registry cannot delete at all (part of `failed`).
     #[serde(skip)]
     pub refused: usize,
+    /// Failures because the credentials may not delete (part of `failed`).
+    #[serde(skip)]
+    pub denied: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,6 +71,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
                 }
                 (Action::Delete, Some(_), Some(Err(e))) => {
                     summary.refused += usize::from(e.refused);
+                    summary.denied += usize::from(e.denied);
                     ("failed", Some(e.message.clone()))
                 }
                 (Action::Delete, Some(_), None) => ("failed", Some("not attempted".to_string())),
@@ -102,6 +106,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
                 }
                 (Some(_), Some(Err(e))) => {
                     summary.refused += usize::from(e.refused);
+                    summary.denied += usize::from(e.denied);
                     ("failed", Some(e.message.clone()))
                 }
                 (Some(_), None) => ("failed", Some("not attempted".to_string())),

@@ -167,6 +167,17 @@ pub async fn run(settings: &Settings) -> Result<()> {
 /// Exit status of a cleanup: failures are exit 1.
 pub fn outcome(doc: &report::Report) -> Result<()> {
     let s = &doc.summary;
+    if s.failed > 0 && s.denied == s.failed {
+        let first = doc.tags.iter().find_map(|t| t.error.clone());
+        let e = Error::auth(format!(
+            "the registry denied all {} deletion(s) to these credentials",
+            s.failed
+        ));
+        return Err(match first {
+            Some(why) => e.with_hint(why),
+            None => e,
+        });
+    }
     if s.failed > 0 && s.refused == s.failed {
         return Err(Error::unsupported(format!(
             "the registry refused all {} deletion(s): deletion is disabled or not supported there",

@@ -7,6 +7,8 @@
 
 // Vendor modules (one line each, apart, so parallel work merges cleanly).
 
+pub mod ecr;
+
 use super::distribution::Distribution;
 use super::{Generic, Registry};
 use crate::error::Result;
@@ -27,7 +29,7 @@ pub async fn open(
     match caps.implementation {
         Implementation::Default => generic(oci),
 
-        Implementation::Ecr => generic(oci),
+        Implementation::Ecr => ecr::open(caps, oci, host).await,
 
         Implementation::GitHub => generic(oci),
 
