@@ -748,6 +748,31 @@ fn access_denied_exits_3_naming_the_permission() {
     let r = dockhand(&argv(&cleanup_args(&images_repo)), cwd, &env);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", r.stderr);
+
+    // No credentials anywhere, or no region for a host that names none: bad input (exit 2),
+    // found before any ECR call.
+    let calls = stack.api.calls().len();
+    let without = |names: &[&str]| -> Vec<(String, String)> {
+        env.iter()
+            .filter(|(k, _)| !names.contains(&k.as_str()))
+            .cloned()
+            .collect()
+    };
+    let r = dockhand(
+        &argv(&cleanup_args(&images_repo)),
+        cwd,
+        &without(&["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no AWS credentials"), "{}", r.stderr);
+    let r = dockhand(
+        &argv(&cleanup_args(&images_repo)),
+        cwd,
+        &without(&["AWS_REGION"]),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("AWS_REGION"), "{}", r.stderr);
+    assert_eq!(stack.api.calls().len(), calls, "no ECR call was made");
 }
 
 #[test]
