@@ -198,6 +198,9 @@ fn publish_then_mixed_cleanup_ends_in_the_planned_state() {
     // push: the data plane answers NAME_UNKNOWN for a repository moto does not have).
     assert_eq!(stack.api.count("CreateRepository"), 2);
     assert_eq!(stack.repositories(), vec!["proj/backend", "proj/frontend"]);
+    // The push used the registry login dockhand obtained itself (the data plane accepts only
+    // moto's AWS:<password>; there is no Docker config in this HOME).
+    assert!(stack.api.count("GetAuthorizationToken") >= 1);
     publish(&sources("gone"), &["--tag-git-branch", "feature/gone"]);
     publish(&sources("main"), &["--tag-git-branch", "main"]);
     assert_eq!(
