@@ -626,6 +626,8 @@ fn cleanup_args(images_repo: &str) -> Vec<String> {
         "0",
         "--grace",
         "0",
+        "--git-refs",
+        "none",
         "--output",
         "json",
     ]

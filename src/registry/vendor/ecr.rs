@@ -251,10 +251,17 @@ fn api_error(action: &str, resource: &str, e: ApiError) -> Error {
              token), or check the machine's clock"
                 .to_string()
         }
-        _ => format!(
-            "the AWS identity needs the IAM permission ecr:{action} on {resource} \
-             (an SCP, a permissions boundary or a repository policy may also deny it)"
-        ),
+        _ => {
+            let on = if resource == "*" {
+                "on resource \"*\"".to_string()
+            } else {
+                format!("on {resource}")
+            };
+            format!(
+                "the AWS identity needs the IAM permission ecr:{action} {on} \
+                 (an SCP, a permissions boundary or a repository policy may also deny it)"
+            )
+        }
     };
     Error::auth(text).with_hint(hint)
 }
