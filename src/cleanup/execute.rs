@@ -36,7 +36,7 @@ pub struct Results {
 /// `kept` when the registry keeps it on purpose for a documented reason (the report says kept,
 /// with the reason, and it is no failure); `denied` when the credentials may not delete it
 /// (exit 3 when every failure is one).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Failed {
     pub message: String,
     pub refused: bool,

@@ -480,8 +480,8 @@ impl Engine {
 fn explain_push_error(e: Error, repo: &Repo) -> Error {
     if e.message.contains("NAME_UNKNOWN") || e.message.contains("NAME_INVALID") {
         let hint = format!(
-            "the registry does not accept repository {repo}: create it first (ECR: --create-repositories; \
-             Harbor: the project; Artifact Registry: the repository), or check the images repo"
+            "the registry does not accept repository {repo}: create it first (ECR: allow ecr:CreateRepository, \
+             which dockhand calls; Harbor: the project; Artifact Registry: the repository), or check the images repo"
         );
         return e.with_hint(hint);
     }

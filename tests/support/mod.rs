@@ -29,6 +29,7 @@ pub mod fake_gcr;
 pub mod fake_harbor;
 pub mod fake_oci;
 pub mod fake_quay;
+pub mod fake_ecr;
 pub mod ports;
 pub mod proxy;
 pub mod redirect;

@@ -15,6 +15,7 @@ pub mod gcr;
 pub mod harbor;
 
 pub mod quay;
+pub mod ecr;
 
 use super::distribution::Distribution;
 use super::{Generic, Registry};
@@ -36,7 +37,7 @@ pub async fn open(
     match caps.implementation {
         Implementation::Default => generic(oci),
 
-        Implementation::Ecr => generic(oci),
+        Implementation::Ecr => ecr::open(caps, oci, host).await,
 
         Implementation::GitHub => Ok(Box::new(
             github::GitHub::open(caps, oci, host, settings).await?,
