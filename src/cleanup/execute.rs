@@ -40,6 +40,9 @@ pub struct Failed {
     pub message: String,
     pub refused: bool,
     pub kept: bool,
+    /// The registry or its API denied permission (401/403): exit 3, the message says what is
+    /// missing.
+    pub denied: bool,
 }
 
 impl Failed {
@@ -48,6 +51,7 @@ impl Failed {
             message: message.into(),
             refused: false,
             kept: false,
+            denied: false,
         }
     }
     fn kept(reason: impl Into<String>) -> Failed {
@@ -55,6 +59,7 @@ impl Failed {
             message: reason.into(),
             refused: false,
             kept: true,
+            denied: false,
         }
     }
 }
@@ -63,6 +68,7 @@ impl From<crate::error::Error> for Failed {
     fn from(e: crate::error::Error) -> Failed {
         Failed {
             refused: e.kind == crate::error::Kind::Unsupported,
+            denied: e.kind == crate::error::Kind::Auth,
             message: e.to_string(),
             kept: false,
         }
@@ -82,6 +88,7 @@ fn done(d: Result<Deleted>) -> Outcome {
             ),
             refused: true,
             kept: false,
+            denied: false,
         }),
         Err(e) => Err(e.into()),
     }
@@ -181,6 +188,7 @@ pub async fn execute(
                     message: "its parent was not deleted".into(),
                     refused,
                     kept: false,
+                    denied: false,
                 }),
             );
         }
@@ -206,6 +214,7 @@ pub async fn execute(
                 message: "its subject was not deleted".into(),
                 refused,
                 kept: false,
+                denied: false,
             })
         } else {
             done(

@@ -7,6 +7,8 @@
 
 // Vendor modules (one line each, apart, so parallel work merges cleanly).
 
+pub mod dockerhub;
+
 use super::distribution::Distribution;
 use super::{Generic, Registry};
 use crate::error::Result;
@@ -33,7 +35,9 @@ pub async fn open(
 
         Implementation::GitLab => generic(oci),
 
-        Implementation::DockerHub => generic(oci),
+        Implementation::DockerHub => Ok(Box::new(dockerhub::DockerHub::new(
+            caps, oci, host, settings,
+        )?)),
 
         Implementation::Acr => generic(oci),
 
