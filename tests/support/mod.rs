@@ -22,6 +22,7 @@
 
 mod bg;
 pub mod client;
+pub mod fake_dockerhub;
 pub mod fake_oci;
 pub mod ports;
 pub mod proxy;

@@ -251,6 +251,14 @@ impl DockerHub {
     /// Logs in to the Hub API: the current endpoint, then the deprecated one for passwords.
     async fn login(&self) -> Result<Secret> {
         let who = self.credentials().await?;
+        let api_host = crate::registry::transport::host_port(&self.api);
+        if self.api.scheme() != "https" && !self.oci.transport().is_insecure(&api_host) {
+            return Err(Error::input(format!(
+                "--docker-hub-api-url {} is not HTTPS; dockhand does not send Docker Hub credentials over plain HTTP",
+                redact_url(&self.api)
+            ))
+            .with_hint(format!("use https://, or add --insecure-registry {api_host} if that is intended")));
+        }
         let url = self.api_url("v2/auth/token")?;
         let body = serde_json::json!({"identifier": who.username, "secret": who.secret.expose()});
         let resp = self.send(Method::POST, url, Some(&body), None).await?;
@@ -583,7 +591,7 @@ impl DockerHub {
                 .or(t.last_updated.as_deref())
                 .and_then(|s| humantime::parse_rfc3339_weak(s).ok());
             let Some(digest) = t.digest.filter(|d| d.contains(':')) else {
-                undigested.push(t.name);
+                undigested.push((t.name, pushed));
                 continue;
             };
             let media_type = t.media_type.filter(|m| is_manifest_type(m));
@@ -600,20 +608,24 @@ impl DockerHub {
             entry.pushed = entry.pushed.max(pushed);
         }
         // A tag the listing gives no digest for: one HEAD (free of the pull quota) each.
-        let heads: Vec<(String, Result<Option<crate::registry::media::Descriptor>>)> =
-            futures_util::stream::iter(undigested)
-                .map(|t| async move {
-                    let r = self.oci.head_manifest(repo, &t).await;
-                    (t, r)
-                })
-                .buffer_unordered(self.caps.default_concurrency)
-                .collect()
-                .await;
-        for (tag, head) in heads {
+        type Head = (
+            (String, Option<SystemTime>),
+            Result<Option<crate::registry::media::Descriptor>>,
+        );
+        let heads: Vec<Head> = futures_util::stream::iter(undigested)
+            .map(|(t, pushed)| async move {
+                let r = self.oci.head_manifest(repo, &t).await;
+                ((t, pushed), r)
+            })
+            .buffer_unordered(self.caps.default_concurrency)
+            .collect()
+            .await;
+        for ((tag, pushed), head) in heads {
             if let Some(d) = head? {
                 listing.tags.insert(tag, d.digest.clone());
                 let entry = listing.manifests.entry(d.digest).or_default();
                 entry.media_type.get_or_insert(d.media_type);
+                entry.pushed = entry.pushed.max(pushed);
             }
         }
         self.tags
