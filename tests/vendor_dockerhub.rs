@@ -823,8 +823,12 @@ fn rate_limit_429_is_waited_out() {
     seed_old(&fake, &repo, &["old-2".to_string()], "old 2", 10);
     let keep = seed_old(&fake, &repo, &["new".to_string()], "new", 0);
     let images_repo = format!("{}/{USER}", fake.host());
-    // Without digests in the listing, a HEAD per tag resolves them (no GET).
-    fake.hub.configure(|c| c.listing_without_digest = true);
+    // Without digests in the listing, a HEAD per tag resolves them (no GET). JWTs that live
+    // 61 s are renewed a minute before they expire, i.e. after one second here.
+    fake.hub.configure(|c| {
+        c.listing_without_digest = true;
+        c.jwt_ttl = 61;
+    });
     fake.hub
         .throttle_next(reqwest::Method::DELETE, "/tags/old-1/", 2);
     let started = SystemTime::now();
@@ -890,4 +894,12 @@ fn rate_limit_429_is_waited_out() {
             .collect::<BTreeSet<_>>()
     );
     assert_eq!(fake.pulls(), 0, "no manifest GET");
+    // The wait outlived the JWT's renewal time: a new login before the next call, not a 401.
+    let logins: Vec<&HubRequest> = log
+        .iter()
+        .filter(|q| q.path.ends_with("/v2/auth/token"))
+        .collect();
+    assert!(logins.len() >= 2, "{log:#?}");
+    assert!(logins.last().unwrap().at >= until, "{log:#?}");
+    assert!(log.iter().all(|q| q.status != 401), "{log:#?}");
 }

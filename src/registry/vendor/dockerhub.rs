@@ -97,6 +97,8 @@ struct RateState {
     blocked_until: Option<SystemTime>,
     /// Waited so far, against [`MAX_RATE_WAIT`].
     waited: Duration,
+    /// The last wait after a 429 that named no time (doubles, from one second).
+    backoff: Duration,
 }
 
 pub struct DockerHub {
@@ -261,7 +263,7 @@ impl DockerHub {
         }
         let url = self.api_url("v2/auth/token")?;
         let body = serde_json::json!({"identifier": who.username, "secret": who.secret.expose()});
-        let resp = self.send(Method::POST, url, Some(&body), None).await?;
+        let resp = self.send(Method::POST, url, Some(&body)).await?;
         let status = resp.status();
         if status.is_success() {
             let r: LoginReply = json(resp, "Docker Hub login").await?;
@@ -284,7 +286,7 @@ impl DockerHub {
         ));
         let url = self.api_url("v2/users/login")?;
         let body = serde_json::json!({"username": who.username, "password": who.secret.expose()});
-        let resp = self.send(Method::POST, url, Some(&body), None).await?;
+        let resp = self.send(Method::POST, url, Some(&body)).await?;
         let status = resp.status();
         if status.is_success() {
             let r: LoginReply = json(resp, "Docker Hub login").await?;
@@ -333,7 +335,8 @@ impl DockerHub {
         ))
     }
 
-    /// One Hub API request with the JWT; a 401 renews the JWT once.
+    /// One Hub API request with the JWT; a 401 renews the JWT once. The JWT is looked up again
+    /// after each rate-limit wait, which may have outlived it.
     async fn call(
         &self,
         method: Method,
@@ -342,10 +345,15 @@ impl DockerHub {
     ) -> Result<reqwest::Response> {
         let mut renewed = false;
         loop {
+            // Wait first: the wait may outlive the JWT.
+            self.wait_for_rate_limit().await?;
             let jwt = self.jwt(renewed).await?;
-            let resp = self
-                .send(method.clone(), url.clone(), body, Some(&jwt))
-                .await?;
+            let Some(resp) = self
+                .send_once(method.clone(), url.clone(), body, Some(&jwt))
+                .await?
+            else {
+                continue;
+            };
             if resp.status() == StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;
                 continue;
@@ -354,83 +362,98 @@ impl DockerHub {
         }
     }
 
-    /// Sends one Hub API request, waiting out the Hub's rate limits: a spent
-    /// `X-RateLimit-Remaining` until `X-RateLimit-Reset`, a 429 until `X-Retry-After` (both unix
-    /// times, registries.md §3.4), all waits of the run together capped.
+    /// A Hub API request without the JWT (the logins), rate limits waited out.
     async fn send(
         &self,
         method: Method,
         url: Url,
         body: Option<&serde_json::Value>,
-        jwt: Option<&Secret>,
     ) -> Result<reqwest::Response> {
-        let mut backoff = Duration::from_secs(1);
         loop {
-            self.wait_for_rate_limit().await?;
-            let mut req =
-                Request::new(method.clone(), url.clone()).header(ACCEPT, "application/json");
-            req.registry_auth = false;
-            req.own_rate_limits = true;
-            if let Some(jwt) = jwt {
-                let mut v =
-                    reqwest::header::HeaderValue::from_str(&format!("Bearer {}", jwt.expose()))
-                        .map_err(|_| {
-                            Error::operation("Docker Hub issued a token not fit for a header")
-                        })?;
-                v.set_sensitive(true);
-                req.headers.insert(AUTHORIZATION, v);
-            }
-            if let Some(b) = body {
-                req = req.header(CONTENT_TYPE, "application/json").body(
-                    crate::registry::distribution::bytes_body(
-                        serde_json::to_vec(b).unwrap_or_default(),
-                    ),
-                );
-                // A login can be sent again whole.
-                req.replay_on_connection_error = true;
-            }
-            let resp = self.oci.transport().send(req).await?;
-            let now = SystemTime::now();
-            let h = &resp.headers().clone();
-            if let Some(remaining) = header_u64(h, "x-ratelimit-remaining") {
-                let reset = header_u64(h, "x-ratelimit-reset").map(unix_time);
-                if remaining == 0
-                    && let Some(reset) = reset
-                {
-                    crate::log::verbose(&format!(
-                        "Docker Hub API rate limit spent; next request after {}",
-                        humantime::format_rfc3339_seconds(reset)
-                    ));
-                    self.block_until(reset);
-                } else if header_u64(h, "x-ratelimit-limit").is_some_and(|l| remaining * 10 < l) {
-                    crate::log::verbose(&format!(
-                        "Docker Hub API rate limit low: {remaining} request(s) left"
-                    ));
-                }
-            }
-            if resp.status() != StatusCode::TOO_MANY_REQUESTS {
+            if let Some(resp) = self
+                .send_once(method.clone(), url.clone(), body, None)
+                .await?
+            {
                 return Ok(resp);
             }
-            let until = header_u64(h, "x-retry-after")
-                .map(unix_time)
-                .or_else(|| {
-                    h.get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, now))
-                        .map(|d| now + d)
-                })
-                .unwrap_or_else(|| {
-                    let at = now + backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                    at
-                });
-            crate::log::verbose(&format!(
-                "Docker Hub API answered 429 to {method} {}; waiting until {}",
-                redact_url(&url),
-                humantime::format_rfc3339_seconds(until)
-            ));
-            self.block_until(until.max(now + Duration::from_millis(100)));
         }
+    }
+
+    /// Sends one Hub API request after waiting out the Hub's rate limits: a spent
+    /// `X-RateLimit-Remaining` until `X-RateLimit-Reset`, a 429 until `X-Retry-After` (both unix
+    /// times, registries.md §3.4), all waits of the run together capped. `None`: it was
+    /// refused with a 429, send it again (the wait happens first).
+    async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        jwt: Option<&Secret>,
+    ) -> Result<Option<reqwest::Response>> {
+        self.wait_for_rate_limit().await?;
+        let mut req = Request::new(method.clone(), url.clone()).header(ACCEPT, "application/json");
+        req.registry_auth = false;
+        req.own_rate_limits = true;
+        if let Some(jwt) = jwt {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", jwt.expose()))
+                .map_err(|_| Error::operation("Docker Hub issued a token not fit for a header"))?;
+            v.set_sensitive(true);
+            req.headers.insert(AUTHORIZATION, v);
+        }
+        if let Some(b) = body {
+            req = req.header(CONTENT_TYPE, "application/json").body(
+                crate::registry::distribution::bytes_body(
+                    serde_json::to_vec(b).unwrap_or_default(),
+                ),
+            );
+            // A login can be sent again whole.
+            req.replay_on_connection_error = true;
+        }
+        let resp = self.oci.transport().send(req).await?;
+        let now = SystemTime::now();
+        let h = &resp.headers().clone();
+        if let Some(remaining) = header_u64(h, "x-ratelimit-remaining") {
+            let reset = header_u64(h, "x-ratelimit-reset").map(unix_time);
+            if remaining == 0
+                && let Some(reset) = reset
+            {
+                crate::log::verbose(&format!(
+                    "Docker Hub API rate limit spent; next request after {}",
+                    humantime::format_rfc3339_seconds(reset)
+                ));
+                self.block_until(reset);
+            } else if header_u64(h, "x-ratelimit-limit").is_some_and(|l| remaining * 10 < l) {
+                crate::log::verbose(&format!(
+                    "Docker Hub API rate limit low: {remaining} request(s) left"
+                ));
+            }
+        }
+        if resp.status() != StatusCode::TOO_MANY_REQUESTS {
+            self.rate.lock().unwrap_or_else(|p| p.into_inner()).backoff = Duration::ZERO;
+            return Ok(Some(resp));
+        }
+        let until = header_u64(h, "x-retry-after")
+            .map(unix_time)
+            .or_else(|| {
+                h.get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, now))
+                    .map(|d| now + d)
+            })
+            .unwrap_or_else(|| {
+                // No header at all: back off, doubling from one second.
+                let mut rate = self.rate.lock().unwrap_or_else(|p| p.into_inner());
+                rate.backoff =
+                    (rate.backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+                now + rate.backoff
+            });
+        crate::log::verbose(&format!(
+            "Docker Hub API answered 429 to {method} {}; waiting until {}",
+            redact_url(&url),
+            humantime::format_rfc3339_seconds(until)
+        ));
+        self.block_until(until.max(now + Duration::from_millis(100)));
+        Ok(None)
     }
 
     fn block_until(&self, t: SystemTime) {
