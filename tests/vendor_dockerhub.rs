@@ -903,3 +903,92 @@ fn rate_limit_429_is_waited_out() {
     assert!(logins.last().unwrap().at >= until, "{log:#?}");
     assert!(log.iter().all(|q| q.status != 401), "{log:#?}");
 }
+
+#[test]
+fn spent_rate_limit_waits_for_the_reset() {
+    let fake = fake_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let repo = format!("{USER}/api");
+    for i in 1..=3 {
+        seed_old(&fake, &repo, &[format!("old-{i}")], &format!("old {i}"), 10);
+    }
+    seed_old(&fake, &repo, &["new".to_string()], "new", 0);
+    // Three Hub API requests per two-second window.
+    fake.hub.configure(|c| {
+        c.rate_limit = 3;
+        c.rate_window = 2;
+    });
+    let images_repo = format!("{}/{USER}", fake.host());
+    let base = [
+        "cleanup",
+        "-i",
+        &images_repo,
+        "--image",
+        "api",
+        "--keep-younger-than",
+        "3d",
+        "--grace",
+        "0",
+        "--concurrency",
+        "1",
+        "--output",
+        "json",
+    ];
+    let run = run_with(&base, &hub_args(&fake), cwd);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(fake.tags(&repo), vec!["new".to_string()]);
+    let log = fake.hub.requests();
+    assert!(
+        log.iter().all(|q| q.status != 429),
+        "never over the limit: {log:#?}"
+    );
+    // After an answer that said nothing is left, the next request waits for the reset.
+    for pair in log.windows(2) {
+        if pair[0].remaining == 0 {
+            let reset = SystemTime::UNIX_EPOCH + Duration::from_secs(pair[0].reset);
+            assert!(pair[1].at >= reset, "{log:#?}");
+        }
+    }
+    assert!(log.iter().any(|q| q.remaining == 0), "{log:#?}");
+}
+
+#[test]
+fn deprecated_login_when_the_current_endpoint_is_missing() {
+    let fake = fake_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let repo = format!("{USER}/api");
+    seed_old(&fake, &repo, &["old".to_string()], "old", 10);
+    seed_old(&fake, &repo, &["new".to_string()], "new", 0);
+    fake.hub.configure(|c| c.no_auth_token_endpoint = true);
+    let images_repo = format!("{}/{USER}", fake.host());
+    // The password comes from the registry credentials.
+    let base = [
+        "cleanup",
+        "-i",
+        &images_repo,
+        "--image",
+        "api",
+        "--keep-younger-than",
+        "3d",
+        "--grace",
+        "0",
+    ];
+    let run = run_with(&base, &hub_args(&fake), cwd);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(fake.tags(&repo), vec!["new".to_string()]);
+    let log = fake.hub.requests();
+    let logins: Vec<(String, u16)> = log
+        .iter()
+        .filter(|q| q.method == reqwest::Method::POST)
+        .map(|q| (q.path.clone(), q.status))
+        .collect();
+    assert_eq!(
+        logins,
+        vec![
+            ("/hub/v2/auth/token".to_string(), 404),
+            ("/hub/v2/users/login".to_string(), 200)
+        ]
+    );
+}

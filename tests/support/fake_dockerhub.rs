@@ -55,6 +55,9 @@ pub struct HubRequest {
     pub at: SystemTime,
     /// The `X-Retry-After` of a 429 (unix seconds).
     pub retry_after: Option<u64>,
+    /// `X-RateLimit-Remaining` and `X-RateLimit-Reset` sent with the answer.
+    pub remaining: u64,
+    pub reset: u64,
 }
 
 #[derive(Default)]
@@ -67,6 +70,8 @@ pub struct HubConfig {
     pub jwt_ttl: u64,
     /// Hub API requests allowed per window before 429 (`X-RateLimit-Limit`).
     pub rate_limit: u64,
+    /// The rate window in seconds (`X-RateLimit-Reset` is its end).
+    pub rate_window: u64,
     /// Tag objects without `media_type` (registries.md §3.4 lists it only for live replies [I]).
     pub listing_without_media_type: bool,
     /// Tag objects without `digest` (likewise).
@@ -126,6 +131,7 @@ impl HubState {
             config: Mutex::new(HubConfig {
                 jwt_ttl: 600,
                 rate_limit: 10_000,
+                rate_window: 60,
                 ..Default::default()
             }),
             tokens: Mutex::new(HashMap::new()),
@@ -277,11 +283,14 @@ async fn rate_limits(
             *armed = None;
         }
     }
-    let limit = s.config.lock().unwrap().rate_limit;
+    let (limit, window) = {
+        let c = s.config.lock().unwrap();
+        (c.rate_limit, c.rate_window)
+    };
     let (remaining, reset) = {
         let mut used = s.used.lock().unwrap();
         if used.1 <= now {
-            *used = (0, now + 60);
+            *used = (0, now + window);
         }
         used.0 += 1;
         (limit.saturating_sub(used.0), used.1)
@@ -308,6 +317,8 @@ async fn rate_limits(
         status: resp.status().as_u16(),
         at: SystemTime::now(),
         retry_after,
+        remaining,
+        reset,
     });
     resp
 }
