@@ -14,7 +14,11 @@
 //!   Hub's own untagged-image retention (if the account has it) gets to it; the registry accepts
 //!   the digest DELETE exactly once the manifest is untagged (403 while tagged), so both steps
 //!   are needed to leave nothing behind. Index children and referrers are untagged manifests and
-//!   go through the registry DELETE alone.
+//!   go through the registry DELETE alone. Where the registry refuses digest deletes outright
+//!   (405, as it did in the past), the tags are gone all the same: done, with a warning that the
+//!   untagged manifest stays.
+//! - pull quota: before the inventory spends manifest GETs (index bodies, fallback referrer
+//!   indexes), one HEAD reads `ratelimit-remaining` for free; `-v` reports it when low.
 //!
 //! The Hub API wants a JWT from `POST /v2/auth/token` (`{identifier, secret}`, current: password,
 //! personal or organisation access token) or the deprecated `POST /v2/users/login`
