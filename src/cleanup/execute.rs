@@ -34,14 +34,13 @@ pub struct Results {
 /// Why a deletion did not happen; `refused` when the registry cannot do it at all (deletion
 /// disabled, operation unsupported), which is exit 4 rather than 1 when every failure is one;
 /// `kept` when the registry keeps it on purpose for a documented reason (the report says kept,
-/// with the reason, and it is no failure).
+/// with the reason, and it is no failure); `denied` when the credentials may not delete it
+/// (exit 3 when every failure is one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failed {
     pub message: String,
     pub refused: bool,
     pub kept: bool,
-    /// The registry or its API denied permission (401/403): exit 3, the message says what is
-    /// missing.
     pub denied: bool,
 }
 
@@ -68,9 +67,9 @@ impl From<crate::error::Error> for Failed {
     fn from(e: crate::error::Error) -> Failed {
         Failed {
             refused: e.kind == crate::error::Kind::Unsupported,
-            denied: e.kind == crate::error::Kind::Auth,
             message: e.to_string(),
             kept: false,
+            denied: e.kind == crate::error::Kind::Auth,
         }
     }
 }
@@ -94,14 +93,25 @@ fn done(d: Result<Deleted>) -> Outcome {
     }
 }
 
-/// A consequence of a refused deletion is itself a refusal (for the exit code).
-fn failure_refused(
+/// What a dependent becomes when its parent (or subject) was not deleted: kept when the
+/// registry kept the parent on purpose, else a failure of the same kind (refused, denied), so
+/// that the exit code follows the cause.
+fn consequence(
     digests: &HashMap<(String, String), Outcome>,
     manifests: &BTreeMap<(String, String), Outcome>,
     key: &(String, String),
-) -> bool {
-    let failed = digests.get(key).or_else(|| manifests.get(key));
-    matches!(failed, Some(Err(Failed { refused: true, .. })))
+    message: &str,
+) -> Failed {
+    match digests.get(key).or_else(|| manifests.get(key)) {
+        Some(Err(f)) if f.kept => Failed::kept(format!("{message}: {}", f.message)),
+        Some(Err(f)) => Failed {
+            message: message.into(),
+            refused: f.refused,
+            kept: false,
+            denied: f.denied,
+        },
+        _ => Failed::new(message),
+    }
 }
 
 /// `repos` maps each repository label of the plan to the registry repository it names.
@@ -181,16 +191,15 @@ pub async fn execute(
                 .insert((d.repository.clone(), d.digest.clone()), r);
         } else {
             let parent = (d.repository.clone(), d.parent.clone());
-            let refused = failure_refused(&digest_ok, &results.manifests, &parent);
-            results.manifests.insert(
-                (d.repository.clone(), d.digest.clone()),
-                Err(Failed {
-                    message: "its parent was not deleted".into(),
-                    refused,
-                    kept: false,
-                    denied: false,
-                }),
+            let failed = consequence(
+                &digest_ok,
+                &results.manifests,
+                &parent,
+                "its parent was not deleted",
             );
+            results
+                .manifests
+                .insert((d.repository.clone(), d.digest.clone()), Err(failed));
         }
     }
     for t in plan
@@ -209,13 +218,12 @@ pub async fn execute(
                 .any(|d| d.repository == t.repository && d.digest == subject);
         let r = if subject_planned && !subject_known_deleted {
             let key = (t.repository.clone(), subject.clone());
-            let refused = failure_refused(&digest_ok, &results.manifests, &key);
-            Err(Failed {
-                message: "its subject was not deleted".into(),
-                refused,
-                kept: false,
-                denied: false,
-            })
+            Err(consequence(
+                &digest_ok,
+                &results.manifests,
+                &key,
+                "its subject was not deleted",
+            ))
         } else {
             done(
                 registry

@@ -37,9 +37,9 @@ pub struct Summary {
     /// Failures because the registry cannot delete at all (part of `failed`).
     #[serde(skip)]
     pub refused: usize,
-    /// The first failure where permission was denied (401/403), if any.
+    /// Failures because the credentials may not delete (part of `failed`).
     #[serde(skip)]
-    pub denied: Option<String>,
+    pub denied: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,9 +71,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
                 }
                 (Action::Delete, Some(_), Some(Err(e))) => {
                     summary.refused += usize::from(e.refused);
-                    if e.denied && summary.denied.is_none() {
-                        summary.denied = Some(e.message.clone());
-                    }
+                    summary.denied += usize::from(e.denied);
                     ("failed", Some(e.message.clone()))
                 }
                 (Action::Delete, Some(_), None) => ("failed", Some("not attempted".to_string())),
@@ -108,9 +106,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
                 }
                 (Some(_), Some(Err(e))) => {
                     summary.refused += usize::from(e.refused);
-                    if e.denied && summary.denied.is_none() {
-                        summary.denied = Some(e.message.clone());
-                    }
+                    summary.denied += usize::from(e.denied);
                     ("failed", Some(e.message.clone()))
                 }
                 (Some(_), None) => ("failed", Some("not attempted".to_string())),

@@ -167,19 +167,19 @@ pub async fn run(settings: &Settings) -> Result<()> {
 /// Exit status of a cleanup: failures are exit 1.
 pub fn outcome(doc: &report::Report) -> Result<()> {
     let s = &doc.summary;
-    if let Some(denied) = &s.denied {
-        // A permission problem is the user's to fix first, whatever else failed.
-        return Err(Error::auth(format!(
-            "{} deletion(s) failed; permission was denied: {denied}",
-            s.failed
-        )));
-    }
     if s.failed > 0 && s.refused == s.failed {
         return Err(Error::unsupported(format!(
             "the registry refused all {} deletion(s): deletion is disabled or not supported there",
             s.failed
         ))
         .with_hint("enable deletion on the registry (distribution: storage.delete.enabled), or check --implementation"));
+    }
+    if s.failed > 0 && s.denied == s.failed {
+        return Err(Error::auth(format!(
+            "the registry denied all {} deletion(s) to these credentials; the report names what each needs",
+            s.failed
+        ))
+        .with_hint("give the credentials delete permission (see the report), or run with --dry-run"));
     }
     if doc.summary.failed > 0 {
         return Err(Error::operation(format!(
