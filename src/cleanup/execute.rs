@@ -41,6 +41,7 @@ pub struct Failed {
     pub message: String,
     pub refused: bool,
     pub kept: bool,
+    /// Refused for lack of permission (a 401/403 naming the role): exit 3.
     pub denied: bool,
 }
 
@@ -94,8 +95,8 @@ fn done(d: Result<Deleted>) -> Outcome {
 }
 
 /// What a dependent becomes when its parent (or subject) was not deleted: kept when the
-/// registry kept the parent on purpose, else a failure of the same kind (refused, denied), so
-/// that the exit code follows the cause.
+/// registry kept the parent on purpose (what hangs off a kept image stays with it), else a
+/// failure of the same kind (refused: exit 4, denied: exit 3), so the exit code follows the cause.
 fn consequence(
     digests: &HashMap<(String, String), Outcome>,
     manifests: &BTreeMap<(String, String), Outcome>,

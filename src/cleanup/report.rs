@@ -37,9 +37,20 @@ pub struct Summary {
     /// Failures because the registry cannot delete at all (part of `failed`).
     #[serde(skip)]
     pub refused: usize,
-    /// Failures because the credentials may not delete (part of `failed`).
+    /// Failures for lack of permission (part of `failed`), and the first one's message.
     #[serde(skip)]
     pub denied: usize,
+    #[serde(skip)]
+    pub first_denied: Option<String>,
+}
+
+impl Summary {
+    fn count_denied(&mut self, e: &super::execute::Failed) {
+        if e.denied {
+            self.denied += 1;
+            self.first_denied.get_or_insert_with(|| e.message.clone());
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -71,7 +82,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
                 }
                 (Action::Delete, Some(_), Some(Err(e))) => {
                     summary.refused += usize::from(e.refused);
-                    summary.denied += usize::from(e.denied);
+                    summary.count_denied(e);
                     ("failed", Some(e.message.clone()))
                 }
                 (Action::Delete, Some(_), None) => ("failed", Some("not attempted".to_string())),
@@ -106,7 +117,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
                 }
                 (Some(_), Some(Err(e))) => {
                     summary.refused += usize::from(e.refused);
-                    summary.denied += usize::from(e.denied);
+                    summary.count_denied(e);
                     ("failed", Some(e.message.clone()))
                 }
                 (Some(_), None) => ("failed", Some("not attempted".to_string())),

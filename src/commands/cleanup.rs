@@ -174,12 +174,16 @@ pub fn outcome(doc: &report::Report) -> Result<()> {
         ))
         .with_hint("enable deletion on the registry (distribution: storage.delete.enabled), or check --implementation"));
     }
-    if s.failed > 0 && s.denied == s.failed {
+    // Deletions refused for lack of permission are an authorization failure (exit 3), as
+    // deletions the registry cannot do at all are exit 4: when every failure is one.
+    if let Some(first) = s.first_denied.as_ref().filter(|_| s.denied == s.failed) {
         return Err(Error::auth(format!(
-            "the registry denied all {} deletion(s) to these credentials; the report names what each needs",
+            "the registry denied all {} deletion(s) to these credentials; the first: {first}",
             s.failed
         ))
-        .with_hint("give the credentials delete permission (see the report), or run with --dry-run"));
+        .with_hint(
+            "give the credentials delete permission (see the report), or run with --dry-run",
+        ));
     }
     if doc.summary.failed > 0 {
         return Err(Error::operation(format!(
