@@ -181,7 +181,9 @@ pub fn outcome(doc: &report::Report) -> Result<()> {
             "the registry denied all {} deletion(s) to these credentials; the first: {first}",
             s.failed
         ))
-        .with_hint("give the credentials delete permission (see the report), or run with --dry-run"));
+        .with_hint(
+            "give the credentials delete permission (see the report), or run with --dry-run",
+        ));
     }
     if doc.summary.failed > 0 {
         return Err(Error::operation(format!(

@@ -436,6 +436,18 @@ impl Distribution {
 
     /// Referrers of `digest`: the API where the registry has it, else the `sha256-<hex>` tag.
     pub async fn referrers(&self, repo: &Repo, digest: &str) -> Result<Referrers> {
+        self.referrers_or_fallback(repo, digest, true).await
+    }
+
+    /// [`Distribution::referrers`]; without the API the fallback tag is read only when
+    /// `read_fallback` (a caller that knows the tags knows whether it exists: a GET of an absent
+    /// tag is a request spent, and on Docker Hub a manifest GET counts against the pull quota).
+    async fn referrers_or_fallback(
+        &self,
+        repo: &Repo,
+        digest: &str,
+        read_fallback: bool,
+    ) -> Result<Referrers> {
         let url = self.url(repo, &format!("referrers/{digest}")).await?;
         let req = Request::new(Method::GET, url.clone())
             .header(ACCEPT, OCI_INDEX)
@@ -455,6 +467,12 @@ impl Distribution {
         }
         if resp.status() != StatusCode::NOT_FOUND && !resp.status().is_success() {
             check(resp, "list referrers", &url).await?;
+        }
+        if !read_fallback {
+            return Ok(Referrers {
+                descriptors: Vec::new(),
+                api: false,
+            });
         }
         let tag = fallback_tag(digest);
         let descriptors = match self.get_manifest(repo, &tag).await? {
@@ -493,7 +511,9 @@ impl Distribution {
                 .map(|f| f.manifests)
                 .unwrap_or_default());
         }
-        let r = self.referrers(repo, digest).await?;
+        let r = self
+            .referrers_or_fallback(repo, digest, fallback_tag_exists)
+            .await?;
         self.referrers_api
             .lock()
             .unwrap_or_else(|p| p.into_inner())

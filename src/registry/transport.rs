@@ -67,6 +67,9 @@ pub struct Request {
     pub replay_on_connection_error: bool,
     /// Send registry credentials (false for vendor APIs that bring their own header).
     pub registry_auth: bool,
+    /// Hand a 429 back as it came instead of retrying it: the caller reads the vendor's own
+    /// rate-limit headers (Docker Hub's `X-Retry-After` is a unix time) and waits itself.
+    pub own_rate_limits: bool,
 }
 
 impl Request {
@@ -83,6 +86,7 @@ impl Request {
             scopes: Vec::new(),
             replay_on_connection_error: replay,
             registry_auth: true,
+            own_rate_limits: false,
         }
     }
     pub fn header(mut self, name: reqwest::header::HeaderName, value: &str) -> Request {
@@ -536,12 +540,18 @@ impl Transport {
             attempt += 1;
             let outcome = self.follow(req, auth).await;
             let retry_after = match &outcome {
-                Ok(resp) if retryable_status(resp.status().as_u16()) => Some(
-                    resp.headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now())),
-                ),
+                Ok(resp)
+                    if retryable_status(resp.status().as_u16())
+                        && !(req.own_rate_limits
+                            && resp.status() == StatusCode::TOO_MANY_REQUESTS) =>
+                {
+                    Some(
+                        resp.headers()
+                            .get(RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| parse_retry_after(v, SystemTime::now())),
+                    )
+                }
                 Ok(_) => return outcome.map_err(|e| e.error),
                 Err(ConnError {
                     replayable: true, ..

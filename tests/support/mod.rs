@@ -22,14 +22,15 @@
 
 mod bg;
 pub mod client;
+pub mod fake_acr;
+pub mod fake_dockerhub;
+pub mod fake_ecr;
+pub mod fake_gcr;
 pub mod fake_github;
 pub mod fake_gitlab;
-pub mod fake_acr;
-pub mod fake_gcr;
 pub mod fake_harbor;
 pub mod fake_oci;
 pub mod fake_quay;
-pub mod fake_ecr;
 pub mod ports;
 pub mod proxy;
 pub mod redirect;

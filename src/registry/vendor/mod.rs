@@ -5,17 +5,14 @@
 //! [`open`] picks the module for the detected implementation and gives it the settings it
 //! reads (tokens, API URLs, credentials), so vendor logins happen here and nowhere else.
 
-// Vendor modules (one line each, apart, so parallel work merges cleanly).
-
+pub mod acr;
+pub mod dockerhub;
+pub mod ecr;
+pub mod gcr;
 pub mod github;
 pub mod gitlab;
-pub mod acr;
-
-pub mod gcr;
 pub mod harbor;
-
 pub mod quay;
-pub mod ecr;
 
 use super::distribution::Distribution;
 use super::{Generic, Registry};
@@ -32,7 +29,6 @@ pub async fn open(
     host: &str,
     settings: &Settings,
 ) -> Result<Box<dyn Registry>> {
-    let _ = (host, settings);
     let generic = |oci| -> Result<Box<dyn Registry>> { Ok(Box::new(Generic::new(caps, oci))) };
     match caps.implementation {
         Implementation::Default => generic(oci),
@@ -47,7 +43,9 @@ pub async fn open(
             gitlab::GitLab::open(caps, oci, host, settings).await?,
         )),
 
-        Implementation::DockerHub => generic(oci),
+        Implementation::DockerHub => Ok(Box::new(dockerhub::DockerHub::new(
+            caps, oci, host, settings,
+        )?)),
 
         Implementation::Acr => acr::open(caps, oci, host, settings).await,
 
