@@ -161,6 +161,14 @@ pub async fn run(settings: &Settings) -> Result<()> {
         Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
         Output::Text => print!("{}", report::table(&doc)),
     }
+    crate::ci::outputs::write(
+        settings,
+        &settings.pipeline,
+        crate::ci::outputs::Results {
+            publish: None,
+            cleanup: Some(&doc),
+        },
+    )?;
     outcome(&doc)
 }
 

@@ -95,6 +95,14 @@ struct Job {
 pub async fn run(settings: &Settings) -> Result<()> {
     let report = publish(settings).await?;
     print(&report, settings.output);
+    crate::ci::outputs::write(
+        settings,
+        &settings.pipeline,
+        crate::ci::outputs::Results {
+            publish: Some(&report),
+            cleanup: None,
+        },
+    )?;
     outcome(&report)
 }
 
@@ -152,10 +160,21 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         settings.dry_run,
         concurrency,
     );
-    let results = futures_util::future::join_all(
+    let work = futures_util::future::join_all(
         jobs.iter()
             .map(|j| engine.publish(&j.source, &j.repo, &j.tags, &j.origins)),
-    )
+    );
+    let results = crate::ci::progress::watch(work, "publishing", || {
+        let s = &engine.stats;
+        format!(
+            "{} blob(s) uploaded ({}), {} mounted, {} present, {} manifest(s) put",
+            s.blobs_uploaded.load(Ordering::Relaxed),
+            human_bytes(s.bytes_uploaded.load(Ordering::Relaxed)),
+            s.blobs_mounted.load(Ordering::Relaxed),
+            s.blobs_present.load(Ordering::Relaxed),
+            s.manifests_put.load(Ordering::Relaxed),
+        )
+    })
     .await;
 
     let mut images = Vec::new();

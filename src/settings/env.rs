@@ -13,6 +13,10 @@
 //! | `GITHUB_SERVER_URL` | a GitHub Enterprise Server, whose registry hosts are GitHub's |
 //! | `GITHUB_TOKEN`, `GITHUB_API_URL`, `GITHUB_REPOSITORY` | defaults for `--github-*` |
 //! | `CI_JOB_TOKEN`, `CI_API_V4_URL`, `CI_PROJECT_ID` | defaults for `--gitlab-*` (the job token as a `JOB-TOKEN`) |
+//! | `INPUT_TOKEN` | the GitHub action's `token` input: GitHub token and ghcr.io password |
+//! | `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY` | files a GitHub step writes its outputs and summary to |
+//! | `NO_COLOR`, `CLICOLOR_FORCE`, `CLICOLOR`, `TERM` | whether log lines are coloured |
+//! | CI vendor variables | which CI runs and its branch/tag/commit/PR: see `ci::context` and `ci::defaults` |
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -33,9 +37,18 @@ pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 pub const CI_JOB_TOKEN: &str = "CI_JOB_TOKEN";
 pub const CI_API_V4_URL: &str = "CI_API_V4_URL";
 pub const CI_PROJECT_ID: &str = "CI_PROJECT_ID";
+pub const INPUT_TOKEN: &str = "INPUT_TOKEN";
+pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
+pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+pub const NO_COLOR: &str = "NO_COLOR";
+pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
+pub const CLICOLOR: &str = "CLICOLOR";
+pub const TERM: &str = "TERM";
+/// Seconds between progress lines (tests shorten it).
+pub const DOCKHAND_PROGRESS_INTERVAL: &str = "DOCKHAND_PROGRESS_INTERVAL";
 
 /// Variables with the dockhand prefix that are not options but are still ours.
-const OTHER_DOCKHAND_VARS: &[&str] = &[];
+const OTHER_DOCKHAND_VARS: &[&str] = &[DOCKHAND_PROGRESS_INTERVAL];
 
 #[derive(Debug, Clone, Default)]
 pub struct Env {
@@ -64,6 +77,11 @@ impl Env {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
+    }
+
+    /// Every (non-empty) variable, for the secret scan that runs before anything is printed.
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The options set through variables with `prefix` (`DOCKHAND_` or `INPUT_`).
@@ -107,25 +125,11 @@ impl Env {
             .map(|h| PathBuf::from(h).join(".docker").join("config.json"))
     }
 
-    /// The CI-derived layer: option values that CI variables imply (below the config file).
-    pub fn ci_defaults(&self) -> Values {
-        let mut v = Values::default();
-        let mut set = |name: &'static str, var: &str| {
-            if let Some(value) = self.get(var) {
-                v.set_text(
-                    name,
-                    super::options::OptionKind::Scalar,
-                    value,
-                    Origin::Env(var.to_string()),
-                );
-            }
-        };
-        set("github_token", GITHUB_TOKEN);
-        set("github_api_url", GITHUB_API_URL);
-        set("github_repository", GITHUB_REPOSITORY);
-        set("gitlab_api_url", CI_API_V4_URL);
-        set("gitlab_project", CI_PROJECT_ID);
-        v
+    /// The CI-derived layer (below the config file): what the CI implies, given the user's
+    /// layers `upper` (see `ci::defaults`).
+    pub fn ci_defaults(&self, upper: &Values) -> Values {
+        let ci = crate::ci::context::CiContext::from_env(self);
+        crate::ci::defaults::layer(&crate::ci::defaults::derive(ci.as_ref(), self, upper))
     }
 
     /// `CI_JOB_TOKEN`, which is sent as a `JOB-TOKEN` (not a personal token).
