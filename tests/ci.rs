@@ -573,3 +573,77 @@ fn other_cis_and_no_ci() {
     run.code(2);
     assert!(run.stderr.contains("--format"), "{run:?}");
 }
+
+/// Elsewhere (Jenkins here): plain lines, no timestamps, no colour unless forced, and a progress
+/// line every interval while an upload is slow.
+#[test]
+fn plain_ci_logs_progress_and_colour_rules() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    // Every blob upload waits, so the publish outlasts a few progress intervals.
+    proxy.add_fault(
+        Fault::new(
+            reqwest::Method::PUT,
+            "/blobs/uploads/",
+            100,
+            FaultAction::Delay(std::time::Duration::from_millis(700)),
+        )
+        .any_method(),
+    );
+    let work = tempfile::tempdir().unwrap();
+    fixtures::seed_example(&work.path().join("images")).unwrap();
+    let mut env = BTreeMap::new();
+    for (k, v) in [
+        ("JENKINS_URL", "http://127.0.0.1:9/"),
+        ("BRANCH_NAME", "main"),
+        ("GIT_COMMIT", COMMIT),
+        ("DOCKHAND_PROGRESS_INTERVAL", "0.3"),
+        ("DOCKHAND_IMPLEMENTATION", "default"),
+        ("DOCKHAND_STAGES", "publish"),
+    ] {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env.insert("HOME".into(), work.path().display().to_string());
+    env.insert(
+        "DOCKHAND_IMAGES_REPO".into(),
+        format!("{}/acme", proxy.host()),
+    );
+    env.insert("DOCKHAND_INSECURE_REGISTRY".into(), proxy.host());
+    env.insert("DOCKHAND_IMAGE".into(), images_arg(work.path(), ","));
+    let run = dockhand(&["run"], work.path(), &env);
+    run.code(0);
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("publishing: ") && l.contains("blob(s) uploaded")),
+        "{run:?}"
+    );
+    assert!(run.stderr.starts_with("== dockhand: publish\n"), "{run:?}");
+    assert!(
+        !run.stderr.contains('\x1b'),
+        "no colour in a plain CI log: {run:?}"
+    );
+    let dated = regex::Regex::new(r"(?m)^\[?\d{4}-\d{2}-\d{2}").unwrap();
+    assert!(!dated.is_match(&run.stderr), "{run:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("{}/acme/backend:main@sha256:", proxy.host())),
+        "{run:?}"
+    );
+
+    env.insert("DOCKHAND_KEEP_LAST".into(), "some".into());
+    env.insert("CLICOLOR_FORCE".into(), "1".into());
+    let run = dockhand(&["run"], work.path(), &env);
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("\x1b[1;31merror\x1b[0m: DOCKHAND_KEEP_LAST: \"some\" is not a whole number"),
+        "{run:?}"
+    );
+    env.insert("NO_COLOR".into(), "1".into());
+    let run = dockhand(&["run"], work.path(), &env);
+    assert!(
+        run.code(2).stderr.starts_with("error: DOCKHAND_KEEP_LAST"),
+        "{run:?}"
+    );
+}
