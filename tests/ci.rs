@@ -501,6 +501,13 @@ fn gitlab_job_publishes_to_ci_registry_with_the_job_token() {
         "{junit}"
     );
     assert!(!dotenv.contains(token) && !junit.contains(token));
+
+    // A job token the registry refuses is an authentication failure: exit 3, token unprinted.
+    let wrong = "glcbt-64_expiredJobToken0000";
+    env.insert("CI_JOB_TOKEN".into(), wrong.into());
+    env.insert("CI_REGISTRY_PASSWORD".into(), wrong.into());
+    let run = dockhand(&["run"], work.path(), &env);
+    run.code(3).leaks_none(&[wrong, token]);
 }
 
 #[test]

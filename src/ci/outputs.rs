@@ -373,6 +373,7 @@ mod tests {
                 image: Some("web".into()),
                 references: vec!["r.example/x/web:main".into()],
                 error: "upload <failed> | 500".into(),
+                kind: crate::error::Kind::Operation,
             }],
             transfer: Transfer {
                 blobs_uploaded: 0,

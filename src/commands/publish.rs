@@ -51,6 +51,9 @@ pub struct Failure {
     pub image: Option<String>,
     pub references: Vec<String>,
     pub error: String,
+    /// Decides the exit code: refused credentials everywhere are exit 3, not 1.
+    #[serde(skip)]
+    pub kind: crate::error::Kind,
 }
 
 /// Checks what can be checked without the network: images, sources, tags.
@@ -116,10 +119,17 @@ pub fn outcome(report: &PublishReport) -> Result<()> {
             .iter()
             .flat_map(|f| f.references.clone())
             .collect();
-        Err(Error::operation(format!(
-            "publishing failed for {}",
-            names.join(", ")
-        )))
+        let message = format!("publishing failed for {}", names.join(", "));
+        if report
+            .failed
+            .iter()
+            .all(|f| f.kind == crate::error::Kind::Auth)
+        {
+            Err(Error::auth(message)
+                .with_hint("the registry refused the credentials for every image"))
+        } else {
+            Err(Error::operation(message))
+        }
     }
 }
 
@@ -199,6 +209,7 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
                                 image: job.spec.name.clone(),
                                 references: job.references.clone(),
                                 error: format!("copying referrers: {e}"),
+                                kind: e.kind,
                             });
                         }
                     }
@@ -218,6 +229,7 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
                     image: job.spec.name.clone(),
                     references: job.references.clone(),
                     error: e.to_string(),
+                    kind: e.kind,
                 });
             }
         }
