@@ -397,7 +397,8 @@ fn runtime_image_builds_runs_and_publishes_itself() {
     );
 
     let reg = RegistryServer::anonymous();
-    let host = reg.host();
+    // By name: the static binary resolves `localhost` through the image's NSS (files, then DNS).
+    let host = format!("localhost:{}", reg.port());
     let out = in_image(&[
         "dockhand",
         "publish",
@@ -413,6 +414,11 @@ fn runtime_image_builds_runs_and_publishes_itself() {
     let reference = format!("{host}/tools/dockhand:{}", env!("CARGO_PKG_VERSION"));
     assert!(out.starts_with(&format!("{reference}@sha256:")), "{out}");
     let digest = out.rsplit_once('@').unwrap().1;
+    let reference = format!(
+        "{}/tools/dockhand:{}",
+        reg.host(),
+        env!("CARGO_PKG_VERSION")
+    );
     let raw = run(Command::new("skopeo").args([
         "inspect",
         "--raw",
