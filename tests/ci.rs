@@ -654,3 +654,49 @@ fn plain_ci_logs_progress_and_colour_rules() {
         "{run:?}"
     );
 }
+
+/// A pull request in GitHub: tag `pr-N`, the images repo on ghcr.io from the repository name
+/// (lower-cased), the actor and the action's token as the ghcr.io login — shown by ci-env as a
+/// reference to INPUT_TOKEN, never the value.
+#[test]
+fn github_pull_request_defaults() {
+    let token = "ghs_pullRequestToken0987654";
+    let work = tempfile::tempdir().unwrap();
+    let mut env = github_env(work.path(), token, &[("tag_ci_commit", "true")]);
+    std::fs::write(
+        work.path().join("event.json"),
+        r#"{"pull_request":{"number":7,"head":{"sha":"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"}},"repository":{"default_branch":"main"}}"#,
+    )
+    .unwrap();
+    env.insert("GITHUB_EVENT_NAME".into(), "pull_request".into());
+    env.insert("GITHUB_REF".into(), "refs/pull/7/merge".into());
+    env.insert("GITHUB_HEAD_REF".into(), "fix/login".into());
+    let run = dockhand(
+        &["detect", "--image", "api", "--no-probe", "--output", "json"],
+        work.path(),
+        &env,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&run.code(0).stdout).unwrap();
+    assert_eq!(doc["implementation"], "github", "{doc}");
+    assert_eq!(
+        doc["images"][0]["references"],
+        serde_json::json!([
+            "ghcr.io/octo-org/hello-world/api:pr-7",
+            // The PR's head commit, not the throw-away merge commit in GITHUB_SHA.
+            "ghcr.io/octo-org/hello-world/api:0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+        ])
+    );
+    let run = dockhand(&["ci-env"], work.path(), &env);
+    run.code(0).leaks_none(&[token]);
+    for line in [
+        "# dockhand ci-env: GitHub Actions",
+        "# change: pr-7 (from GITHUB_REF)",
+        "export DOCKHAND_IMAGES_REPO='ghcr.io/octo-org/hello-world'  # from GITHUB_REPOSITORY",
+        "export DOCKHAND_REGISTRY_USERNAME='octocat'  # from GITHUB_ACTOR",
+        "export DOCKHAND_REGISTRY_PASSWORD=\"${INPUT_TOKEN}\"",
+        "export DOCKHAND_GITHUB_TOKEN=\"${INPUT_TOKEN}\"",
+        "export DOCKHAND_TAG_CUSTOM='pr-7'  # from GITHUB_REF",
+    ] {
+        assert!(run.stdout.contains(line), "lacks {line:?}: {run:?}");
+    }
+}
