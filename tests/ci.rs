@@ -517,6 +517,14 @@ fn gitlab_merge_request_and_bad_ci_values() {
     env.remove("CI_COMMIT_TAG");
     env.insert("CI_MERGE_REQUEST_IID".into(), "17".into());
     env.insert("CI_COMMIT_REF_NAME".into(), "feature/login".into());
+    // What an earlier dockhand job's dotenv report hands this job.
+    env.insert(
+        "DOCKHAND_IMAGE_API".into(),
+        format!(
+            "registry.example.com/group/project/api:main@sha256:{}",
+            "a".repeat(64)
+        ),
+    );
     let run = dockhand(
         &["detect", "--image", "api", "--no-probe", "--output", "json"],
         work.path(),
@@ -529,6 +537,7 @@ fn gitlab_merge_request_and_bad_ci_values() {
     );
     assert_eq!(doc["implementation"], "gitlab", "CI_REGISTRY is GitLab's");
     assert_eq!(doc["detection"]["source"], "ci");
+    assert!(!run.stderr.contains("not a dockhand option"), "{run:?}");
 
     // A CI value dockhand cannot use is bad input that names the variable.
     env.insert(

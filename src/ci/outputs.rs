@@ -210,10 +210,12 @@ pub fn summary(r: Results) -> String {
     s
 }
 
-/// `DOCKHAND_IMAGE_<NAME>`: GitLab accepts letters, digits and `_` in dotenv keys.
+/// `DOCKHAND_IMAGE_<NAME>`: GitLab accepts letters, digits and `_` in dotenv keys. The unnamed
+/// image is `DOCKHAND_IMAGE_UNNAMED`: plain `DOCKHAND_IMAGE` is the `--image` option, and a later
+/// job that runs dockhand would read it as one.
 pub fn dotenv_key(image: Option<&str>) -> String {
     match image {
-        None => "DOCKHAND_IMAGE".to_string(),
+        None => "DOCKHAND_IMAGE_UNNAMED".to_string(),
         Some(n) => {
             let name: String = n
                 .chars()
@@ -419,7 +421,7 @@ mod tests {
         let (text, warnings) = dotenv(&report());
         assert_eq!(
             text,
-            "DOCKHAND_IMAGE_BACK_END=r.example/x/back-end:main@sha256:aa\nDOCKHAND_IMAGE=r.example/x:main@sha256:bb\n"
+            "DOCKHAND_IMAGE_BACK_END=r.example/x/back-end:main@sha256:aa\nDOCKHAND_IMAGE_UNNAMED=r.example/x:main@sha256:bb\n"
         );
         assert!(warnings.is_empty());
     }

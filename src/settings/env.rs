@@ -103,12 +103,15 @@ impl Env {
     pub fn unknown_dockhand_vars(&self) -> Vec<String> {
         let mut unknown: Vec<String> = self
             .vars
-            .keys()
-            .filter_map(|k| {
+            .iter()
+            .filter_map(|(k, v)| {
                 let rest = k.strip_prefix(DOCKHAND_PREFIX)?;
                 let name = rest.to_ascii_lowercase();
+                // Our own dotenv report (`DOCKHAND_IMAGE_<NAME>=REF@DIGEST`) reaches later jobs.
+                let report = name.starts_with("image_") && v.contains("@sha256:");
                 let known = OPTIONS.iter().any(|(o, _)| *o == name)
-                    || OTHER_DOCKHAND_VARS.contains(&k.as_str());
+                    || OTHER_DOCKHAND_VARS.contains(&k.as_str())
+                    || report;
                 (!known).then(|| k.clone())
             })
             .collect();
@@ -164,6 +167,8 @@ mod tests {
             ("INPUT_IMAGES_REPO", "ghcr.io/o"),
             ("INPUT_OUTPUT", ""),
             ("DOCKHAND_IMAGES_REPOO", "typo"),
+            ("DOCKHAND_IMAGE_API", "r.example/api:main@sha256:ab"),
+            ("DOCKHAND_IMAGE_REPO", "r.example/x"),
         ]);
         let d = env.options(DOCKHAND_PREFIX).unwrap();
         assert_eq!(
@@ -186,7 +191,11 @@ mod tests {
         assert!(i.get("output").is_none(), "empty inputs are unset");
         assert_eq!(
             env.unknown_dockhand_vars(),
-            vec!["DOCKHAND_IMAGES_REPOO".to_string()]
+            vec![
+                "DOCKHAND_IMAGES_REPOO".to_string(),
+                "DOCKHAND_IMAGE_REPO".to_string()
+            ],
+            "a dotenv report's variable is ours, a typo is not"
         );
     }
 
