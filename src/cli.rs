@@ -203,6 +203,21 @@ pub struct TagArgs {
     /// Also tag by content: a tag derived from the image digest, stable for identical content.
     #[arg(long)]
     pub tag_by_digest: bool,
+    /// Also tag by the commit the CI built (GITHUB_SHA, CI_COMMIT_SHA, ...).
+    #[arg(long)]
+    pub tag_ci_commit: bool,
+}
+
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Pipeline files")]
+pub struct PipelineArgs {
+    /// Write DOCKHAND_IMAGE_<NAME>=REF@DIGEST lines for GitLab's artifacts:reports:dotenv
+    /// (default in GitLab CI: dockhand.env).
+    #[arg(long, value_name = "FILE")]
+    pub dotenv: Option<PathBuf>,
+    /// Write a JUnit XML report: one test case per published reference and per deletion.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -266,6 +281,8 @@ pub struct PublishArgs {
     /// Show the references and the transfer plan without writing anything.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 }
 
 #[derive(Debug, Args)]
@@ -277,6 +294,8 @@ pub struct CleanupArgs {
     /// Print the plan without deleting anything.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 }
 
 #[derive(Debug, Args)]
@@ -289,8 +308,11 @@ pub struct RunArgs {
     pub copy: CopyArgs,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// Show what publish and cleanup would do without writing or deleting anything.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 }
 
 #[derive(Debug, Args)]
@@ -303,9 +325,12 @@ pub struct DetectArgs {
 
 #[derive(Debug, Args)]
 pub struct CiEnvArgs {
-    /// Output format: shell (export lines), dotenv, or json.
-    #[arg(long, value_name = "FORMAT", default_value = "shell")]
-    pub format: String,
+    /// Output format: shell (export lines), dotenv, or json (also `--output json`).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Tag options given here (or as DOCKHAND_*) show how they change the CI's tags.
+    #[command(flatten)]
+    pub tags: TagArgs,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! (one per subcommand) → `registry` (one transport, the OCI data plane, per-implementation
 //! behaviour). Pure cores — `naming`, `detect`, `implementation` — do no I/O.
 
+pub mod ci;
 pub mod cleanup;
 pub mod cli;
 pub mod commands;

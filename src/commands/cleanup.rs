@@ -161,6 +161,14 @@ pub async fn run(settings: &Settings) -> Result<()> {
         Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
         Output::Text => print!("{}", report::table(&doc)),
     }
+    crate::ci::outputs::write(
+        settings,
+        &settings.pipeline,
+        crate::ci::outputs::Results {
+            publish: None,
+            cleanup: Some(&doc),
+        },
+    )?;
     outcome(&doc)
 }
 
@@ -271,7 +279,18 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
     let results = if settings.dry_run {
         None
     } else {
-        Some(execute::execute(registry.as_ref(), &the_plan, &repos, concurrency).await)
+        let planned = the_plan
+            .tags
+            .iter()
+            .filter(|t| t.action == crate::cleanup::model::Action::Delete)
+            .count();
+        let work = execute::execute(registry.as_ref(), &the_plan, &repos, concurrency);
+        Some(
+            crate::ci::progress::watch(work, "cleaning up", || {
+                format!("deleting {planned} tag(s)")
+            })
+            .await,
+        )
     };
     let doc = report::build(
         resolved.detection.implementation.name(),

@@ -1,10 +1,13 @@
 //! One module per subcommand; this one turns the command line into settings and dispatches.
 
+pub mod ci_env;
 pub mod cleanup;
 pub mod context;
 pub mod detect;
 pub mod publish;
 pub mod run;
+
+use std::io::IsTerminal;
 
 use clap::ArgMatches;
 
@@ -27,16 +30,30 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     }
     let flags = Values::from_matches(&layers);
     let env = Env::from_process();
+    // The log dialect and the secrets come first: on GitHub every secret is masked before any
+    // other line, warnings about the settings included.
+    let ci = crate::ci::context::CiContext::from_env(&env);
+    let vendor = ci.as_ref().map(|c| c.vendor);
+    crate::log::set_dialect(crate::log::Dialect::of(vendor));
+    crate::log::set_color(crate::log::color_wanted(
+        &env,
+        std::io::stderr().is_terminal(),
+        vendor,
+    ));
+    crate::ci::progress::set_interval(env.get(crate::settings::env::DOCKHAND_PROGRESS_INTERVAL));
+    crate::ci::register_secrets(&env, &flags);
+    crate::log::flush_masks();
     let cwd = std::env::current_dir()
         .map_err(|e| Error::input(format!("cannot read the working directory: {e}")))?;
-    let settings = Settings::build(flags, &env, &cwd)?;
+    let settings = Settings::build(flags.clone(), &env, &cwd)?;
     match cli.command {
         Command::Detect(_) => detect::run(&settings).await,
         Command::Publish(_) => publish::run(&settings).await,
         Command::Cleanup(_) => cleanup::run(&settings).await,
         Command::Run(_) => run::run(&settings).await,
-        Command::CiEnv(_) => Err(Error::unsupported(
-            "`dockhand ci-env` is not available in this version yet",
-        )),
+        Command::CiEnv(args) => {
+            let upper = ci_env::upper_layers(flags, &env, &settings)?;
+            ci_env::run(&settings, &env, &upper, args.format.as_deref())
+        }
     }
 }

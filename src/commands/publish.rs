@@ -51,6 +51,9 @@ pub struct Failure {
     pub image: Option<String>,
     pub references: Vec<String>,
     pub error: String,
+    /// Decides the exit code: refused credentials everywhere are exit 3, not 1.
+    #[serde(skip)]
+    pub kind: crate::error::Kind,
 }
 
 /// Checks what can be checked without the network: images, sources, tags.
@@ -95,6 +98,14 @@ struct Job {
 pub async fn run(settings: &Settings) -> Result<()> {
     let report = publish(settings).await?;
     print(&report, settings.output);
+    crate::ci::outputs::write(
+        settings,
+        &settings.pipeline,
+        crate::ci::outputs::Results {
+            publish: Some(&report),
+            cleanup: None,
+        },
+    )?;
     outcome(&report)
 }
 
@@ -108,10 +119,17 @@ pub fn outcome(report: &PublishReport) -> Result<()> {
             .iter()
             .flat_map(|f| f.references.clone())
             .collect();
-        Err(Error::operation(format!(
-            "publishing failed for {}",
-            names.join(", ")
-        )))
+        let message = format!("publishing failed for {}", names.join(", "));
+        if report
+            .failed
+            .iter()
+            .all(|f| f.kind == crate::error::Kind::Auth)
+        {
+            Err(Error::auth(message)
+                .with_hint("the registry refused the credentials for every image"))
+        } else {
+            Err(Error::operation(message))
+        }
     }
 }
 
@@ -158,10 +176,21 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         settings.dry_run,
         concurrency,
     );
-    let results = futures_util::future::join_all(
+    let work = futures_util::future::join_all(
         jobs.iter()
             .map(|j| engine.publish(&j.source, &j.repo, &j.tags, &j.origins)),
-    )
+    );
+    let results = crate::ci::progress::watch(work, "publishing", || {
+        let s = &engine.stats;
+        format!(
+            "{} blob(s) uploaded ({}), {} mounted, {} present, {} manifest(s) put",
+            s.blobs_uploaded.load(Ordering::Relaxed),
+            human_bytes(s.bytes_uploaded.load(Ordering::Relaxed)),
+            s.blobs_mounted.load(Ordering::Relaxed),
+            s.blobs_present.load(Ordering::Relaxed),
+            s.manifests_put.load(Ordering::Relaxed),
+        )
+    })
     .await;
 
     let mut images = Vec::new();
@@ -186,6 +215,7 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
                                 image: job.spec.name.clone(),
                                 references: job.references.clone(),
                                 error: format!("copying referrers: {e}"),
+                                kind: e.kind,
                             });
                         }
                     }
@@ -205,6 +235,7 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
                     image: job.spec.name.clone(),
                     references: job.references.clone(),
                     error: e.to_string(),
+                    kind: e.kind,
                 });
             }
         }

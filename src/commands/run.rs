@@ -20,7 +20,7 @@ struct RunReport<'a> {
 pub async fn run(settings: &Settings) -> Result<()> {
     let wants = |s: &str| settings.stages.iter().any(|x| x == s);
     let published = if wants("publish") {
-        crate::log::info("== publish");
+        let _stage = crate::log::stage("publish", "dockhand: publish");
         Some(publish::publish(settings).await?)
     } else {
         None
@@ -28,8 +28,13 @@ pub async fn run(settings: &Settings) -> Result<()> {
     let publish_ok = published.as_ref().map_or(Ok(()), publish::outcome);
     let cleaned = match (&publish_ok, wants("cleanup")) {
         (Ok(()), true) => {
-            crate::log::info("== cleanup");
-            Some(cleanup::cleanup(settings).await?)
+            let _stage = crate::log::stage("cleanup", "dockhand: cleanup");
+            let doc = cleanup::cleanup(settings).await;
+            if doc.is_err() {
+                // What was published still goes to the pipeline's files before the error.
+                write_outputs(settings, published.as_ref(), None)?;
+            }
+            Some(doc?)
         }
         (Err(_), true) => {
             crate::log::warn("cleanup skipped: publishing failed");
@@ -54,6 +59,19 @@ pub async fn run(settings: &Settings) -> Result<()> {
             }
         }
     }
+    write_outputs(settings, published.as_ref(), cleaned.as_ref())?;
     publish_ok?;
     cleaned.as_ref().map_or(Ok(()), cleanup::outcome)
+}
+
+fn write_outputs(
+    settings: &Settings,
+    publish: Option<&publish::PublishReport>,
+    cleanup: Option<&Report>,
+) -> Result<()> {
+    crate::ci::outputs::write(
+        settings,
+        &settings.pipeline,
+        crate::ci::outputs::Results { publish, cleanup },
+    )
 }

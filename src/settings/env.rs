@@ -13,6 +13,10 @@
 //! | `GITHUB_SERVER_URL` | a GitHub Enterprise Server, whose registry hosts are GitHub's |
 //! | `GITHUB_TOKEN`, `GITHUB_API_URL`, `GITHUB_REPOSITORY` | defaults for `--github-*` |
 //! | `CI_JOB_TOKEN`, `CI_API_V4_URL`, `CI_PROJECT_ID` | defaults for `--gitlab-*` (the job token as a `JOB-TOKEN`) |
+//! | `INPUT_TOKEN` | the GitHub action's `token` input: GitHub token and ghcr.io password |
+//! | `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY` | files a GitHub step writes its outputs and summary to |
+//! | `NO_COLOR`, `CLICOLOR_FORCE`, `CLICOLOR`, `TERM` | whether log lines are coloured |
+//! | CI vendor variables | which CI runs and its branch/tag/commit/PR: see `ci::context` and `ci::defaults` |
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,9 +43,18 @@ pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
 pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
 pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
 pub const GOOGLE_APPLICATION_CREDENTIALS: &str = "GOOGLE_APPLICATION_CREDENTIALS";
+pub const INPUT_TOKEN: &str = "INPUT_TOKEN";
+pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
+pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+pub const NO_COLOR: &str = "NO_COLOR";
+pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
+pub const CLICOLOR: &str = "CLICOLOR";
+pub const TERM: &str = "TERM";
+/// Seconds between progress lines (tests shorten it).
+pub const DOCKHAND_PROGRESS_INTERVAL: &str = "DOCKHAND_PROGRESS_INTERVAL";
 
 /// Variables with the dockhand prefix that are not options but are still ours.
-const OTHER_DOCKHAND_VARS: &[&str] = &[];
+const OTHER_DOCKHAND_VARS: &[&str] = &[DOCKHAND_PROGRESS_INTERVAL];
 
 #[derive(Debug, Clone, Default)]
 pub struct Env {
@@ -72,6 +85,11 @@ impl Env {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// Every (non-empty) variable, for the secret scan that runs before anything is printed.
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The options set through variables with `prefix` (`DOCKHAND_` or `INPUT_`).
     pub fn options(&self, prefix: &str) -> Result<Values> {
         let pairs = self
@@ -91,12 +109,15 @@ impl Env {
     pub fn unknown_dockhand_vars(&self) -> Vec<String> {
         let mut unknown: Vec<String> = self
             .vars
-            .keys()
-            .filter_map(|k| {
+            .iter()
+            .filter_map(|(k, v)| {
                 let rest = k.strip_prefix(DOCKHAND_PREFIX)?;
                 let name = rest.to_ascii_lowercase();
+                // Our own dotenv report (`DOCKHAND_IMAGE_<NAME>=REF@DIGEST`) reaches later jobs.
+                let report = name.starts_with("image_") && v.contains("@sha256:");
                 let known = OPTIONS.iter().any(|(o, _)| *o == name)
-                    || OTHER_DOCKHAND_VARS.contains(&k.as_str());
+                    || OTHER_DOCKHAND_VARS.contains(&k.as_str())
+                    || report;
                 (!known).then(|| k.clone())
             })
             .collect();
@@ -113,30 +134,11 @@ impl Env {
             .map(|h| PathBuf::from(h).join(".docker").join("config.json"))
     }
 
-    /// The CI-derived layer: option values that CI variables imply (below the config file).
-    pub fn ci_defaults(&self) -> Values {
-        let mut v = Values::default();
-        let mut set = |name: &'static str, var: &str| {
-            if let Some(value) = self.get(var) {
-                v.set_text(
-                    name,
-                    super::options::OptionKind::Scalar,
-                    value,
-                    Origin::Env(var.to_string()),
-                );
-            }
-        };
-        set("github_token", GITHUB_TOKEN);
-        set("github_api_url", GITHUB_API_URL);
-        set("github_repository", GITHUB_REPOSITORY);
-        set("gitlab_api_url", CI_API_V4_URL);
-        set("gitlab_project", CI_PROJECT_ID);
-        set("azure_client_id", AZURE_CLIENT_ID);
-        set("azure_client_secret", AZURE_CLIENT_SECRET);
-        set("azure_tenant_id", AZURE_TENANT_ID);
-        set("azure_authority_host", AZURE_AUTHORITY_HOST);
-        set("google_json_key", GOOGLE_APPLICATION_CREDENTIALS);
-        v
+    /// The CI-derived layer (below the config file): what the CI implies, given the user's
+    /// layers `upper` (see `ci::defaults`).
+    pub fn ci_defaults(&self, upper: &Values) -> Values {
+        let ci = crate::ci::context::CiContext::from_env(self);
+        crate::ci::defaults::layer(&crate::ci::defaults::derive(ci.as_ref(), self, upper))
     }
 
     /// `CI_JOB_TOKEN`, which is sent as a `JOB-TOKEN` (not a personal token).
@@ -171,6 +173,8 @@ mod tests {
             ("INPUT_IMAGES_REPO", "ghcr.io/o"),
             ("INPUT_OUTPUT", ""),
             ("DOCKHAND_IMAGES_REPOO", "typo"),
+            ("DOCKHAND_IMAGE_API", "r.example/api:main@sha256:ab"),
+            ("DOCKHAND_IMAGE_REPO", "r.example/x"),
         ]);
         let d = env.options(DOCKHAND_PREFIX).unwrap();
         assert_eq!(
@@ -193,7 +197,11 @@ mod tests {
         assert!(i.get("output").is_none(), "empty inputs are unset");
         assert_eq!(
             env.unknown_dockhand_vars(),
-            vec!["DOCKHAND_IMAGES_REPOO".to_string()]
+            vec![
+                "DOCKHAND_IMAGES_REPOO".to_string(),
+                "DOCKHAND_IMAGE_REPO".to_string()
+            ],
+            "a dotenv report's variable is ours, a typo is not"
         );
     }
 

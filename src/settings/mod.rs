@@ -151,6 +151,12 @@ pub struct Settings {
     pub project: Option<String>,
     pub config_path: Option<PathBuf>,
     pub stages: Vec<String>,
+    /// `--dotenv`: GitLab's dotenv report (the CI layer defaults it in GitLab CI).
+    pub dotenv: Option<PathBuf>,
+    /// `--junit`: a JUnit XML report.
+    pub junit: Option<PathBuf>,
+    /// The CI running us and the files it reads back.
+    pub pipeline: crate::ci::Pipeline,
 }
 
 /// The default grace period for fresh pushes.
@@ -181,7 +187,8 @@ impl Settings {
             Some(c) => upper.over(c.values.clone()),
             None => upper,
         };
-        let values = values.over(env.ci_defaults());
+        let ci_layer = env.ci_defaults(&values);
+        let values = values.over(ci_layer);
         let mut s = Settings::from_values(&values, config.as_ref())?;
         // An explicit GitLab token is a personal/project token; the CI job token is a job token.
         if s.forge.gitlab_token.is_none() {
@@ -189,6 +196,10 @@ impl Settings {
         }
         s.docker_config = env.docker_config_file();
         s.ci = env.ci_hints();
+        s.pipeline = crate::ci::Pipeline::from_env(
+            env,
+            crate::ci::context::CiContext::from_env(env).as_ref(),
+        );
         s.config_path = config_path;
         s.project = config.map(|c| c.project);
         Ok(s)
@@ -324,6 +335,8 @@ impl Settings {
             policy,
             vendor,
             stages,
+            dotenv: r.text("dotenv").map(|(p, _)| PathBuf::from(p)),
+            junit: r.text("junit").map(|(p, _)| PathBuf::from(p)),
             ..Default::default()
         })
     }

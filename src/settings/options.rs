@@ -78,6 +78,7 @@ options! {
     tag_git_tag: Scalar,
     tag_git_commit: Scalar,
     tag_by_digest: Bool,
+    tag_ci_commit: Bool,
     dry_run: Bool,
     with_referrers: Bool,
     keep_last: Scalar,
@@ -93,6 +94,8 @@ options! {
     git_dir: Scalar,
     report: Scalar,
     stages: Scalar,
+    dotenv: Scalar,
+    junit: Scalar,
 }
 
 /// Where a value came from.

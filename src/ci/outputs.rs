@@ -1,0 +1,446 @@
+//! Files a pipeline reads back after a run: GitHub step outputs and job summary, GitLab's dotenv
+//! report, a JUnit report. The text of each is built by a pure function; [`write`] appends or
+//! writes the files the settings and the pipeline name.
+//!
+//! GitHub outputs: `images` (the publish document's `images`, compact JSON), `digests` (one
+//! `REF@DIGEST` a line), `deleted`, `kept`, `failed` (cleanup counts) and `deleted_tags` (one
+//! `REPO:TAG` a line). Multi-line values use the heredoc form with a random delimiter.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use super::Pipeline;
+use crate::cleanup::report::Report;
+use crate::commands::publish::PublishReport;
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+
+/// What a command produced.
+#[derive(Clone, Copy, Default)]
+pub struct Results<'a> {
+    pub publish: Option<&'a PublishReport>,
+    pub cleanup: Option<&'a Report>,
+}
+
+/// Writes every output file that applies. Secrets are never part of any of them.
+pub fn write(settings: &Settings, pipeline: &Pipeline, r: Results) -> Result<()> {
+    if let Some(path) = &pipeline.github_output {
+        append(path, &github_outputs(r, &delimiter()), "GITHUB_OUTPUT")?;
+    }
+    if let Some(path) = &pipeline.github_summary {
+        append(path, &summary(r), "GITHUB_STEP_SUMMARY")?;
+    }
+    if let (Some(path), Some(p)) = (&settings.dotenv, r.publish) {
+        let (text, warnings) = dotenv(p);
+        for w in warnings {
+            crate::log::warn(&w);
+        }
+        std::fs::write(path, text).map_err(|e| {
+            Error::operation(format!("cannot write --dotenv {}: {e}", path.display()))
+        })?;
+    }
+    if let Some(path) = &settings.junit {
+        std::fs::write(path, junit(r)).map_err(|e| {
+            Error::operation(format!("cannot write --junit {}: {e}", path.display()))
+        })?;
+    }
+    Ok(())
+}
+
+fn append(path: &Path, text: &str, what: &str) -> Result<()> {
+    // Other steps' writers share these files: append, never truncate.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| Error::operation(format!("cannot write {what} {}: {e}", path.display())))
+}
+
+/// A heredoc delimiter no value can guess: `ghadelimiter_<random hex>` (std's per-process
+/// random hash keys, no extra dependency).
+fn delimiter() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let a = RandomState::new().hash_one(nanos);
+    let b = RandomState::new().hash_one(a);
+    format!("ghadelimiter_{a:016x}{b:016x}")
+}
+
+/// `name=value` lines, or the heredoc form for multi-line values.
+pub fn github_outputs(r: Results, delimiter: &str) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    if let Some(p) = r.publish {
+        pairs.push((
+            "images",
+            serde_json::to_string(&p.images).unwrap_or_default(),
+        ));
+        let digests: Vec<String> = p
+            .images
+            .iter()
+            .map(|i| format!("{}@{}", i.reference, i.digest))
+            .collect();
+        pairs.push(("digests", digests.join("\n")));
+    }
+    if let Some(c) = r.cleanup {
+        pairs.push(("deleted", c.summary.deleted.to_string()));
+        pairs.push(("kept", c.summary.kept.to_string()));
+        pairs.push(("failed", c.summary.failed.to_string()));
+        let tags: Vec<String> = c
+            .tags
+            .iter()
+            .filter(|t| t.result == "deleted" || t.result == "planned")
+            .map(|t| format!("{}:{}", t.repository, t.tag))
+            .collect();
+        pairs.push(("deleted_tags", tags.join("\n")));
+    }
+    let mut out = String::new();
+    for (name, value) in pairs {
+        if value.contains('\n') || value.contains('\r') {
+            // A value holding the delimiter would end the heredoc early; ours is random, but the
+            // check keeps a crafted registry answer from injecting outputs.
+            let value = value.replace(delimiter, "");
+            let _ = writeln!(out, "{name}<<{delimiter}\n{value}\n{delimiter}");
+        } else {
+            let _ = writeln!(out, "{name}={value}");
+        }
+    }
+    out
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn short(d: &str) -> &str {
+    let hex = d.split_once(':').map_or(d, |(_, h)| h);
+    &hex[..hex.len().min(12)]
+}
+
+/// Rows shown per table: summaries are capped at 1 MiB.
+const MAX_ROWS: usize = 500;
+
+/// The job summary (GitHub-flavoured Markdown).
+pub fn summary(r: Results) -> String {
+    let mut s = String::new();
+    if let Some(p) = r.publish {
+        let verb = if p.dry_run { " (dry run)" } else { "" };
+        let _ = writeln!(s, "### dockhand: published{verb}\n");
+        if p.images.is_empty() {
+            s.push_str("Nothing was published.\n");
+        } else {
+            s.push_str("| image | reference | digest | |\n|---|---|---|---|\n");
+            for i in p.images.iter().take(MAX_ROWS) {
+                let state = match (p.dry_run, i.pushed) {
+                    (true, _) => "would push",
+                    (false, true) => "pushed",
+                    (false, false) => "unchanged",
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | `{}` | `{}` | {state} |",
+                    cell(i.image.as_deref().unwrap_or("~")),
+                    cell(&i.reference),
+                    i.digest
+                );
+            }
+            if p.images.len() > MAX_ROWS {
+                let _ = writeln!(s, "\n… and {} more.", p.images.len() - MAX_ROWS);
+            }
+        }
+        if !p.failed.is_empty() {
+            s.push_str("\n**Failed**\n\n");
+            for f in &p.failed {
+                let _ = writeln!(
+                    s,
+                    "- `{}`: {}",
+                    cell(&f.references.join(", ")),
+                    cell(&f.error)
+                );
+            }
+        }
+        s.push('\n');
+    }
+    if let Some(c) = r.cleanup {
+        let (verb, title) = if c.dry_run {
+            ("to delete", " (dry run)")
+        } else {
+            ("deleted", "")
+        };
+        let _ = writeln!(s, "### dockhand: cleanup{title}\n");
+        let _ = writeln!(
+            s,
+            "{} kept, {} {verb}, {} failed\n",
+            c.summary.kept, c.summary.deleted, c.summary.failed
+        );
+        if !c.tags.is_empty() {
+            s.push_str("| result | tag | digest | reason |\n|---|---|---|---|\n");
+            // Failures first, then deletions, then what was kept: the rows a reader acts on.
+            let mut rows: Vec<_> = c.tags.iter().collect();
+            rows.sort_by_key(|t| match t.result {
+                "failed" => 0,
+                "deleted" | "planned" => 1,
+                _ => 2,
+            });
+            for t in rows.iter().take(MAX_ROWS) {
+                let reason = match &t.error {
+                    Some(e) => format!("{}; error: {e}", t.reason),
+                    None => t.reason.clone(),
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | `{}:{}` | `{}` | {} |",
+                    t.result,
+                    cell(&t.repository),
+                    cell(&t.tag),
+                    short(&t.digest),
+                    cell(&reason)
+                );
+            }
+            if rows.len() > MAX_ROWS {
+                let _ = writeln!(s, "\n… and {} more.", rows.len() - MAX_ROWS);
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// `DOCKHAND_IMAGE_<NAME>`: GitLab accepts letters, digits and `_` in dotenv keys. The unnamed
+/// image is `DOCKHAND_IMAGE_UNNAMED`: plain `DOCKHAND_IMAGE` is the `--image` option, and a later
+/// job that runs dockhand would read it as one.
+pub fn dotenv_key(image: Option<&str>) -> String {
+    match image {
+        None => "DOCKHAND_IMAGE_UNNAMED".to_string(),
+        Some(n) => {
+            let name: String = n
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("DOCKHAND_IMAGE_{name}")
+        }
+    }
+}
+
+/// GitLab's dotenv report: one `DOCKHAND_IMAGE_<NAME>=REF@DIGEST` per image (its first
+/// reference), and warnings when GitLab's limits (20 variables, 5 KB) would drop it.
+pub fn dotenv(p: &PublishReport) -> (String, Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    let mut text = String::new();
+    for i in &p.images {
+        let key = dotenv_key(i.image.as_deref());
+        if seen.insert(key.clone()) {
+            let _ = writeln!(text, "{key}={}@{}", i.reference, i.digest);
+        }
+    }
+    let mut warnings = Vec::new();
+    if seen.len() > 20 {
+        warnings.push(format!(
+            "the dotenv report has {} variables; GitLab keeps at most 20 on self-managed instances by default",
+            seen.len()
+        ));
+    }
+    if text.len() > 5 * 1024 {
+        warnings.push(format!(
+            "the dotenv report is {} bytes; GitLab refuses more than 5 KB",
+            text.len()
+        ));
+    }
+    (text, warnings)
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A JUnit report: a test case per published reference and per planned deletion.
+pub fn junit(r: Results) -> String {
+    let mut suites = String::new();
+    let mut total = 0;
+    let mut failures = 0;
+    if let Some(p) = r.publish {
+        let mut cases = String::new();
+        let mut n = 0;
+        let mut f = 0;
+        for i in &p.images {
+            n += 1;
+            let _ = writeln!(
+                cases,
+                "    <testcase classname=\"publish.{}\" name=\"{}\"><system-out>{}</system-out></testcase>",
+                xml(i.image.as_deref().unwrap_or("~")),
+                xml(&i.reference),
+                xml(&i.digest)
+            );
+        }
+        for fail in &p.failed {
+            for reference in &fail.references {
+                n += 1;
+                f += 1;
+                let _ = writeln!(
+                    cases,
+                    "    <testcase classname=\"publish.{}\" name=\"{}\"><failure message=\"{}\"/></testcase>",
+                    xml(fail.image.as_deref().unwrap_or("~")),
+                    xml(reference),
+                    xml(&fail.error)
+                );
+            }
+        }
+        let _ = write!(
+            suites,
+            "  <testsuite name=\"dockhand publish\" tests=\"{n}\" failures=\"{f}\">\n{cases}  </testsuite>\n"
+        );
+        total += n;
+        failures += f;
+    }
+    if let Some(c) = r.cleanup {
+        let mut cases = String::new();
+        let mut n = 0;
+        let mut f = 0;
+        for t in c.tags.iter().filter(|t| t.result != "kept") {
+            n += 1;
+            let body = match (t.result, &t.error) {
+                ("failed", e) => {
+                    f += 1;
+                    format!(
+                        "<failure message=\"{}\"/>",
+                        xml(e.as_deref().unwrap_or("failed"))
+                    )
+                }
+                ("planned", _) => "<skipped message=\"dry run\"/>".to_string(),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                cases,
+                "    <testcase classname=\"cleanup.{}\" name=\"{}:{}\">{body}</testcase>",
+                xml(&t.repository),
+                xml(&t.repository),
+                xml(&t.tag)
+            );
+        }
+        let _ = write!(
+            suites,
+            "  <testsuite name=\"dockhand cleanup\" tests=\"{n}\" failures=\"{f}\">\n{cases}  </testsuite>\n"
+        );
+        total += n;
+        failures += f;
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"dockhand\" tests=\"{total}\" failures=\"{failures}\">\n{suites}</testsuites>\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::publish::{Failure, Published, Transfer};
+
+    fn report() -> PublishReport {
+        PublishReport {
+            implementation: "default",
+            dry_run: false,
+            images: vec![
+                Published {
+                    image: Some("back-end".into()),
+                    reference: "r.example/x/back-end:main".into(),
+                    digest: "sha256:aa".into(),
+                    pushed: true,
+                },
+                Published {
+                    image: Some("back-end".into()),
+                    reference: "r.example/x/back-end:abc".into(),
+                    digest: "sha256:aa".into(),
+                    pushed: false,
+                },
+                Published {
+                    image: None,
+                    reference: "r.example/x:main".into(),
+                    digest: "sha256:bb".into(),
+                    pushed: true,
+                },
+            ],
+            failed: vec![Failure {
+                image: Some("web".into()),
+                references: vec!["r.example/x/web:main".into()],
+                error: "upload <failed> | 500".into(),
+                kind: crate::error::Kind::Operation,
+            }],
+            transfer: Transfer {
+                blobs_uploaded: 0,
+                bytes_uploaded: 0,
+                blobs_mounted: 0,
+                blobs_present: 0,
+                manifests_put: 0,
+                requests: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn github_outputs_use_heredocs_for_multiple_lines() {
+        let p = report();
+        let out = github_outputs(
+            Results {
+                publish: Some(&p),
+                cleanup: None,
+            },
+            "ghadelimiter_X",
+        );
+        let mut lines = out.lines();
+        let images = lines.next().unwrap();
+        assert!(images.starts_with("images=[{"), "{out}");
+        let json: serde_json::Value =
+            serde_json::from_str(images.strip_prefix("images=").unwrap()).unwrap();
+        assert_eq!(json[0]["reference"], "r.example/x/back-end:main");
+        assert_eq!(
+            lines.collect::<Vec<_>>(),
+            vec![
+                "digests<<ghadelimiter_X",
+                "r.example/x/back-end:main@sha256:aa",
+                "r.example/x/back-end:abc@sha256:aa",
+                "r.example/x:main@sha256:bb",
+                "ghadelimiter_X",
+            ]
+        );
+    }
+
+    #[test]
+    fn dotenv_keys_and_values() {
+        let (text, warnings) = dotenv(&report());
+        assert_eq!(
+            text,
+            "DOCKHAND_IMAGE_BACK_END=r.example/x/back-end:main@sha256:aa\nDOCKHAND_IMAGE_UNNAMED=r.example/x:main@sha256:bb\n"
+        );
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn summary_and_junit_escape_what_they_show() {
+        let p = report();
+        let r = Results {
+            publish: Some(&p),
+            cleanup: None,
+        };
+        let md = summary(r);
+        assert!(
+            md.contains("| back-end | `r.example/x/back-end:main` | `sha256:aa` | pushed |"),
+            "{md}"
+        );
+        assert!(md.contains("upload <failed> \\| 500"), "{md}");
+        let x = junit(r);
+        assert!(x.contains("tests=\"4\" failures=\"1\""), "{x}");
+        assert!(x.contains("message=\"upload &lt;failed&gt; | 500\""), "{x}");
+    }
+}
