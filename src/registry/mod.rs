@@ -123,12 +123,11 @@ pub trait Registry: Send + Sync {
         digests: &'a [String],
         concurrency: usize,
     ) -> BoxFuture<'a, Vec<Result<Deleted>>> {
-        Box::pin(
-            futures_util::stream::iter(digests)
-                .map(move |d| self.delete_digest(repo, d))
-                .buffered(concurrency.max(1))
-                .collect(),
-        )
+        let calls: Vec<_> = digests
+            .iter()
+            .map(|d| self.delete_digest(repo, d))
+            .collect();
+        Box::pin(in_order_unordered(calls, concurrency))
     }
 
     /// Removes many tags of one repository, each keeping its digest; one result per tag, in
@@ -153,14 +152,32 @@ pub trait Registry: Send + Sync {
                 .iter()
                 .map(|t| self.untag(repo, t.as_str(), learned))
                 .collect();
-            let more: Vec<Result<(untag::Untagged, bool)>> = futures_util::stream::iter(calls)
-                .buffered(concurrency.max(1))
-                .collect()
-                .await;
+            let more = in_order_unordered(calls, concurrency).await;
             out.extend(more.into_iter().map(|r| r.map(|(u, _)| u)));
             out
         })
     }
+}
+
+/// Runs `calls` with at most `concurrency` in flight and returns their results in input order.
+/// Unordered while running: with ordered buffering one slow call (registry DELETEs cost
+/// O(tags) on distribution) would hold back the slots of those finished after it.
+async fn in_order_unordered<'a, T: Send + 'a>(
+    calls: Vec<BoxFuture<'a, T>>,
+    concurrency: usize,
+) -> Vec<T> {
+    // Indexed eagerly (no closure lives across the await, which keeps the future `Send`).
+    let indexed: Vec<BoxFuture<'a, (usize, T)>> = calls
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| -> BoxFuture<'a, (usize, T)> { Box::pin(async move { (i, c.await) }) })
+        .collect();
+    let mut out: Vec<(usize, T)> = futures_util::stream::iter(indexed)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The `created` time of an image's config, or `None` when it has none or it cannot be read.
