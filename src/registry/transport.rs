@@ -710,21 +710,33 @@ fn refresh_token_request(realm: Url, service: &str, scopes: &[Scope], token: &Se
 }
 
 fn basic_header(user: &str, pass: &str) -> Result<HeaderValue> {
+    basic_value(user, pass)
+        .ok_or_else(|| Error::input("credentials hold characters not allowed in a header"))
+}
+
+/// `Basic base64(user:pass)`, marked sensitive and registered for scrubbing; `None` when it
+/// cannot be a header value (the caller names the credential). Vendor APIs use it too.
+pub fn basic_value(user: &str, pass: &str) -> Option<HeaderValue> {
     use base64::Engine;
     let raw = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
     crate::secret::register(&raw);
-    let mut v = HeaderValue::from_str(&format!("Basic {raw}"))
-        .map_err(|_| Error::input("credentials hold characters not allowed in a header"))?;
+    let mut v = HeaderValue::from_str(&format!("Basic {raw}")).ok()?;
     v.set_sensitive(true);
-    Ok(v)
+    Some(v)
 }
 
 fn bearer_header(token: &Secret) -> Result<HeaderValue> {
-    let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+    bearer_value(token).ok_or_else(|| {
         Error::operation("the registry issued a token with characters not allowed in a header")
-    })?;
+    })
+}
+
+/// `Bearer TOKEN`, marked sensitive; `None` when it cannot be a header value (the caller names
+/// the token). Vendor APIs use it too.
+pub fn bearer_value(token: &Secret) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()?;
     v.set_sensitive(true);
-    Ok(v)
+    Some(v)
 }
 
 #[cfg(test)]

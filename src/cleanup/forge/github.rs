@@ -138,9 +138,8 @@ pub fn graphql_endpoint(api_url: &Url) -> Result<Url> {
 }
 
 fn authorization(token: &Secret) -> Result<HeaderValue> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-        .map_err(|_| Error::input("the GitHub token holds characters not allowed in a header"))?;
-    value.set_sensitive(true);
+    let value = crate::registry::transport::bearer_value(token)
+        .ok_or_else(|| Error::input("the GitHub token holds characters not allowed in a header"))?;
     Ok(value)
 }
 

@@ -399,9 +399,9 @@ impl DockerHub {
         req.registry_auth = false;
         req.own_rate_limits = true;
         if let Some(jwt) = jwt {
-            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", jwt.expose()))
-                .map_err(|_| Error::operation("Docker Hub issued a token not fit for a header"))?;
-            v.set_sensitive(true);
+            let v = crate::registry::transport::bearer_value(jwt).ok_or_else(|| {
+                Error::operation("Docker Hub issued a token not fit for a header")
+            })?;
             req.headers.insert(AUTHORIZATION, v);
         }
         if let Some(b) = body {

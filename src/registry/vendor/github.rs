@@ -298,11 +298,9 @@ impl Api {
     /// Sends one REST request, waiting out the primary and secondary rate limits.
     async fn send(&self, method: Method, url: Url) -> Result<Reply> {
         let token = self.token()?;
-        let mut auth =
-            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                Error::input("the GitHub token holds characters not allowed in a header")
-            })?;
-        auth.set_sensitive(true);
+        let auth = crate::registry::transport::bearer_value(token).ok_or_else(|| {
+            Error::input("the GitHub token holds characters not allowed in a header")
+        })?;
         let mut req = Request::new(method, url.clone())
             .header(ACCEPT, ACCEPT_JSON)
             .header(

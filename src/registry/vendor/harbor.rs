@@ -507,14 +507,9 @@ fn encode_twice(s: &str) -> String {
 }
 
 fn basic(user: &str, pass: &Secret) -> Result<HeaderValue> {
-    use base64::Engine;
     // `robot$…` goes through unchanged: Basic encodes bytes, `$` included.
-    let raw = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", pass.expose()));
-    crate::secret::register(&raw);
-    let mut v = HeaderValue::from_str(&format!("Basic {raw}"))
-        .map_err(|_| Error::input("Harbor credentials hold characters not allowed in a header"))?;
-    v.set_sensitive(true);
-    Ok(v)
+    crate::registry::transport::basic_value(user, pass.expose())
+        .ok_or_else(|| Error::input("Harbor credentials hold characters not allowed in a header"))
 }
 
 #[cfg(test)]

@@ -110,9 +110,8 @@ impl Quay {
     ) -> Result<reqwest::Response> {
         let mut req = Request::new(method, url);
         req.registry_auth = false;
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-            .map_err(|_| Error::input("--quay-token holds characters not allowed in a header"))?;
-        v.set_sensitive(true);
+        let v = crate::registry::transport::bearer_value(token)
+            .ok_or_else(|| Error::input("--quay-token holds characters not allowed in a header"))?;
         req.headers.insert(AUTHORIZATION, v);
         req.headers
             .insert(ACCEPT, HeaderValue::from_static("application/json"));
