@@ -1,26 +1,22 @@
 //! Carries out a plan: digests first (each once, for all its tags), then single-tag removals,
 //! then what hangs off deleted images (attached tags, referrers, index children), so that an
-//! interrupted run leaves nothing a kept image needs and a re-run converges. A 404 counts as done;
-//! a failure is recorded and the rest goes on.
+//! interrupted run leaves nothing a kept image needs and a re-run converges. A failure is
+//! recorded and the rest goes on.
+//!
+//! Nothing is taken on trust (docs/cleanup-safety.md): before each chunk of digest deletions the
+//! repository is looked at again and a digest that gained a tag the plan does not delete is
+//! kept; an untag skips a tag that was pushed again; untags that go through throw-away manifests
+//! run one at a time per repository (parallel ones make distribution fail half-way); and after
+//! the deletions one more listing decides what the report may call deleted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::model::{Method, Plan};
+use super::guard::{self, Recheck, View};
+use super::model::{Method, Plan, TagPlan};
 use crate::error::Result;
 use crate::registry::Registry;
 use crate::registry::distribution::{Deleted, Repo};
 use crate::registry::untag::Untagged;
-
-/// Groups (repository, item) pairs by repository, keeping each group's order.
-fn by_repository<'a>(
-    items: impl Iterator<Item = (&'a String, &'a String)>,
-) -> BTreeMap<&'a str, Vec<String>> {
-    let mut out: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (label, item) in items {
-        out.entry(label.as_str()).or_default().push(item.clone());
-    }
-    out
-}
 
 /// What became of each planned deletion: `Ok` or the error text.
 #[derive(Debug, Default)]
@@ -29,6 +25,9 @@ pub struct Results {
     pub tags: BTreeMap<(String, String), Outcome>,
     /// (repository label, digest) → outcome, for children and referrers.
     pub manifests: BTreeMap<(String, String), Outcome>,
+    /// Tags outside the plan that went with a deleted digest: moved onto it after the last
+    /// look (repository label, tag, digest). Reported as failures, so a user can push again.
+    pub lost: Vec<(String, String, String)>,
 }
 
 /// Why a deletion did not happen; `refused` when the registry cannot do it at all (deletion
@@ -43,6 +42,8 @@ pub struct Failed {
     pub kept: bool,
     /// Refused for lack of permission (a 401/403 naming the role): exit 3.
     pub denied: bool,
+    /// Kept by dockhand itself (the repository changed since the plan), not by the registry.
+    pub own: bool,
 }
 
 impl Failed {
@@ -52,6 +53,7 @@ impl Failed {
             refused: false,
             kept: false,
             denied: false,
+            own: false,
         }
     }
     fn kept(reason: impl Into<String>) -> Failed {
@@ -60,6 +62,14 @@ impl Failed {
             refused: false,
             kept: true,
             denied: false,
+            own: false,
+        }
+    }
+    /// Kept because the repository changed since the plan was made.
+    fn changed(reason: impl Into<String>) -> Failed {
+        Failed {
+            own: true,
+            ..Failed::kept(reason)
         }
     }
 }
@@ -71,6 +81,7 @@ impl From<crate::error::Error> for Failed {
             message: e.to_string(),
             kept: false,
             denied: e.kind == crate::error::Kind::Auth,
+            own: false,
         }
     }
 }
@@ -89,6 +100,7 @@ fn done(d: Result<Deleted>) -> Outcome {
             refused: true,
             kept: false,
             denied: false,
+            own: false,
         }),
         Err(e) => Err(e.into()),
     }
@@ -110,16 +122,24 @@ fn consequence(
             refused: f.refused,
             kept: false,
             denied: f.denied,
+            own: false,
         },
         _ => Failed::new(message),
     }
 }
 
-/// `repos` maps each repository label of the plan to the registry repository it names.
+/// Digest deletions between two looks at the repository, per unit of concurrency: small enough
+/// that a tag pushed meanwhile is seen within about a second on distribution, large enough that
+/// the looks cost a small fraction of the deletions (one tag list per chunk).
+const CHUNK_PER_SLOT: usize = 8;
+
+/// `repos` maps each repository label of the plan to the registry repository it names;
+/// `inventory` holds each label's tags as the inventory saw them (tag → digest).
 pub async fn execute(
     registry: &dyn Registry,
     plan: &Plan,
     repos: &HashMap<String, Repo>,
+    inventory: &HashMap<String, BTreeMap<String, String>>,
     concurrency: usize,
 ) -> Results {
     let mut results = Results::default();
@@ -129,48 +149,146 @@ pub async fn execute(
             .cloned()
             .unwrap_or_else(|| Repo::parse(label).expect("label"))
     };
-
-    // 1. Whole digests (every tag on them is planned to go), a batch per repository.
+    let empty = BTreeMap::new();
     let mut digest_ok: HashMap<(String, String), Outcome> = HashMap::new();
-    for (label, digests) in by_repository(plan.digests.iter().map(|(l, d)| (l, d))) {
-        let repo = repo_of(label);
-        let outcomes = registry.delete_digests(&repo, &digests, concurrency).await;
-        for (digest, r) in digests.into_iter().zip(outcomes) {
-            digest_ok.insert((label.to_string(), digest), done(r));
-        }
-    }
-    for t in plan
-        .deletions()
-        .filter(|t| t.method == Some(Method::DeleteDigest))
-    {
-        let r = digest_ok
-            .get(&(t.repository.clone(), t.digest.clone()))
-            .cloned()
-            .unwrap_or(Err(Failed::new("not attempted")));
-        results
-            .tags
-            .insert((t.repository.clone(), t.tag.clone()), r);
-    }
+    // The last view of each repository with deletions, for the final check.
+    let mut views: BTreeMap<String, View> = BTreeMap::new();
 
-    // 2. Single tags, a batch per repository.
-    let untags = plan
-        .deletions()
-        .filter(|t| t.method == Some(Method::Untag))
-        .map(|t| (&t.repository, &t.tag));
-    for (label, tags) in by_repository(untags) {
+    let labels: BTreeSet<&String> = plan.deletions().map(|t| &t.repository).collect();
+    for label in labels {
         let repo = repo_of(label);
-        let outcomes = registry.untag_tags(&repo, &tags, concurrency).await;
-        for (tag, r) in tags.into_iter().zip(outcomes) {
-            let outcome = match r {
-                Ok(Untagged::Kept(reason)) => Err(Failed::kept(reason)),
-                Ok(_) => Ok(()),
-                Err(e) => Err(Failed::from(e)),
+        let deletions: Vec<&TagPlan> = plan
+            .deletions()
+            .filter(|t| &t.repository == label)
+            .collect();
+        let planned_tags: BTreeSet<String> = deletions.iter().map(|t| t.tag.clone()).collect();
+        let mut on_digest: HashMap<&str, BTreeSet<String>> = HashMap::new();
+        for t in &deletions {
+            on_digest
+                .entry(t.digest.as_str())
+                .or_default()
+                .insert(t.tag.clone());
+        }
+        let known = inventory.get(label.as_str()).unwrap_or(&empty);
+        let mut view = match guard::look(
+            registry,
+            &repo,
+            known,
+            Recheck::AllBut(&planned_tags),
+            concurrency,
+        )
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                // Without a fresh look nothing is deleted in this repository.
+                let why = format!("not deleted: the repository could not be re-read first: {e}");
+                for t in &deletions {
+                    results.tags.insert(
+                        (label.clone(), t.tag.clone()),
+                        Err(Failed {
+                            denied: e.kind == crate::error::Kind::Auth,
+                            ..Failed::new(why.clone())
+                        }),
+                    );
+                }
+                for d in plan.digests.iter().filter(|(l, _)| l == label) {
+                    digest_ok.insert(d.clone(), Err(Failed::new(why.clone())));
+                }
+                continue;
+            }
+        };
+
+        // 1. Whole digests (every tag on them is planned to go), in chunks, each after a look.
+        let digests: Vec<String> = plan
+            .digests
+            .iter()
+            .filter(|(l, _)| l == label)
+            .map(|(_, d)| d.clone())
+            .collect();
+        let chunk = (concurrency.max(1) * CHUNK_PER_SLOT).max(CHUNK_PER_SLOT);
+        for (i, part) in digests.chunks(chunk).enumerate() {
+            if i > 0 {
+                match guard::look(registry, &repo, &view.tags, Recheck::New, concurrency).await {
+                    Ok(v) => view = v,
+                    Err(e) => {
+                        let why = format!("not deleted: the repository could not be re-read: {e}");
+                        for d in digests[i * chunk..].iter() {
+                            digest_ok.insert((label.clone(), d.clone()), Err(Failed::new(&why)));
+                        }
+                        break;
+                    }
+                }
+            }
+            let mut go = Vec::new();
+            for d in part {
+                let blocking = guard::blockers(&view, d, on_digest.get(d.as_str()));
+                if let Some(first) = blocking.first() {
+                    digest_ok.insert(
+                        (label.clone(), d.clone()),
+                        Err(Failed::changed(format!(
+                            "not deleted: tag {first} was put on this digest after the plan was made"
+                        ))),
+                    );
+                } else {
+                    go.push(d.clone());
+                }
+            }
+            let outcomes = registry.delete_digests(&repo, &go, concurrency).await;
+            for (digest, r) in go.into_iter().zip(outcomes) {
+                digest_ok.insert((label.clone(), digest), done(r));
+            }
+        }
+        for t in deletions
+            .iter()
+            .filter(|t| t.method == Some(Method::DeleteDigest))
+        {
+            let r = digest_ok
+                .get(&(label.clone(), t.digest.clone()))
+                .cloned()
+                .unwrap_or(Err(Failed::new("not attempted")));
+            // A planned tag that moved to other content stays with it.
+            let r = match view.tags.get(&t.tag) {
+                Some(now) if now != &t.digest && r.is_ok() => Err(moved(now)),
+                _ => r,
             };
-            results.tags.insert((label.to_string(), tag), outcome);
+            results.tags.insert((label.clone(), t.tag.clone()), r);
         }
+
+        // 2. Single tags, unless pushed again since the plan.
+        let mut untags = Vec::new();
+        for t in deletions.iter().filter(|t| t.method == Some(Method::Untag)) {
+            match view.tags.get(&t.tag) {
+                Some(now) if now != &t.digest => {
+                    results
+                        .tags
+                        .insert((label.clone(), t.tag.clone()), Err(moved(now)));
+                }
+                _ => untags.push(t.tag.clone()),
+            }
+        }
+        let outcomes = registry.untag_tags(&repo, &untags, concurrency).await;
+        for (tag, r) in untags.into_iter().zip(outcomes) {
+            results.tags.insert((label.clone(), tag), untagged(r));
+        }
+
+        // 3. Dangling tags: listed, manifest gone. Look once more, then point each at a
+        // throw-away and delete that.
+        for t in deletions
+            .iter()
+            .filter(|t| t.method == Some(Method::Repair))
+        {
+            let r = match view.tags.get(&t.tag) {
+                Some(now) => Err(moved(now)),
+                None if !view.listed.contains(&t.tag) => Ok(()),
+                None => untagged(crate::registry::untag::repair(registry, &repo, &t.tag).await),
+            };
+            results.tags.insert((label.clone(), t.tag.clone()), r);
+        }
+        views.insert(label.clone(), view);
     }
 
-    // 3. What hangs off deleted digests, only where the parent really went.
+    // 4. What hangs off deleted digests, only where the parent really went.
     let gone: BTreeSet<(String, String)> = digest_ok
         .iter()
         .filter(|(_, r)| r.is_ok())
@@ -236,5 +354,93 @@ pub async fn execute(
             .tags
             .insert((t.repository.clone(), t.tag.clone()), r);
     }
+
+    // 5. One more look: the report calls deleted only what is gone.
+    for (label, before) in &views {
+        confirm(
+            registry,
+            &repo_of(label),
+            label,
+            plan,
+            before,
+            &gone,
+            &mut results,
+        )
+        .await;
+    }
     results
+}
+
+fn moved(now: &str) -> Failed {
+    Failed::changed(format!(
+        "not deleted: the tag was pushed again after the plan was made (now {now})"
+    ))
+}
+
+fn untagged(r: Result<Untagged>) -> Outcome {
+    match r {
+        Ok(Untagged::Kept(reason)) => Err(Failed::kept(reason)),
+        Ok(_) => Ok(()),
+        Err(e) => Err(Failed::from(e)),
+    }
+}
+
+/// Lists `repo` once after its deletions. A tag reported deleted that is still listed is
+/// looked at: pushed again (kept, with its new digest), still on the planned digest (the
+/// registry said yes and did nothing: failed), or dangling (its manifest went, the tag stayed:
+/// repaired through a throw-away, else failed). A tag of the last view that pointed at a
+/// deleted digest and is gone now was moved there during the deletions: reported as lost.
+async fn confirm(
+    registry: &dyn Registry,
+    repo: &Repo,
+    label: &str,
+    plan: &Plan,
+    before: &View,
+    gone: &BTreeSet<(String, String)>,
+    results: &mut Results,
+) {
+    let none = BTreeSet::new();
+    let after = match guard::look(registry, repo, &BTreeMap::new(), Recheck::AllBut(&none), 1).await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            crate::log::warn(&format!(
+                "{label}: could not list the repository after the deletions to confirm them: {e}"
+            ));
+            return;
+        }
+    };
+    for t in plan.deletions().filter(|t| t.repository == label) {
+        let key = (label.to_string(), t.tag.clone());
+        if !matches!(results.tags.get(&key), Some(Ok(()))) || !after.listed.contains(&t.tag) {
+            continue;
+        }
+        let outcome = match after.tags.get(&t.tag) {
+            Some(now) if now != &t.digest => Err(moved(now)),
+            Some(now) => Err(Failed::new(format!(
+                "the registry answered the deletion with success, but the tag still points at {now}"
+            ))),
+            None => untagged(crate::registry::untag::repair(registry, repo, &t.tag).await)
+                .map_err(|f| Failed {
+                    message: format!(
+                        "the tag is still listed but its manifest is gone (dangling); repairing it failed: {}",
+                        f.message
+                    ),
+                    ..f
+                }),
+        };
+        results.tags.insert(key, outcome);
+    }
+    for (tag, digest) in &before.tags {
+        if !after.listed.contains(tag)
+            && gone.contains(&(label.to_string(), digest.clone()))
+            && !plan
+                .deletions()
+                .any(|t| t.repository == label && &t.tag == tag)
+        {
+            results
+                .lost
+                .push((label.to_string(), tag.clone(), digest.clone()));
+        }
+    }
 }

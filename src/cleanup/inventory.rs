@@ -105,8 +105,11 @@ pub async fn collect(
             .collect()
             .await;
         for (tag, read) in reads {
-            // A tag deleted while we listed is simply not there.
+            // Listed but not found: deleted while we listed, or dangling (a manifest DELETE
+            // that failed after the manifest went but before its tags did; see
+            // docs/cleanup-safety.md). The executor looks again before it touches one.
             let Some((digest, media_type, body)) = read? else {
+                inv.dangling.insert(tag);
                 continue;
             };
             inv.manifests
@@ -138,6 +141,15 @@ pub async fn collect(
         registry,
         repo,
         tags: inv.tags.keys().cloned().collect(),
+        tags_of: {
+            let mut m: HashMap<String, Vec<String>> = HashMap::new();
+            for (t, d) in &inv.tags {
+                if attached_subject(t).is_none() {
+                    m.entry(d.clone()).or_default().push(t.clone());
+                }
+            }
+            m
+        },
         configs: Mutex::new(HashMap::new()),
         listed_times,
     };
@@ -199,6 +211,7 @@ pub async fn collect(
         m.referrers = x.referrers;
         m.origins = x.origins;
         m.pushed = x.pushed;
+        m.created = x.created;
         m.throwaway = x.throwaway;
     }
 
@@ -232,6 +245,7 @@ struct Details {
     referrers: Vec<String>,
     origins: Vec<super::model::Origin>,
     pushed: Option<SystemTime>,
+    created: Option<SystemTime>,
     throwaway: bool,
 }
 
@@ -239,6 +253,8 @@ struct DetailContext<'a> {
     registry: &'a dyn Registry,
     repo: &'a Repo,
     tags: HashSet<String>,
+    /// The image tags on each digest.
+    tags_of: HashMap<String, Vec<String>>,
     /// `created` by config digest: images built from one config share it.
     configs: Mutex<HashMap<String, Option<SystemTime>>>,
     /// Push times from the vendor listing, by digest.
@@ -298,26 +314,34 @@ impl DetailContext<'_> {
             }
             referrers.push(d.digest);
         }
-        let recorded = origins.iter().filter_map(|o| o.pushed).min();
-        let pushed = if recorded.is_some() || !timed || throwaway {
-            recorded
-        } else if let Some(t) = self.listed_times.get(digest) {
-            Some(*t)
-        } else if registry.capabilities().listing_with_times || is_index(media_type) {
-            registry
-                .created(repo, digest, media_type, &children)
-                .await?
-        } else {
-            match fields.and_then(|f| f.config) {
-                Some(config) => self.config_created(&config).await?,
-                None => None,
+        // Which clocks can date this digest's tags: a tag's own origin record first, then the
+        // registry's push time, and only where neither exists the content's build time.
+        let every_tag_recorded = self.tags_of.get(digest).is_some_and(|tags| {
+            tags.iter()
+                .all(|t| origins.iter().any(|o| &o.tag == t && o.pushed.is_some()))
+        });
+        let (mut pushed, mut created) = (None, None);
+        if timed && !throwaway && !every_tag_recorded {
+            if let Some(t) = self.listed_times.get(digest) {
+                pushed = Some(*t);
+            } else if registry.capabilities().listing_with_times {
+                pushed = registry
+                    .created(repo, digest, media_type, &children)
+                    .await?;
+            } else if is_index(media_type) {
+                created = registry
+                    .created(repo, digest, media_type, &children)
+                    .await?;
+            } else if let Some(config) = fields.and_then(|f| f.config) {
+                created = self.config_created(&config).await?;
             }
-        };
+        }
         Ok(Details {
             children,
             referrers,
             origins,
             pushed,
+            created,
             throwaway,
         })
     }

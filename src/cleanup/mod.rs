@@ -3,6 +3,7 @@
 pub mod execute;
 pub mod forge;
 pub mod git;
+pub mod guard;
 pub mod inventory;
 pub mod model;
 pub mod origin;

@@ -25,8 +25,12 @@ pub struct Origin {
 pub struct ManifestInfo {
     pub digest: String,
     pub media_type: String,
-    /// When it was pushed (vendor API) or created (image config); `None` when unknown.
+    /// When the registry says it was pushed (a vendor listing; for registries that date tags,
+    /// the newest push of any of its tags); `None` when the registry does not say.
     pub pushed: Option<SystemTime>,
+    /// When its content was built (the image config's `created`): a lower bound for any push of
+    /// any of its tags, never a tag's own time.
+    pub created: Option<SystemTime>,
     /// Platform children of an index.
     pub children: Vec<String>,
     /// Manifests whose `subject` is this one (signatures, attestations, SBOMs, origin records).
@@ -45,6 +49,9 @@ pub struct Inventory {
     /// Every tag of the repository and the digest it points at.
     pub tags: BTreeMap<String, String>,
     pub manifests: BTreeMap<String, ManifestInfo>,
+    /// Tags the registry lists whose manifest it cannot find (a deletion that failed half-way
+    /// left them): pulling them fails. Cleanup reports them and removes those in its scope.
+    pub dangling: BTreeSet<String>,
 }
 
 /// One configured image whose tags live in a repository (multirepo: the whole repository;
@@ -82,6 +89,8 @@ pub enum Method {
     Untag,
     /// Goes with its subject (a signature or origin tag of a deleted image).
     WithSubject,
+    /// A dangling tag (listed, manifest gone): pointed at a throw-away that is then deleted.
+    Repair,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -187,11 +187,15 @@ fn plan_repository(
         for c in members {
             images.entry(c.digest).or_default().push(c.tag);
         }
-        let pushed = |d: &str| inv.manifests.get(d).and_then(pushed_time);
-        // Each push time once, not once per comparison.
-        let mut ranked: Vec<(Option<SystemTime>, &str)> =
+        let pushed = |d: &str| image_time(inv, d);
+        // Each push time once, not once per comparison. (Unknown times rank last; the
+        // images they belong to are kept by their own rule.)
+        let mut ranked: Vec<(Option<(SystemTime, Clock)>, &str)> =
             images.keys().map(|d| (pushed(d), *d)).collect();
-        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        ranked.sort_by(|a, b| {
+            let key = |x: &Option<(SystemTime, Clock)>| x.map(|(t, _)| t);
+            key(&b.0).cmp(&key(&a.0)).then(a.1.cmp(b.1))
+        });
         let image_keep: HashMap<&str, Option<String>> = ranked
             .iter()
             .enumerate()
@@ -279,6 +283,26 @@ fn plan_repository(
                 add_dependent(plan, inv, repo, c, d, DependentKind::Child, &protected);
             }
         }
+    }
+
+    // Dangling tags (listed, manifest gone) in scope: pulling them fails, so they go.
+    for tag in &inv.dangling {
+        if attached_subject(tag).is_some() || !considered(scopes, repo, tag, &policy.only_tag) {
+            continue;
+        }
+        let Some(scope) = owner(scopes, repo, tag) else {
+            continue;
+        };
+        let mut tp = keep(
+            repo,
+            tag,
+            "",
+            scope,
+            "dangling: listed, but its manifest is missing (a deletion failed half-way)",
+        );
+        tp.action = Action::Delete;
+        tp.method = Some(Method::Repair);
+        decided.insert(tag.clone(), tp);
     }
 
     // Attached tags follow their subject; orphans (subject gone) are deleted.
@@ -382,10 +406,66 @@ fn add_dependent(
     }
 }
 
-/// The push time: the registry's, else the earliest origin record.
-fn pushed_time(m: &ManifestInfo) -> Option<SystemTime> {
-    m.pushed
-        .or_else(|| m.origins.iter().filter_map(|o| o.pushed).min())
+/// Which clock dated a tag: its own origin record, the registry's push time, or only the
+/// content's build time (a lower bound: the tag may be much younger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    Record,
+    Registry,
+    Content,
+}
+
+/// When `tag` (on manifest `m`) was pushed, by the best clock there is.
+fn tag_time(m: &ManifestInfo, tag: &str) -> Option<(SystemTime, Clock)> {
+    let recorded = m
+        .origins
+        .iter()
+        .filter(|o| o.tag == tag)
+        .filter_map(|o| o.pushed)
+        .max();
+    recorded
+        .map(|t| (t, Clock::Record))
+        .or(m.pushed.map(|t| (t, Clock::Registry)))
+        .or(m.created.map(|t| (t, Clock::Content)))
+}
+
+/// The newest evidence of a push of image `digest`: the latest time of any of its tags (a
+/// fresh re-tag of old content makes the image fresh), with the clock that gave it. Fails
+/// closed: `None` (unknown, which keeps the image under every age rule) when any tag of the
+/// image cannot be dated at all.
+fn image_time(inv: &Inventory, digest: &str) -> Option<(SystemTime, Clock)> {
+    let m = inv.manifests.get(digest)?;
+    let mut newest: Option<(SystemTime, Clock)> = None;
+    let mut any = false;
+    for (t, d) in &inv.tags {
+        if d != digest || attached_subject(t).is_some() {
+            continue;
+        }
+        any = true;
+        let when = tag_time(m, t)?;
+        if newest.is_none_or(|n| when.0 > n.0) {
+            newest = Some(when);
+        }
+    }
+    // Records of tags that moved elsewhere still tell when this content was last pushed.
+    let recorded = m.origins.iter().filter_map(|o| o.pushed).max();
+    match (newest, recorded) {
+        (Some(n), Some(r)) if r > n.0 => Some((r, Clock::Record)),
+        (None, Some(r)) if !any => Some((r, Clock::Record)),
+        (n, _) => n,
+    }
+}
+
+/// "pushed 5m ago" or "content built 3d ago (no push time for the tag)".
+fn dated(age_of: Duration, clock: Clock) -> String {
+    match clock {
+        Clock::Record => format!("pushed {} ago (origin record)", age(age_of)),
+        Clock::Registry => format!("pushed {} ago (registry)", age(age_of)),
+        Clock::Content => format!(
+            "built {} ago (image config; the registry gives no push time)",
+            age(age_of)
+        ),
+    }
 }
 
 fn image_keep_reason(
@@ -393,7 +473,7 @@ fn image_keep_reason(
     tags: &[&str],
     digest: &str,
     rank: usize,
-    pushed: Option<SystemTime>,
+    pushed: Option<(SystemTime, Clock)>,
     policy: &PolicyInput,
     now: SystemTime,
 ) -> Option<String> {
@@ -409,7 +489,7 @@ fn image_keep_reason(
             return Some(format!("{reference} is in the keep list"));
         }
     }
-    let Some(pushed) = pushed else {
+    let Some((pushed, clock)) = pushed else {
         // Fail closed: an age rule that cannot be checked keeps the image.
         let ages_matter = policy.retention() || !policy.grace.is_zero();
         return ages_matter.then(|| "push time unknown".into());
@@ -417,8 +497,17 @@ fn image_keep_reason(
     let age_of = now.duration_since(pushed).unwrap_or(Duration::ZERO);
     if age_of < policy.grace {
         return Some(format!(
-            "pushed {} ago, within the grace period ({})",
-            age(age_of),
+            "{}, within the grace period ({})",
+            dated(age_of, clock),
+            age(policy.grace)
+        ));
+    }
+    if clock == Clock::Content && !policy.grace.is_zero() {
+        // The build time is only a lower bound: a tag put on old content a minute ago looks
+        // as old as the content. The grace period fails closed for tags it cannot date.
+        return Some(format!(
+            "{}; its tags may be younger than the grace period ({}): kept (publish with dockhand to record push times, or --grace 0)",
+            dated(age_of, clock),
             age(policy.grace)
         ));
     }
@@ -430,11 +519,7 @@ fn image_keep_reason(
     if let Some(d) = policy.keep_younger_than
         && age_of < d
     {
-        return Some(format!(
-            "pushed {} ago, younger than {}",
-            age(age_of),
-            age(d)
-        ));
+        return Some(format!("{}, younger than {}", dated(age_of, clock), age(d)));
     }
     None
 }
@@ -443,7 +528,7 @@ fn decide(
     inv: &Inventory,
     c: &Candidate,
     image_keep: Option<&str>,
-    pushed: Option<SystemTime>,
+    pushed: Option<(SystemTime, Clock)>,
     policy: &PolicyInput,
     now: SystemTime,
 ) -> TagPlan {
@@ -516,15 +601,19 @@ fn no_deletion_reason(origin: Option<&Origin>, policy: &PolicyInput) -> String {
     }
 }
 
-fn retention_reason(pushed: Option<SystemTime>, policy: &PolicyInput, now: SystemTime) -> String {
+fn retention_reason(
+    pushed: Option<(SystemTime, Clock)>,
+    policy: &PolicyInput,
+    now: SystemTime,
+) -> String {
     let mut parts = Vec::new();
     if let Some(n) = policy.keep_last {
         parts.push(format!("not among the newest {n} images"));
     }
-    if let (Some(d), Some(p)) = (policy.keep_younger_than, pushed) {
+    if let (Some(d), Some((p, clock))) = (policy.keep_younger_than, pushed) {
         parts.push(format!(
-            "pushed {} ago, older than {}",
-            age(now.duration_since(p).unwrap_or_default()),
+            "{}, older than {}",
+            dated(now.duration_since(p).unwrap_or_default(), clock),
             age(d)
         ));
     }

@@ -63,19 +63,48 @@ pub struct Report {
     pub summary: Summary,
 }
 
+fn lost_entry(repository: &str, tag: &str, digest: &str) -> TagEntry {
+    TagEntry {
+        repository: repository.into(),
+        tag: tag.into(),
+        digest: digest.into(),
+        action: Action::Keep,
+        reason: "it was moved onto a digest while cleanup deleted that digest".into(),
+        result: "failed",
+        error: Some(format!(
+            "lost: {repository}:{tag} pointed at {digest} when it was deleted; push the tag again"
+        )),
+    }
+}
+
 /// Joins the plan with what happened (`results` is `None` in a dry run).
 pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results>) -> Report {
     let mut summary = Summary::default();
-    let tags = plan
+    let lost = |t: &super::model::TagPlan| {
+        results.and_then(|r| {
+            r.lost
+                .iter()
+                .find(|(l, tag, _)| l == &t.repository && tag == &t.tag)
+        })
+    };
+    let mut tags: Vec<TagEntry> = plan
         .tags
         .iter()
         .map(|t| {
+            if let Some((_, _, digest)) = lost(t) {
+                summary.failed += 1;
+                return lost_entry(&t.repository, &t.tag, digest);
+            }
             let outcome = results.and_then(|r| r.tags.get(&(t.repository.clone(), t.tag.clone())));
             let mut reason = t.reason.clone();
             let (result, error) = match (t.action, results, outcome) {
                 (Action::Keep, _, _) => ("kept", None),
                 (Action::Delete, None, _) => ("planned", None),
                 (Action::Delete, Some(_), Some(Ok(()))) => ("deleted", None),
+                (Action::Delete, Some(_), Some(Err(e))) if e.kept && e.own => {
+                    reason = e.message.clone();
+                    ("kept", None)
+                }
                 (Action::Delete, Some(_), Some(Err(e))) if e.kept => {
                     reason = format!("kept by the registry: {}", e.message);
                     ("kept", None)
@@ -103,6 +132,17 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
             }
         })
         .collect();
+    // Tags outside the plan lost with a deleted digest (moved onto it during the run).
+    for (label, tag, digest) in results.map(|r| r.lost.as_slice()).unwrap_or_default() {
+        if !plan
+            .tags
+            .iter()
+            .any(|t| &t.repository == label && &t.tag == tag)
+        {
+            summary.failed += 1;
+            tags.push(lost_entry(label, tag, digest));
+        }
+    }
     let manifests = plan
         .dependents
         .iter()

@@ -259,6 +259,11 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         };
         let inv = inventory::collect(registry.as_ref(), &repos[label], label, concurrency, &timed)
             .await?;
+        for tag in &inv.dangling {
+            crate::log::warn(&format!(
+                "{label}:{tag} is listed but its manifest is missing (dangling); pulling it fails"
+            ));
+        }
         inventories.push(inv);
     }
     let policy = PolicyInput {
@@ -284,7 +289,11 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
             .iter()
             .filter(|t| t.action == crate::cleanup::model::Action::Delete)
             .count();
-        let work = execute::execute(registry.as_ref(), &the_plan, &repos, concurrency);
+        let seen: HashMap<String, std::collections::BTreeMap<String, String>> = inventories
+            .iter()
+            .map(|i| (i.repository.clone(), i.tags.clone()))
+            .collect();
+        let work = execute::execute(registry.as_ref(), &the_plan, &repos, &seen, concurrency);
         Some(
             crate::ci::progress::watch(work, "cleaning up", || {
                 format!("deleting {planned} tag(s)")

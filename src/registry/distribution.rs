@@ -236,6 +236,7 @@ impl Distribution {
         }
         let resp = check(resp, "get manifest", &url).await?;
         let content_type = header(resp.headers(), "content-type");
+        let claimed = header(resp.headers(), "docker-content-digest");
         let bytes = resp
             .bytes()
             .await
@@ -246,6 +247,18 @@ impl Distribution {
                 "{repo}@{reference}: the registry served bytes whose digest is {}",
                 manifest.digest
             )));
+        }
+        // By tag, the bytes are all there is to go on: a body that does not hash to the digest
+        // the registry names (a proxy or cache serving other content) would make cleanup
+        // delete, or report as deleted, a digest the tag never had.
+        if let Some(claimed) = claimed.filter(|c| c.starts_with("sha256:"))
+            && claimed != manifest.digest
+        {
+            return Err(Error::operation(format!(
+                "{repo}:{reference}: the registry names digest {claimed} but served bytes whose digest is {}",
+                manifest.digest
+            ))
+            .with_hint("a proxy or cache between dockhand and the registry changes manifests; bypass it (NO_PROXY) or fix it"));
         }
         Ok(Some(manifest))
     }
@@ -292,6 +305,12 @@ impl Distribution {
             .await?;
         let status = resp.status().as_u16();
         match status {
+            // A login page or a proxy's error page with status 200 is no deletion.
+            200..=299 if is_html(resp.headers()) => Err(Error::operation(format!(
+                "{what} {}: HTTP {status} with an HTML page instead of a registry answer",
+                redact_url(&url)
+            ))
+            .with_hint("something between dockhand and the registry answers for it (a login page or proxy); check the images repo address and proxies")),
             200..=299 => Ok(Deleted::Done),
             404 => {
                 let (_, code) = error_parts(resp).await;
@@ -573,6 +592,12 @@ impl Distribution {
         }
         Ok(())
     }
+}
+
+/// Whether an answer is an HTML page (a login page or a proxy's error page, not a registry).
+fn is_html(h: &HeaderMap) -> bool {
+    header(h, "content-type")
+        .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("text/html"))
 }
 
 /// The referrers tag schema: `sha256:<hex>` → `sha256-<hex>`.

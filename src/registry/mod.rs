@@ -131,8 +131,11 @@ pub trait Registry: Send + Sync {
     }
 
     /// Removes many tags of one repository, each keeping its digest; one result per tag, in
-    /// order. The default runs `untag` concurrently, reusing what the first call learned about
-    /// the OCI tag delete so a refused one is not tried again for every tag.
+    /// order. The default reuses what the first call learned about the OCI tag delete so a
+    /// refused one is not tried again for every tag. Native tag deletes run concurrently; safe
+    /// untags run one at a time: each ends in a manifest DELETE, and on distribution such a
+    /// DELETE reads every tag link of the repository while parallel PUTs rewrite them, which
+    /// makes it fail half-way (HTTP 500) and leaves a tag without its manifest.
     fn untag_tags<'a>(
         &'a self,
         repo: &'a Repo,
@@ -152,6 +155,11 @@ pub trait Registry: Send + Sync {
                 .iter()
                 .map(|t| self.untag(repo, t.as_str(), learned))
                 .collect();
+            let concurrency = if learned == Some(true) {
+                concurrency
+            } else {
+                1
+            };
             let more = in_order_unordered(calls, concurrency).await;
             out.extend(more.into_iter().map(|r| r.map(|(u, _)| u)));
             out

@@ -4,6 +4,7 @@
 //! `DIGEST_INVALID`, others 405), the safe untag: push a unique throw-away manifest to the tag, so
 //! that the tag no longer names the shared digest, then delete the throw-away by its digest.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Registry;
@@ -34,11 +35,15 @@ pub fn throwaway(tag: &str) -> Manifest {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
+    // Unique per call, also within one nanosecond and across processes: two untags never
+    // share a throw-away, so deleting one can never take another untag's tag with it.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nonce = format!(
-        "{}-{}-{}",
+        "{}-{}-{}-{}",
         now.as_secs(),
         now.subsec_nanos(),
-        std::process::id()
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let annotations = [
         ("dev.dockhand.untag", tag.to_string()),
@@ -95,6 +100,38 @@ pub async fn safe_untag(registry: &dyn Registry, repo: &Repo, tag: &str) -> Resu
     }
 }
 
+/// Removes a dangling tag (listed, but its manifest is gone: a manifest DELETE that failed
+/// half-way). Looked up once more first: a tag pushed again meanwhile is left alone.
+pub async fn repair(registry: &dyn Registry, repo: &Repo, tag: &str) -> Result<Untagged> {
+    let oci = registry.oci();
+    if let Some(d) = oci.head_manifest(repo, tag).await? {
+        return Ok(Untagged::Kept(format!(
+            "it resolves again (to {}): pushed again meanwhile",
+            d.digest
+        )));
+    }
+    if !registry
+        .list_tags(repo)
+        .await?
+        .unwrap_or_default()
+        .iter()
+        .any(|t| t == tag)
+    {
+        return Ok(Untagged::Absent);
+    }
+    oci.ensure_empty_blob(repo).await?;
+    let dummy = throwaway(tag);
+    oci.put_manifest(repo, tag, &dummy).await?;
+    match registry.delete_digest(repo, &dummy.digest).await? {
+        Deleted::Done | Deleted::NotFound => Ok(Untagged::SafeUntag),
+        Deleted::Kept { reason } => Ok(Untagged::Kept(reason)),
+        Deleted::Unsupported { status, .. } => Err(Error::unsupported(format!(
+            "{repo}:{tag} was dangling; it now points at throw-away manifest {} because the registry refused to delete it (HTTP {status})",
+            dummy.digest
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +143,10 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(1));
         let b = throwaway("t");
         assert_ne!(a.digest, b.digest);
+        // No sleep: the counter alone keeps them apart.
+        let many: std::collections::HashSet<String> =
+            (0..1000).map(|_| throwaway("t").digest).collect();
+        assert_eq!(many.len(), 1000);
         assert_eq!(a.media_type, OCI_MANIFEST);
     }
 }

@@ -90,34 +90,78 @@ impl Env {
         self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// The options set through variables with `prefix` (`DOCKHAND_` or `INPUT_`).
+    /// The options set through variables with `prefix` (`DOCKHAND_` or `INPUT_`). GitHub passes
+    /// an input named `dry-run` as `INPUT_DRY-RUN`, verbatim: the kebab-case spelling and the
+    /// underscore spelling of a name mean the same option.
     pub fn options(&self, prefix: &str) -> Result<Values> {
-        let pairs = self
-            .vars
+        let mut pairs: HashMap<String, (String, String)> = HashMap::new();
+        for (k, v) in self.vars.iter().filter(|(k, _)| k.starts_with(prefix)) {
+            let canonical = canonical_name(k);
+            if let Some((other, before)) = pairs.get(&canonical)
+                && before != v
+            {
+                let (a, b) = if other < k { (other, k) } else { (k, other) };
+                return Err(Error::input(format!(
+                    "{a} and {b} name the same option with different values"
+                ))
+                .with_hint("set only one of them"));
+            }
+            pairs.insert(canonical, (k.clone(), v.clone()));
+        }
+        let written: HashMap<String, String> = pairs
             .iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), v.clone()));
+            .map(|(c, (k, _))| (c.to_ascii_lowercase(), k.clone()))
+            .collect();
         let parsed: EnvValues = envy::prefixed(prefix)
-            .from_iter(pairs)
+            .from_iter(pairs.into_iter().map(|(c, (_, v))| (c, v)))
             .map_err(|e| Error::input(format!("environment variables {prefix}*: {e}")))?;
         let prefix = prefix.to_string();
-        Ok(parsed
-            .into_values(move |name| Origin::Env(format!("{prefix}{}", name.to_ascii_uppercase()))))
+        Ok(parsed.into_values(move |name| {
+            let canonical = format!("{prefix}{}", name.to_ascii_uppercase());
+            Origin::Env(
+                written
+                    .get(&canonical.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or(canonical),
+            )
+        }))
     }
 
-    /// `DOCKHAND_*` variables that name no option: almost always a typo worth a warning.
-    pub fn unknown_dockhand_vars(&self) -> Vec<String> {
+    /// Refuses `DOCKHAND_*` and `INPUT_*` variables that name no option: a misspelt
+    /// `INPUT_DRYRUN` silently ignored would turn a dry run into a real cleanup. The error names
+    /// the variable and the closest real one.
+    pub fn check_names(&self) -> Result<()> {
+        if let Some(var) = self.unknown_vars().into_iter().next() {
+            let (prefix, _) = split_prefix(&var).expect("prefixed");
+            let suggestion = closest(&var)
+                .map(|c| format!("did you mean {prefix}{}?", c.to_ascii_uppercase()))
+                .unwrap_or_else(|| "see `dockhand --help` for the options".into());
+            return Err(
+                Error::input(format!("{var} is not a dockhand option; nothing was done"))
+                    .with_hint(format!("{suggestion} (unset {var} or correct its name)")),
+            );
+        }
+        Ok(())
+    }
+
+    /// `DOCKHAND_*` and `INPUT_*` variables that name no option, sorted.
+    pub fn unknown_vars(&self) -> Vec<String> {
         let mut unknown: Vec<String> = self
             .vars
             .iter()
             .filter_map(|(k, v)| {
-                let rest = k.strip_prefix(DOCKHAND_PREFIX)?;
-                let name = rest.to_ascii_lowercase();
-                // Our own dotenv report (`DOCKHAND_IMAGE_<NAME>=REF@DIGEST`) reaches later jobs.
-                let report = name.starts_with("image_") && v.contains("@sha256:");
-                let known = OPTIONS.iter().any(|(o, _)| *o == name)
-                    || OTHER_DOCKHAND_VARS.contains(&k.as_str())
-                    || report;
+                let (prefix, rest) = split_prefix(k)?;
+                let name = rest.to_ascii_lowercase().replace('-', "_");
+                let option = OPTIONS.iter().any(|(o, _)| *o == name);
+                let known = match prefix {
+                    DOCKHAND_PREFIX => {
+                        // Our own dotenv report (`DOCKHAND_IMAGE_<NAME>=REF@DIGEST`) reaches
+                        // later jobs.
+                        let report = name.starts_with("image_") && v.contains("@sha256:");
+                        option || OTHER_DOCKHAND_VARS.contains(&k.as_str()) || report
+                    }
+                    _ => option || OTHER_INPUTS.contains(&name.as_str()),
+                };
                 (!known).then(|| k.clone())
             })
             .collect();
@@ -160,6 +204,56 @@ impl Env {
     }
 }
 
+/// Action inputs that are not options (the `token` input, and the action's outputs, which some
+/// runners echo back as inputs of later steps).
+const OTHER_INPUTS: &[&str] = &["token"];
+
+fn split_prefix(var: &str) -> Option<(&'static str, &str)> {
+    [DOCKHAND_PREFIX, INPUT_PREFIX]
+        .into_iter()
+        .find_map(|p| var.strip_prefix(p).map(|rest| (p, rest)))
+}
+
+/// `INPUT_DRY-RUN` → `INPUT_DRY_RUN`: the spelling envy and the option table use.
+fn canonical_name(var: &str) -> String {
+    var.to_ascii_uppercase().replace('-', "_")
+}
+
+/// The option whose name is closest to the variable's (after its prefix), if any is close:
+/// the same letters without separators (`DRYRUN`), or at most a third of the letters edited.
+fn closest(var: &str) -> Option<&'static str> {
+    let (_, rest) = split_prefix(var)?;
+    let name = rest.to_ascii_lowercase().replace('-', "_");
+    let squash = |s: &str| s.replace('_', "");
+    if let Some((o, _)) = OPTIONS.iter().find(|(o, _)| squash(o) == squash(&name)) {
+        return Some(o);
+    }
+    OPTIONS
+        .iter()
+        .map(|(o, _)| (edit_distance(o, &name), *o))
+        .filter(|(d, o)| *d <= o.len().max(name.len()) / 3)
+        .min()
+        .map(|(_, o)| o)
+}
+
+/// Levenshtein distance over bytes (option names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::options::Value;
@@ -196,7 +290,7 @@ mod tests {
         );
         assert!(i.get("output").is_none(), "empty inputs are unset");
         assert_eq!(
-            env.unknown_dockhand_vars(),
+            env.unknown_vars(),
             vec![
                 "DOCKHAND_IMAGES_REPOO".to_string(),
                 "DOCKHAND_IMAGE_REPO".to_string()
@@ -226,5 +320,52 @@ mod tests {
         let h = env.ci_hints();
         assert_eq!(h.gitlab_registry.as_deref(), Some("gitlab.example:5050"));
         assert_eq!(h.github_server_host, None);
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::super::options::Value;
+    use super::*;
+
+    #[test]
+    fn kebab_case_inputs_are_the_underscore_options() {
+        let env = Env::from_pairs([("INPUT_DRY-RUN", "true"), ("INPUT_KEEP-LAST", "3")]);
+        env.check_names().unwrap();
+        let i = env.options(INPUT_PREFIX).unwrap();
+        assert_eq!(i.get("dry_run").unwrap().0, Value::Bool(true));
+        assert_eq!(i.get("keep_last").unwrap().1.label(), "INPUT_KEEP-LAST");
+        let both = Env::from_pairs([("INPUT_DRY-RUN", "true"), ("INPUT_DRY_RUN", "false")]);
+        let e = both.options(INPUT_PREFIX).unwrap_err();
+        assert!(
+            e.to_string().contains("INPUT_DRY-RUN and INPUT_DRY_RUN"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_closest_option() {
+        for (var, want) in [
+            ("INPUT_DRYRUN", "INPUT_DRY_RUN"),
+            ("INPUT_KEEP_LAT", "INPUT_KEEP_LAST"),
+            ("DOCKHAND_KEEP_YOUNGER", "DOCKHAND_KEEP_YOUNGER_THAN"),
+            ("DOCKHAND_IMAGES_REPOO", "DOCKHAND_IMAGES_REPO"),
+        ] {
+            let e = Env::from_pairs([(var, "1")]).check_names().unwrap_err();
+            assert_eq!(e.kind, crate::error::Kind::Input);
+            let text = format!("{e} {}", e.hint.clone().unwrap_or_default());
+            assert!(text.contains(var) && text.contains(want), "{var}: {text}");
+        }
+        let e = Env::from_pairs([("INPUT_ZZZZZZZZ", "1")])
+            .check_names()
+            .unwrap_err();
+        assert!(e.to_string().contains("INPUT_ZZZZZZZZ"));
+        Env::from_pairs([
+            ("INPUT_TOKEN", "t"),
+            ("DOCKHAND_PROGRESS_INTERVAL", "1"),
+            ("DOCKHAND_IMAGE_API", "r.example/api:main@sha256:ab"),
+        ])
+        .check_names()
+        .unwrap();
     }
 }

@@ -167,9 +167,7 @@ impl Settings {
     /// `--config` (needed before the layers, to find the file); `cwd` is where default config
     /// files are looked for.
     pub fn build(flags: Values, env: &Env, cwd: &Path) -> Result<Settings> {
-        for var in env.unknown_dockhand_vars() {
-            crate::log::warn(&format!("{var} is not a dockhand option; it is ignored"));
-        }
+        env.check_names()?;
         let env_layers = env
             .options(env::DOCKHAND_PREFIX)?
             .over(env.options(env::INPUT_PREFIX)?);

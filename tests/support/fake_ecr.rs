@@ -47,10 +47,10 @@ const JSON_11: &str = "application/x-amz-json-1.1";
 // -------------------------------------------------------------------------------------------------
 // moto
 
-/// Where `moto_server` is: `DOCKHAND_MOTO_SERVER`, the virtualenv `scripts/install-deps` makes
+/// Where `moto_server` is: `MOTO_SERVER_BIN`, the virtualenv `scripts/install-deps` makes
 /// (`.venv/bin/moto_server` in the repository), or `PATH`.
 pub fn moto_server_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("DOCKHAND_MOTO_SERVER") {
+    if let Some(p) = std::env::var_os("MOTO_SERVER_BIN") {
         return Some(PathBuf::from(p));
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
@@ -70,7 +70,7 @@ pub fn require_moto() -> Option<PathBuf> {
     match moto_server_path() {
         Some(p) => Some(p),
         None if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => panic!(
-            "moto_server not found (CI=true): run scripts/install-deps, or set DOCKHAND_MOTO_SERVER"
+            "moto_server not found (CI=true): run scripts/install-deps, or set MOTO_SERVER_BIN"
         ),
         None => {
             eprintln!("SKIPPED: moto_server not found; run scripts/install-deps");
