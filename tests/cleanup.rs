@@ -1511,3 +1511,511 @@ fn deletion_disabled_exits_4() {
     tags.sort();
     assert_eq!(tags, vec!["new", "old"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. Tag safety: pipelines that push while cleanup runs, untag races, answers that lie,
+//    misnamed inputs (docs/cleanup-safety.md)
+
+/// Seeds `n` tags `old-0..` (each its own digest, content built 10 days ago).
+fn seed_old(client: &Reg, repo: &str, n: usize) -> BTreeMap<String, String> {
+    (0..n)
+        .map(|i| {
+            let tag = format!("old-{i}");
+            let d = client.push(repo, &tag, &format!("{repo} old image {i}"), 10);
+            (tag, d)
+        })
+        .collect()
+}
+
+/// Every listed tag resolves to a complete image (manifest and every blob it names present):
+/// nothing dangling, nothing half-deleted. Returns tag → digest.
+fn assert_intact(client: &Reg, repo: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for tag in client.tags(repo) {
+        let m = client
+            .get(repo, &tag)
+            .unwrap_or_else(|| panic!("{repo}:{tag} is listed but its manifest is missing"));
+        let j = m.json();
+        let blobs = j["config"]["digest"].as_str().into_iter().chain(
+            j["layers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["digest"].as_str()),
+        );
+        for b in blobs {
+            assert!(
+                client.rt.block_on(client.client.blob_exists(repo, b)),
+                "{repo}:{tag}: blob {b} is missing"
+            );
+        }
+        out.insert(tag, m.digest);
+    }
+    out
+}
+
+fn cleanup_args<'a>(host: &'a str, image: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "cleanup",
+        "-i",
+        host,
+        "--image",
+        image,
+        "--only-tag",
+        "^old-",
+        "--keep-last",
+        "0",
+        "--grace",
+        "0",
+        "--output",
+        "json",
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+/// Item: a tag put on a planned digest while cleanup deletes (a rebuild with the same content,
+/// a re-tag, an existing tag moved there) survives, and the digest's planned tags are kept with
+/// the reason. Before the re-checks every such tag was deleted with its digest, exit 0.
+#[test]
+fn tags_put_on_planned_digests_during_cleanup_survive() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    const ROUNDS: usize = 5;
+    const OLD: usize = 150;
+    for round in 0..ROUNDS {
+        let repo = format!("race{round}");
+        let old = seed_old(&client, &repo, OLD);
+        let keep_a = client.push(&repo, "keep-a", &format!("{repo} keep a"), 20);
+        let keep_b = client.push(&repo, "keep-b", &format!("{repo} keep b"), 20);
+        // Digests are deleted in digest order, 4 at a time; pick ones deleted late.
+        let mut by_digest: Vec<(&String, &String)> = old.iter().map(|(t, d)| (d, t)).collect();
+        by_digest.sort();
+        let targets: Vec<String> = by_digest[110..115]
+            .iter()
+            .map(|(d, _)| d.to_string())
+            .collect();
+        let moved_onto = by_digest[120].0.clone();
+        proxy.clear_faults();
+        proxy.clear_requests();
+        proxy.add_fault(Fault::new(
+            Method::DELETE,
+            "/manifests/",
+            10_000,
+            FaultAction::Delay(Duration::from_millis(40)),
+        ));
+        let host = proxy.host();
+        let args = cleanup_args(&host, &repo, &["--concurrency", "4"]);
+        let child = command(&args, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while proxy.count(Method::DELETE) < 5 {
+            assert!(Instant::now() < deadline, "no DELETEs within 60 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A concurrent pipeline, straight to the registry: new tags on planned digests, and
+        // an existing kept tag moved onto one.
+        for (i, d) in targets.iter().enumerate() {
+            client.retag(&repo, d, &format!("new-{i}"));
+        }
+        client.retag(&repo, &moved_onto, "keep-a");
+        let deletes_when_pushed = proxy.count(Method::DELETE);
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "round {round}: stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            deletes_when_pushed < OLD - 40,
+            "round {round}: the pushes came too late ({deletes_when_pushed} DELETEs already)"
+        );
+        let doc: Value = serde_json::from_str(&stdout).unwrap();
+        let after = assert_intact(&client, &repo);
+        for (i, d) in targets.iter().enumerate() {
+            assert_eq!(
+                after.get(&format!("new-{i}")),
+                Some(d),
+                "round {round}: new-{i} lost"
+            );
+        }
+        assert_eq!(
+            after.get("keep-a"),
+            Some(&moved_onto),
+            "round {round}: keep-a lost"
+        );
+        assert_eq!(after.get("keep-b"), Some(&keep_b));
+        assert_ne!(keep_a, moved_onto);
+        // The planned tags of the protected digests are kept, with the reason; all else went.
+        let protected: BTreeSet<&String> = targets.iter().chain([&moved_onto]).collect();
+        for (tag, d) in &old {
+            let e = entry(&doc, tag);
+            if protected.contains(d) {
+                assert_eq!(e["result"], "kept", "round {round}: {e}");
+                assert!(
+                    e["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("after the plan was made"),
+                    "{e}"
+                );
+                assert_eq!(after.get(tag), Some(d));
+            } else {
+                assert_eq!(e["result"], "deleted", "round {round}: {e}");
+                assert!(!after.contains_key(tag), "round {round}: {tag} still there");
+            }
+        }
+        assert_eq!(summary(&doc, "failed"), 0);
+        assert_eq!(summary(&doc, "deleted") as usize, OLD - 6);
+    }
+}
+
+/// Two cleanups of one repository at once converge: no failure, no dangling tag, exactly the
+/// kept tags left, every one a complete image.
+#[test]
+fn two_cleanups_at_once_converge() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    const ROUNDS: usize = 5;
+    for round in 0..ROUNDS {
+        let repo = format!("twice{round}");
+        seed_old(&client, &repo, 120);
+        let kept: BTreeMap<String, String> = (0..3)
+            .map(|i| {
+                let t = format!("keep-{i}");
+                let d = client.push(&repo, &t, &format!("{repo} {t}"), 20);
+                (t, d)
+            })
+            .collect();
+        let host = reg.host();
+        let args = cleanup_args(&host, &repo, &[]);
+        let a = command(&args, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let b = command(&args, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        for (name, child) in [("a", a), ("b", b)] {
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round} cleanup {name}: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let doc: Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(summary(&doc, "failed"), 0, "{doc:#}");
+        }
+        assert_eq!(assert_intact(&client, &repo), kept, "round {round}");
+    }
+}
+
+/// Many untags of one digest (distribution has no tag delete, so each is a throw-away PUT and
+/// DELETE): no failure, no dangling tag, the digest and its kept tag intact, in every run.
+#[test]
+fn many_untags_of_one_digest() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let digest = client.push("shared", "stay", "one shared image", 10);
+    const RUNS: usize = 10;
+    for run in 0..RUNS {
+        for i in 0..60 {
+            client.retag("shared", &digest, &format!("old-{i}"));
+        }
+        let host = reg.host();
+        let args = cleanup_args(&host, "shared", &[]);
+        let doc: Value = serde_json::from_str(&ok(dockhand(&args, dir.path())).stdout).unwrap();
+        assert_eq!(summary(&doc, "failed"), 0, "run {run}: {doc:#}");
+        assert_eq!(summary(&doc, "deleted"), 60, "run {run}: {doc:#}");
+        let after = assert_intact(&client, "shared");
+        assert_eq!(
+            after,
+            BTreeMap::from([("stay".to_string(), digest.clone())]),
+            "run {run}"
+        );
+    }
+}
+
+/// A dangling tag (listed, manifest gone: what a DELETE that fails half-way leaves) is found,
+/// reported and removed when in scope; before, runs skipped it with "0 deleted, 0 failed".
+#[test]
+fn dangling_tags_are_found_and_repaired() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let old = seed_old(&client, "dangle", 2);
+    let keep = client.push("dangle", "keep-0", "dangle keep", 1);
+    // Remove old-0's revision link the way a half-done DELETE does: the tag stays listed.
+    let hex = old["old-0"].trim_start_matches("sha256:");
+    let link = reg
+        .root()
+        .join("docker/registry/v2/repositories/dangle/_manifests/revisions/sha256")
+        .join(hex);
+    std::fs::remove_dir_all(&link).unwrap();
+    assert!(client.tags("dangle").contains(&"old-0".to_string()));
+    assert_eq!(client.head("dangle", "old-0"), None);
+
+    let host = reg.host();
+    // --keep-last 5 keeps old-1: only the dangling tag goes.
+    let mut all = vec![
+        "cleanup",
+        "-i",
+        &host,
+        "--image",
+        "dangle",
+        "--only-tag",
+        "^old-",
+    ];
+    all.extend(["--keep-last", "5", "--grace", "0", "--output", "json"]);
+    let r = ok(dockhand(&all, dir.path()));
+    assert!(r.stderr.contains("dangling"), "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let e = entry(&doc, "old-0");
+    assert_eq!(e["result"], "deleted", "{e}");
+    assert!(e["reason"].as_str().unwrap().contains("dangling"), "{e}");
+    assert_eq!(entry(&doc, "old-1")["result"], "kept");
+    assert_eq!(
+        assert_intact(&client, "dangle"),
+        BTreeMap::from([
+            ("keep-0".to_string(), keep),
+            ("old-1".to_string(), old["old-1"].clone())
+        ])
+    );
+}
+
+/// A manifest fetched by tag whose bytes do not hash to the `Docker-Content-Digest` the
+/// registry names is refused: before, cleanup planned on the served bytes, deleted that other
+/// (untagged) manifest and reported the tag deleted while it stayed.
+#[test]
+fn swapped_manifest_bodies_are_refused() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let old = seed_old(&client, "swap", 2);
+    // An untagged manifest: pushed under a tag, then re-pushed by digest and the tag moved.
+    let other = client.push("swap", "tmp", "swap other image", 10);
+    let m = client.get("swap", &other).unwrap();
+    client.retag("swap", &old["old-1"], "tmp");
+    proxy.add_fault(Fault::new(
+        Method::GET,
+        "/manifests/old-0",
+        100,
+        FaultAction::Respond {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), m.media_type.clone()),
+                ("Docker-Content-Digest".into(), old["old-0"].clone()),
+            ],
+            body: m.bytes.clone(),
+        },
+    ));
+    let host = proxy.host();
+    let args = cleanup_args(&host, "swap", &[]);
+    let r = dockhand(&args, dir.path());
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&old["old-0"]) && r.stderr.contains(&other),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(proxy.count(Method::DELETE), 0, "nothing may be deleted");
+    assert_eq!(client.head("swap", &other), Some(other.clone()));
+    assert_eq!(client.head("swap", "old-0"), Some(old["old-0"].clone()));
+}
+
+/// A 200 with an HTML page (a login or proxy page) and a 404 for a manifest that is still
+/// there are not deletions: the tags are reported failed, exit 1. Before, both said deleted.
+#[test]
+fn deletions_that_did_not_happen_are_not_reported_deleted() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let old = seed_old(&client, "liar", 3);
+    let host = proxy.host();
+    let args = cleanup_args(&host, "liar", &[]);
+    for fault in [
+        Fault::new(
+            Method::DELETE,
+            "/manifests/",
+            100,
+            FaultAction::Respond {
+                status: 200,
+                headers: vec![("Content-Type".into(), "text/html; charset=utf-8".into())],
+                body: b"<html><body>Please sign in</body></html>".to_vec(),
+            },
+        ),
+        Fault::status(Method::DELETE, "/manifests/", 100, 404),
+    ] {
+        proxy.clear_faults();
+        proxy.add_fault(fault);
+        let r = dockhand(&args, dir.path());
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(summary(&doc, "deleted"), 0, "{doc:#}");
+        assert_eq!(summary(&doc, "failed"), 3, "{doc:#}");
+        assert_eq!(assert_intact(&client, "liar"), old);
+    }
+}
+
+/// The grace period judges the tag, not its content: a tag put a moment ago on content pushed
+/// earlier is fresh by its own origin record. Before, the record of the content's first tag
+/// dated it, and `--grace 2s --keep-last 1` deleted the tag pushed a second before.
+#[test]
+fn a_fresh_tag_on_old_content_is_within_the_grace_period() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let host = reg.host();
+    let repo = format!("{host}/graced");
+    let (x, x_digest) = layout(cwd, "x");
+    let (y, _) = layout(cwd, "y");
+    publish(cwd, &repo, "app", &x, &["--tag-custom", "first"]);
+    std::thread::sleep(Duration::from_secs(4));
+    publish(cwd, &repo, "app", &y, &["--tag-custom", "newer"]);
+    publish(cwd, &repo, "app", &x, &["--tag-custom", "again"]);
+    let doc = cleanup(
+        &[
+            "-i",
+            &repo,
+            "--image",
+            "app",
+            "--keep-last",
+            "1",
+            "--grace",
+            "3s",
+        ],
+        cwd,
+    );
+    let e = entry(&doc, "again");
+    assert_eq!(e["result"], "kept", "{doc:#}");
+    assert!(e["reason"].as_str().unwrap().contains("grace"), "{e}");
+    assert!(
+        e["reason"].as_str().unwrap().contains("origin record"),
+        "{e}"
+    );
+    assert_eq!(
+        entry(&doc, "first")["result"],
+        "kept",
+        "same image as `again`"
+    );
+    let client = Reg::new(&reg.url());
+    assert_eq!(client.head("graced/app", "again"), Some(x_digest));
+}
+
+/// Where only the content's build time is known (no origin record, no registry time), a tag
+/// cannot be dated: the grace period keeps it and says which clock it had; `--grace 0` lets the
+/// age rules use the build time.
+#[test]
+fn tags_dated_only_by_their_content_fail_closed_under_grace() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let old = seed_old(&client, "undated", 2);
+    let host = reg.host();
+    let base = [
+        "cleanup",
+        "-i",
+        &host,
+        "--image",
+        "undated",
+        "--keep-last",
+        "0",
+        "--output",
+        "json",
+    ];
+    let r = ok(dockhand(
+        &[&base[..], &["--grace", "1h"]].concat(),
+        dir.path(),
+    ));
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    for tag in old.keys() {
+        let e = entry(&doc, tag);
+        assert_eq!(e["result"], "kept", "{e}");
+        let reason = e["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("image config") && reason.contains("grace"),
+            "{reason}"
+        );
+    }
+    assert_eq!(assert_intact(&client, "undated"), old);
+    let r = ok(dockhand(
+        &[&base[..], &["--grace", "0"]].concat(),
+        dir.path(),
+    ));
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(summary(&doc, "deleted"), 2, "{doc:#}");
+}
+
+/// Misnamed inputs never turn a dry run into a real one: an unknown `INPUT_*`/`DOCKHAND_*` is
+/// exit 2 naming the closest option, before any request; the kebab-case spelling GitHub uses
+/// for an input named `dry-run` means the option. Before, they were ignored and a real cleanup
+/// emptied the repository.
+#[test]
+fn misnamed_inputs_are_refused_before_any_request() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let old = seed_old(&client, "inputs", 3);
+    let host = proxy.host();
+    for (var, value, closest) in [
+        ("INPUT_DRYRUN", "true", "INPUT_DRY_RUN"),
+        ("INPUT_KEEPLAST", "100", "INPUT_KEEP_LAST"),
+        ("DOCKHAND_DRY_RUNN", "true", "DOCKHAND_DRY_RUN"),
+        ("INPUT_KEEP_YOUNGER", "1s", "INPUT_KEEP_YOUNGER_THAN"),
+    ] {
+        proxy.clear_requests();
+        let out = command(&cleanup_args(&host, "inputs", &[]), dir.path())
+            .env(var, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert!(
+            stderr.contains(var) && stderr.contains(closest),
+            "{var}: {stderr}"
+        );
+        assert!(proxy.requests().is_empty(), "{var}: requests were sent");
+    }
+    // GitHub's spelling of inputs named `dry-run` and `keep-last`.
+    proxy.clear_requests();
+    let out = command(
+        &[
+            "cleanup", "-i", &host, "--image", "inputs", "--output", "json",
+        ],
+        dir.path(),
+    )
+    .env("INPUT_DRY-RUN", "true")
+    .env("INPUT_KEEP-LAST", "0")
+    .env("INPUT_GRACE", "0")
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(summary(&doc, "deleted"), 3, "planned deletions are counted");
+    assert_eq!(proxy.count(Method::DELETE), 0);
+    assert_eq!(assert_intact(&client, "inputs"), old);
+}

@@ -25,9 +25,22 @@ pub struct Results {
     pub tags: BTreeMap<(String, String), Outcome>,
     /// (repository label, digest) → outcome, for children and referrers.
     pub manifests: BTreeMap<(String, String), Outcome>,
-    /// Tags outside the plan that went with a deleted digest: moved onto it after the last
-    /// look (repository label, tag, digest). Reported as failures, so a user can push again.
-    pub lost: Vec<(String, String, String)>,
+    /// Tags outside the plan that vanished while cleanup ran (moved onto a deleted digest after
+    /// the last look, or deleted by someone else). Reported as failures, so a user can check
+    /// and push again.
+    pub lost: Vec<Lost>,
+}
+
+/// A tag outside the plan that vanished while cleanup ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lost {
+    pub repository: String,
+    pub tag: String,
+    /// Its digest at the last look.
+    pub digest: String,
+    /// It pointed at a digest this run deleted (else it was deleted by someone else, or moved
+    /// onto a deleted digest after the last look).
+    pub certain: bool,
 }
 
 /// Why a deletion did not happen; `refused` when the registry cannot do it at all (deletion
@@ -207,9 +220,24 @@ pub async fn execute(
             .map(|(_, d)| d.clone())
             .collect();
         let chunk = (concurrency.max(1) * CHUNK_PER_SLOT).max(CHUNK_PER_SLOT);
+        // HEADs that may be spent on looking at the kept tags again (a kept tag moved onto a
+        // planned digest): one per chunk's worth of deletions, so the looks stay a small
+        // fraction of the requests. Tags new since the last look are always looked at.
+        let mut head_budget = digests.len() / CHUNK_PER_SLOT;
         for (i, part) in digests.chunks(chunk).enumerate() {
             if i > 0 {
-                match guard::look(registry, &repo, &view.tags, Recheck::New, concurrency).await {
+                let kept = view
+                    .tags
+                    .keys()
+                    .filter(|t| !planned_tags.contains(*t))
+                    .count();
+                let recheck = if kept <= head_budget {
+                    head_budget -= kept;
+                    Recheck::AllBut(&planned_tags)
+                } else {
+                    Recheck::New
+                };
+                match guard::look(registry, &repo, &view.tags, recheck, concurrency).await {
                     Ok(v) => view = v,
                     Err(e) => {
                         let why = format!("not deleted: the repository could not be re-read: {e}");
@@ -431,16 +459,21 @@ async fn confirm(
         };
         results.tags.insert(key, outcome);
     }
+    // A tag this run did not plan to delete that is gone now: deleted by someone else, or
+    // moved onto a digest this run deleted after the last look. Either way the user hears of it.
     for (tag, digest) in &before.tags {
         if !after.listed.contains(tag)
-            && gone.contains(&(label.to_string(), digest.clone()))
             && !plan
                 .deletions()
                 .any(|t| t.repository == label && &t.tag == tag)
         {
-            results
-                .lost
-                .push((label.to_string(), tag.clone(), digest.clone()));
+            let ours = gone.contains(&(label.to_string(), digest.clone()));
+            results.lost.push(Lost {
+                repository: label.to_string(),
+                tag: tag.clone(),
+                digest: digest.clone(),
+                certain: ours,
+            });
         }
     }
 }

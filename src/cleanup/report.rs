@@ -63,17 +63,25 @@ pub struct Report {
     pub summary: Summary,
 }
 
-fn lost_entry(repository: &str, tag: &str, digest: &str) -> TagEntry {
+fn lost_entry(l: &super::execute::Lost) -> TagEntry {
+    let (repository, tag, digest) = (&l.repository, &l.tag, &l.digest);
+    let error = if l.certain {
+        format!(
+            "lost: {repository}:{tag} was put on {digest} while this cleanup deleted that digest; push the tag again"
+        )
+    } else {
+        format!(
+            "{repository}:{tag} disappeared while cleanup ran: deleted by someone else, or moved onto a digest this cleanup deleted; check it and push it again if it must exist"
+        )
+    };
     TagEntry {
-        repository: repository.into(),
-        tag: tag.into(),
-        digest: digest.into(),
+        repository: repository.clone(),
+        tag: tag.clone(),
+        digest: digest.clone(),
         action: Action::Keep,
-        reason: "it was moved onto a digest while cleanup deleted that digest".into(),
+        reason: "not planned for deletion, but gone after the run".into(),
         result: "failed",
-        error: Some(format!(
-            "lost: {repository}:{tag} pointed at {digest} when it was deleted; push the tag again"
-        )),
+        error: Some(error),
     }
 }
 
@@ -84,16 +92,16 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
         results.and_then(|r| {
             r.lost
                 .iter()
-                .find(|(l, tag, _)| l == &t.repository && tag == &t.tag)
+                .find(|l| l.repository == t.repository && l.tag == t.tag)
         })
     };
     let mut tags: Vec<TagEntry> = plan
         .tags
         .iter()
         .map(|t| {
-            if let Some((_, _, digest)) = lost(t) {
+            if let Some(l) = lost(t) {
                 summary.failed += 1;
-                return lost_entry(&t.repository, &t.tag, digest);
+                return lost_entry(l);
             }
             let outcome = results.and_then(|r| r.tags.get(&(t.repository.clone(), t.tag.clone())));
             let mut reason = t.reason.clone();
@@ -133,14 +141,14 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
         })
         .collect();
     // Tags outside the plan lost with a deleted digest (moved onto it during the run).
-    for (label, tag, digest) in results.map(|r| r.lost.as_slice()).unwrap_or_default() {
+    for l in results.map(|r| r.lost.as_slice()).unwrap_or_default() {
         if !plan
             .tags
             .iter()
-            .any(|t| &t.repository == label && &t.tag == tag)
+            .any(|t| t.repository == l.repository && t.tag == l.tag)
         {
             summary.failed += 1;
-            tags.push(lost_entry(label, tag, digest));
+            tags.push(lost_entry(l));
         }
     }
     let manifests = plan
