@@ -370,9 +370,15 @@ fn publish_then_mixed_cleanup_through_the_acr_api() {
     // repository), one untag, manifest deletes only for what went whole; no OCI tag lists, no
     // throw-away manifests, nothing sent for the locked tag.
     let pages: usize = before.values().map(|(tags, _)| tags.len().max(1)).sum();
+    // Each repository with planned deletions is listed again right before them and once after
+    // them (docs/cleanup-safety.md).
+    let looks: usize = ["backend", "frontend", "app", "locked"]
+        .iter()
+        .map(|r| before[*r].0.len().max(1) + fake.tags(&format!("team/{r}")).len().max(1))
+        .sum();
     assert_eq!(
         count(&fake, "GET", "/_tags"),
-        pages,
+        pages + looks,
         "one request per _tags page"
     );
     assert!(fake.requests_matching("GET", "/_tags").iter().all(|r| {
@@ -903,7 +909,8 @@ fn classic_sku_falls_back_to_the_oci_api() {
         1,
         "405 once, then the OCI way: {acr:?}"
     );
-    assert_eq!(count(&fake, "GET", "/v2/classic/app/tags/list"), 1);
+    // The inventory, the look before deleting, the listing after (docs/cleanup-safety.md).
+    assert_eq!(count(&fake, "GET", "/v2/classic/app/tags/list"), 3);
     assert_eq!(
         count(
             &fake,
