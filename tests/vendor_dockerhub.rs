@@ -539,8 +539,10 @@ fn publish_then_mixed_cleanup_through_the_hub_api() {
         fake.hub.count(&reqwest::Method::POST, "/hub/v2/auth/token"),
         1
     );
+    // One listing per repository for the inventory; the three with deletions (app, backend,
+    // frontend) are listed again before and after them (docs/cleanup-safety.md).
     let listings = hub_requests(&fake, "GET");
-    assert_eq!(listings.len(), 4, "{listings:#?}");
+    assert_eq!(listings.len(), 4 + 2 * 3, "{listings:#?}");
     assert!(
         listings.iter().all(|q| q.path.contains("page_size=100")),
         "{listings:#?}"
@@ -657,10 +659,12 @@ fn retention_uses_hub_push_times_across_pages() {
     assert_eq!(fake.manifest_digests(&repo), vec![new.clone()]);
     assert!(fake.manifest(&repo, &old).is_none());
 
-    // Two listing pages, the second from the absolute `next`.
+    // Two listing pages, the second from the absolute `next`; the same two again for the look
+    // before the deletions, and one page after them (docs/cleanup-safety.md).
     let listings = hub_requests(&fake, "GET");
-    assert_eq!(listings.len(), 2, "{listings:#?}");
+    assert_eq!(listings.len(), 2 + 2 + 1, "{listings:#?}");
     assert!(listings[1].path.contains("page=2"), "{listings:#?}");
+    assert!(listings[3].path.contains("page=2"), "{listings:#?}");
     assert_eq!(hub_requests(&fake, "DELETE").len(), 120);
     // Nothing read from the registry per tag: no manifest GET, no config blob.
     let gets = registry_requests(&fake, "GET");

@@ -146,6 +146,9 @@ fn consequence(
 /// the looks cost a small fraction of the deletions (one tag list per chunk).
 const CHUNK_PER_SLOT: usize = 8;
 
+/// Planned digest deletions per HEAD spent on looking at kept tags again after the first look.
+const REHEAD_PER: usize = 16;
+
 /// `repos` maps each repository label of the plan to the registry repository it names;
 /// `inventory` holds each label's tags as the inventory saw them (tag → digest).
 pub async fn execute(
@@ -219,11 +222,23 @@ pub async fn execute(
             .filter(|(l, _)| l == label)
             .map(|(_, d)| d.clone())
             .collect();
-        let chunk = (concurrency.max(1) * CHUNK_PER_SLOT).max(CHUNK_PER_SLOT);
+        // A batch API (ECR: 100 ids a call) gets whole batches.
+        let mut chunk = match registry.capabilities().batch_delete {
+            Some(b) => b * (concurrency.max(1) * CHUNK_PER_SLOT / b).max(1),
+            None => concurrency.max(1) * CHUNK_PER_SLOT,
+        };
+        if view.vendor {
+            // A vendor listing costs a page per ~100 tags: bigger chunks in big repositories,
+            // so the looks stay near one listing page per 80 deletions (API rate budgets).
+            chunk = chunk.max(view.listed.len() / CHUNK_PER_SLOT);
+            if let Some(b) = registry.capabilities().batch_delete {
+                chunk = chunk.div_ceil(b) * b;
+            }
+        }
         // HEADs that may be spent on looking at the kept tags again (a kept tag moved onto a
-        // planned digest): one per chunk's worth of deletions, so the looks stay a small
-        // fraction of the requests. Tags new since the last look are always looked at.
-        let mut head_budget = digests.len() / CHUNK_PER_SLOT;
+        // planned digest): one per REHEAD_PER deletions, so the looks stay a small fraction of
+        // the requests. Tags new since the last look are always looked at.
+        let mut head_budget = digests.len() / REHEAD_PER;
         for (i, part) in digests.chunks(chunk).enumerate() {
             if i > 0 {
                 let kept = view

@@ -22,6 +22,8 @@ use crate::registry::distribution::Repo;
 pub struct View {
     pub tags: BTreeMap<String, String>,
     pub listed: BTreeSet<String>,
+    /// From a vendor listing (one listing costs a page per ~100 tags; no HEADs).
+    pub vendor: bool,
 }
 
 /// Which tags need a fresh digest (a HEAD on registries whose tag list has no digests).
@@ -47,6 +49,7 @@ pub async fn look(
         return Ok(View {
             listed: listing.tags.keys().cloned().collect(),
             tags: listing.tags,
+            vendor: true,
         });
     }
     let listed: BTreeSet<String> = registry
@@ -119,6 +122,7 @@ mod tests {
             .map(|(t, d)| (t.to_string(), d.to_string()))
             .collect(),
             listed: BTreeSet::new(),
+            vendor: false,
         };
         let planned: BTreeSet<String> = ["old".to_string()].into();
         assert_eq!(blockers(&view, "sha256:a", Some(&planned)), vec!["new"]);
