@@ -435,7 +435,18 @@ fn bad_timeouts_are_bad_input() {
         );
         assert_eq!(run.code, Some(2), "{flag} {value}: {run:#?}");
         assert!(run.stderr.contains(flag), "{flag} {value}: {run:#?}");
+        assert!(
+            !run.stderr.contains("unexpected argument"),
+            "{flag} is an option: {run:#?}"
+        );
     }
+    let run = env.run(
+        &["detect", "-i", "registry.example.com/app", "--no-probe"],
+        &[("DOCKHAND_READ_TIMEOUT", "soon")],
+        Duration::from_secs(10),
+    );
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(run.stderr.contains("DOCKHAND_READ_TIMEOUT"), "{run:#?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -849,6 +849,28 @@ impl Transport {
         }
     }
 
+    /// Waits `delay` before asking `host` again, for a caller that reads a vendor's own
+    /// rate-limit headers: the wait counts against the run's retry budget (an error once it is
+    /// spent) and is announced on stderr when it is long. `why` ends the line, e.g.
+    /// `"X-Retry-After"`.
+    pub async fn wait(&self, host: &str, delay: Duration, why: &str) -> Result<()> {
+        if let Err(spent) = self.inner.spent.take(&self.inner.config.budget, delay) {
+            return Err(Error::operation(format!(
+                "{host} asks to wait {} s ({why}); not waited: {spent}",
+                delay.as_secs_f64().round()
+            ))
+            .with_hint("try again later, or raise --retry-budget"));
+        }
+        if delay >= ANNOUNCE_WAIT {
+            crate::log::info(&format!(
+                "waiting {} s for {host} rate limit ({why})",
+                delay.as_secs_f64().round()
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
     /// One anonymous `GET /v2/` for detection: a single attempt, no retry, bounded by `limit` in
     /// all (choosing the scheme included), so an unreachable host costs one connection and
     /// `limit` at most.
