@@ -40,11 +40,9 @@ fn main() -> ExitCode {
             e = stop.wait() => Err(e),
         }
     });
-    // The run future is dropped (its requests aborted, its temp dirs removed), but a blocking
-    // task may still hold a scratch directory.
-    if result.as_ref().is_err_and(|e| e.kind.is_signal()) {
-        dockhand::publish::source::remove_scratch_dirs();
-    }
+    // The run is over or was dropped (a signal): a scratch directory still registered belongs to a
+    // blocking task that outlived it, and is removed here.
+    dockhand::publish::source::remove_scratch_dirs();
     // Do not wait for blocking threads (a file read, a decompression) to finish.
     runtime.shutdown_timeout(Duration::from_millis(200));
     match result {

@@ -716,3 +716,75 @@ fn harbor_host_name_without_probe() {
     );
     assert!(run.stdout.contains("werf's hint for Harbor"), "{run:#?}");
 }
+
+/// `--read-timeout` is an idle limit: a streamed upload that takes three times the limit but keeps
+/// moving succeeds; a server that then keeps silent for longer than the limit fails the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_timeout_is_idle_time_not_request_time() {
+    use bytes::Bytes;
+    use dockhand::registry::credentials::CredentialStore;
+    use dockhand::registry::transport::{Body, Request, Transport, TransportConfig};
+    use futures_util::StreamExt;
+    use std::sync::Arc;
+
+    // Reads the whole body, then answers after `?think=MS` milliseconds.
+    let app =
+        axum::Router::new().fallback(|uri: axum::http::Uri, body: axum::body::Bytes| async move {
+            let think: u64 = uri
+                .query()
+                .and_then(|q| q.strip_prefix("think="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(think)).await;
+            (axum::http::StatusCode::CREATED, body.len().to_string())
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    const CHUNKS: u64 = 10;
+    const CHUNK: usize = 64 * 1024;
+    let slow_body = || Body::Stream {
+        len: CHUNKS * CHUNK as u64,
+        make: Arc::new(|| {
+            let chunks = futures_util::stream::iter(0..CHUNKS).then(|_| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, std::io::Error>(Bytes::from(vec![7u8; CHUNK]))
+            });
+            reqwest::Body::wrap_stream(chunks)
+        }),
+    };
+    let config = TransportConfig {
+        read_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let t = Transport::new(config, CredentialStore::default()).unwrap();
+    let url = |q: &str| url::Url::parse(&format!("http://{host}/upload{q}")).unwrap();
+
+    let start = Instant::now();
+    let r = t
+        .send(Request::new(Method::PUT, url("")).body(slow_body()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    assert_eq!(r.text().await.unwrap(), (CHUNKS * CHUNK as u64).to_string());
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "the upload took its time"
+    );
+
+    let start = Instant::now();
+    let e = match t
+        .send(Request::new(Method::PUT, url("?think=5000")).body(slow_body()))
+        .await
+    {
+        Err(e) => e,
+        Ok(r) => panic!("answered HTTP {}", r.status()),
+    };
+    assert!(e.to_string().contains("--read-timeout"), "{e}");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(6),
+        "failed one idle second after the upload: {took:?}"
+    );
+}

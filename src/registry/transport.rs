@@ -758,7 +758,8 @@ impl Transport {
     ) -> Result<reqwest::Response, Waited> {
         let idle_limit = self.inner.config.read_timeout;
         let every = crate::ci::progress::interval();
-        let tick = (every / 4).clamp(Duration::from_millis(20), Duration::from_millis(500));
+        let tick = (every.min(idle_limit) / 4)
+            .clamp(Duration::from_millis(20), Duration::from_millis(500));
         let mut announce_at = every;
         tokio::pin!(send);
         loop {
@@ -916,7 +917,8 @@ fn watch_body(body: reqwest::Body, start: Instant, moved: Arc<AtomicU64>) -> req
 /// The names matched are rustls' `CertificateError` variants and webpki's errors as they print.
 fn tls_problem(chain: &str) -> Option<(&'static str, bool)> {
     let c = chain.to_ascii_lowercase().replace([' ', '_'], "");
-    if !(c.contains("certificate") || c.contains("tls") || c.contains("handshake")) {
+    let tls = ["certificate", "tls", "handshake", "corruptmessage", "alert"];
+    if !tls.iter().any(|w| c.contains(w)) {
         return None;
     }
     let table: &[(&str, &str)] = &[
@@ -1096,6 +1098,49 @@ mod tests {
         );
         assert!(!t.is_insecure("other.example:5000"));
         assert!(t.is_insecure("127.0.0.1:8080"), "loopback, as in Docker");
+    }
+
+    #[test]
+    fn tls_failures_in_words() {
+        let cases = [
+            (
+                "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer",
+                "not signed by a certificate authority",
+                true,
+            ),
+            (
+                "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
+                "certificate authority's certificate",
+                true,
+            ),
+            (
+                "invalid peer certificate: certificate expired: verification time 1, but certificate is not valid after 0",
+                "has expired",
+                true,
+            ),
+            (
+                "invalid peer certificate: certificate not valid for name \"a\"; certificate is only valid for \"b\"",
+                "issued for another name",
+                true,
+            ),
+            (
+                "invalid peer certificate: NotValidForName",
+                "issued for another name",
+                true,
+            ),
+            (
+                "received corrupt message of type InvalidContentType",
+                "handshake",
+                false,
+            ),
+        ];
+        for (chain, want, verified) in cases {
+            let (sentence, v) = tls_problem(chain).unwrap_or_else(|| panic!("{chain}"));
+            assert!(sentence.contains(want), "{chain}: {sentence}");
+            assert_eq!(v, verified, "{chain}");
+            assert!(sentence.contains("HOST"), "{sentence}");
+        }
+        assert_eq!(tls_problem("tcp connect error: Connection refused"), None);
     }
 
     #[test]
