@@ -657,7 +657,7 @@ fn probe_is_one_short_attempt() {
         Duration::from_secs(30),
     );
     assert_eq!(run.code, Some(0), "{run:#?}");
-    assert!(run.took < Duration::from_secs(2), "{run:#?}");
+    assert!(run.took < Duration::from_secs(3), "{run:#?}");
     assert!(run.stderr.contains("could not probe"), "{run:#?}");
 
     let silent = SilentServer::start();
@@ -673,7 +673,10 @@ fn probe_is_one_short_attempt() {
         Duration::from_secs(30),
     );
     assert_eq!(run.code, Some(0), "{run:#?}");
-    assert!(run.took < Duration::from_secs(3), "{run:#?}");
+    assert!(
+        run.took >= Duration::from_secs(1) && run.took < Duration::from_secs(4),
+        "about the probe timeout: {run:#?}"
+    );
     assert!(
         run.stdout.contains("the probe could not reach it"),
         "{run:#?}"
