@@ -791,3 +791,94 @@ async fn read_timeout_is_idle_time_not_request_time() {
         "failed one idle second after the upload: {took:?}"
     );
 }
+
+/// A listener whose accept queue is full: the kernel drops further SYNs, so connecting hangs.
+/// Holds the socket and the connections that filled the queue.
+struct FullBacklog {
+    fd: i32,
+    port: u16,
+    _filled: Vec<std::net::TcpStream>,
+}
+
+impl FullBacklog {
+    fn start() -> FullBacklog {
+        // SAFETY: plain socket calls on a descriptor this struct owns and closes on drop.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0);
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            assert_eq!(
+                libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len),
+                0
+            );
+            assert_eq!(libc::listen(fd, 0), 0);
+            let mut bound: libc::sockaddr_in = std::mem::zeroed();
+            let mut blen = len;
+            libc::getsockname(fd, &mut bound as *mut _ as *mut libc::sockaddr, &mut blen);
+            let port = u16::from_be(bound.sin_port);
+            // Fill the queue; a connection that cannot complete any more shows it is full.
+            let mut filled = Vec::new();
+            for _ in 0..8 {
+                match std::net::TcpStream::connect_timeout(
+                    &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                    Duration::from_millis(200),
+                ) {
+                    Ok(s) => filled.push(s),
+                    Err(_) => break,
+                }
+            }
+            FullBacklog {
+                fd,
+                port,
+                _filled: filled,
+            }
+        }
+    }
+}
+
+impl Drop for FullBacklog {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is ours and closed once.
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}
+
+/// A host that does not complete the TCP handshake fails within `--connect-timeout`, naming it.
+#[test]
+fn unreachable_host_fails_within_the_connect_timeout() {
+    let full = FullBacklog::start();
+    let host = format!("127.0.0.1:{}", full.port);
+    let env = Env::new();
+    let src = tempfile::tempdir().unwrap();
+    layouts(src.path());
+    let repo = format!("{host}/app");
+    let image = format!("backend=oci:{}", src.path().join("backend").display());
+    let run = env.run(
+        &[
+            "publish",
+            "-i",
+            &repo,
+            "--implementation",
+            "default",
+            "--image",
+            &image,
+            "--tag-custom",
+            "v1",
+        ],
+        &[("DOCKHAND_CONNECT_TIMEOUT", "1s")],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.took < Duration::from_secs(4), "{run:#?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "no connection to {host} within 1s (--connect-timeout)"
+        )),
+        "{run:#?}"
+    );
+}
