@@ -313,7 +313,8 @@ impl Transport {
                         // Nothing listens, or it does not answer: TLS on the same port would
                         // not either, so say so now instead of trying twice more.
                         Err(e) if e.is_connect() || e.is_timeout() => {
-                            return Err(self.send_error(&Method::GET, &http, &e).error);
+                            let url = http.join("v2/").expect("static path");
+                            return Err(self.send_error(&Method::GET, &url, &e).error);
                         }
                         _ => {}
                     }
