@@ -882,3 +882,118 @@ fn unreachable_host_fails_within_the_connect_timeout() {
         "{run:#?}"
     );
 }
+
+/// A real docker-registry serving HTTPS on loopback, whose blob GETs redirect (its `redirect`
+/// storage middleware) to `baseurl`. Killed on drop.
+struct TlsRedirectingRegistry {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl TlsRedirectingRegistry {
+    fn start(baseurl: &str) -> TlsRedirectingRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        for _ in 0..5 {
+            let port = free_port();
+            let config = format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {data}\n\
+                 http:\n  addr: 127.0.0.1:{port}\n  secret: robustness\n  tls:\n    certificate: {cert}\n    key: {key}\n\
+                 middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: {baseurl}\n",
+                data = dir.path().join("data").display(),
+                cert = dir.path().join("cert.pem").display(),
+                key = dir.path().join("key.pem").display(),
+            );
+            let path = dir.path().join("config.yml");
+            std::fs::write(&path, config).unwrap();
+            let mut child = Command::new(support::registry::REGISTRY_BIN)
+                .arg("serve")
+                .arg(&path)
+                .env_clear()
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("docker-registry");
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return TlsRedirectingRegistry {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("docker-registry with TLS did not start");
+    }
+}
+
+impl Drop for TlsRedirectingRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// HTTPS to plain HTTP: a registry on HTTPS whose blob GET redirects to an `http://` storage host
+/// that nobody marked insecure. The blob must not be fetched in clear text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_registry_redirect_to_plain_http_is_refused() {
+    use dockhand::registry::credentials::CredentialStore;
+    use dockhand::registry::distribution::{Distribution, Repo, bytes_body};
+    use dockhand::registry::media::sha256_digest;
+    use dockhand::registry::transport::{Transport, TransportConfig};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let storage = axum::Router::new().fallback(move || {
+        h.fetch_add(1, Ordering::SeqCst);
+        async { "storage" }
+    });
+    let storage_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let storage_host = format!("0.0.0.0:{}", storage_listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(storage_listener, storage).await.unwrap() });
+
+    let reg = TlsRedirectingRegistry::start(&format!("http://{storage_host}"));
+    let host = format!("localhost:{}", reg.port);
+    let oci = Distribution::new(
+        Transport::new(TransportConfig::default(), CredentialStore::default()).unwrap(),
+    );
+    let base = oci.transport().base_url(&host).await.unwrap();
+    assert_eq!(base.scheme(), "https", "the registry speaks TLS");
+    let repo = Repo::new(host.clone(), "app");
+    let blob = b"a blob that must not travel in clear text".to_vec();
+    let digest = sha256_digest(&blob);
+    oci.upload_blob(&repo, &digest, bytes_body(blob))
+        .await
+        .unwrap();
+
+    let e = match oci.get_blob(&repo, &digest).await {
+        Err(e) => e,
+        Ok(r) => panic!("followed the redirect: HTTP {}", r.status()),
+    };
+    let text = e.to_string();
+    assert!(text.contains("to plain HTTP"), "{text}");
+    assert!(
+        text.contains(&format!("--insecure-registry {storage_host}")),
+        "{text}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing went in clear text");
+}
