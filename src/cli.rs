@@ -17,7 +17,7 @@ Registry, GitHub Packages, GitLab, Harbor, Quay) and hides their differences.\n\
 Every option is also an environment variable DOCKHAND_<OPTION> (e.g. DOCKHAND_IMAGES_REPO), and in a GitHub \
 action INPUT_<OPTION>. Precedence: flag > DOCKHAND_* > INPUT_* > config file > CI default > built-in default.",
     after_help = "Exit codes: 0 done, 1 a registry operation failed, 2 bad input, 3 authentication failed, \
-4 the registry cannot do it, 130 interrupted."
+4 the registry cannot do it, 130 interrupted (SIGINT), 143 terminated (SIGTERM)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -64,6 +64,20 @@ pub struct GlobalArgs {
     /// Parallel registry operations per host.
     #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
     pub concurrency: Option<String>,
+    /// Time to open a connection to a registry, TCP and TLS (default 10s).
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// Fail a request when no byte moves either way for DURATION (default 60s); a large upload
+    /// that keeps moving is never cut.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub read_timeout: Option<String>,
+    /// Retry waiting allowed in the whole run, all requests together (default 5m; at most 100
+    /// retries); then requests that would be retried fail at once.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub retry_budget: Option<String>,
+    /// Stop the whole run after DURATION (exit 1); default: no deadline.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub deadline: Option<String>,
     /// Basic credentials for the images repo's registry (else the Docker config).
     #[arg(long, global = true, value_name = "USER")]
     pub registry_username: Option<String>,

@@ -174,14 +174,46 @@ pub fn detect_offline(
     })
 }
 
-/// The fallback when nothing else decided.
-pub fn fallback(host: &str, probed: bool) -> Detection {
-    let why = if probed {
-        format!("host {host:?} matched no known pattern and its probe showed a generic registry")
-    } else {
-        format!("host {host:?} matched no known pattern (probing is off)")
+/// The fallback when the probe answered and showed no known product.
+pub fn fallback(host: &str) -> Detection {
+    Detection::new(
+        Implementation::Default,
+        Source::Fallback,
+        format!("host {host:?} matched no known pattern and its probe showed a generic registry"),
+    )
+}
+
+/// Why no probe answer decided the implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unprobed {
+    /// `--no-probe`.
+    Off,
+    /// The probe could not reach the host, or its answer was no registry's.
+    Unreachable,
+}
+
+/// Detection when the probe did not answer: a host name starting with `harbor.` is taken as
+/// Harbor, the hint werf used (its `harborPatterns`, `^harbor\..*`, in
+/// `pkg/docker_registry/harbor.go`), so werf users' `harbor.<domain>` hosts keep working without a
+/// probe; any other host is `default`.
+pub fn fallback_unprobed(host: &str, why: Unprobed) -> Detection {
+    let name = host_name(host);
+    let when = match why {
+        Unprobed::Off => "probing is off",
+        Unprobed::Unreachable => "the probe could not reach it",
     };
-    Detection::new(Implementation::Default, Source::Fallback, why)
+    if name.starts_with("harbor.") && name.len() > "harbor.".len() {
+        return Detection::new(
+            Implementation::Harbor,
+            Source::HostPattern,
+            format!("host {name:?} starts with \"harbor.\", werf's hint for Harbor ({when})"),
+        );
+    }
+    Detection::new(
+        Implementation::Default,
+        Source::Fallback,
+        format!("host {host:?} matched no known pattern ({when})"),
+    )
 }
 
 /// What one unauthenticated look at a registry showed (collected by `registry::probe`).
@@ -400,6 +432,45 @@ mod tests {
         assert_eq!(interpret_probe("h", &plain), None);
         // A realm that only looks like Harbor's is not enough without systeminfo.
         assert_eq!(interpret_probe("h", &facts(harbor_challenge)), None);
+    }
+
+    #[test]
+    fn harbor_host_name_is_a_hint_without_a_probe() {
+        for why in [Unprobed::Off, Unprobed::Unreachable] {
+            let d = fallback_unprobed("harbor.example.com", why);
+            assert_eq!(
+                (d.implementation, d.source),
+                (I::Harbor, Source::HostPattern)
+            );
+            assert!(d.reason.contains("werf"), "{}", d.reason);
+            let d = fallback_unprobed("Harbor.Corp.Example:8443", why);
+            assert_eq!(d.implementation, I::Harbor, "{}", d.reason);
+            for other in [
+                "registry.example.com",
+                "myharbor.example.com",
+                "harbor",
+                "harbor.",
+            ] {
+                let d = fallback_unprobed(other, why);
+                assert_eq!(
+                    (d.implementation, d.source),
+                    (I::Default, Source::Fallback),
+                    "{other}"
+                );
+            }
+        }
+        assert!(
+            fallback_unprobed("r.example", Unprobed::Off)
+                .reason
+                .contains("probing is off")
+        );
+        assert!(
+            fallback_unprobed("r.example", Unprobed::Unreachable)
+                .reason
+                .contains("could not reach")
+        );
+        // The hint is no host pattern: with the probe on and answering, the probe decides.
+        assert_eq!(offline("harbor.example.com"), None);
     }
 
     #[test]

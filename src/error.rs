@@ -16,8 +16,10 @@ pub enum Kind {
     Auth,
     /// The registry cannot do what was asked, or the stage is not available (exit 4).
     Unsupported,
-    /// Interrupted by a signal (exit 130).
+    /// Interrupted by SIGINT (exit 130 = 128 + 2, the shell's convention).
     Interrupted,
+    /// Stopped by SIGTERM (exit 143 = 128 + 15), as by `docker stop` or a cancelled CI job.
+    Terminated,
 }
 
 impl Kind {
@@ -28,7 +30,12 @@ impl Kind {
             Kind::Auth => 3,
             Kind::Unsupported => 4,
             Kind::Interrupted => 130,
+            Kind::Terminated => 143,
         }
+    }
+    /// Whether the run was stopped by a signal.
+    pub fn is_signal(self) -> bool {
+        matches!(self, Kind::Interrupted | Kind::Terminated)
     }
 }
 
@@ -99,6 +106,7 @@ mod tests {
         assert_eq!(Kind::Auth.exit_code(), 3);
         assert_eq!(Kind::Unsupported.exit_code(), 4);
         assert_eq!(Kind::Interrupted.exit_code(), 130);
+        assert_eq!(Kind::Terminated.exit_code(), 143);
     }
 
     #[test]

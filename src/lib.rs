@@ -20,5 +20,6 @@ pub mod publish;
 pub mod registry;
 pub mod secret;
 pub mod settings;
+pub mod signals;
 
 pub use error::{Error, Kind, Result};

@@ -1,4 +1,5 @@
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
@@ -30,11 +31,20 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // Handlers are installed before any work. As a container's PID 1 this is what makes
+        // SIGTERM work at all: the kernel delivers no signal to PID 1 whose disposition is the
+        // default (signal(7), pid_namespaces(7)), so `docker stop` would wait out its grace period.
+        let mut stop = dockhand::signals::Stop::install()?;
         tokio::select! {
             r = dockhand::commands::run(cli, &matches) => r,
-            _ = tokio::signal::ctrl_c() => Err(dockhand::Error::new(dockhand::Kind::Interrupted, "interrupted")),
+            e = stop.wait() => Err(e),
         }
     });
+    // The run is over or was dropped (a signal): a scratch directory still registered belongs to a
+    // blocking task that outlived it, and is removed here.
+    dockhand::publish::source::remove_scratch_dirs();
+    // Do not wait for blocking threads (a file read, a decompression) to finish.
+    runtime.shutdown_timeout(Duration::from_millis(200));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

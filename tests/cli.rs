@@ -645,9 +645,16 @@ fn detect_table() -> Vec<Row> {
             "registry.gitlab.com.example.org/group",
             &["registry.gitlab.com.example.org/group/backend:tag"],
         ),
-        generic(
+        // werf's hint: without a probe, a `harbor.` host is Harbor.
+        row(
             "harbor.example.com/library",
+            "harbor",
+            "multirepo",
             &["harbor.example.com/library/backend:tag"],
+        ),
+        generic(
+            "myharbor.example.com/library",
+            &["myharbor.example.com/library/backend:tag"],
         ),
         generic(
             "ghcr.io.example.com/owner",

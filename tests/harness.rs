@@ -628,3 +628,88 @@ async fn registry_garbage_collect_and_restart() {
     let rc = RegistryClient::new(&reg.url(), Creds::Anonymous);
     assert_eq!(rc.tags("app").await, vec!["keep"]);
 }
+
+#[test]
+fn proxy_routes_match_segments() {
+    use support::proxy::route_matches;
+    assert!(route_matches("/manifests/", "/v2/a/manifests/t"));
+    assert!(route_matches("/v2/*/manifests/*", "/v2/app/manifests/v1"));
+    assert!(!route_matches(
+        "/v2/*/manifests/*",
+        "/v2/team/app/manifests/v1"
+    ));
+    assert!(route_matches(
+        "/v2/**/manifests/*",
+        "/v2/team/app/manifests/v1"
+    ));
+    assert!(route_matches(
+        "/v2/*/blobs/uploads/*",
+        "/v2/a/blobs/uploads/x?digest=y"
+    ));
+    assert!(!route_matches("/v2/*/blobs/*", "/v2/a/manifests/t"));
+}
+
+/// Hang (never answer), per-route rules that never run out, delays, and the
+/// request and connection counts; and the silent listener.
+#[tokio::test]
+async fn proxy_hangs_routes_and_counts() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    proxy.add_fault(Fault::hang(Method::GET, "/v2/*/tags/list", 1));
+    proxy.add_fault(Fault::always(
+        Method::HEAD,
+        "/v2/*/manifests/*",
+        FaultAction::Respond {
+            status: 429,
+            headers: vec![("Retry-After".into(), "1".into())],
+            body: vec![],
+        },
+    ));
+    proxy.add_fault(Fault::delay(
+        Method::GET,
+        "/v2/",
+        1,
+        Duration::from_millis(300),
+    ));
+    let hung = http
+        .get(format!("{}/v2/app/tags/list", proxy.url()))
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(hung.is_timeout(), "{hung:?}");
+    for _ in 0..3 {
+        let r = http
+            .head(format!("{}/v2/app/manifests/v1", proxy.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let start = Instant::now();
+    let r = http
+        .get(format!("{}/v2/", proxy.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    assert_eq!(proxy.count_route(Method::HEAD, "/v2/*/manifests/*"), 3);
+    assert_eq!(proxy.count_route(Method::GET, "/v2/*/tags/list"), 1);
+    assert!(proxy.connections() >= 5, "{}", proxy.connections());
+
+    let silent = SilentServer::start();
+    let err = http
+        .get(format!("http://{}/v2/", silent.host()))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(silent.accepted(), 1);
+}

@@ -16,10 +16,15 @@ pub fn set_interval(seconds: Option<&str>) {
     }
 }
 
+/// The progress interval: also how long the transport waits without an answer before it says so.
+pub fn interval() -> Duration {
+    Duration::from_millis(INTERVAL_MS.load(Ordering::Relaxed).max(50))
+}
+
 /// Runs `work`; every interval until it ends, logs `what` and `describe()`. Quick work prints
 /// nothing.
 pub async fn watch<F: Future>(work: F, what: &str, describe: impl Fn() -> String) -> F::Output {
-    let every = Duration::from_millis(INTERVAL_MS.load(Ordering::Relaxed).max(50));
+    let every = interval();
     let start = Instant::now();
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tokio::pin!(work);

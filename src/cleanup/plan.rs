@@ -182,14 +182,29 @@ fn plan_repository(
     for c in &candidates {
         by_scope.entry(c.scope.image.clone()).or_default().push(c);
     }
+    // Every image tag on each digest (other images' and out-of-scope tags too: a fresh push
+    // of any of them makes the content fresh).
+    let mut all_tags_on: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (tag, digest) in &inv.tags {
+        if attached_subject(tag).is_none() {
+            all_tags_on.entry(digest).or_default().push(tag);
+        }
+    }
     for members in by_scope.values() {
         let mut images: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for c in members {
             images.entry(c.digest).or_default().push(c.tag);
         }
-        let pushed = |d: &str| image_time(inv, d);
-        // Each push time once, not once per comparison. (Unknown times rank last; the
+        // Each push time once, not once per comparison or tag. (Unknown times rank last; the
         // images they belong to are kept by their own rule.)
+        let times: HashMap<&str, Option<(SystemTime, Clock)>> = images
+            .keys()
+            .map(|d| {
+                let tags = all_tags_on.get(d).map(Vec::as_slice).unwrap_or_default();
+                (*d, image_time(inv, d, tags))
+            })
+            .collect();
+        let pushed = |d: &str| times.get(d).copied().flatten();
         let mut ranked: Vec<(Option<(SystemTime, Clock)>, &str)> =
             images.keys().map(|d| (pushed(d), *d)).collect();
         ranked.sort_by(|a, b| {
@@ -429,19 +444,15 @@ fn tag_time(m: &ManifestInfo, tag: &str) -> Option<(SystemTime, Clock)> {
         .or(m.created.map(|t| (t, Clock::Content)))
 }
 
-/// The newest evidence of a push of image `digest`: the latest time of any of its tags (a
+/// The newest evidence of a push of image `digest` (tagged `tags`): the latest time of any of its tags (a
 /// fresh re-tag of old content makes the image fresh), with the clock that gave it. Fails
 /// closed: `None` (unknown, which keeps the image under every age rule) when any tag of the
 /// image cannot be dated at all.
-fn image_time(inv: &Inventory, digest: &str) -> Option<(SystemTime, Clock)> {
+fn image_time(inv: &Inventory, digest: &str, tags: &[&str]) -> Option<(SystemTime, Clock)> {
     let m = inv.manifests.get(digest)?;
     let mut newest: Option<(SystemTime, Clock)> = None;
-    let mut any = false;
-    for (t, d) in &inv.tags {
-        if d != digest || attached_subject(t).is_some() {
-            continue;
-        }
-        any = true;
+    let any = !tags.is_empty();
+    for t in tags {
         let when = tag_time(m, t)?;
         if newest.is_none_or(|n| when.0 > n.0) {
             newest = Some(when);

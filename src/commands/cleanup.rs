@@ -66,10 +66,7 @@ async fn read_refs(
     };
     let transport = || {
         crate::registry::transport::Transport::new(
-            crate::registry::transport::TransportConfig {
-                insecure_hosts: settings.insecure_registries.clone(),
-                ..Default::default()
-            },
+            super::context::transport_config(settings),
             crate::registry::credentials::CredentialStore::default(),
         )
     };

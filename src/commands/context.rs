@@ -19,16 +19,30 @@ impl Context {
                 c.clone(),
             );
         }
-        let mut config = TransportConfig {
-            insecure_hosts: settings.insecure_registries.clone(),
-            ..Default::default()
-        };
-        if let Some(n) = settings.concurrency {
-            config.concurrency = n;
-        }
-        let transport = Transport::new(config, credentials)?;
+        let transport = Transport::new(transport_config(settings), credentials)?;
         Ok(Context {
             oci: Distribution::new(transport),
         })
     }
+}
+
+/// The transport settings every command uses: insecure hosts, concurrency, timeouts, retry budget.
+pub fn transport_config(settings: &Settings) -> TransportConfig {
+    let mut config = TransportConfig {
+        insecure_hosts: settings.insecure_registries.clone(),
+        ..Default::default()
+    };
+    if let Some(n) = settings.concurrency {
+        config.concurrency = n;
+    }
+    if let Some(d) = settings.connect_timeout {
+        config.connect_timeout = d;
+    }
+    if let Some(d) = settings.read_timeout {
+        config.read_timeout = d;
+    }
+    if let Some(d) = settings.retry_budget {
+        config.budget.max_wait = d;
+    }
+    config
 }

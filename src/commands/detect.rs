@@ -19,15 +19,22 @@ pub struct Resolved {
 /// Detects the implementation and resolves the layout; checks every image fits it.
 pub async fn resolve(settings: &Settings, ctx: &Context) -> Result<Resolved> {
     let repo = settings.require_images_repo()?;
-    // Errors that hold whatever the registry turns out to be are found before any request: the
-    // generic registry's rules are the most permissive ones.
-    let permissive = Layout::resolve(
+    // Bad input is exit 2 only if nothing was sent, so everything that can be checked is checked
+    // before the probe: with the implementation known offline (explicit, CI, host pattern), the
+    // real rules; otherwise the generic registry's, the most permissive ones. Every reference
+    // (image × tag) is built too: a monorepo tag `NAME-TAG` over 128 characters fails here.
+    let offline = crate::detect::detect_offline(&repo.host, settings.implementation, &settings.ci)
+        .map_or(Implementation::Default, |d| d.implementation);
+    let early = Layout::resolve(
         repo.clone(),
         settings.mode,
-        Capabilities::of(Implementation::Default, &repo.host),
+        Capabilities::of(offline, &repo.host),
     )?;
     for image in &settings.images {
-        permissive.check_image(image.name.as_deref())?;
+        early.check_image(image.name.as_deref())?;
+        for t in &settings.tags {
+            early.target(image.name.as_deref(), &t.tag)?;
+        }
     }
     let detection = probe::detect(
         &ctx.oci,

@@ -46,14 +46,29 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::input(format!("cannot read the working directory: {e}")))?;
     let settings = Settings::build(flags.clone(), &env, &cwd)?;
-    match cli.command {
-        Command::Detect(_) => detect::run(&settings).await,
-        Command::Publish(_) => publish::run(&settings).await,
-        Command::Cleanup(_) => cleanup::run(&settings).await,
-        Command::Run(_) => run::run(&settings).await,
-        Command::CiEnv(args) => {
-            let upper = ci_env::upper_layers(flags, &env, &settings)?;
-            ci_env::run(&settings, &env, &upper, args.format.as_deref())
+    let work = async {
+        match cli.command {
+            Command::Detect(_) => detect::run(&settings).await,
+            Command::Publish(_) => publish::run(&settings).await,
+            Command::Cleanup(_) => cleanup::run(&settings).await,
+            Command::Run(_) => run::run(&settings).await,
+            Command::CiEnv(args) => {
+                let upper = ci_env::upper_layers(flags, &env, &settings)?;
+                ci_env::run(&settings, &env, &upper, args.format.as_deref())
+            }
         }
+    };
+    let Some(deadline) = settings.deadline else {
+        return work.await;
+    };
+    // Dropping the work at the deadline aborts its requests and removes its temp files, as an
+    // interruption does; the outcome is a failed operation (exit 1).
+    match tokio::time::timeout(deadline, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::operation(format!(
+            "stopped: the run reached its deadline of {} (--deadline); work in progress was abandoned",
+            humantime::format_duration(deadline)
+        ))
+        .with_hint("raise --deadline (DOCKHAND_DEADLINE), or find what was slow with -v")),
     }
 }

@@ -11,8 +11,8 @@ use reqwest::Method;
 use super::distribution::Distribution;
 use super::transport::Request;
 use crate::detect::{
-    CiHints, Confirm, Detection, ProbeFacts, confirmation_for, detect_offline, fallback,
-    interpret_probe,
+    CiHints, Confirm, Detection, ProbeFacts, Unprobed, confirmation_for, detect_offline, fallback,
+    fallback_unprobed, interpret_probe,
 };
 use crate::error::Result;
 use crate::implementation::Implementation;
@@ -34,7 +34,7 @@ pub async fn detect(
         return d;
     }
     if !probe {
-        return fallback(host, false);
+        return fallback_unprobed(host, Unprobed::Off);
     }
     let key = host.to_ascii_lowercase();
     if let Some(d) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
@@ -42,12 +42,12 @@ pub async fn detect(
     }
     let api_host = crate::implementation::registry_api_host(host);
     let d = match probe_facts(oci, &api_host).await {
-        Ok(facts) => interpret_probe(host, &facts).unwrap_or_else(|| fallback(host, true)),
+        Ok(facts) => interpret_probe(host, &facts).unwrap_or_else(|| fallback(host)),
         Err(e) => {
             crate::log::warn(&format!(
-                "could not probe {host} ({e}); treating it as a generic registry"
+                "could not probe {host} ({e}); detecting it without the probe"
             ));
-            fallback(host, true)
+            fallback_unprobed(host, Unprobed::Unreachable)
         }
     };
     cache()
@@ -57,18 +57,20 @@ pub async fn detect(
     d
 }
 
+/// How long detection's look at a host may take in all: one attempt, no retry. Capped by
+/// `--connect-timeout`, so that a small connect timeout also shortens the probe.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Collects what anonymous requests show about a host.
 pub async fn probe_facts(oci: &Distribution, host: &str) -> Result<ProbeFacts> {
-    let ping = oci.ping(host).await?;
-    let challenge = ping
-        .headers
+    let limit = PROBE_TIMEOUT.min(oci.transport().config().connect_timeout);
+    let (_, headers) = oci.transport().probe_ping(host, limit).await?;
+    let challenge = headers
         .get("www-authenticate")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut facts = ProbeFacts {
-        gitlab_header: ping
-            .headers
-            .contains_key("gitlab-container-registry-version"),
+        gitlab_header: headers.contains_key("gitlab-container-registry-version"),
         challenge,
         ..Default::default()
     };

@@ -29,6 +29,59 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Run-wide limits on retrying, shared by every request of one run (one transport): the per-request
+/// policy alone let a rate-limited cleanup of 24 tags wait 15 minutes. Once either limit is
+/// reached, a request that would be retried fails at once instead, naming the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBudget {
+    /// Retries in all (first attempts do not count).
+    pub max_retries: u32,
+    /// The sum of every wait before a retry, across all requests (parallel waits add up).
+    pub max_wait: Duration,
+}
+
+/// Default run-wide number of retries.
+pub const DEFAULT_MAX_RETRIES: u32 = 100;
+/// Default run-wide retry waiting (`--retry-budget`).
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(300);
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        RetryBudget {
+            max_retries: DEFAULT_MAX_RETRIES,
+            max_wait: DEFAULT_RETRY_BUDGET,
+        }
+    }
+}
+
+/// What a run has spent of its [`RetryBudget`].
+#[derive(Debug, Default)]
+pub struct BudgetSpent {
+    spent: std::sync::Mutex<(u32, Duration)>,
+}
+
+impl BudgetSpent {
+    /// Takes one retry and `delay` of waiting from the budget, or says why it cannot.
+    pub fn take(&self, budget: &RetryBudget, delay: Duration) -> Result<(), String> {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        if spent.0 >= budget.max_retries {
+            return Err(format!(
+                "this run has used up its {} retries",
+                budget.max_retries
+            ));
+        }
+        if spent.1 + delay > budget.max_wait {
+            return Err(format!(
+                "this run has spent its retry budget ({} of waiting, --retry-budget)",
+                humantime::format_duration(budget.max_wait)
+            ));
+        }
+        spent.0 += 1;
+        spent.1 += delay;
+        Ok(())
+    }
+}
+
 /// Status codes that mean "not done, try again later".
 pub fn retryable_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
@@ -117,6 +170,24 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn run_budget_caps_retries_and_waiting() {
+        let budget = RetryBudget {
+            max_retries: 3,
+            max_wait: Duration::from_secs(10),
+        };
+        let spent = BudgetSpent::default();
+        assert!(spent.take(&budget, Duration::from_secs(4)).is_ok());
+        assert!(spent.take(&budget, Duration::from_secs(4)).is_ok());
+        let e = spent.take(&budget, Duration::from_secs(4)).unwrap_err();
+        assert!(e.contains("--retry-budget") && e.contains("10s"), "{e}");
+        assert!(spent.take(&budget, Duration::from_secs(1)).is_ok());
+        let e = spent.take(&budget, Duration::ZERO).unwrap_err();
+        assert!(e.contains("3 retries"), "{e}");
+        assert_eq!(RetryBudget::default().max_retries, 100);
+        assert_eq!(RetryBudget::default().max_wait, Duration::from_secs(300));
     }
 
     #[test]

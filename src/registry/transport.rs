@@ -6,8 +6,10 @@
 //! `Authorization` header never travels to another scheme, host or port.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::{
@@ -19,7 +21,7 @@ use url::Url;
 
 use super::auth::{Challenge, Scope, TokenCache, merge_scopes};
 use super::credentials::{Credential, CredentialStore};
-use super::retry::{RetryPolicy, parse_retry_after, retryable_status};
+use super::retry::{BudgetSpent, RetryBudget, RetryPolicy, parse_retry_after, retryable_status};
 use crate::error::{Error, Result};
 use crate::secret::{Secret, redact_url};
 
@@ -112,9 +114,22 @@ pub struct TransportConfig {
     /// Parallel requests per host.
     pub concurrency: usize,
     pub retry: RetryPolicy,
+    /// Run-wide limits on retries (`--retry-budget`), on top of the per-request `retry`.
+    pub budget: RetryBudget,
     pub user_agent: String,
-    pub timeout: Duration,
+    /// Time to open a connection, TCP and TLS (`--connect-timeout`).
+    pub connect_timeout: Duration,
+    /// Idle time allowed in one attempt (`--read-timeout`): no byte sent or received for this long
+    /// fails it. There is no whole-request bound, so a large upload that keeps moving is never cut.
+    pub read_timeout: Duration,
 }
+
+/// Default `--connect-timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `--read-timeout`.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Waits at least this long (a backoff, a `Retry-After`) are announced on stderr.
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(2);
 
 impl Default for TransportConfig {
     fn default() -> Self {
@@ -122,8 +137,10 @@ impl Default for TransportConfig {
             insecure_hosts: Vec::new(),
             concurrency: 8,
             retry: RetryPolicy::default(),
+            budget: RetryBudget::default(),
             user_agent: format!("dockhand/{}", env!("CARGO_PKG_VERSION")),
-            timeout: Duration::from_secs(30 * 60),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 }
@@ -145,6 +162,13 @@ pub struct Transport {
 struct Inner {
     secure: reqwest::Client,
     insecure: reqwest::Client,
+    /// The same without reqwest's read timeout, for streamed uploads: reqwest times the wait for
+    /// the answer from the start of the request, which would cut a long upload; `follow` watches
+    /// the bytes moving instead.
+    secure_upload: reqwest::Client,
+    insecure_upload: reqwest::Client,
+    /// What this run has spent of `config.budget`.
+    spent: BudgetSpent,
     config: TransportConfig,
     credentials: CredentialStore,
     tokens: TokenCache,
@@ -165,20 +189,27 @@ pub fn is_loopback(host: &str) -> bool {
 
 impl Transport {
     pub fn new(config: TransportConfig, credentials: CredentialStore) -> Result<Transport> {
-        let build = |insecure: bool| {
-            reqwest::Client::builder()
+        let build = |insecure: bool, upload: bool| {
+            let mut b = reqwest::Client::builder()
                 .user_agent(config.user_agent.clone())
                 .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(Duration::from_secs(30))
-                .timeout(config.timeout)
-                .tls_danger_accept_invalid_certs(insecure)
-                .build()
+                .connect_timeout(config.connect_timeout)
+                .tls_danger_accept_invalid_certs(insecure);
+            if !upload {
+                // Resets with every chunk of a response body: a stalled download fails, a slow
+                // one that keeps moving does not.
+                b = b.read_timeout(config.read_timeout);
+            }
+            b.build()
                 .map_err(|e| Error::operation(format!("cannot set up the HTTP client: {e}")))
         };
         Ok(Transport {
             inner: Arc::new(Inner {
-                secure: build(false)?,
-                insecure: build(true)?,
+                secure: build(false, false)?,
+                insecure: build(true, false)?,
+                secure_upload: build(false, true)?,
+                insecure_upload: build(true, true)?,
+                spent: BudgetSpent::default(),
                 config,
                 credentials,
                 tokens: TokenCache::default(),
@@ -231,12 +262,17 @@ impl Transport {
             .clone()
     }
 
-    fn client_for(&self, url: &Url) -> &reqwest::Client {
-        if self.is_insecure(&host_port(url)) {
-            &self.inner.insecure
-        } else {
-            &self.inner.secure
+    fn client_for(&self, url: &Url, upload: bool) -> &reqwest::Client {
+        match (self.is_insecure(&host_port(url)), upload) {
+            (true, false) => &self.inner.insecure,
+            (false, false) => &self.inner.secure,
+            (true, true) => &self.inner.insecure_upload,
+            (false, true) => &self.inner.secure_upload,
         }
+    }
+
+    pub fn config(&self) -> &TransportConfig {
+        &self.inner.config
     }
 
     /// `https://host/`, or `http://host/` for an insecure host that does not answer TLS.
@@ -259,7 +295,7 @@ impl Transport {
                     self.inner
                         .insecure
                         .get(url)
-                        .timeout(Duration::from_secs(10))
+                        .timeout(self.inner.config.read_timeout)
                         .send()
                 };
                 // Loopback registries are nearly always plain HTTP (tests, demos, local mirrors):
@@ -268,12 +304,20 @@ impl Transport {
                     let seen = (r.status().as_u16(), r.headers().clone());
                     *state.ping.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen);
                 };
-                if is_loopback(host)
-                    && let Ok(r) = ping(&http).await
-                    && matches!(r.status().as_u16(), 200 | 401)
-                {
-                    remember(&r);
-                    return Ok(http);
+                if is_loopback(host) {
+                    match ping(&http).await {
+                        Ok(r) if matches!(r.status().as_u16(), 200 | 401) => {
+                            remember(&r);
+                            return Ok(http);
+                        }
+                        // Nothing listens, or it does not answer: TLS on the same port would
+                        // not either, so say so now instead of trying twice more.
+                        Err(e) if e.is_connect() || e.is_timeout() => {
+                            let url = http.join("v2/").expect("static path");
+                            return Err(self.send_error(&Method::GET, &url, &e).error);
+                        }
+                        _ => {}
+                    }
                 }
                 let tls = ping(&https);
                 let plain = ping(&http);
@@ -559,20 +603,51 @@ impl Transport {
                 Err(e) => return Err(e.error.clone()),
             };
             let delay = retry_after.and_then(|ra| policy.next_delay(attempt, ra, waited));
-            match (delay, outcome) {
-                (Some(d), _) => {
-                    crate::log::debug(&format!(
-                        "retrying {} {} in {:.1}s (attempt {attempt})",
-                        req.method,
-                        redact_url(&req.url),
-                        d.as_secs_f64()
-                    ));
-                    tokio::time::sleep(d).await;
-                    waited += d;
+            let Some(d) = delay else {
+                return outcome.map_err(|e| e.error);
+            };
+            let host = host_port(&req.url);
+            let what = match &outcome {
+                Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS => {
+                    format!("{host} rate limit")
                 }
-                (None, Ok(resp)) => return Ok(resp),
-                (None, Err(e)) => return Err(e.error),
+                Ok(resp) => format!("{host} (HTTP {})", resp.status().as_u16()),
+                Err(_) => format!("{host} (connection failed)"),
+            };
+            let why = if retry_after.flatten().is_some() {
+                "Retry-After".to_string()
+            } else {
+                format!("attempt {attempt} of {}", policy.max_attempts)
+            };
+            if let Err(spent) = self.inner.spent.take(&self.inner.config.budget, d) {
+                let got = match &outcome {
+                    Ok(resp) => format!("HTTP {}", resp.status().as_u16()),
+                    Err(e) => e.error.message.clone(),
+                };
+                return Err(Error::operation(format!(
+                    "{} {}: {got}; not retried: {spent}",
+                    req.method,
+                    redact_url(&req.url)
+                ))
+                .with_hint(format!(
+                    "{what} kept failing; try again later, lower --concurrency, or raise --retry-budget"
+                )));
             }
+            if d >= ANNOUNCE_WAIT {
+                crate::log::info(&format!(
+                    "waiting {} s for {what} ({why})",
+                    d.as_secs_f64().round()
+                ));
+            } else {
+                crate::log::debug(&format!(
+                    "retrying {} {} in {:.1}s ({why})",
+                    req.method,
+                    redact_url(&req.url),
+                    d.as_secs_f64()
+                ));
+            }
+            tokio::time::sleep(d).await;
+            waited += d;
         }
     }
 
@@ -593,14 +668,23 @@ impl Transport {
                 .acquire_owned()
                 .await
                 .map_err(|_| ConnError::fatal("transport closed"))?;
+            let upload = matches!(body, Body::Stream { .. });
             let mut builder = self
-                .client_for(&url)
+                .client_for(&url, upload)
                 .request(method.clone(), url.clone())
                 .headers(req.headers.clone());
             if let (Some(a), true) = (auth, url.origin() == origin) {
                 builder = builder.header(AUTHORIZATION, a.clone());
             }
+            // Milliseconds since `start` at which bytes last moved (0: the start itself).
+            let start = Instant::now();
+            let moved = Arc::new(AtomicU64::new(0));
             if let Some(b) = body.build() {
+                let b = if upload {
+                    watch_body(b, start, moved.clone())
+                } else {
+                    b
+                };
                 builder = builder
                     .header(reqwest::header::CONTENT_LENGTH, body.len())
                     .body(b);
@@ -608,15 +692,18 @@ impl Transport {
             self.inner
                 .requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let resp = builder.send().await.map_err(|e| ConnError {
-                replayable: req.replay_on_connection_error,
-                error: Error::operation(format!(
-                    "{} {} failed: {}",
-                    method,
-                    redact_url(&url),
-                    crate::secret::scrub(&error_chain(&e))
-                )),
-            })?;
+            let resp = match self
+                .answer(builder.send(), start, &moved, &method, &url)
+                .await
+            {
+                Ok(r) => r,
+                Err(Waited::Failed(e)) => {
+                    let mut e = self.send_error(&method, &url, &e);
+                    e.replayable &= req.replay_on_connection_error;
+                    return Err(e);
+                }
+                Err(Waited::Idle) => return Err(self.idle_error(&method, &url)),
+            };
             let status = resp.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 return Ok(resp);
@@ -629,6 +716,24 @@ impl Transport {
             else {
                 return Ok(resp);
             };
+            // A redirect must not downgrade to plain HTTP behind the user's back: blobs (and any
+            // presigned credential in the URL) would travel in clear text to a host nobody
+            // marked insecure (RFC 9110 §15.4 leaves following redirects to the client).
+            let target = host_port(&next);
+            if next.scheme() == "http" && !self.is_insecure(&target) {
+                return Err(ConnError {
+                    replayable: false,
+                    error: Error::operation(format!(
+                        "{host} redirected {method} {} to plain HTTP ({}); refused, because \
+                         {target} is not an insecure registry",
+                        redact_url(&url),
+                        redact_url(&next)
+                    ))
+                    .with_hint(format!(
+                        "if {target} may be reached without TLS, pass --insecure-registry {target}"
+                    )),
+                });
+            }
             if status == StatusCode::SEE_OTHER {
                 method = Method::GET;
                 body = Body::Empty;
@@ -640,6 +745,223 @@ impl Transport {
             redact_url(&req.url)
         )))
     }
+
+    /// Waits for the answer (status and headers) to one attempt. Fails it when no byte has moved
+    /// for `--read-timeout` (an upload in progress counts as moving), and says on stderr that it is
+    /// still waiting every progress interval that passes without a byte.
+    async fn answer(
+        &self,
+        send: impl Future<Output = reqwest::Result<reqwest::Response>>,
+        start: Instant,
+        moved: &AtomicU64,
+        method: &Method,
+        url: &Url,
+    ) -> Result<reqwest::Response, Waited> {
+        let idle_limit = self.inner.config.read_timeout;
+        let every = crate::ci::progress::interval();
+        let tick = (every.min(idle_limit) / 4)
+            .clamp(Duration::from_millis(20), Duration::from_millis(500));
+        let mut announce_at = every;
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                r = &mut send => return r.map_err(Waited::Failed),
+                _ = tokio::time::sleep(tick) => {
+                    let last = Duration::from_millis(moved.load(Ordering::Relaxed));
+                    let idle = start.elapsed().saturating_sub(last);
+                    if idle >= idle_limit {
+                        return Err(Waited::Idle);
+                    }
+                    if idle < every {
+                        announce_at = every;
+                    } else if idle >= announce_at {
+                        crate::log::info(&format!(
+                            "waiting for {}: no answer to {method} {} for {} s (--read-timeout {})",
+                            host_port(url),
+                            url.path(),
+                            idle.as_secs(),
+                            humantime::format_duration(idle_limit)
+                        ));
+                        announce_at += every;
+                    }
+                }
+            }
+        }
+    }
+
+    fn idle_error(&self, method: &Method, url: &Url) -> ConnError {
+        let host = host_port(url);
+        let limit = humantime::format_duration(self.inner.config.read_timeout);
+        ConnError {
+            // A server that says nothing for this long is not helped by asking again: the run
+            // fails within the timeout instead of a multiple of it.
+            replayable: false,
+            error: Error::operation(format!(
+                "{method} {} failed: no answer from {host} for {limit} (--read-timeout)",
+                redact_url(url)
+            ))
+            .with_hint(format!(
+                "check that {host} is a reachable registry; raise --read-timeout (DOCKHAND_READ_TIMEOUT) if it is just slow"
+            )),
+        }
+    }
+
+    /// Turns a failed send into a sentence: timeouts name their option, TLS failures say what is
+    /// wrong with the certificate and how to fix it (rustls' own names, `UnknownIssuer` and the
+    /// like, mean nothing to a user).
+    fn send_error(&self, method: &Method, url: &Url, e: &reqwest::Error) -> ConnError {
+        let host = host_port(url);
+        let chain = crate::secret::scrub(&error_chain(e));
+        let cfg = &self.inner.config;
+        let prefix = format!("{method} {} failed", redact_url(url));
+        if e.is_timeout() {
+            if e.is_connect() {
+                let limit = humantime::format_duration(cfg.connect_timeout);
+                return ConnError {
+                    replayable: false,
+                    error: Error::operation(format!(
+                        "{prefix}: no connection to {host} within {limit} (--connect-timeout)"
+                    ))
+                    .with_hint(format!(
+                        "check the address and that {host} is reachable from here; raise --connect-timeout (DOCKHAND_CONNECT_TIMEOUT) on a slow network"
+                    )),
+                };
+            }
+            return self.idle_error(method, url);
+        }
+        if let Some((what, verified)) = tls_problem(&chain) {
+            let hint = if verified {
+                format!(
+                    "if {host} uses a private or self-signed certificate authority, put its certificate in a PEM file and set SSL_CERT_FILE to it (or SSL_CERT_DIR to its directory); to skip verification for this host only, pass --insecure-registry {host}"
+                )
+            } else {
+                format!(
+                    "check that {host} serves HTTPS on this port; for a registry that speaks plain HTTP, pass --insecure-registry {host}"
+                )
+            };
+            return ConnError {
+                replayable: false,
+                error: Error::operation(format!("{prefix}: {}", what.replace("HOST", &host)))
+                    .with_hint(hint),
+            };
+        }
+        ConnError {
+            replayable: true,
+            error: Error::operation(format!("{prefix}: {chain}")),
+        }
+    }
+
+    /// Waits `delay` before asking `host` again, for a caller that reads a vendor's own
+    /// rate-limit headers: the wait counts against the run's retry budget (an error once it is
+    /// spent) and is announced on stderr when it is long. `why` ends the line, e.g.
+    /// `"X-Retry-After"`.
+    pub async fn wait(&self, host: &str, delay: Duration, why: &str) -> Result<()> {
+        if let Err(spent) = self.inner.spent.take(&self.inner.config.budget, delay) {
+            return Err(Error::operation(format!(
+                "{host} asks to wait {} s ({why}); not waited: {spent}",
+                delay.as_secs_f64().round()
+            ))
+            .with_hint("try again later, or raise --retry-budget"));
+        }
+        if delay >= ANNOUNCE_WAIT {
+            crate::log::info(&format!(
+                "waiting {} s for {host} rate limit ({why})",
+                delay.as_secs_f64().round()
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    /// One anonymous `GET /v2/` for detection: a single attempt, no retry, bounded by `limit` in
+    /// all (choosing the scheme included), so an unreachable host costs one connection and
+    /// `limit` at most.
+    pub async fn probe_ping(&self, host: &str, limit: Duration) -> Result<(u16, HeaderMap)> {
+        let once = async {
+            let base = self.base_url(host).await?;
+            if let Some(seen) = self.cached_ping(host) {
+                return Ok(seen);
+            }
+            let url = base.join("v2/").map_err(|e| Error::input(e.to_string()))?;
+            let mut req = Request::new(Method::GET, url);
+            req.registry_auth = false;
+            let resp = self.follow(&req, None).await.map_err(|e| e.error)?;
+            Ok((resp.status().as_u16(), resp.headers().clone()))
+        };
+        match tokio::time::timeout(limit, once).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::operation(format!(
+                "no answer from {host} within {}",
+                humantime::format_duration(limit)
+            ))),
+        }
+    }
+}
+
+/// How waiting for an answer ended without one.
+enum Waited {
+    Failed(reqwest::Error),
+    Idle,
+}
+
+/// Wraps an upload body so that each chunk handed to the connection marks the attempt as moving.
+fn watch_body(body: reqwest::Body, start: Instant, moved: Arc<AtomicU64>) -> reqwest::Body {
+    use futures_util::StreamExt;
+    let stream = http_body_util::BodyDataStream::new(body).inspect(move |_| {
+        moved.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// What a TLS failure means, from the error chain, as a sentence with `HOST` in it; the flag
+/// says whether it is about verifying the certificate (else the handshake itself failed).
+/// The names matched are rustls' `CertificateError` variants and webpki's errors as they print.
+fn tls_problem(chain: &str) -> Option<(&'static str, bool)> {
+    let c = chain.to_ascii_lowercase().replace([' ', '_'], "");
+    let tls = ["certificate", "tls", "handshake", "corruptmessage", "alert"];
+    if !tls.iter().any(|w| c.contains(w)) {
+        return None;
+    }
+    let table: &[(&str, &str)] = &[
+        (
+            "causedasendentity",
+            "HOST presents a certificate authority's certificate as its own server certificate, which TLS does not accept",
+        ),
+        (
+            "unknownissuer",
+            "the TLS certificate of HOST is not signed by a certificate authority this machine trusts (self-signed, or a private CA)",
+        ),
+        (
+            "expired",
+            "the TLS certificate of HOST has expired (or this machine's clock is wrong)",
+        ),
+        (
+            "notvalidyet",
+            "the TLS certificate of HOST is not valid yet (or this machine's clock is wrong)",
+        ),
+        (
+            "notvalidforname",
+            "the TLS certificate of HOST was issued for another name",
+        ),
+        ("revoked", "the TLS certificate of HOST has been revoked"),
+        (
+            "invalidpeercertificate",
+            "the TLS certificate of HOST could not be verified",
+        ),
+    ];
+    for (needle, sentence) in table {
+        if c.contains(needle) {
+            return Some((sentence, true));
+        }
+    }
+    if c.contains("invalidcontenttype")
+        || c.contains("corruptmessage")
+        || c.contains("handshake")
+        || c.contains("alert")
+    {
+        return Some(("the TLS handshake with HOST failed", false));
+    }
+    None
 }
 
 struct ConnError {
@@ -777,6 +1099,49 @@ mod tests {
         );
         assert!(!t.is_insecure("other.example:5000"));
         assert!(t.is_insecure("127.0.0.1:8080"), "loopback, as in Docker");
+    }
+
+    #[test]
+    fn tls_failures_in_words() {
+        let cases = [
+            (
+                "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer",
+                "not signed by a certificate authority",
+                true,
+            ),
+            (
+                "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
+                "certificate authority's certificate",
+                true,
+            ),
+            (
+                "invalid peer certificate: certificate expired: verification time 1, but certificate is not valid after 0",
+                "has expired",
+                true,
+            ),
+            (
+                "invalid peer certificate: certificate not valid for name \"a\"; certificate is only valid for \"b\"",
+                "issued for another name",
+                true,
+            ),
+            (
+                "invalid peer certificate: NotValidForName",
+                "issued for another name",
+                true,
+            ),
+            (
+                "received corrupt message of type InvalidContentType",
+                "handshake",
+                false,
+            ),
+        ];
+        for (chain, want, verified) in cases {
+            let (sentence, v) = tls_problem(chain).unwrap_or_else(|| panic!("{chain}"));
+            assert!(sentence.contains(want), "{chain}: {sentence}");
+            assert_eq!(v, verified, "{chain}");
+            assert!(sentence.contains("HOST"), "{sentence}");
+        }
+        assert_eq!(tls_problem("tcp connect error: Connection refused"), None);
     }
 
     #[test]

@@ -135,6 +135,12 @@ pub struct Settings {
     pub insecure_registries: Vec<String>,
     pub probe: bool,
     pub concurrency: Option<usize>,
+    /// `--connect-timeout`, `--read-timeout`, `--retry-budget` (None: the transport's defaults).
+    pub connect_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    pub retry_budget: Option<Duration>,
+    /// `--deadline`: the whole run stops after this long.
+    pub deadline: Option<Duration>,
     pub registry_credential: Option<Credential>,
     pub output: Output,
     pub images: Vec<ImageSpec>,
@@ -217,6 +223,15 @@ impl Settings {
             Ok(n) if (1..=256).contains(&n) => Ok(n),
             _ => Err(Error::input(format!("{s:?} is not a number from 1 to 256"))),
         })?;
+        let positive = |s: &str| match duration(s)? {
+            d if d.is_zero() => Err(Error::input(format!("{s:?} must be longer than 0"))
+                .with_hint("write it like 10s, 90s or 5m")),
+            d => Ok(d),
+        };
+        let connect_timeout = r.parse("connect_timeout", positive)?;
+        let read_timeout = r.parse("read_timeout", positive)?;
+        let retry_budget = r.parse("retry_budget", duration)?;
+        let deadline = r.parse("deadline", positive)?;
         let output = r
             .parse("output", |s| match s.to_ascii_lowercase().as_str() {
                 "text" => Ok(Output::Text),
@@ -322,6 +337,10 @@ impl Settings {
             insecure_registries,
             probe: !r.flag("no_probe")?,
             concurrency,
+            connect_timeout,
+            read_timeout,
+            retry_budget,
+            deadline,
             registry_credential,
             output,
             images,

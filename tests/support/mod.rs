@@ -43,7 +43,7 @@ pub use client::{
     push_image, push_index,
 };
 pub use ports::{bind_loopback, free_port};
-pub use proxy::{Fault, FaultAction, FaultProxy, ProxyRequest};
+pub use proxy::{Fault, FaultAction, FaultProxy, ProxyRequest, SilentServer};
 pub use redirect::{RedirectPair, RedirectRequest};
 pub use registry::{RegistryAuth, RegistryOptions, RegistryServer};
 pub use token_server::{Access, Grant, TokenRequest, TokenServer, TokenServerOptions, User};

@@ -7,7 +7,14 @@
 //!
 //! Faults are rules matched on method and a path substring and applied to the
 //! first N matching requests, in the order the rules were added (the first
-//! rule with uses left wins).
+//! rule with uses left wins). A path with `*` in it is a route pattern instead
+//! (`/v2/*/manifests/*`, see [`route_matches`]).
+//!
+//! The section "hangs, routes and connection counts" adds what the timeout,
+//! signal and probe tests need: a request that is never answered
+//! ([`FaultAction::Hang`]), rules that never run out ([`Fault::always`]),
+//! accepted connections counted ([`FaultProxy::connections`]), and
+//! [`SilentServer`], a listener that accepts and never says a word.
 
 use std::io;
 use std::net::SocketAddr;
@@ -66,6 +73,9 @@ pub enum FaultAction {
     TruncateResponse(u64),
     /// Wait, then forward normally.
     Delay(Duration),
+    /// Do not forward and never answer: the connection stays open and silent
+    /// (until the proxy is dropped).
+    Hang,
 }
 
 /// A scripted fault rule.
@@ -160,7 +170,7 @@ impl Fault {
     fn matches(&self, method: &Method, path: &str) -> bool {
         self.times > 0
             && self.method.as_ref().is_none_or(|m| m == method)
-            && path.contains(&self.path_contains)
+            && route_matches(&self.path_contains, path)
     }
 }
 
@@ -220,6 +230,8 @@ struct Entry {
 }
 
 struct ProxyState {
+    /// TCP connections accepted so far.
+    connections: Arc<AtomicU64>,
     target: String,
     client: reqwest::Client,
     faults: Mutex<Vec<Fault>>,
@@ -252,6 +264,7 @@ impl FaultProxy {
             .build()
             .expect("proxy upstream client");
         let state = Arc::new(ProxyState {
+            connections: Arc::new(AtomicU64::new(0)),
             target: target_url.trim_end_matches('/').to_string(),
             client,
             faults: Mutex::new(Vec::new()),
@@ -259,9 +272,10 @@ impl FaultProxy {
             started: Instant::now(),
         });
         let app = Router::new().fallback(handle).with_state(state.clone());
+        let accepted = state.connections.clone();
         let server = BackgroundServer::spawn("fault-proxy", bind_loopback(), move |l| async move {
             let _ = axum::serve(
-                KillableListener(l),
+                KillableListener(l, accepted),
                 app.into_make_service_with_connect_info::<ConnHandle>(),
             )
             .await;
@@ -351,6 +365,103 @@ impl FaultProxy {
             .iter()
             .filter(|r| r.method == method && r.path.contains(path_contains))
             .count()
+    }
+}
+
+// ---- hangs, routes and connection counts ----
+
+/// Whether `pattern` matches a request's path and query. Without `*` it is a
+/// substring (the original rule). With `*`, it is a route: `*` matches any run
+/// of characters within one path segment (no `/`), `**` any run at all, and
+/// the pattern must match the path from its start; the query is ignored.
+/// `/v2/*/manifests/*` matches `GET /v2/app/manifests/v1` but not
+/// `/v2/team/app/manifests/v1`; `/v2/**/manifests/*` matches both.
+pub fn route_matches(pattern: &str, path: &str) -> bool {
+    if !pattern.contains('*') {
+        return path.contains(pattern);
+    }
+    let path = path.split('?').next().unwrap_or(path);
+    glob(pattern.as_bytes(), path.as_bytes())
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match p {
+        [] => s.is_empty(),
+        [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| glob(rest, &s[i..])),
+        [b'*', rest @ ..] => {
+            let seg = s.iter().position(|&c| c == b'/').unwrap_or(s.len());
+            (0..=seg).any(|i| glob(rest, &s[i..]))
+        }
+        [c, rest @ ..] => s.first() == Some(c) && glob(rest, &s[1..]),
+    }
+}
+
+/// Uses enough to never run out in a test.
+pub const ALWAYS: usize = 1 << 30;
+
+impl Fault {
+    /// A rule that applies to every matching request (`times` = [`ALWAYS`]).
+    pub fn always(method: Method, route: &str, action: FaultAction) -> Fault {
+        Fault::new(method, route, ALWAYS, action)
+    }
+
+    /// Never answer the first `times` matching requests.
+    pub fn hang(method: Method, route: &str, times: usize) -> Fault {
+        Fault::new(method, route, times, FaultAction::Hang)
+    }
+
+    /// Delay the first `times` matching requests by `by`, then forward them.
+    pub fn delay(method: Method, route: &str, times: usize, by: Duration) -> Fault {
+        Fault::new(method, route, times, FaultAction::Delay(by))
+    }
+}
+
+impl FaultProxy {
+    /// TCP connections the proxy has accepted.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
+    /// Number of requests with this method whose path matches `route` (a
+    /// substring, or a pattern with `*`, as in rules).
+    pub fn count_route(&self, method: Method, route: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method && route_matches(route, &r.path))
+            .count()
+    }
+}
+
+/// A loopback listener that accepts connections and never reads or writes:
+/// a registry that hangs before answering anything. It counts the accepted
+/// connections and keeps them open until dropped.
+pub struct SilentServer {
+    accepted: Arc<AtomicU64>,
+    server: BackgroundServer,
+}
+
+impl SilentServer {
+    pub fn start() -> SilentServer {
+        let accepted = Arc::new(AtomicU64::new(0));
+        let count = accepted.clone();
+        let server = BackgroundServer::spawn("silent", bind_loopback(), move |l| async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = l.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                open.push(stream);
+            }
+        });
+        SilentServer { accepted, server }
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn host(&self) -> String {
+        self.server.addr().to_string()
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 
@@ -444,6 +555,7 @@ async fn handle(
             return conn.kill(true);
         }
         Some(FaultAction::Delay(d)) => tokio::time::sleep(*d).await,
+        Some(FaultAction::Hang) => std::future::pending::<()>().await,
         _ => {}
     }
 
@@ -569,7 +681,7 @@ impl ConnHandle {
     }
 }
 
-struct KillableListener(TcpListener);
+struct KillableListener(TcpListener, Arc<AtomicU64>);
 
 struct KillableStream {
     inner: TcpStream,
@@ -584,6 +696,7 @@ impl Listener for KillableListener {
         loop {
             match self.0.accept().await {
                 Ok((stream, addr)) => {
+                    self.1.fetch_add(1, Ordering::SeqCst);
                     let _ = stream.set_nodelay(true);
                     let state = Arc::new(KillState {
                         killed: AtomicBool::new(false),

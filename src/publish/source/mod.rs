@@ -23,6 +23,7 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::registry::media::Manifest;
 
+pub use oci_archive::remove_scratch_dirs;
 pub use spec::ACCEPTED_FORMS;
 
 /// Where a built image is, as given by `--image NAME=SOURCE` or `source:` in the config file.

@@ -90,6 +90,21 @@ pub(super) struct Scratch {
     dir: PathBuf,
 }
 
+/// Every scratch directory that exists now, so that a signal can remove them even while a blocking
+/// task still holds one (dropping the work does not wait for blocking threads).
+fn live() -> &'static std::sync::Mutex<Vec<PathBuf>> {
+    static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    &LIVE
+}
+
+/// Removes every scratch directory still there (on SIGINT/SIGTERM, before exiting).
+pub fn remove_scratch_dirs() {
+    let dirs = std::mem::take(&mut *live().lock().unwrap_or_else(|p| p.into_inner()));
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 impl Scratch {
     fn create() -> std::io::Result<Scratch> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -104,7 +119,13 @@ impl Scratch {
                 std::process::id()
             ));
             match std::fs::create_dir(&dir) {
-                Ok(()) => return Ok(Scratch { dir }),
+                Ok(()) => {
+                    live()
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(dir.clone());
+                    return Ok(Scratch { dir });
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {}
                 Err(e) => return Err(e),
             }
@@ -120,6 +141,10 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         // Best effort: a leftover temp file is not worth failing a publish for.
         let _ = std::fs::remove_dir_all(&self.dir);
+        live()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|d| d != &self.dir);
     }
 }
 

@@ -486,8 +486,8 @@ impl DockerHub {
             rate.waited += wait;
             wait
         };
-        tokio::time::sleep(wait).await;
-        Ok(())
+        let api = crate::registry::transport::host_port(&self.api);
+        self.oci.transport().wait(&api, wait, "X-Retry-After").await
     }
 
     /// Turns a failed Hub API answer into an error that says what to do.

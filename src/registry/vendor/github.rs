@@ -312,7 +312,8 @@ impl Api {
         let mut secondary_waits = 0;
         loop {
             if let Some(d) = self.wait_primary()? {
-                tokio::time::sleep(d).await;
+                let api = crate::registry::transport::host_port(&url);
+                self.transport.wait(&api, d, "x-ratelimit-reset").await?;
             }
             let resp = self.transport.send(req.clone()).await?;
             let status = resp.status();
@@ -374,7 +375,10 @@ impl Api {
                 status.as_u16(),
                 wait.as_secs_f64()
             ));
-            tokio::time::sleep(wait).await;
+            let api = crate::registry::transport::host_port(&url);
+            self.transport
+                .wait(&api, wait, "GitHub secondary rate limit")
+                .await?;
         }
     }
 
