@@ -64,6 +64,9 @@ pub struct GlobalArgs {
     /// Parallel registry operations per host.
     #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
     pub concurrency: Option<String>,
+    /// Largest manifest read from a registry: bytes, or with KiB/MiB/GiB (default 4MiB).
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub max_manifest_size: Option<String>,
     /// Basic credentials for the images repo's registry (else the Docker config).
     #[arg(long, global = true, value_name = "USER")]
     pub registry_username: Option<String>,

@@ -51,6 +51,23 @@ impl OneOrMany {
     }
 }
 
+/// A number or a string (sizes: `8388608` or `8MiB`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(u64),
+    Text(String),
+}
+
+impl NumberOrText {
+    fn into_text(self) -> String {
+        match self {
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Text(s) => s,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MetaDoc {
@@ -71,6 +88,7 @@ struct MetaDoc {
     insecure_registry: Option<OneOrMany>,
     no_probe: Option<bool>,
     concurrency: Option<u32>,
+    max_manifest_size: Option<NumberOrText>,
     cleanup: Option<CleanupSection>,
 }
 
@@ -285,6 +303,11 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
         "concurrency",
         "concurrency",
         meta.concurrency.map(|n| n.to_string()),
+    );
+    text(
+        "max_manifest_size",
+        "max_manifest_size",
+        meta.max_manifest_size.map(NumberOrText::into_text),
     );
     if let Some(c) = meta.cleanup {
         text(

@@ -26,6 +26,9 @@ impl Context {
         if let Some(n) = settings.concurrency {
             config.concurrency = n;
         }
+        if let Some(n) = settings.max_manifest_size {
+            config.max_manifest_size = n;
+        }
         let transport = Transport::new(config, credentials)?;
         Ok(Context {
             oci: Distribution::new(transport),

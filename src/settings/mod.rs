@@ -107,7 +107,7 @@ pub struct Forge {
     pub gitlab_project: Option<String>,
 }
 
-/// Credentials and endpoints of vendor management APIs (registries.md §3). Each vendor module
+/// Credentials and endpoints of vendor management APIs. Each vendor module
 /// reads its own; URLs are used exactly as given.
 #[derive(Debug, Clone, Default)]
 pub struct VendorSettings {
@@ -135,6 +135,8 @@ pub struct Settings {
     pub insecure_registries: Vec<String>,
     pub probe: bool,
     pub concurrency: Option<usize>,
+    /// `--max-manifest-size` in bytes (default [`crate::registry::media::DEFAULT_MAX_MANIFEST_SIZE`]).
+    pub max_manifest_size: Option<u64>,
     pub registry_credential: Option<Credential>,
     pub output: Output,
     pub images: Vec<ImageSpec>,
@@ -219,6 +221,7 @@ impl Settings {
             Ok(n) if (1..=256).contains(&n) => Ok(n),
             _ => Err(Error::input(format!("{s:?} is not a number from 1 to 256"))),
         })?;
+        let max_manifest_size = r.parse("max_manifest_size", parse_manifest_size)?;
         let output = r
             .parse("output", |s| match s.to_ascii_lowercase().as_str() {
                 "text" => Ok(Output::Text),
@@ -324,6 +327,7 @@ impl Settings {
             insecure_registries,
             probe: !r.flag("no_probe")?,
             concurrency,
+            max_manifest_size,
             registry_credential,
             output,
             images,
@@ -544,6 +548,36 @@ fn policy(r: &Reader) -> Result<Policy> {
         git_dir: r.text("git_dir").map(|(p, _)| PathBuf::from(p)),
         report: r.text("report").map(|(p, _)| PathBuf::from(p)),
     })
+}
+
+/// Smallest and largest `--max-manifest-size`: 1 KiB, 1 GiB.
+const MANIFEST_SIZE_RANGE: std::ops::RangeInclusive<u64> = 1 << 10..=1 << 30;
+
+/// A size in bytes: a number, optionally followed by `B`, `KiB`, `MiB` or `GiB` (`K`, `M`, `G`
+/// and `KB`, `MB`, `GB` read the same, as powers of 1024).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
+fn parse_manifest_size(s: &str) -> Result<u64> {
+    match parse_size(s) {
+        Some(n) if MANIFEST_SIZE_RANGE.contains(&n) => Ok(n),
+        _ => Err(
+            Error::input(format!("{s:?} is not a size from 1KiB to 1GiB"))
+                .with_hint("give bytes, or a number with KiB, MiB or GiB (e.g. 8MiB)"),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ options! {
     insecure_registry: List,
     no_probe: Bool,
     concurrency: Scalar,
+    max_manifest_size: Scalar,
     registry_username: Scalar,
     registry_password: Scalar,
     github_token: Scalar,
