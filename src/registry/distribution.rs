@@ -167,7 +167,7 @@ impl Distribution {
         let mut all = Vec::new();
         let mut pages = Pages::new(format!("the tag list of {repo}"));
         loop {
-            pages.visit(&redact_url(&url))?;
+            pages.visit_url(&url)?;
             let resp = self
                 .transport
                 .send(Request::new(Method::GET, url.clone()).scope(repo.pull()))

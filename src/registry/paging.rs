@@ -38,11 +38,21 @@ impl Pages {
         }
     }
 
+    /// Records a page about to be requested, by URL; messages show it redacted.
+    pub fn visit_url(&mut self, url: &url::Url) -> Result<()> {
+        self.visit_as(url.as_str(), || crate::secret::redact_url(url))
+    }
+
     /// Records a page about to be requested; `page` is its address as the user may read it (a
-    /// URL with credentials redacted, a page number, a cursor). An address seen before, or one
-    /// page past the bound, is an error.
+    /// page number, a cursor). An address seen before, or one page past the bound, is an error.
     pub fn visit(&mut self, page: &str) -> Result<()> {
-        if self.seen.contains(page) {
+        self.visit_as(page, || page.to_string())
+    }
+
+    /// [`Pages::visit`] keyed by `key`, named in messages by `shown`.
+    fn visit_as(&mut self, key: &str, shown: impl Fn() -> String) -> Result<()> {
+        if self.seen.contains(key) {
+            let page = shown();
             return Err(Error::operation(format!(
                 "{} loops: the server sent us back to {page}, a page already read",
                 self.what
@@ -51,11 +61,13 @@ impl Pages {
         }
         if self.seen.len() >= self.max {
             return Err(Error::operation(format!(
-                "{} did not end after {} pages (the last asked for was {page})",
-                self.what, self.max
+                "{} did not end after {} pages (the next would have been {})",
+                self.what,
+                self.max,
+                shown()
             )));
         }
-        self.seen.insert(page.to_string());
+        self.seen.insert(key.to_string());
         Ok(())
     }
 
@@ -82,6 +94,16 @@ mod tests {
             e.message
         );
         assert_eq!(p.count(), 2);
+    }
+
+    #[test]
+    fn urls_are_told_apart_by_their_full_query_but_shown_redacted() {
+        let mut p = Pages::new("x");
+        let u = |q: &str| url::Url::parse(&format!("https://r/list?page={q}&sig=s3cr3t")).unwrap();
+        p.visit_url(&u("1")).unwrap();
+        p.visit_url(&u("2")).unwrap();
+        let e = p.visit_url(&u("1")).unwrap_err();
+        assert!(!e.message.contains("s3cr3t"), "{}", e.message);
     }
 
     #[test]

@@ -130,7 +130,7 @@ async fn list(
     let mut names = BTreeSet::new();
     let mut pages = Pages::new(format!("GitLab's {what} of project {project}"));
     loop {
-        pages.visit(&redact_url(&url))?;
+        pages.visit_url(&url)?;
         let mut req = Request::new(Method::GET, url.clone());
         req.registry_auth = false;
         req.headers.insert(auth.0.clone(), auth.1.clone());

@@ -447,7 +447,7 @@ impl Acr {
         let mut locks = Vec::new();
         let mut pages = Pages::new(format!("the ACR _tags listing of {repo}"));
         loop {
-            pages.visit(&redact_url(&url))?;
+            pages.visit_url(&url)?;
             let req = Request::new(Method::GET, url.clone())
                 .scope(Scope::repository(&repo.name, &["metadata_read"]));
             let resp = self.oci.transport().send(req).await?;

@@ -539,7 +539,7 @@ impl DockerHub {
         let mut out = Vec::new();
         let mut pages = Pages::new(format!("the Docker Hub tag listing of {ns}/{name}"));
         loop {
-            pages.visit(&redact_url(&url))?;
+            pages.visit_url(&url)?;
             let resp = self.call(Method::GET, url.clone(), None).await?;
             if resp.status() == StatusCode::NOT_FOUND {
                 return Ok(out);

@@ -30,7 +30,7 @@ use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
-use crate::secret::{Secret, redact_url};
+use crate::secret::Secret;
 use crate::settings::Settings;
 
 const DANGLING_TAG: &str = "GOOGLE_MANIFEST_DANGLING_TAG";
@@ -229,7 +229,7 @@ impl Gcr {
         };
         let mut pages = Pages::new(format!("the tag list of {repo}"));
         loop {
-            pages.visit(&redact_url(&url))?;
+            pages.visit_url(&url)?;
             let req = Request::new(Method::GET, url.clone())
                 .scope(Scope::repository(&repo.name, &["pull"]));
             let resp = self.oci.transport().send(req).await?;

@@ -476,7 +476,7 @@ impl Api {
         let mut out: Vec<Version> = Vec::new();
         let mut pages = Pages::new(format!("GitHub's version list of {repo}"));
         loop {
-            pages.visit(&redact_url(&url))?;
+            pages.visit_url(&url)?;
             let reply = self.send(Method::GET, url.clone()).await?;
             match reply.status.as_u16() {
                 200 => {}

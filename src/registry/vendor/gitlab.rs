@@ -348,7 +348,7 @@ impl GitLab {
         let mut out = Vec::new();
         let mut pages = Pages::new(format!("GitLab's list for {action}"));
         loop {
-            pages.visit(&redact_url(&url))?;
+            pages.visit_url(&url)?;
             let resp = self.api_send(Method::GET, url.clone()).await?;
             let status = resp.status();
             if status == StatusCode::NOT_FOUND {

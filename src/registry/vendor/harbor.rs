@@ -201,7 +201,7 @@ impl Harbor {
         let mut page = 0;
         loop {
             page += 1;
-            pages.visit(&redact_url(&url))?;
+            pages.visit_url(&url)?;
             let resp = self.send(Method::GET, url.clone()).await?;
             if resp.status() == StatusCode::NOT_FOUND {
                 // No such repository (yet): nothing to list. A missing project is the same.

@@ -154,7 +154,7 @@ impl Quay {
                     &format!("?onlyActiveTags=true&limit={PAGE_SIZE}&page={page}"),
                 )
                 .await?;
-            pages.visit(&redact_url(&url))?;
+            pages.visit_url(&url)?;
             let resp = self.api_send(Method::GET, url.clone(), token).await?;
             if resp.status() == StatusCode::NOT_FOUND {
                 return Ok(all);
