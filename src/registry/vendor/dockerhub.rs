@@ -160,6 +160,16 @@ impl DockerHub {
             }
             (None, None) => CredentialSource::Registry,
         };
+        // The Hub account is the registry account: without --registry-username, the Hub login
+        // given on the command line is also the registry login (a publish needs one to push).
+        // It wins over the Docker config, which is ambient, as an explicit option should.
+        if let (CredentialSource::Explicit(login), None) = (&source, &settings.registry_credential)
+        {
+            oci.transport().set_credential(
+                host,
+                Credential::basic(login.username.clone(), login.secret.expose()),
+            );
+        }
         Ok(DockerHub {
             caps,
             oci,
