@@ -181,7 +181,7 @@ impl TarArchive {
     fn read_entries(&mut self, f: &mut dyn Input, total: u64) -> Result<()> {
         let mut pos = 0;
         let mut pending = Pending::default();
-        while pos + BLOCK <= total {
+        while total.saturating_sub(pos) >= BLOCK {
             let Some(block) = read_block(f, pos, total == u64::MAX)? else {
                 return Ok(()); // a stream that ends on a block boundary without the marker
             };
@@ -197,10 +197,17 @@ impl TarArchive {
             if size > total - data {
                 return Err(truncated(pos));
             }
+            // A stream has no length to check `size` against: a huge size must not overflow.
+            let Some(next) = size
+                .checked_next_multiple_of(BLOCK)
+                .and_then(|padded| data.checked_add(padded))
+            else {
+                return Err(truncated(pos));
+            };
             self.take_entry(f, header, size, data, &mut pending)?;
-            pos = data + size.div_ceil(BLOCK) * BLOCK;
+            pos = next;
         }
-        if pos < total && pos + BLOCK > total {
+        if pos < total && total - pos < BLOCK {
             return Err(truncated(pos));
         }
         Ok(())
@@ -577,6 +584,37 @@ pub(super) mod tests {
         assert!(e.message.starts_with("oci-archive:a.tar"), "{}", e.message);
     }
 
+    /// Found by reasoning about the stream case the property tests cover: a base-256 size near
+    /// `u64::MAX` in a gzip archive (no file length to check it against) overflowed the next
+    /// header's offset (a panic in debug builds, a wrapped offset in release).
+    #[test]
+    fn huge_sizes_in_a_stream_are_errors_not_overflows() {
+        let mut tar = write_tar(&[("a", Kind::File(b"x"))], false);
+        tar[124..128].copy_from_slice(&[0x80, 0, 0, 0]);
+        tar[128..136].copy_from_slice(&(u64::MAX - 1024).to_be_bytes());
+        tar[148..156].fill(b' ');
+        let sum: u32 = tar[..512].iter().map(|b| u32::from(*b)).sum();
+        tar[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("a.tar.gz");
+        std::fs::write(&gz, crate::fixtures::gzip(&tar)).unwrap();
+        let e = TarArchive::index_gzip(&gz, "oci-archive:a.tar.gz")
+            .err()
+            .unwrap();
+        assert!(e.message.contains("truncated"), "{}", e.message);
+        let (_d, plain) = index(&tar);
+        assert!(plain.err().unwrap().message.contains("truncated"));
+        // `u64::MAX` itself: `offset + size` overflowed for plain archives too.
+        tar[128..136].copy_from_slice(&u64::MAX.to_be_bytes());
+        tar[148..156].fill(b' ');
+        let sum: u32 = tar[..512].iter().map(|b| u32::from(*b)).sum();
+        tar[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let (_d, plain) = index(&tar);
+        assert!(plain.err().unwrap().message.contains("truncated"));
+        std::fs::write(&gz, crate::fixtures::gzip(&tar)).unwrap();
+        assert!(TarArchive::index_gzip(&gz, "x").is_err());
+    }
+
     #[test]
     fn link_cycles_are_errors() {
         let tar = write_tar(
@@ -605,5 +643,148 @@ pub(super) mod tests {
         assert_eq!(p.name.as_deref(), Some("x/y"));
         assert_eq!(p.size, Some(42));
         assert!(apply_pax(b"99 path=x\n", &mut Pending::default()).is_err());
+    }
+}
+
+/// Property tests of the header parsers (run longer with `PROPTEST_CASES=100000 cargo test
+/// proptest`): no bytes make them panic, and what the fixtures write reads back.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::fixtures::{LongNames, TarEntry, pax_record, tar_entries};
+    use proptest::prelude::*;
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// A header block that is right often enough to get past the checksum: random fields, then
+    /// the checksum written over them (or left random).
+    fn block() -> impl Strategy<Value = [u8; 512]> {
+        (
+            proptest::collection::vec(any::<u8>(), 512),
+            any::<bool>(),
+            proptest::option::of(any::<u64>()),
+        )
+            .prop_map(|(bytes, fix_sum, size)| {
+                let mut b = [0u8; 512];
+                b.copy_from_slice(&bytes);
+                if let Some(n) = size {
+                    let field = format!("{:011o}\0", n % (1 << 33));
+                    b[124..136].copy_from_slice(field.as_bytes());
+                }
+                if fix_sum {
+                    b[148..156].fill(b' ');
+                    let sum: u32 = b.iter().map(|x| u32::from(*x)).sum();
+                    b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+                }
+                b
+            })
+    }
+
+    fn index_bytes(bytes: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        std::fs::write(&path, bytes).unwrap();
+        if let Ok(archive) = TarArchive::index(&path, "t") {
+            for p in archive.entries.keys().cloned().collect::<Vec<_>>() {
+                let _ = archive.read_small(&p);
+            }
+        }
+        let gz = dir.path().join("a.tar.gz");
+        std::fs::write(&gz, crate::fixtures::gzip(bytes)).unwrap();
+        if let Ok(archive) = TarArchive::index_gzip(&gz, "t") {
+            for p in archive.entries.keys().cloned().collect::<Vec<_>>() {
+                let _ = archive.read_small(&p);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn header_parsing_never_panics(b in block(), pos in any::<u64>()) {
+            let _ = parse_header(&b, pos);
+            let _ = number(&b[124..136]);
+            let _ = checksum_ok(&b);
+        }
+
+        #[test]
+        fn numbers_never_panic_and_octal_round_trips(
+            field in proptest::collection::vec(any::<u8>(), 0..16),
+            n in 0u64..(1 << 33),
+        ) {
+            let _ = number(&field);
+            prop_assert_eq!(number(format!("{n:011o}\0").as_bytes()), Some(n));
+            // GNU base-256: the high bit set, then big-endian bytes.
+            let mut b256 = [0u8; 12];
+            b256[4..].copy_from_slice(&n.to_be_bytes());
+            b256[0] = 0x80;
+            prop_assert_eq!(number(&b256), Some(n));
+        }
+
+        #[test]
+        fn pax_never_panics_and_records_round_trip(
+            data in proptest::collection::vec(any::<u8>(), 0..300),
+            path in "[^\0]{0,200}",
+            size in any::<u64>(),
+        ) {
+            let _ = apply_pax(&data, &mut Pending::default());
+            let mut p = Pending::default();
+            let records = format!("{}{}", pax_record("path", &path), pax_record("size", &size.to_string()));
+            apply_pax(records.as_bytes(), &mut p).unwrap();
+            prop_assert_eq!(p.name, Some(path));
+            prop_assert_eq!(p.size, Some(size));
+        }
+
+        #[test]
+        fn normalize_never_panics_is_idempotent_and_stays_inside(path in "[a./]{0,30}|.{0,30}") {
+            if let Some(n) = normalize(&path) {
+                prop_assert_eq!(normalize(&n), Some(n.clone()));
+                prop_assert!(!n.split('/').any(|c| c == ".." || c == "." || c.is_empty()));
+            }
+            let _ = symlink_target(&path, &path);
+        }
+
+        #[test]
+        fn indexing_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
+            index_bytes(&bytes);
+        }
+
+        #[test]
+        fn indexing_damaged_archives_never_panics(
+            names in proptest::collection::vec("[a-z./]{1,120}", 1..4),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+            cut in any::<prop::sample::Index>(),
+            gnu in any::<bool>(),
+        ) {
+            let entries: Vec<(&str, TarEntry)> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    // The fixture writes link targets into the 100-byte ustar field only.
+                    let target = &names[0][..names[0].len().min(100)];
+                    let e = match i % 3 {
+                        0 => TarEntry::File(b"content"),
+                        1 => TarEntry::Symlink(target),
+                        _ => TarEntry::Hardlink(target),
+                    };
+                    (n.as_str(), e)
+                })
+                .collect();
+            let mut tar = tar_entries(&entries, if gnu { LongNames::Gnu } else { LongNames::Pax });
+            // Whole archives read back their files.
+            index_bytes(&tar);
+            for (at, value) in flips {
+                let i = at.index(tar.len());
+                tar[i] = value;
+            }
+            let len = cut.index(tar.len() + 1);
+            index_bytes(&tar[..len]);
+        }
     }
 }
