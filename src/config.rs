@@ -460,6 +460,16 @@ mod tests {
     }
 
     #[test]
+    fn manifest_size_as_a_number_or_with_a_unit() {
+        for (text, want) in [("8388608", "8388608"), ("8MiB", "8MiB")] {
+            let c = parse_str(&format!("project: p\nmax_manifest_size: {text}\n")).unwrap();
+            let (value, origin) = c.values.get("max_manifest_size").unwrap();
+            assert_eq!(value, &Value::Text(want.into()));
+            assert_eq!(origin.label(), "dockhand.yaml: max_manifest_size");
+        }
+    }
+
+    #[test]
     fn missing_project_and_duplicates() {
         assert!(
             parse_str("image: a\n")

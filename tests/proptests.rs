@@ -96,10 +96,12 @@ mod proptests {
             tag in proptest::option::of(tag()),
             digest in proptest::option::of(digest()),
         ) {
-            // Without a host, a first component that looks like one (a dot, or `localhost`) is
-            // one, as in Docker: not a case for this property.
-            let first = path.split('/').next().unwrap_or_default();
-            prop_assume!(host.is_some() || !(first.contains('.') || first == "localhost"));
+            // Without a host, a first component with a dot would be one (as in Docker).
+            let path = match (&host, path.split_once('/')) {
+                (None, Some((first, rest))) => format!("{}/{rest}", first.replace('.', "_")),
+                (None, None) => path.replace('.', "_"),
+                _ => path,
+            };
             let mut s = match &host {
                 Some(h) => format!("{h}/{path}"),
                 None => path.clone(),

@@ -583,6 +583,30 @@ fn parse_manifest_size(s: &str) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_in_bytes_or_binary_units() {
+        assert_eq!(parse_size("4194304"), Some(4 << 20));
+        assert_eq!(parse_size("8MiB"), Some(8 << 20));
+        assert_eq!(parse_size(" 8 mb "), Some(8 << 20));
+        assert_eq!(parse_size("1k"), Some(1024));
+        assert_eq!(parse_size("2GiB"), Some(2 << 30));
+        assert_eq!(parse_size("512B"), Some(512));
+        for bad in [
+            "",
+            "MiB",
+            "-1",
+            "1.5MiB",
+            "8 furlongs",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_size("18446744073709551615GiB"), None, "overflow");
+        assert!(parse_manifest_size("512").is_err());
+        assert!(parse_manifest_size("2GiB").is_err());
+        assert_eq!(parse_manifest_size("16MiB").unwrap(), 16 << 20);
+    }
     use crate::error::Kind;
 
     fn build(flags: &[(&'static str, &str)], env: &[(&str, &str)]) -> Result<Settings> {
