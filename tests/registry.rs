@@ -698,3 +698,30 @@ async fn a_million_tags_list_in_memory_proportional_to_the_tags() {
         "peak memory grew by {grown_kib} KiB for a million tags"
     );
 }
+
+/// An error answer with an endless body is read only up to a bound: the error comes back.
+#[tokio::test]
+async fn endless_error_body_is_cut() {
+    let app = axum::Router::new().fallback(|| async {
+        let chunk = Bytes::from(vec![b'x'; 64 << 10]);
+        let endless =
+            futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        axum::response::Response::builder()
+            .status(500)
+            .body(axum::body::Body::from_stream(endless))
+            .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let d = client(&[]);
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        d.get_manifest(&Repo::new(host, "app"), "latest"),
+    )
+    .await
+    .expect("the error body is read only up to a bound")
+    .unwrap_err();
+    assert!(e.message.contains("HTTP 500"), "{}", e.message);
+    assert!(e.message.len() < 1000, "{}", e.message.len());
+}

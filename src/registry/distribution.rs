@@ -725,8 +725,27 @@ pub fn next_link(h: &HeaderMap, base: &Url) -> Option<Url> {
     })
 }
 
+/// An error body is read up to this much: enough for any registry's JSON error, and a huge or
+/// endless one is not held.
+const ERROR_BODY_LIMIT: usize = 64 << 10;
+
+/// The first `limit` bytes of a body (all of it when shorter); read errors end it early.
+async fn read_prefix(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - out.len();
+                out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
 async fn error_parts(resp: reqwest::Response) -> (String, Option<String>) {
-    let text = resp.text().await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&read_prefix(resp, ERROR_BODY_LIMIT).await).into_owned();
     let code = serde_json::from_str::<ErrorEnvelope>(&text)
         .ok()
         .and_then(|e| e.errors.into_iter().next());
