@@ -78,6 +78,9 @@ pub struct GlobalArgs {
     /// Stop the whole run after DURATION (exit 1); default: no deadline.
     #[arg(long, global = true, value_name = "DURATION")]
     pub deadline: Option<String>,
+    /// Largest manifest read from a registry: bytes, or with KiB/MiB/GiB (default 4MiB).
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub max_manifest_size: Option<String>,
     /// Basic credentials for the images repo's registry (else the Docker config).
     #[arg(long, global = true, value_name = "USER")]
     pub registry_username: Option<String>,

@@ -51,6 +51,23 @@ impl OneOrMany {
     }
 }
 
+/// A number or a string (sizes: `8388608` or `8MiB`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(u64),
+    Text(String),
+}
+
+impl NumberOrText {
+    fn into_text(self) -> String {
+        match self {
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Text(s) => s,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MetaDoc {
@@ -71,6 +88,7 @@ struct MetaDoc {
     insecure_registry: Option<OneOrMany>,
     no_probe: Option<bool>,
     concurrency: Option<u32>,
+    max_manifest_size: Option<NumberOrText>,
     cleanup: Option<CleanupSection>,
 }
 
@@ -286,6 +304,11 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
         "concurrency",
         meta.concurrency.map(|n| n.to_string()),
     );
+    text(
+        "max_manifest_size",
+        "max_manifest_size",
+        meta.max_manifest_size.map(NumberOrText::into_text),
+    );
     if let Some(c) = meta.cleanup {
         text(
             "keep_last",
@@ -434,6 +457,16 @@ mod tests {
             c.values.get("keep_tag").unwrap().0,
             Value::List(vec!["^v".into()])
         );
+    }
+
+    #[test]
+    fn manifest_size_as_a_number_or_with_a_unit() {
+        for (text, want) in [("8388608", "8388608"), ("8MiB", "8MiB")] {
+            let c = parse_str(&format!("project: p\nmax_manifest_size: {text}\n")).unwrap();
+            let (value, origin) = c.values.get("max_manifest_size").unwrap();
+            assert_eq!(value, &Value::Text(want.into()));
+            assert_eq!(origin.label(), "dockhand.yaml: max_manifest_size");
+        }
     }
 
     #[test]

@@ -82,15 +82,19 @@ pub fn pax_record(key: &str, value: &str) -> String {
 
 /// One ustar header and its data, padded to 512 bytes.
 fn tar_header(out: &mut Vec<u8>, name: &str, flag: u8, data: &[u8], link: &str) {
+    out.extend_from_slice(&header_block(name, flag, data.len() as u64, link));
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+/// One ustar header block for an entry of `size` bytes.
+fn header_block(name: &str, flag: u8, size: u64, link: &str) -> [u8; 512] {
     let mut h = [0u8; 512];
     put(&mut h[0..100], name.as_bytes());
     put(&mut h[100..108], b"0000644\0");
     put(&mut h[108..116], b"0000000\0");
     put(&mut h[116..124], b"0000000\0");
-    put(
-        &mut h[124..136],
-        format!("{:011o}\0", data.len()).as_bytes(),
-    );
+    put(&mut h[124..136], format!("{size:011o}\0").as_bytes());
     put(&mut h[136..148], b"00000000000\0");
     h[156] = flag;
     put(&mut h[157..257], link.as_bytes());
@@ -100,9 +104,7 @@ fn tar_header(out: &mut Vec<u8>, name: &str, flag: u8, data: &[u8], link: &str) 
     h[148..156].fill(b' ');
     let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
     put(&mut h[148..156], format!("{sum:06o}\0 ").as_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
+    h
 }
 
 fn put(dst: &mut [u8], src: &[u8]) {
@@ -373,6 +375,59 @@ pub fn write_random_layout(dir: &Path, layers: &[(u64, usize)]) -> std::io::Resu
         "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&index)?)?;
     Ok(md)
+}
+
+/// A gzip-compressed OCI archive (`oci-archive:FILE`) whose one layer is `mib` MiB of zeros,
+/// stored uncompressed: a few hundred KiB on disk that expand a thousandfold (a gzip bomb, yet a
+/// valid image). Streamed, so the zeros never sit in memory. The layer comes first in the tar,
+/// before the small documents, as the hardest order for a reader of the stream. Returns the
+/// manifest digest.
+pub fn write_zero_bomb_archive(path: &Path, mib: u64) -> std::io::Result<String> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut hasher = Sha256::new();
+    for _ in 0..mib {
+        hasher.update(&zeros);
+    }
+    let layer = format!("sha256:{}", hex::encode(hasher.finalize()));
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux", "created": "2024-05-01T12:00:00Z",
+        "rootfs": {"type": "layers", "diff_ids": [layer]},
+    }))?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(&config), "size": config.len()},
+        "layers": [{"mediaType": crate::registry::media::OCI_LAYER, "digest": layer, "size": mib << 20}],
+    }))?;
+    let digest = sha256_digest(&manifest);
+    let index = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        "mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}),
+    )?;
+    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(file, flate2::Compression::default());
+    gz.write_all(&header_block(&blob(&layer), b'0', mib << 20, ""))?;
+    for _ in 0..mib {
+        gz.write_all(&zeros)?;
+    }
+    let mut rest = Vec::new();
+    tar_header(&mut rest, &blob(&sha256_digest(&config)), b'0', &config, "");
+    tar_header(&mut rest, &blob(&digest), b'0', &manifest, "");
+    tar_header(
+        &mut rest,
+        "oci-layout",
+        b'0',
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+        "",
+    );
+    tar_header(&mut rest, "index.json", b'0', &index, "");
+    rest.resize(rest.len() + 1024, 0);
+    gz.write_all(&rest)?;
+    gz.finish()?.flush()?;
+    Ok(digest)
 }
 
 #[cfg(test)]

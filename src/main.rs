@@ -40,9 +40,6 @@ fn main() -> ExitCode {
             e = stop.wait() => Err(e),
         }
     });
-    // The run is over or was dropped (a signal): a scratch directory still registered belongs to a
-    // blocking task that outlived it, and is removed here.
-    dockhand::publish::source::remove_scratch_dirs();
     // Do not wait for blocking threads (a file read, a decompression) to finish.
     runtime.shutdown_timeout(Duration::from_millis(200));
     match result {

@@ -1305,6 +1305,14 @@ fn bad_input_exits_2_and_sends_nothing() {
         .says(&["--image", "Backend"]),
         bad("concurrency 0", detect(&at("x"), &["--concurrency", "0"]))
             .says(&["--concurrency", "1 to 256"]),
+        bad(
+            "max manifest size 0",
+            detect(&at("x"), &["--max-manifest-size", "0"]),
+        )
+        .says(&["--max-manifest-size", "1KiB to 1GiB"]),
+        bad("max manifest size in furlongs", detect(&at("x"), &[]))
+            .env("DOCKHAND_MAX_MANIFEST_SIZE", "8 furlongs")
+            .says(&["DOCKHAND_MAX_MANIFEST_SIZE", "8 furlongs", "MiB"]),
         bad("output xml", detect(&at("x"), &[]))
             .env("DOCKHAND_OUTPUT", "xml")
             .says(&["DOCKHAND_OUTPUT", "xml", "hint: use text or json"]),

@@ -4,6 +4,8 @@
 //! its own project, offset paging with `per_page` (default 20, clamped to 100), `page` from 1,
 //! the `X-*` paging headers and `Link`.
 
+mod support;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -37,6 +39,8 @@ struct Fake {
     projects: HashMap<String, Arc<Project>>,
     /// `GET` path and query of every request, as received (still encoded).
     seen: Mutex<Vec<String>>,
+    /// The `PRIVATE-TOKEN` and `Authorization` headers of every request.
+    auth: Mutex<Vec<(Option<String>, Option<String>)>>,
 }
 
 fn big_project() -> Arc<Project> {
@@ -63,6 +67,7 @@ fn fake(paging: Paging) -> Arc<Fake> {
         paging,
         projects,
         seen: Mutex::new(Vec::new()),
+        auth: Mutex::new(Vec::new()),
     })
 }
 
@@ -95,6 +100,10 @@ async fn listing(
         );
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    fake.auth.lock().unwrap().push((
+        header("private-token").map(str::to_string),
+        header("authorization").map(str::to_string),
+    ));
     let job = header("job-token") == Some("job");
     let authed = header("private-token") == Some("good")
         || header("authorization") == Some("Bearer oauth")
@@ -407,4 +416,58 @@ async fn server_error_is_operation_with_message() {
     let e = refs(&t, &api, &private(), "500").await.unwrap_err();
     assert_eq!(e.kind, Kind::Operation, "{e}");
     assert!(e.message.contains("500 Internal Server Error"), "{e}");
+}
+
+/// `--gitlab-token oauth2:<token>` on the command line reaches the refs API as
+/// `Authorization: Bearer <token>` (as the registry side already sent it), not as a literal
+/// `PRIVATE-TOKEN: oauth2:<token>` that GitLab refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_token_option_goes_as_bearer_on_the_refs_path() {
+    let reg = support::RegistryServer::anonymous();
+    let fake = fake(Paging::Both);
+    let api = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().to_path_buf();
+    let repo = format!("{}/gl", reg.host());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
+            .args([
+                "cleanup",
+                "-i",
+                &repo,
+                "--image",
+                "app",
+                "--git-refs",
+                "gitlab",
+                "--gitlab-token",
+                "oauth2:oauth",
+                "--gitlab-api-url",
+                api.as_str(),
+                "--gitlab-project",
+                "42",
+                "--grace",
+                "0",
+                "--dry-run",
+            ])
+            .current_dir(&cwd)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &cwd)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let auth = fake.auth.lock().unwrap().clone();
+    assert!(!auth.is_empty(), "the refs API was asked: {stderr}");
+    for (private, authorization) in &auth {
+        assert_eq!(private.as_deref(), None, "no PRIVATE-TOKEN header");
+        assert_eq!(authorization.as_deref(), Some("Bearer oauth"));
+    }
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("oauth"),
+        "the token is never printed: {stderr}"
+    );
 }

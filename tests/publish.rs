@@ -830,3 +830,130 @@ async fn referrers_of_a_registry_source_are_copied_when_asked() {
             .is_some()
     );
 }
+
+/// Bytes under `dir`, files in subdirectories included (0 when it is gone).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// A gzip-compressed OCI archive that expands to 256 MiB of zeros publishes from the
+/// decompressed stream: nothing is unpacked into TMPDIR (watched while dockhand runs), and the
+/// registry ends with the archive's digest.
+#[test]
+fn gzip_bomb_archive_publishes_without_filling_tmpdir() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("bomb.tar.gz");
+    let digest = fixtures::write_zero_bomb_archive(&archive, 256).unwrap();
+    let compressed = std::fs::metadata(&archive).unwrap().len();
+    assert!(compressed < 2 << 20, "{compressed} bytes");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let repo = format!("{}/bomb", reg.host());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .args([
+            "publish",
+            "-i",
+            &repo,
+            "--image",
+            &format!("zeros=oci-archive:{}", archive.display()),
+            "--tag-custom",
+            "v1",
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(dir_bytes(&tmp));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(peak, 0, "TMPDIR held {peak} bytes at its fullest");
+    assert_eq!(
+        skopeo_digest(&format!("{}/bomb/zeros:v1", reg.host())),
+        digest
+    );
+}
+
+/// An `oci:` layout whose blob is a symbolic link to a file outside it is refused before any
+/// request, naming the blob; the file it points at is not uploaded.
+#[cfg(unix)]
+#[test]
+fn oci_layout_blob_linking_outside_is_refused() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let image = Image {
+        layers: vec![fixtures::tar(&[File {
+            path: "app/id",
+            content: b"linked",
+        }])],
+        created: "2024-05-01T12:00:00Z".into(),
+        cmd: vec!["/app".into()],
+        platform: ("linux".into(), "amd64".into()),
+    };
+    fixtures::write_layout(&layout, "latest", &image).unwrap();
+    // Swap the layer blob for a link to a file of the same bytes outside the layout.
+    let manifest_digest = {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&manifest_digest)).unwrap()).unwrap();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let outside = dir.path().join("outside.bin");
+    std::fs::rename(blob(&layer), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, blob(&layer)).unwrap();
+
+    let r = dockhand(
+        &[
+            "publish",
+            "-i",
+            &format!("{}/linked", proxy.host()),
+            "--image",
+            &format!("app=oci:{}", layout.display()),
+            "--tag-custom",
+            "v1",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let hex = layer.trim_start_matches("sha256:");
+    assert!(r.stderr.contains(hex), "names the blob: {}", r.stderr);
+    assert!(r.stderr.contains("outside the layout"), "{}", r.stderr);
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+}

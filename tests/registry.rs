@@ -468,3 +468,260 @@ async fn requests_to_one_host_are_bounded() {
         "at most --concurrency requests at once"
     );
 }
+
+/// A registry whose `Link` leads back to an earlier page: the listing stops with an error that
+/// names the page, after the requests it took to see the loop (not forever). docker-registry
+/// 2.8 serves every tag in one page, so the proxy answers the pages in its place.
+#[tokio::test]
+async fn tag_paging_that_loops_is_an_error_naming_the_page() {
+    let reg = RegistryServer::anonymous();
+    let d = client(&[]);
+    let proxy = FaultProxy::start(&reg.url());
+    let page = |query: &str, tags: &[&str], next: &str| {
+        Fault::loop_pages(
+            &format!("tags/list?{query}"),
+            usize::MAX,
+            "loop",
+            tags,
+            next,
+        )
+    };
+    // Page 1 → page 2 → page 1 again.
+    proxy.add_fault(page("n=2", &["a", "b"], "/v2/loop/tags/list?last=b&n=2"));
+    proxy.add_fault(page("last=b", &["c", "d"], "/v2/loop/tags/list?n=2"));
+    let through = Repo::new(proxy.host(), "loop");
+    let e = d.tags(&through, Some(2)).await.unwrap_err();
+    assert_eq!(e.kind, Kind::Operation);
+    assert!(e.message.contains("loops"), "{}", e.message);
+    assert!(
+        e.message
+            .contains(&format!("http://{}/v2/loop/tags/list?n=2", proxy.host())),
+        "the error names the page seen before: {}",
+        e.message
+    );
+    assert_eq!(
+        proxy.count_matching(Method::GET, "tags/list"),
+        2,
+        "page 1, page 2, then the loop is seen without asking again"
+    );
+
+    // Page 1 → 2 → 3 → 2: a loop further back is caught the same way.
+    proxy.clear_faults();
+    proxy.clear_requests();
+    proxy.add_fault(page("n=2", &["a", "b"], "/v2/loop/tags/list?last=b&n=2"));
+    proxy.add_fault(page("last=b", &["c", "d"], "/v2/loop/tags/list?last=d&n=2"));
+    proxy.add_fault(page("last=d", &["e"], "/v2/loop/tags/list?last=b&n=2"));
+    let e = d.tags(&through, Some(2)).await.unwrap_err();
+    assert!(e.message.contains("last=b&n=2"), "{}", e.message);
+    assert_eq!(proxy.count_matching(Method::GET, "tags/list"), 3);
+
+    // Without the loop the same pages list every tag.
+    proxy.clear_faults();
+    proxy.add_fault(page("n=2", &["a", "b"], "/v2/loop/tags/list?last=b&n=2"));
+    proxy.add_fault(Fault::new(
+        Method::GET,
+        "tags/list?last=b",
+        usize::MAX,
+        FaultAction::Respond {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: br#"{"name":"loop","tags":["c"]}"#.to_vec(),
+        },
+    ));
+    assert_eq!(
+        d.tags(&through, Some(2)).await.unwrap().unwrap(),
+        vec!["a", "b", "c"]
+    );
+}
+
+/// A manifest over `--max-manifest-size` (default 4 MiB) is refused with the limit named, by its
+/// `Content-Length` before reading; a raised limit takes it.
+#[tokio::test]
+async fn manifest_over_the_size_limit_is_refused_unless_raised() {
+    let reg = RegistryServer::anonymous();
+    let d = client(&[]);
+    let repo = Repo::new(reg.host(), "big");
+    push(&d, &repo, "small", b"layer").await;
+    let proxy = FaultProxy::start(&reg.url());
+    // 5 MiB of valid JSON (an index with a long annotation).
+    let filler = "x".repeat(5 << 20);
+    let body = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [],
+        "annotations": {"filler": filler},
+    }))
+    .unwrap();
+    assert!(body.len() > 5 << 20);
+    proxy.add_fault(Fault::swap_body(
+        "manifests/huge",
+        usize::MAX,
+        OCI_INDEX,
+        body.clone(),
+    ));
+    let through = Repo::new(proxy.host(), "big");
+    let e = d.get_manifest(&through, "huge").await.unwrap_err();
+    assert_eq!(e.kind, Kind::Operation);
+    for part in ["big:huge", "4194304 bytes (4 MiB)", "--max-manifest-size"] {
+        assert!(e.message.contains(part), "{part:?} in {}", e.message);
+    }
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("DOCKHAND_MAX_MANIFEST_SIZE"),
+        "{:?}",
+        e.hint
+    );
+    // The small manifest still reads.
+    assert!(d.get_manifest(&through, "small").await.unwrap().is_some());
+
+    let raised = TransportConfig {
+        max_manifest_size: 8 << 20,
+        ..Default::default()
+    };
+    let d = Distribution::new(Transport::new(raised, CredentialStore::default()).unwrap());
+    let m = d.get_manifest(&through, "huge").await.unwrap().unwrap();
+    assert_eq!(m.bytes.len(), body.len());
+    assert_eq!(m.media_type, OCI_INDEX);
+}
+
+/// A manifest body without `Content-Length` that never ends is read only up to the limit.
+#[tokio::test]
+async fn endless_manifest_body_is_cut_at_the_limit() {
+    let app = axum::Router::new().fallback(|| async {
+        let chunk = Bytes::from(vec![b' '; 64 << 10]);
+        let endless =
+            futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        axum::response::Response::builder()
+            .header("content-type", OCI_MANIFEST)
+            .body(axum::body::Body::from_stream(endless))
+            .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config = TransportConfig {
+        max_manifest_size: 1 << 20,
+        ..Default::default()
+    };
+    let d = Distribution::new(Transport::new(config, CredentialStore::default()).unwrap());
+    let started = std::time::Instant::now();
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        d.get_manifest(&Repo::new(host, "app"), "latest"),
+    )
+    .await
+    .expect("the read stops at the limit")
+    .unwrap_err();
+    assert!(e.message.contains("1048576 bytes (1 MiB)"), "{}", e.message);
+    eprintln!("cut off after {:?}", started.elapsed());
+}
+
+/// A registry that serves other bytes than the digest asked for is refused.
+#[tokio::test]
+async fn swapped_manifest_body_is_refused() {
+    let reg = RegistryServer::anonymous();
+    let d = client(&[]);
+    let repo = Repo::new(reg.host(), "swap");
+    let one = push(&d, &repo, "one", b"layer one").await;
+    let two = push(&d, &repo, "two", b"layer two").await;
+    let proxy = FaultProxy::start(&reg.url());
+    proxy.add_fault(Fault::swap_body(
+        &format!("manifests/{}", one.digest),
+        usize::MAX,
+        OCI_MANIFEST,
+        two.bytes.to_vec(),
+    ));
+    let through = Repo::new(proxy.host(), "swap");
+    let e = d.get_manifest(&through, &one.digest).await.unwrap_err();
+    assert!(e.message.contains(&two.digest), "{}", e.message);
+    assert!(e.message.contains(&one.digest), "{}", e.message);
+}
+
+/// Listing 1,000,000 tags (1,000 pages of 1,000) holds the tags, not the pages: peak memory
+/// grows by about the size of the tag strings. The figure is printed for the README.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_tags_list_in_memory_proportional_to_the_tags() {
+    const TOTAL: usize = 1_000_000;
+    const PAGE: usize = 1_000;
+    // A registry serving `tag-0000000` … in pages, with `Link` to the next as distribution does.
+    let app = axum::Router::new().fallback(
+        |axum::extract::Query(q): axum::extract::Query<
+            std::collections::HashMap<String, String>,
+        >| async move {
+            let start: usize = q
+                .get("last")
+                .and_then(|l| l.strip_prefix("tag-"))
+                .and_then(|n| n.parse::<usize>().ok())
+                .map_or(0, |n| n + 1);
+            let end = (start + PAGE).min(TOTAL);
+            let tags: Vec<String> = (start..end).map(|i| format!("tag-{i:07}")).collect();
+            let body =
+                serde_json::to_vec(&serde_json::json!({"name": "many", "tags": tags})).unwrap();
+            let mut resp =
+                axum::response::Response::builder().header("content-type", "application/json");
+            if end < TOTAL {
+                resp = resp.header(
+                    "link",
+                    format!(
+                        "</v2/many/tags/list?last=tag-{:07}&n={PAGE}>; rel=\"next\"",
+                        end - 1
+                    ),
+                );
+            }
+            resp.body(axum::body::Body::from(body)).unwrap()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let d = client(&[]);
+    let repo = Repo::new(host, "many");
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let before = peak_rss_kib();
+    let started = std::time::Instant::now();
+    let tags = d.tags(&repo, Some(PAGE)).await.unwrap().unwrap();
+    let took = started.elapsed();
+    let grown_kib = peak_rss_kib().saturating_sub(before);
+    assert_eq!(tags.len(), TOTAL);
+    assert_eq!(tags[TOTAL - 1], "tag-0999999");
+    let held: usize = tags.iter().map(|t| t.capacity() + 24).sum();
+    eprintln!(
+        "1,000,000 tags in 1,000 pages: peak RSS +{} MiB ({} bytes a tag; the strings hold {} MiB) in {took:?}",
+        grown_kib / 1024,
+        grown_kib * 1024 / TOTAL as u64,
+        held >> 20
+    );
+    assert!(
+        grown_kib < 256 * 1024,
+        "peak memory grew by {grown_kib} KiB for a million tags"
+    );
+}
+
+/// An error answer with an endless body is read only up to a bound: the error comes back.
+#[tokio::test]
+async fn endless_error_body_is_cut() {
+    let app = axum::Router::new().fallback(|| async {
+        let chunk = Bytes::from(vec![b'x'; 64 << 10]);
+        let endless =
+            futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        axum::response::Response::builder()
+            .status(500)
+            .body(axum::body::Body::from_stream(endless))
+            .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let d = client(&[]);
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        d.get_manifest(&Repo::new(host, "app"), "latest"),
+    )
+    .await
+    .expect("the error body is read only up to a bound")
+    .unwrap_err();
+    assert!(e.message.contains("HTTP 500"), "{}", e.message);
+    assert!(e.message.len() < 1000, "{}", e.message.len());
+}

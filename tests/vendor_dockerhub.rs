@@ -999,3 +999,47 @@ fn deprecated_login_when_the_current_endpoint_is_missing() {
         ]
     );
 }
+
+/// `--docker-hub-username` with `--docker-hub-token` (or `--docker-hub-password`) and no other
+/// credentials logs in to the registry for publish too: the Hub account is the registry account.
+#[test]
+fn publish_with_only_docker_hub_credentials() {
+    let fake = fake_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let (layout, digest) = multiarch_layout(cwd, "solo");
+    let images_repo = format!("{}/{USER}", fake.host());
+    let image = format!("solo=oci:{}", layout.display());
+    for (flag, secret, tag) in [
+        ("--docker-hub-token", PAT, "by-token"),
+        ("--docker-hub-password", PASSWORD, "by-password"),
+    ] {
+        let run = dockhand(
+            &[
+                "publish",
+                "-i",
+                &images_repo,
+                "--image",
+                &image,
+                "--tag-custom",
+                tag,
+                "--implementation",
+                "dockerhub",
+                "--docker-hub-api-url",
+                &fake.api_url(),
+                "--docker-hub-username",
+                USER,
+                flag,
+                secret,
+            ],
+            cwd,
+        );
+        assert_eq!(run.code, 0, "{flag}: {run:?}");
+        assert_eq!(
+            fake.tag_map(&format!("{USER}/solo")).get(tag),
+            Some(&digest),
+            "{flag}"
+        );
+        assert!(!run.stderr.contains(secret), "the secret is never printed");
+    }
+}

@@ -442,9 +442,9 @@ async fn confirm(
     gone: &BTreeSet<(String, String)>,
     results: &mut Results,
 ) {
-    let none = BTreeSet::new();
-    let after = match guard::look(registry, repo, &BTreeMap::new(), Recheck::AllBut(&none), 1).await
-    {
+    // The tag list is what counts here; tags already in the last view keep their digest (the
+    // planned ones still listed are looked up one by one below).
+    let after = match guard::look(registry, repo, &before.tags, Recheck::New, 1).await {
         Ok(v) => v,
         Err(e) => {
             crate::log::warn(&format!(
@@ -458,7 +458,28 @@ async fn confirm(
         if !matches!(results.tags.get(&key), Some(Ok(()))) || !after.listed.contains(&t.tag) {
             continue;
         }
-        let outcome = match after.tags.get(&t.tag) {
+        let now = if after.vendor {
+            Ok(after.tags.get(&t.tag).cloned())
+        } else {
+            registry
+                .oci()
+                .head_manifest(repo, &t.tag)
+                .await
+                .map(|d| d.map(|d| d.digest))
+        };
+        let now = match now {
+            Ok(now) => now,
+            Err(e) => {
+                results.tags.insert(
+                    key,
+                    Err(Failed::new(format!(
+                        "still listed after its deletion, and looking it up failed: {e}"
+                    ))),
+                );
+                continue;
+            }
+        };
+        let outcome = match now.as_ref() {
             Some(now) if now != &t.digest => Err(moved(now)),
             Some(now) => Err(Failed::new(format!(
                 "the registry answered the deletion with success, but the tag still points at {now}"

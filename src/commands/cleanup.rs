@@ -43,9 +43,9 @@ async fn read_refs(
     };
     let gitlab = || -> Result<(url::Url, crate::cleanup::forge::gitlab::Token, String)> {
         use crate::cleanup::forge::gitlab::Token;
-        let token = match f.gitlab_token.clone() {
-            Some(crate::settings::ForgeToken::Private(t)) => Token::Private(t),
-            Some(crate::settings::ForgeToken::Job(t)) => Token::Job(t),
+        // The same parsing as the registry side (`oauth2:<token>` → `Authorization: Bearer`).
+        let token = match f.gitlab_token.as_ref() {
+            Some(t) => Token::from_settings(t),
             None => {
                 return Err(
                     Error::input("--git-refs gitlab needs a GitLab token").with_hint(

@@ -44,5 +44,8 @@ pub fn transport_config(settings: &Settings) -> TransportConfig {
     if let Some(d) = settings.retry_budget {
         config.budget.max_wait = d;
     }
+    if let Some(n) = settings.max_manifest_size {
+        config.max_manifest_size = n;
+    }
     config
 }

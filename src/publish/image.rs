@@ -146,6 +146,7 @@ impl SourceImage {
                 Some(BlobLocation::File { path, offset, len }) => {
                     Ok(file_range_body(path.clone(), *offset, *len))
                 }
+                Some(gz @ BlobLocation::Gzip { .. }) => Ok(reader_body(gz.clone())),
                 Some(BlobLocation::Memory(bytes)) => Ok(Body::Bytes(bytes.clone())),
                 None => Err(Error::input(format!(
                     "source {}: blob {} is missing",
@@ -181,5 +182,53 @@ impl SourceImage {
                 })
             }
         }
+    }
+}
+
+/// A body streamed from a blocking reader (a blob inside a gzip-compressed archive), opened
+/// anew for each attempt. The reader runs on the blocking pool and hands chunks over a small
+/// channel, so at most a few chunks are in memory whatever the blob's size.
+fn reader_body(location: BlobLocation) -> Body {
+    const CHUNK: usize = 256 << 10;
+    let len = location.len();
+    let location = Arc::new(location);
+    Body::Stream {
+        len,
+        make: Arc::new(move || {
+            let location = location.clone();
+            let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+            tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                let mut reader = match location.open() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                loop {
+                    let mut buf = vec![0u8; CHUNK];
+                    match reader.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            // The receiver is gone when the request was dropped: stop reading.
+                            if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(e));
+                            return;
+                        }
+                    }
+                }
+            });
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            });
+            reqwest::Body::wrap_stream(stream)
+        }),
     }
 }

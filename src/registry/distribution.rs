@@ -1,6 +1,6 @@
 //! OCI Distribution operations (the data plane every registry shares), on top of the transport.
 //!
-//! Each function is one protocol step from registries.md §2; outcomes that callers must tell
+//! Each function is one protocol step of the OCI Distribution spec; outcomes that callers must tell
 //! apart (absent, unsupported, mounted or not) are values, and everything else is an [`Error`]
 //! whose kind follows the HTTP status and the registry's error code, never the message text.
 
@@ -15,6 +15,7 @@ use url::Url;
 
 use super::auth::Scope;
 use super::media::{ACCEPT_MANIFESTS, Descriptor, Manifest, OCI_INDEX};
+use super::paging::Pages;
 use super::transport::{Body, Request, Transport};
 use crate::error::{Error, Kind, Result};
 use crate::secret::redact_url;
@@ -164,7 +165,9 @@ impl Distribution {
             url.query_pairs_mut().append_pair("n", &n.to_string());
         }
         let mut all = Vec::new();
+        let mut pages = Pages::new(format!("the tag list of {repo}"));
         loop {
+            pages.visit_url(&url)?;
             let resp = self
                 .transport
                 .send(Request::new(Method::GET, url.clone()).scope(repo.pull()))
@@ -179,14 +182,15 @@ impl Distribution {
             }
             let resp = check(resp, "list tags of", &url).await?;
             let next = next_link(resp.headers(), &url);
+            // The page body is dropped once parsed: memory holds the tags, not the pages.
             let page: TagList = resp.json().await.map_err(|e| {
                 Error::operation(format!("tag list of {repo} is not valid JSON: {e}"))
             })?;
             all.extend(page.tags.unwrap_or_default());
             match next {
-                // A Link pointing at the page we just read would loop forever.
-                Some(n) if n != url => url = n,
-                _ => return Ok(Some(all)),
+                // A page seen before (this one included) is refused by `pages.visit`.
+                Some(n) => url = n,
+                None => return Ok(Some(all)),
             }
         }
     }
@@ -237,10 +241,10 @@ impl Distribution {
         let resp = check(resp, "get manifest", &url).await?;
         let content_type = header(resp.headers(), "content-type");
         let claimed = header(resp.headers(), "docker-content-digest");
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::operation(format!("reading {}: {e}", redact_url(&url))))?;
+        let limit = self.transport.max_manifest_size();
+        let bytes = read_limited(resp, limit, &url)
+            .await?
+            .map_err(|size| manifest_too_large(&format!("{repo}:{reference}"), size, limit))?;
         let manifest = Manifest::new(bytes, content_type.as_deref());
         if reference.contains(':') && reference != manifest.digest {
             return Err(Error::operation(format!(
@@ -475,9 +479,15 @@ impl Distribution {
         let is_index =
             header(resp.headers(), "content-type").is_some_and(|c| c.starts_with(OCI_INDEX));
         if resp.status().is_success() && is_index {
-            let index: super::media::ManifestFields = resp
-                .json()
-                .await
+            let limit = self.transport.max_manifest_size();
+            let body = read_limited(resp, limit, &url).await?.map_err(|size| {
+                manifest_too_large(
+                    &format!("the referrers index of {repo}@{digest}"),
+                    size,
+                    limit,
+                )
+            })?;
+            let index: super::media::ManifestFields = serde_json::from_slice(&body)
                 .map_err(|e| Error::operation(format!("referrers of {repo}@{digest}: {e}")))?;
             return Ok(Referrers {
                 descriptors: index.manifests,
@@ -647,6 +657,67 @@ pub fn file_range_body(path: std::path::PathBuf, offset: u64, len: u64) -> Body 
     }
 }
 
+/// The whole body of `resp` if it is at most `limit` bytes, else `Err` with the size the server
+/// declared (if it did): a `Content-Length` over the limit is refused before reading, and a body
+/// without one (chunked, or a lying length) is read only up to the limit, so a huge or endless
+/// answer never sits in memory.
+pub async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: u64,
+    url: &Url,
+) -> Result<std::result::Result<Bytes, Option<u64>>> {
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit) {
+        return Ok(Err(declared));
+    }
+    let mut out = bytes::BytesMut::new();
+    loop {
+        let chunk = resp
+            .chunk()
+            .await
+            .map_err(|e| Error::operation(format!("reading {}: {e}", redact_url(url))))?;
+        let Some(chunk) = chunk else {
+            return Ok(Ok(out.freeze()));
+        };
+        if (out.len() + chunk.len()) as u64 > limit {
+            return Ok(Err(None));
+        }
+        out.extend_from_slice(&chunk);
+    }
+}
+
+/// The error for a manifest over `--max-manifest-size`.
+fn manifest_too_large(what: &str, size: Option<u64>, limit: u64) -> Error {
+    let size = match size {
+        Some(n) => format!(" of {n} bytes ({})", human_size(n)),
+        None => String::new(),
+    };
+    Error::operation(format!(
+        "{what}: the manifest{size} is over the --max-manifest-size limit of {limit} bytes ({}); \
+         refused without reading it",
+        human_size(limit)
+    ))
+    .with_hint(
+        "a genuine manifest this large needs --max-manifest-size (DOCKHAND_MAX_MANIFEST_SIZE) raised",
+    )
+}
+
+/// `4 MiB`, `1.5 KiB`, `12 B`.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{v:.1}");
+    format!("{} {}", text.trim_end_matches(".0"), UNITS[unit])
+}
+
 /// A body of bytes in memory.
 pub fn bytes_body(b: impl Into<Bytes>) -> Body {
     Body::Bytes(b.into())
@@ -679,8 +750,27 @@ pub fn next_link(h: &HeaderMap, base: &Url) -> Option<Url> {
     })
 }
 
+/// An error body is read up to this much: enough for any registry's JSON error, and a huge or
+/// endless one is not held.
+const ERROR_BODY_LIMIT: usize = 64 << 10;
+
+/// The first `limit` bytes of a body (all of it when shorter); read errors end it early.
+async fn read_prefix(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - out.len();
+                out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
 async fn error_parts(resp: reqwest::Response) -> (String, Option<String>) {
-    let text = resp.text().await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&read_prefix(resp, ERROR_BODY_LIMIT).await).into_owned();
     let code = serde_json::from_str::<ErrorEnvelope>(&text)
         .ok()
         .and_then(|e| e.errors.into_iter().next());

@@ -24,6 +24,12 @@ application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.docker.distribution.manifest.v2+json";
 
+/// The default bound on a manifest read from a registry: 4 MiB. The OCI Distribution spec
+/// (v1.1, "Pushing Manifests") says clients and registries "SHOULD expect to be able to support
+/// manifest pushes of at least 4 megabytes", and registries answer 413 above their own limit, so
+/// a manifest beyond that is rare enough to need `--max-manifest-size` on purpose.
+pub const DEFAULT_MAX_MANIFEST_SIZE: u64 = 4 << 20;
+
 /// The empty JSON blob `{}` (OCI 1.1 empty descriptor).
 pub const EMPTY_BLOB: &[u8] = b"{}";
 pub const EMPTY_DIGEST: &str =

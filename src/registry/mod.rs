@@ -5,6 +5,7 @@ pub mod auth;
 pub mod credentials;
 pub mod distribution;
 pub mod media;
+pub mod paging;
 pub mod probe;
 pub mod retry;
 pub mod transport;

@@ -113,6 +113,8 @@ pub struct TransportConfig {
     pub insecure_hosts: Vec<String>,
     /// Parallel requests per host.
     pub concurrency: usize,
+    /// Largest manifest read into memory, in bytes (`--max-manifest-size`).
+    pub max_manifest_size: u64,
     pub retry: RetryPolicy,
     /// Run-wide limits on retries (`--retry-budget`), on top of the per-request `retry`.
     pub budget: RetryBudget,
@@ -136,6 +138,7 @@ impl Default for TransportConfig {
         TransportConfig {
             insecure_hosts: Vec::new(),
             concurrency: 8,
+            max_manifest_size: super::media::DEFAULT_MAX_MANIFEST_SIZE,
             retry: RetryPolicy::default(),
             budget: RetryBudget::default(),
             user_agent: format!("dockhand/{}", env!("CARGO_PKG_VERSION")),
@@ -230,6 +233,11 @@ impl Transport {
     /// The registry credential for `host`: explicit, else from the Docker config.
     pub async fn credential(&self, host: &str) -> Result<Option<Credential>> {
         self.inner.credentials.lookup(host).await
+    }
+
+    /// The largest manifest a reader may hold (see [`TransportConfig::max_manifest_size`]).
+    pub fn max_manifest_size(&self) -> u64 {
+        self.inner.config.max_manifest_size
     }
 
     pub fn requests_sent(&self) -> u64 {

@@ -107,7 +107,7 @@ pub struct Forge {
     pub gitlab_project: Option<String>,
 }
 
-/// Credentials and endpoints of vendor management APIs (registries.md §3). Each vendor module
+/// Credentials and endpoints of vendor management APIs. Each vendor module
 /// reads its own; URLs are used exactly as given.
 #[derive(Debug, Clone, Default)]
 pub struct VendorSettings {
@@ -141,6 +141,8 @@ pub struct Settings {
     pub retry_budget: Option<Duration>,
     /// `--deadline`: the whole run stops after this long.
     pub deadline: Option<Duration>,
+    /// `--max-manifest-size` in bytes (default [`crate::registry::media::DEFAULT_MAX_MANIFEST_SIZE`]).
+    pub max_manifest_size: Option<u64>,
     pub registry_credential: Option<Credential>,
     pub output: Output,
     pub images: Vec<ImageSpec>,
@@ -232,6 +234,7 @@ impl Settings {
         let read_timeout = r.parse("read_timeout", positive)?;
         let retry_budget = r.parse("retry_budget", duration)?;
         let deadline = r.parse("deadline", positive)?;
+        let max_manifest_size = r.parse("max_manifest_size", parse_manifest_size)?;
         let output = r
             .parse("output", |s| match s.to_ascii_lowercase().as_str() {
                 "text" => Ok(Output::Text),
@@ -341,6 +344,7 @@ impl Settings {
             read_timeout,
             retry_budget,
             deadline,
+            max_manifest_size,
             registry_credential,
             output,
             images,
@@ -563,9 +567,63 @@ fn policy(r: &Reader) -> Result<Policy> {
     })
 }
 
+/// Smallest and largest `--max-manifest-size`: 1 KiB, 1 GiB.
+const MANIFEST_SIZE_RANGE: std::ops::RangeInclusive<u64> = 1 << 10..=1 << 30;
+
+/// A size in bytes: a number, optionally followed by `B`, `KiB`, `MiB` or `GiB` (`K`, `M`, `G`
+/// and `KB`, `MB`, `GB` read the same, as powers of 1024).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
+fn parse_manifest_size(s: &str) -> Result<u64> {
+    match parse_size(s) {
+        Some(n) if MANIFEST_SIZE_RANGE.contains(&n) => Ok(n),
+        _ => Err(
+            Error::input(format!("{s:?} is not a size from 1KiB to 1GiB"))
+                .with_hint("give bytes, or a number with KiB, MiB or GiB (e.g. 8MiB)"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_in_bytes_or_binary_units() {
+        assert_eq!(parse_size("4194304"), Some(4 << 20));
+        assert_eq!(parse_size("8MiB"), Some(8 << 20));
+        assert_eq!(parse_size(" 8 mb "), Some(8 << 20));
+        assert_eq!(parse_size("1k"), Some(1024));
+        assert_eq!(parse_size("2GiB"), Some(2 << 30));
+        assert_eq!(parse_size("512B"), Some(512));
+        for bad in [
+            "",
+            "MiB",
+            "-1",
+            "1.5MiB",
+            "8 furlongs",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_size("18446744073709551615GiB"), None, "overflow");
+        assert!(parse_manifest_size("512").is_err());
+        assert!(parse_manifest_size("2GiB").is_err());
+        assert_eq!(parse_manifest_size("16MiB").unwrap(), 16 << 20);
+    }
     use crate::error::Kind;
 
     fn build(flags: &[(&'static str, &str)], env: &[(&str, &str)]) -> Result<Settings> {

@@ -53,6 +53,7 @@ options! {
     read_timeout: Scalar,
     retry_budget: Scalar,
     deadline: Scalar,
+    max_manifest_size: Scalar,
     registry_username: Scalar,
     registry_password: Scalar,
     github_token: Scalar,

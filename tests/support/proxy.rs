@@ -803,3 +803,57 @@ impl AsyncWrite for KillableStream {
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
+
+// ---- paging and body faults (robustness tests) ----
+//
+// Self-contained: each builds a `Fault` that answers in the registry's place, so a test can
+// make a registry page in circles or serve other bytes than the ones asked for.
+
+impl Fault {
+    /// `GET` of a tag-list page whose path and query contain `path_contains`: answers one page
+    /// of `tags` for repository `name` whose `Link: <next>; rel="next"` points where the test
+    /// says, e.g. back at an earlier page (a registry whose paging loops).
+    pub fn loop_pages(
+        path_contains: &str,
+        times: usize,
+        name: &str,
+        tags: &[&str],
+        next: &str,
+    ) -> Fault {
+        let body = serde_json::json!({ "name": name, "tags": tags });
+        Fault::new(
+            Method::GET,
+            path_contains,
+            times,
+            FaultAction::Respond {
+                status: 200,
+                headers: vec![
+                    ("Content-Type".into(), "application/json".into()),
+                    ("Link".into(), format!("<{next}>; rel=\"next\"")),
+                ],
+                body: serde_json::to_vec(&body).expect("JSON"),
+            },
+        )
+    }
+
+    /// `GET` of a manifest whose path contains `path_contains`: answers `body` as `media_type`
+    /// instead of what the registry holds (other bytes than the digest asked for, or an
+    /// oversized manifest). `Docker-Content-Digest` is the body's own digest, as a registry
+    /// that lost track of its content would send.
+    pub fn swap_body(path_contains: &str, times: usize, media_type: &str, body: Vec<u8>) -> Fault {
+        let digest = super::util::sha256_digest(&body);
+        Fault::new(
+            Method::GET,
+            path_contains,
+            times,
+            FaultAction::Respond {
+                status: 200,
+                headers: vec![
+                    ("Content-Type".into(), media_type.into()),
+                    ("Docker-Content-Digest".into(), digest),
+                ],
+                body,
+            },
+        )
+    }
+}

@@ -23,6 +23,7 @@ use url::Url;
 
 use crate::cleanup::model::GitRefs;
 use crate::error::{Error, Kind, Result};
+use crate::registry::paging::Pages;
 use crate::registry::transport::{Body, Request, Transport};
 use crate::secret::{Secret, redact_url, scrub};
 
@@ -32,8 +33,6 @@ const PAGE_SIZE: i64 = 100;
 const MAX_SECONDARY_WAITS: u32 = 3;
 /// The longest single wait for the secondary rate limit; a longer `Retry-After` is an error.
 const MAX_SECONDARY_WAIT: Duration = Duration::from_secs(60);
-/// A bound on pages per prefix, so that a server that keeps saying "next page" cannot loop us.
-const MAX_PAGES: usize = 10_000;
 
 const SCOPE_HINT: &str = "the GitHub token needs read access to the repository's contents: \
     `contents: read` for a fine-grained token or a GitHub App, the `repo` scope for a classic \
@@ -157,7 +156,15 @@ impl Client<'_> {
     async fn names(&mut self, prefix: &str) -> Result<BTreeSet<String>> {
         let mut names = BTreeSet::new();
         let mut after: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        let mut pages = Pages::new(format!(
+            "GitHub's {prefix} refs of {}/{}",
+            self.owner, self.repo
+        ));
+        loop {
+            pages.visit(&format!(
+                "the page after cursor {}",
+                after.as_deref().unwrap_or("(start)")
+            ))?;
             let variables = repository_refs::Variables {
                 owner: self.owner.to_string(),
                 name: self.repo.to_string(),
@@ -180,10 +187,6 @@ impl Client<'_> {
                 }
             }
         }
-        Err(Error::operation(format!(
-            "GitHub kept paging the {prefix} refs of {}/{} past {MAX_PAGES} pages",
-            self.owner, self.repo
-        )))
     }
 
     /// One page: sends the query (waiting out the secondary rate limit) and maps the reply.

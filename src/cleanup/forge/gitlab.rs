@@ -15,6 +15,7 @@ use url::Url;
 use crate::cleanup::model::GitRefs;
 use crate::error::{Error, Result};
 use crate::registry::distribution::next_link;
+use crate::registry::paging::Pages;
 use crate::registry::transport::{Request, Transport};
 use crate::secret::{Secret, redact_url};
 
@@ -69,9 +70,6 @@ impl Token {
         Ok((name, value))
     }
 }
-
-/// Pages per listing before giving up (100 names a page: a million refs).
-const MAX_PAGES: usize = 10_000;
 
 /// Every branch and tag name of `project` (a numeric id or `group/sub/project`).
 pub async fn refs(
@@ -130,15 +128,9 @@ async fn list(
     let first = first_page(api_url, project, what)?;
     let mut url = first.clone();
     let mut names = BTreeSet::new();
-    let mut seen = BTreeSet::new();
-    for _ in 0..MAX_PAGES {
-        if !seen.insert(url.to_string()) {
-            return Err(Error::operation(format!(
-                "GitLab paging of {} looped back to {}",
-                what,
-                redact_url(&url)
-            )));
-        }
+    let mut pages = Pages::new(format!("GitLab's {what} of project {project}"));
+    loop {
+        pages.visit_url(&url)?;
         let mut req = Request::new(Method::GET, url.clone());
         req.registry_auth = false;
         req.headers.insert(auth.0.clone(), auth.1.clone());
@@ -172,9 +164,6 @@ async fn list(
             None => return Ok(names),
         }
     }
-    Err(Error::operation(format!(
-        "GitLab {what} of project {project} did not end after {MAX_PAGES} pages"
-    )))
 }
 
 /// The next page: `Link rel="next"` on the same origin, else `X-Next-Page` (empty or absent on

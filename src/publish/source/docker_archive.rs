@@ -53,12 +53,12 @@ pub(super) fn open(
     selector: Option<&ArchiveSelector>,
     label: &str,
 ) -> Result<LocalImage> {
-    let (archive, scratch) = open_archive(path, label)?;
+    let archive = open_archive(path, label)?;
     let has_layout = archive.locate("oci-layout")?.is_some();
     let Some(listing) = archive.read_small("manifest.json")? else {
         if has_layout {
             let tree = layout_only(&archive, selector)?;
-            return Ok(LocalImage::new(tree, false, scratch));
+            return Ok(LocalImage::new(tree, false));
         }
         return Err(Error::input(format!(
             "{label} is not a docker save archive: it has no manifest.json"
@@ -69,10 +69,10 @@ pub(super) fn open(
     let image = choose(&images, selector, label)?;
     let (config_region, config) = read_config(&archive, image)?;
     if has_layout && let Some(tree) = from_layout(&archive, &sha256_digest(&config))? {
-        return Ok(LocalImage::new(tree, false, scratch));
+        return Ok(LocalImage::new(tree, false));
     }
     let tree = convert(&archive, image, config_region, &config)?;
-    Ok(LocalImage::new(tree, true, scratch))
+    Ok(LocalImage::new(tree, true))
 }
 
 /// The image the selector names; without one, the only image.

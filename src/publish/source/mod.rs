@@ -16,14 +16,12 @@ mod tar;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::registry::media::Manifest;
 
-pub use oci_archive::remove_scratch_dirs;
 pub use spec::ACCEPTED_FORMS;
 
 /// Where a built image is, as given by `--image NAME=SOURCE` or `source:` in the config file.
@@ -69,8 +67,6 @@ pub struct LocalImage {
     /// True when the manifest was built by us (docker-archive without an OCI index): its digest
     /// is then ours, not the one the builder printed.
     pub converted: bool,
-    /// Keeps a decompressed archive alive as long as any clone of the image needs its blobs.
-    _scratch: Option<Arc<oci_archive::Scratch>>,
 }
 
 /// Where a blob's bytes are.
@@ -78,6 +74,13 @@ pub struct LocalImage {
 pub enum BlobLocation {
     /// `len` bytes at `offset` in `path` (a blob file, or a region of a tar archive).
     File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
+    /// `len` bytes at `offset` of the decompressed stream of the gzip file at `path` (a
+    /// gzip-compressed archive): read by decompressing from the start, never written out.
+    Gzip {
         path: PathBuf,
         offset: u64,
         len: u64,
@@ -90,7 +93,7 @@ impl BlobLocation {
     /// The blob's size in bytes.
     pub fn len(&self) -> u64 {
         match self {
-            BlobLocation::File { len, .. } => *len,
+            BlobLocation::File { len, .. } | BlobLocation::Gzip { len, .. } => *len,
             BlobLocation::Memory(b) => b.len() as u64,
         }
     }
@@ -107,6 +110,19 @@ impl BlobLocation {
                 let mut file = std::fs::File::open(path)?;
                 file.seek(SeekFrom::Start(*offset))?;
                 Ok(Box::new(file.take(*len)))
+            }
+            BlobLocation::Gzip { path, offset, len } => {
+                let file = std::io::BufReader::with_capacity(256 << 10, std::fs::File::open(path)?);
+                let mut stream = flate2::read::MultiGzDecoder::new(file);
+                let skipped =
+                    std::io::copy(&mut (&mut stream).take(*offset), &mut std::io::sink())?;
+                if skipped != *offset {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the decompressed archive is shorter than when it was indexed",
+                    ));
+                }
+                Ok(Box::new(stream.take(*len)))
             }
             BlobLocation::Memory(bytes) => Ok(Box::new(std::io::Cursor::new(bytes.clone()))),
         }
@@ -126,17 +142,15 @@ impl LocalImage {
             manifests,
             blobs,
             converted,
-            _scratch: None,
         }
     }
 
-    fn new(tree: oci::Tree, converted: bool, scratch: Option<Arc<oci_archive::Scratch>>) -> Self {
+    fn new(tree: oci::Tree, converted: bool) -> Self {
         LocalImage {
             root: tree.root,
             manifests: tree.manifests,
             blobs: tree.blobs,
             converted,
-            _scratch: scratch,
         }
     }
 }

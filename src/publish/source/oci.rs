@@ -52,7 +52,7 @@ pub(super) fn open_dir(path: &Path, reference: Option<&str>, label: &str) -> Res
         )));
     }
     let tree = open(&DirStore::new(path, label), reference)?;
-    Ok(LocalImage::new(tree, false, None))
+    Ok(LocalImage::new(tree, false))
 }
 
 /// Checks the layout, selects the image named `reference` (or the only one), and reads it.

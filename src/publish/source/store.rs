@@ -4,7 +4,7 @@
 //! are, and the full bytes of a small JSON file — so they are written once against [`Store`] and
 //! work the same over a directory, a tar, and a decompressed tar.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::BlobLocation;
@@ -14,28 +14,28 @@ use crate::error::{Error, Result};
 /// manifests; anything far beyond that in a layout is damage, not an image.
 pub(super) const SMALL_LIMIT: u64 = 16 << 20;
 
-/// `len` bytes at `offset` in the file at `path`.
+/// `len` bytes at `offset` in the file at `path`, or in its decompressed stream when `gzip`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Region {
     pub path: PathBuf,
     pub offset: u64,
     pub len: u64,
+    pub gzip: bool,
 }
 
 impl Region {
     pub fn location(&self) -> BlobLocation {
-        BlobLocation::File {
-            path: self.path.clone(),
-            offset: self.offset,
-            len: self.len,
+        let (path, offset, len) = (self.path.clone(), self.offset, self.len);
+        if self.gzip {
+            BlobLocation::Gzip { path, offset, len }
+        } else {
+            BlobLocation::File { path, offset, len }
         }
     }
 
-    /// Opens the file positioned at the region's start, limited to its length.
-    pub fn reader(&self) -> std::io::Result<std::io::Take<std::fs::File>> {
-        let mut file = std::fs::File::open(&self.path)?;
-        file.seek(SeekFrom::Start(self.offset))?;
-        Ok(file.take(self.len))
+    /// A reader over exactly the region's bytes.
+    pub fn reader(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        self.location().open()
     }
 }
 
@@ -49,20 +49,28 @@ pub(super) trait Store {
 
     /// The whole file at `path`, or `None` when absent; refuses files over [`SMALL_LIMIT`].
     fn read_small(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let Some(region) = self.locate(path)? else {
-            return Ok(None);
-        };
-        if region.len > SMALL_LIMIT {
-            return Err(Error::input(format!(
-                "{}: {path} is {} bytes, too large for a JSON document (limit {SMALL_LIMIT})",
-                self.label(),
-                region.len
-            )));
-        }
-        read_region(&region)
-            .map(Some)
-            .map_err(|e| io_error(self.label(), path, &e))
+        read_small_default(self, path)
     }
+}
+
+/// [`Store::read_small`] by [`Store::locate`] and a read of the region.
+pub(super) fn read_small_default(
+    store: &(impl Store + ?Sized),
+    path: &str,
+) -> Result<Option<Vec<u8>>> {
+    let Some(region) = store.locate(path)? else {
+        return Ok(None);
+    };
+    if region.len > SMALL_LIMIT {
+        return Err(Error::input(format!(
+            "{}: {path} is {} bytes, too large for a JSON document (limit {SMALL_LIMIT})",
+            store.label(),
+            region.len
+        )));
+    }
+    read_region(&region)
+        .map(Some)
+        .map_err(|e| io_error(store.label(), path, &e))
 }
 
 fn read_region(region: &Region) -> std::io::Result<Vec<u8>> {
@@ -85,6 +93,8 @@ pub(super) fn io_error(label: &str, what: impl std::fmt::Display, e: &std::io::E
 /// An OCI layout directory.
 pub(super) struct DirStore {
     root: PathBuf,
+    /// `root` with every symbolic link resolved: files must resolve to a path under it.
+    canonical_root: Option<PathBuf>,
     label: String,
 }
 
@@ -92,8 +102,32 @@ impl DirStore {
     pub fn new(root: &Path, label: &str) -> DirStore {
         DirStore {
             root: root.to_path_buf(),
+            canonical_root: std::fs::canonicalize(root).ok(),
             label: label.to_string(),
         }
+    }
+
+    /// The file's real path, refused when a symbolic link (in the file's name or a directory on
+    /// the way) leads out of the layout: publishing would upload a file the layout never held.
+    fn inside(&self, path: &str, full: &Path) -> Result<PathBuf> {
+        let real =
+            std::fs::canonicalize(full).map_err(|e| io_error(&self.label, full.display(), &e))?;
+        let root = self.canonical_root.as_deref().ok_or_else(|| {
+            Error::input(format!(
+                "{}: cannot resolve the layout directory {}",
+                self.label,
+                self.root.display()
+            ))
+        })?;
+        if real.starts_with(root) {
+            return Ok(real);
+        }
+        Err(Error::input(format!(
+            "{}: {path} is a symbolic link to {}, outside the layout; refusing to read it",
+            self.label,
+            real.display()
+        ))
+        .with_hint("copy the file into the layout (e.g. `cp -L`), or publish from a layout without links that leave it"))
     }
 }
 
@@ -113,9 +147,10 @@ impl Store for DirStore {
         let full = self.root.join(path);
         match std::fs::metadata(&full) {
             Ok(m) if m.is_file() => Ok(Some(Region {
-                path: full,
+                path: self.inside(path, &full)?,
                 offset: 0,
                 len: m.len(),
+                gzip: false,
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -145,6 +180,39 @@ mod tests {
             store.locate("blobs").unwrap(),
             None,
             "a directory is not a file"
+        );
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn dir_store_refuses_symlinks_out_of_the_layout() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"not yours").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+        std::fs::write(dir.path().join("blobs/sha256/in"), b"ok").unwrap();
+        let link = |name: &str, to: &Path| {
+            std::os::unix::fs::symlink(to, dir.path().join("blobs/sha256").join(name)).unwrap()
+        };
+        link("out", &outside.path().join("secret"));
+        link("rel", Path::new("../../../../../../../../etc/hostname"));
+        link("same", Path::new("in"));
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("blobs/linked")).unwrap();
+        std::fs::write(outside.path().join("x"), b"x").unwrap();
+        let store = DirStore::new(dir.path(), "oci:x");
+        for path in ["blobs/sha256/out", "blobs/linked/x"] {
+            let e = store.locate(path).unwrap_err();
+            assert_eq!(e.kind, crate::error::Kind::Input);
+            assert!(e.message.contains(path), "{}", e.message);
+            assert!(e.message.contains("outside the layout"), "{}", e.message);
+        }
+        if Path::new("/etc/hostname").exists() {
+            assert!(store.locate("blobs/sha256/rel").is_err());
+        }
+        // A link that stays inside the layout is fine (deduplicated blobs).
+        assert_eq!(
+            store.read_small("blobs/sha256/same").unwrap().unwrap(),
+            b"ok"
         );
     }
 

@@ -33,6 +33,7 @@ use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
+use crate::registry::paging::Pages;
 use crate::registry::transport::{Body, Request, Transport};
 use crate::registry::untag::{self, Untagged};
 use crate::registry::{Listed, Listing, Registry, Timed};
@@ -444,14 +445,9 @@ impl Acr {
         url.query_pairs_mut().append_pair("orderby", "timedesc");
         let mut listing = Listing::default();
         let mut locks = Vec::new();
-        let mut seen_pages = 0usize;
+        let mut pages = Pages::new(format!("the ACR _tags listing of {repo}"));
         loop {
-            seen_pages += 1;
-            if seen_pages > 100_000 {
-                return Err(Error::operation(format!(
-                    "{repo}: the _tags listing does not end"
-                )));
-            }
+            pages.visit_url(&url)?;
             let req = Request::new(Method::GET, url.clone())
                 .scope(Scope::repository(&repo.name, &["metadata_read"]));
             let resp = self.oci.transport().send(req).await?;
@@ -515,8 +511,8 @@ impl Acr {
                 listing.tags.insert(t.name, t.digest);
             }
             match next {
-                Some(n) if n != url => url = n,
-                _ => break,
+                Some(n) => url = n,
+                None => break,
             }
         }
         {

@@ -42,6 +42,7 @@ use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
 use crate::registry::media::{ACCEPT_MANIFESTS, is_index, is_manifest_type};
+use crate::registry::paging::Pages;
 use crate::registry::retry::parse_retry_after;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
@@ -159,6 +160,16 @@ impl DockerHub {
             }
             (None, None) => CredentialSource::Registry,
         };
+        // The Hub account is the registry account: without --registry-username, the Hub login
+        // given on the command line is also the registry login (a publish needs one to push).
+        // It wins over the Docker config, which is ambient, as an explicit option should.
+        if let (CredentialSource::Explicit(login), None) = (&source, &settings.registry_credential)
+        {
+            oci.transport().set_credential(
+                host,
+                Credential::basic(login.username.clone(), login.secret.expose()),
+            );
+        }
         Ok(DockerHub {
             caps,
             oci,
@@ -536,16 +547,9 @@ impl DockerHub {
         url.query_pairs_mut()
             .append_pair("page_size", &PAGE_SIZE.to_string());
         let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut pages = Pages::new(format!("the Docker Hub tag listing of {ns}/{name}"));
         loop {
-            if !seen.insert(url.to_string()) {
-                return Err(Error::operation(format!(
-                    "Docker Hub tag listing of {}/{} loops at {}",
-                    ns,
-                    name,
-                    redact_url(&url)
-                )));
-            }
+            pages.visit_url(&url)?;
             let resp = self.call(Method::GET, url.clone(), None).await?;
             if resp.status() == StatusCode::NOT_FOUND {
                 return Ok(out);

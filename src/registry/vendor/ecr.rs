@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::implementation::Capabilities;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
+use crate::registry::paging::Pages;
 use crate::registry::retry::RetryPolicy;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
@@ -553,7 +554,12 @@ impl Ecr {
     async fn images(&self, repo: &Repo) -> Result<Option<Vec<Image>>> {
         let mut images = Vec::new();
         let mut next: Option<String> = None;
+        let mut pages = Pages::new(format!("ECR's DescribeImages of {}", repo.name));
         loop {
+            pages.visit(&format!(
+                "the page of nextToken {}",
+                next.as_deref().unwrap_or("(start)")
+            ))?;
             let page = self
                 .call("DescribeImages", || {
                     self.client

@@ -26,6 +26,7 @@ use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, fallback_tag, next_link};
+use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
@@ -226,7 +227,9 @@ impl Gcr {
             tags: None,
             manifest: None,
         };
-        for _ in 0..10_000 {
+        let mut pages = Pages::new(format!("the tag list of {repo}"));
+        loop {
+            pages.visit_url(&url)?;
             let req = Request::new(Method::GET, url.clone())
                 .scope(Scope::repository(&repo.name, &["pull"]));
             let resp = self.oci.transport().send(req).await?;
@@ -256,11 +259,10 @@ impl Gcr {
                 all.manifest.get_or_insert_with(BTreeMap::new).extend(m);
             }
             match next {
-                Some(n) if n != url => url = n,
-                _ => return Ok(Some(all)),
+                Some(n) => url = n,
+                None => return Ok(Some(all)),
             }
         }
-        Err(Error::operation(format!("{repo}: tags/list does not end")))
     }
 
     async fn list(&self, repo: &Repo) -> Result<Option<Listing>> {

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::implementation::Capabilities;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
+use crate::registry::paging::Pages;
 use crate::registry::transport::{Request, Transport};
 use crate::registry::untag::{self, Untagged};
 use crate::registry::{Listed, Listing, Registry, Timed};
@@ -39,8 +40,6 @@ const ACCEPT_JSON: &str = "application/vnd.github+json";
 const API_VERSION: &str = "2022-11-28";
 /// Versions per page: the most the API serves (default 30).
 const PER_PAGE: usize = 100;
-/// A bound on pages, so a server that keeps announcing a next page cannot loop us.
-const MAX_PAGES: usize = 100_000;
 /// DELETEs in flight at once: GitHub asks clients not to send writes concurrently.
 const DELETE_CONCURRENCY: usize = 2;
 /// DELETE costs 5 of the 900 secondary-limit points per minute: 180 a minute, 3 a second,
@@ -479,7 +478,9 @@ impl Api {
         let path = self.package_path(repo).await?;
         let mut url = self.url(&format!("{path}/versions?per_page={PER_PAGE}"))?;
         let mut out: Vec<Version> = Vec::new();
-        for _ in 0..MAX_PAGES {
+        let mut pages = Pages::new(format!("GitHub's version list of {repo}"));
+        loop {
+            pages.visit_url(&url)?;
             let reply = self.send(Method::GET, url.clone()).await?;
             match reply.status.as_u16() {
                 200 => {}
@@ -504,13 +505,10 @@ impl Api {
                 return Ok(Some(out));
             }
             match next_link(&reply.headers, &url) {
-                Some(next) if next != url => url = next,
-                _ => return Ok(Some(out)),
+                Some(next) => url = next,
+                None => return Ok(Some(out)),
             }
         }
-        Err(Error::operation(format!(
-            "GitHub kept paging the versions of {repo} past {MAX_PAGES} pages"
-        )))
     }
 
     fn known_id(&self, repo: &Repo, digest: &str) -> Option<u64> {

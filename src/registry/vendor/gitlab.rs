@@ -38,6 +38,7 @@ use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
+use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
@@ -49,9 +50,6 @@ use crate::settings::Settings;
 pub const TAG_DELETE_FEATURE: &str = "tag_delete";
 /// The header that lists the registry's features on an authenticated `GET /v2/`.
 pub const FEATURES_HEADER: &str = "gitlab-container-registry-features";
-
-/// Pages of a listing before giving up (100 items a page).
-const MAX_PAGES: usize = 100_000;
 
 /// How one tag is removed; decided by the first tag of a run and kept for the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,14 +346,9 @@ impl GitLab {
     ) -> Result<Option<Vec<T>>> {
         let mut url = first.clone();
         let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..MAX_PAGES {
-            if !seen.insert(url.to_string()) {
-                return Err(Error::operation(format!(
-                    "GitLab paging looped back to {}",
-                    redact_url(&url)
-                )));
-            }
+        let mut pages = Pages::new(format!("GitLab's list for {action}"));
+        loop {
+            pages.visit_url(&url)?;
             let resp = self.api_send(Method::GET, url.clone()).await?;
             let status = resp.status();
             if status == StatusCode::NOT_FOUND {
@@ -381,9 +374,6 @@ impl GitLab {
                 None => return Ok(Some(out)),
             }
         }
-        Err(Error::operation(format!(
-            "GitLab's list for {action} did not end after {MAX_PAGES} pages"
-        )))
     }
 
     /// The container repositories of a project (cached); `None` if the project is not found.

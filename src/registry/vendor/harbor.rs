@@ -26,16 +26,15 @@ use crate::error::{Error, Result};
 use crate::implementation::Capabilities;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
+use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url};
 use crate::settings::Settings;
 
-/// Largest page the artifacts API serves (registries.md §3.8: `page_size` ≤ 100).
+/// Largest page the artifacts API serves (Harbor's API: `page_size` ≤ 100).
 const PAGE_SIZE: usize = 100;
-/// A bound on pages, so a server whose `Link` never ends cannot loop us forever.
-const MAX_PAGES: usize = 100_000;
 
 /// The permission a failed call needs, for exit-3 messages.
 const DELETE_PERMISSION: &str = "the Maintainer or Project Admin role in the project, or a robot account with \
@@ -189,7 +188,7 @@ impl Harbor {
 
     /// Every tagged artifact of a repository, all pages.
     async fn artifacts(&self, repo: &Repo) -> Result<Vec<Artifact>> {
-        // `q=tags=*`: tagged artifacts only (registries.md §3.8); children and signatures are
+        // `q=tags=*`: tagged artifacts only (Harbor's artifact API query syntax); children and signatures are
         // found through their index and the referrers API.
         let mut url = self
             .artifacts_url(
@@ -198,7 +197,11 @@ impl Harbor {
             )
             .await?;
         let mut all: Vec<Artifact> = Vec::new();
-        for page in 1..=MAX_PAGES {
+        let mut pages = Pages::new(format!("the Harbor artifact list of {repo}"));
+        let mut page = 0;
+        loop {
+            page += 1;
+            pages.visit_url(&url)?;
             let resp = self.send(Method::GET, url.clone()).await?;
             if resp.status() == StatusCode::NOT_FOUND {
                 // No such repository (yet): nothing to list. A missing project is the same.
@@ -245,9 +248,6 @@ impl Harbor {
                 _ => return Ok(all),
             }
         }
-        Err(Error::operation(format!(
-            "Harbor kept paging the artifacts of {repo}"
-        )))
     }
 
     async fn ensure_project(&self, repo: &Repo) -> Result<()> {

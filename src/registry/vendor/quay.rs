@@ -1,4 +1,4 @@
-//! Quay (quay.io and Red Hat Quay, registries.md §3.9).
+//! Quay (quay.io and Red Hat Quay).
 //!
 //! - The Quay REST API (`<scheme>://<host>/api/v1`, on the registry host) takes an OAuth
 //!   application token as `Authorization: Bearer` (`--quay-token`). It lists the active tags with
@@ -31,15 +31,15 @@ use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
 use crate::registry::media::ACCEPT_MANIFESTS;
+use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url};
 use crate::settings::Settings;
 
-/// Largest page of the tag API (registries.md §3.9: `limit` ≤ 100).
+/// Largest page of the tag API (Quay's API: `limit` ≤ 100).
 const PAGE_SIZE: usize = 100;
-const MAX_PAGES: usize = 100_000;
 
 const TOKEN_HINT: &str = "give an OAuth application token (Organization → Applications → Generate Token) \
      with the repo:read and repo:write scopes as --quay-token; robot account tokens work only for \
@@ -143,7 +143,10 @@ impl Quay {
 
     async fn tags(&self, repo: &Repo, token: &Secret) -> Result<Vec<QuayTag>> {
         let mut all = Vec::new();
-        for page in 1..=MAX_PAGES {
+        let mut pages = Pages::new(format!("the Quay tag list of {repo}"));
+        let mut page = 0;
+        loop {
+            page += 1;
             // onlyActiveTags: without it the answer is the tag history, expired entries included.
             let url = self
                 .tag_url(
@@ -151,6 +154,7 @@ impl Quay {
                     &format!("?onlyActiveTags=true&limit={PAGE_SIZE}&page={page}"),
                 )
                 .await?;
+            pages.visit_url(&url)?;
             let resp = self.api_send(Method::GET, url.clone(), token).await?;
             if resp.status() == StatusCode::NOT_FOUND {
                 return Ok(all);
@@ -167,9 +171,6 @@ impl Quay {
                 return Ok(all);
             }
         }
-        Err(Error::operation(format!(
-            "Quay kept paging the tags of {repo}"
-        )))
     }
 
     /// A registry DELETE by tag or digest with the `push` scope Quay checks.
@@ -317,7 +318,7 @@ struct TagPage {
     has_additional: bool,
 }
 
-/// One tag entry (registries.md §3.9).
+/// One tag entry of Quay's tag API.
 #[derive(Debug, Deserialize)]
 struct QuayTag {
     name: String,
