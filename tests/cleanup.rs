@@ -2019,3 +2019,38 @@ fn misnamed_inputs_are_refused_before_any_request() {
     assert_eq!(proxy.count(Method::DELETE), 0);
     assert_eq!(assert_intact(&client, "inputs"), old);
 }
+
+/// A DELETE that did its work but answered 500 (as distribution does when a parallel push
+/// rewrites a tag link it reads) is judged by the final listing: the tag is gone, so it is
+/// deleted, and the run succeeds. Before, it was a failure with exit 1.
+#[test]
+fn a_deletion_that_happened_despite_an_error_counts() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let client = Reg::new(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    seed_old(&client, "halfway", 3);
+    let keep = client.push("halfway", "keep-0", "halfway keep", 1);
+    proxy.add_fault(Fault::new(
+        Method::DELETE,
+        "/manifests/",
+        1,
+        FaultAction::ForwardThenRespond {
+            status: 500,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+        },
+    ));
+    let host = proxy.host();
+    let doc: Value = serde_json::from_str(
+        &ok(dockhand(&cleanup_args(&host, "halfway", &[]), dir.path())).stdout,
+    )
+    .unwrap();
+    assert_eq!(summary(&doc, "deleted"), 3, "{doc:#}");
+    assert_eq!(summary(&doc, "failed"), 0, "{doc:#}");
+    // No retry covered it up: one DELETE per digest, the listing decided.
+    assert_eq!(proxy.count(Method::DELETE), 3);
+    assert_eq!(
+        assert_intact(&client, "halfway"),
+        BTreeMap::from([("keep-0".to_string(), keep)])
+    );
+}

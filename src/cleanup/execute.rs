@@ -455,7 +455,21 @@ async fn confirm(
     };
     for t in plan.deletions().filter(|t| t.repository == label) {
         let key = (label.to_string(), t.tag.clone());
-        if !matches!(results.tags.get(&key), Some(Ok(()))) || !after.listed.contains(&t.tag) {
+        // Successes are checked; so are plain failures, because a DELETE that failed half-way
+        // (distribution answers 500 when a parallel push rewrites a tag link it reads) may
+        // have removed the tag after all, or left it dangling.
+        let (succeeded, failed) = match results.tags.get(&key) {
+            Some(Ok(())) => (true, false),
+            Some(Err(f)) => (false, !f.kept && !f.refused && !f.denied),
+            None => (false, false),
+        };
+        if !succeeded && !failed {
+            continue;
+        }
+        if !after.listed.contains(&t.tag) {
+            if failed {
+                results.tags.insert(key, Ok(()));
+            }
             continue;
         }
         let now = if after.vendor {
@@ -481,6 +495,7 @@ async fn confirm(
         };
         let outcome = match now.as_ref() {
             Some(now) if now != &t.digest => Err(moved(now)),
+            Some(_) if failed => continue,
             Some(now) => Err(Failed::new(format!(
                 "the registry answered the deletion with success, but the tag still points at {now}"
             ))),
