@@ -510,6 +510,46 @@ async fn confirm(
         };
         results.tags.insert(key, outcome);
     }
+    // A digest the registry would not delete because it got a tag meanwhile (GCR refuses a
+    // manifest that still has tags) keeps what hangs off it: kept, with that tag, not failed.
+    let planned: BTreeSet<&str> = plan
+        .deletions()
+        .filter(|t| t.repository == label)
+        .map(|t| t.tag.as_str())
+        .collect();
+    let holder = |digest: &str| {
+        after
+            .tags
+            .iter()
+            .find(|(t, d)| *d == digest && !planned.contains(t.as_str()))
+            .map(|(t, _)| t.clone())
+    };
+    let held = |outcome: Option<&Outcome>, parent: &str| match outcome {
+        Some(Err(f)) if !f.kept => holder(parent).map(|t| {
+            Failed::changed(format!(
+                "not deleted: {} got tag {t} during cleanup and stays",
+                &parent[..parent.len().min(19)]
+            ))
+        }),
+        _ => None,
+    };
+    for d in plan.dependents.iter().filter(|d| d.repository == label) {
+        let key = (label.to_string(), d.digest.clone());
+        if let Some(kept) = held(results.manifests.get(&key), &d.parent) {
+            results.manifests.insert(key, Err(kept));
+        }
+    }
+    for t in plan
+        .deletions()
+        .filter(|t| t.repository == label && t.method == Some(Method::WithSubject))
+    {
+        let key = (label.to_string(), t.tag.clone());
+        let subject = super::plan::attached_subject(&t.tag).unwrap_or_default();
+        if let Some(kept) = held(results.tags.get(&key), &subject) {
+            results.tags.insert(key, Err(kept));
+        }
+    }
+
     // A tag this run did not plan to delete that is gone now: deleted by someone else, or
     // moved onto a digest this run deleted after the last look. Either way the user hears of it.
     for (tag, digest) in &before.tags {

@@ -160,6 +160,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
             let (result, error) = match (results, outcome) {
                 (None, _) => ("planned", None),
                 (Some(_), Some(Ok(()))) => ("deleted", None),
+                (Some(_), Some(Err(e))) if e.kept && e.own => ("kept", Some(e.message.clone())),
                 (Some(_), Some(Err(e))) if e.kept => {
                     ("kept", Some(format!("kept by the registry: {}", e.message)))
                 }
