@@ -1,4 +1,4 @@
-//! Removing one tag while the other tags on its digest stay (registries.md §3.0).
+//! Removing one tag while the other tags on its digest stay.
 //!
 //! First the OCI 1.1 tag delete. Where the registry refuses it (distribution 2.8 answers 400
 //! `DIGEST_INVALID`, others 405), the safe untag: push a unique throw-away manifest to the tag, so
@@ -77,12 +77,36 @@ pub async fn untag(
     Ok((safe_untag(registry, repo, tag).await?, false))
 }
 
-/// Pushes a throw-away manifest to `tag` and deletes it by digest (registries.md §3.0).
+/// Pushes a throw-away manifest to `tag` and deletes it by digest: the tag goes, and the
+/// digest it named keeps its other tags.
 pub async fn safe_untag(registry: &dyn Registry, repo: &Repo, tag: &str) -> Result<Untagged> {
-    let oci = registry.oci();
-    if oci.head_manifest(repo, tag).await?.is_none() {
+    if registry.oci().head_manifest(repo, tag).await?.is_none() {
         return Ok(Untagged::Absent);
     }
+    through_throwaway(registry, repo, tag).await
+}
+
+/// Removes a dangling tag (listed, but its manifest is gone: a manifest DELETE that failed
+/// half-way). Looked up once more first: a tag pushed again meanwhile is left alone.
+pub async fn repair(registry: &dyn Registry, repo: &Repo, tag: &str) -> Result<Untagged> {
+    if let Some(d) = registry.oci().head_manifest(repo, tag).await? {
+        return Ok(Untagged::Kept(format!(
+            "it resolves again (to {}): pushed again meanwhile",
+            d.digest
+        )));
+    }
+    let listed = registry.list_tags(repo).await?.unwrap_or_default();
+    if !listed.iter().any(|t| t == tag) {
+        return Ok(Untagged::Absent);
+    }
+    through_throwaway(registry, repo, tag).await
+}
+
+/// Points `tag` at a fresh throw-away manifest, then deletes that by digest. The throw-away goes
+/// through `registry.delete_digest`, so a vendor whose registry refuses digest deletes (ghcr)
+/// deletes it through its own API.
+async fn through_throwaway(registry: &dyn Registry, repo: &Repo, tag: &str) -> Result<Untagged> {
+    let oci = registry.oci();
     oci.ensure_empty_blob(repo).await?;
     let dummy = throwaway(tag);
     oci.put_manifest(repo, tag, &dummy).await?;
@@ -97,38 +121,6 @@ pub async fn safe_untag(registry: &dyn Registry, repo: &Repo, tag: &str) -> Resu
             dummy.digest
         ))
         .with_hint(format!("delete {repo}@{} by hand, or enable deletion on the registry", dummy.digest))),
-    }
-}
-
-/// Removes a dangling tag (listed, but its manifest is gone: a manifest DELETE that failed
-/// half-way). Looked up once more first: a tag pushed again meanwhile is left alone.
-pub async fn repair(registry: &dyn Registry, repo: &Repo, tag: &str) -> Result<Untagged> {
-    let oci = registry.oci();
-    if let Some(d) = oci.head_manifest(repo, tag).await? {
-        return Ok(Untagged::Kept(format!(
-            "it resolves again (to {}): pushed again meanwhile",
-            d.digest
-        )));
-    }
-    if !registry
-        .list_tags(repo)
-        .await?
-        .unwrap_or_default()
-        .iter()
-        .any(|t| t == tag)
-    {
-        return Ok(Untagged::Absent);
-    }
-    oci.ensure_empty_blob(repo).await?;
-    let dummy = throwaway(tag);
-    oci.put_manifest(repo, tag, &dummy).await?;
-    match registry.delete_digest(repo, &dummy.digest).await? {
-        Deleted::Done | Deleted::NotFound => Ok(Untagged::SafeUntag),
-        Deleted::Kept { reason } => Ok(Untagged::Kept(reason)),
-        Deleted::Unsupported { status, .. } => Err(Error::unsupported(format!(
-            "{repo}:{tag} was dangling; it now points at throw-away manifest {} because the registry refused to delete it (HTTP {status})",
-            dummy.digest
-        ))),
     }
 }
 
