@@ -1,7 +1,7 @@
 //! Conformance-style checks of the in-memory OCI registry fake
 //! (`tests/support/fake_oci`), ported from the distribution-spec
-//! conformance areas (pull, push, discovery, management; registries.md
-//! §4.1), plus dockhand's own client against it.
+//! conformance areas (pull, push, discovery, management;
+//! docs/registries.md#test-fakes), plus dockhand's own client against it.
 
 mod support;
 
@@ -249,7 +249,8 @@ async fn accept_negotiation() {
         .await;
     let raw = Raw::new(&fake);
     let docker_only = "application/vnd.docker.distribution.manifest.v2+json";
-    // An OCI manifest without OCI types in Accept → 404, by tag and digest (§2.5 [V]).
+    // An OCI manifest without OCI types in Accept → 404, by tag and digest
+    // (docs/registries.md#manifests-and-accept [V]).
     for (reference, accept) in [
         ("oci", None),
         ("oci", Some(docker_only)),
@@ -1656,7 +1657,7 @@ fn dockhand_publishes_and_cleans_up() {
         );
 
         // Origin records: indexed by the referrers API where it exists (OCI-Subject on the PUT),
-        // else kept in `sha256-<hex>` fallback tags (§2.9).
+        // else kept in `sha256-<hex>` fallback tags (docs/registries.md#referrers).
         let referrers = fake.profile().referrers;
         let fallback_tags = fake
             .tags("flant/backend")

@@ -194,7 +194,8 @@ impl Layout {
         match self.mode {
             Mode::Multirepo => {
                 // GitLab: an image nests at most two levels below its project, and the address
-                // names the project at least (registries.md §1a, GitLab MR 102063).
+                // names the project at least
+                // (https://gitlab.com/gitlab-org/gitlab/-/merge_requests/102063).
                 if self.caps.implementation == crate::implementation::Implementation::GitLab
                     && name.split('/').count() > 2
                 {

@@ -1,4 +1,5 @@
-//! werf-compatible Docker-tag slug (ci-conventions §4.4) and MurmurHash3 x86_32.
+//! werf-compatible Docker-tag slug (werf's `pkg/slug`, https://github.com/werf/werf) and
+//! MurmurHash3 x86_32.
 //!
 //! Values taken from CI variables (branch names, refs) are not always valid tags. Instead of
 //! rejecting them, they are slugged the way werf does it: kept as they are when already valid,

@@ -1,6 +1,7 @@
 //! Registry authentication: `WWW-Authenticate` challenges, token scopes, and a token cache.
 //!
-//! Distribution's flow (registries.md §2.2): a request gets 401 with a challenge; Basic means
+//! Distribution's flow (https://distribution.github.io/distribution/spec/auth/jwt; see also
+//! docs/registries.md#authentication): a request gets 401 with a challenge; Basic means
 //! "resend with credentials", Bearer means "fetch a token from the realm for these scopes".
 //! Tokens are cached per (realm, service, scope set, identity) and a token whose actions include
 //! `*` or a superset of the needed ones is reused.

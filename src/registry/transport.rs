@@ -503,8 +503,8 @@ impl Transport {
         Ok(())
     }
 
-    /// `GET realm?service=…&scope=…` (registries.md §2.2 step 4), or the OAuth2 form POST for a
-    /// refresh token.
+    /// `GET realm?service=…&scope=…` (https://distribution.github.io/distribution/spec/auth/jwt;
+    /// docs/registries.md#authentication step 4), or the OAuth2 form POST for a refresh token.
     async fn fetch_token(
         &self,
         host: &str,

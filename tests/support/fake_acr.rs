@@ -1,5 +1,5 @@
-//! An Azure Container Registry fake on top of the in-memory OCI fake (registries.md §3.3 for the
-//! API, §4.1 "ACR" for what it must reproduce):
+//! An Azure Container Registry fake on top of the in-memory OCI fake
+//! (docs/registries.md#azure-container-registry for the API, #test-fakes for what it reproduces):
 //! - the login server's token endpoints with form bodies: `POST /oauth2/exchange` (Azure AD
 //!   token → ACR refresh token) and `/oauth2/token` (refresh or password grant as a form POST, or
 //!   GET with the admin user's Basic), every form recorded for assertions;
@@ -150,7 +150,8 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-/// The admin user (registries.md §3.3: the user name is the registry name; plain Basic). The
+/// The admin user (docs/registries.md#azure-container-registry: the user name is the registry
+/// name; plain Basic). The
 /// empty GUID is never a user.
 fn admin_check(c: &Credentials) -> Option<Grants> {
     match c {
@@ -190,7 +191,8 @@ impl FakeAcr {
             realm: "/oauth2/token".into(),
             service: None,
             check: Arc::new(admin_check),
-            // registries.md §3.3: the admin user's Basic goes straight to /v2.
+            // The admin user's Basic goes straight to /v2
+            // (docs/registries.md#azure-container-registry).
             accept_basic: true,
             expires_in: Some(300),
             ..BearerAuth::default()
@@ -226,7 +228,8 @@ impl FakeAcr {
                 .with_state(h)
         });
         let host = oci.host();
-        // The challenge names the login server as the service (registries.md §1a).
+        // The challenge names the login server as the service
+        // (docs/registries.md#azure-container-registry).
         oci.update_profile(|p| {
             if let Auth::Bearer(b) = &mut p.auth {
                 b.service = Some(host.clone());
@@ -390,7 +393,8 @@ async fn aad_token(
     })
 }
 
-/// `POST /oauth2/exchange`: Azure AD access token → ACR refresh token (registries.md §3.3).
+/// `POST /oauth2/exchange`: Azure AD access token → ACR refresh token
+/// (https://azure.github.io/acr/AAD-OAuth.html).
 async fn exchange(State(h): State<FakeHandle>, headers: HeaderMap, body: Bytes) -> Response {
     let f = form_pairs(&body);
     record(&h, "/oauth2/exchange", &f);
@@ -490,7 +494,7 @@ async fn acr_v1(
     RawQuery(query): RawQuery,
 ) -> Response {
     if h.with_store(|s| state(s).classic) {
-        // registries.md §3.3: the classic SKU has no /acr/v1.
+        // docs/registries.md#azure-container-registry: the classic SKU has no /acr/v1.
         return acr_error(405, "UNSUPPORTED", "The operation is unsupported.");
     }
     let Some(i) = rest.rfind("/_tags") else {
@@ -591,7 +595,8 @@ fn list_tags(
         if start + page.len() < tags.len()
             && let Some(l) = page.last()
         {
-            // `n` is ignored; the Link is relative and keeps `orderby` (registries.md §3.3).
+            // `n` is ignored; the Link is relative and keeps `orderby`
+            // (docs/registries.md#azure-container-registry).
             let mut link = format!("</acr/v1/{repo}/_tags?last={}&n={page_size}", l.0);
             if let Some(o) = &orderby {
                 link.push_str(&format!("&orderby={o}"));

@@ -1,8 +1,8 @@
 //! A fake Docker Hub: the Hub API (logins, tag listing, tag delete, rate limits) and the
 //! registry, one server and one store. The registry is the in-memory OCI fake (`fake_oci`) with
 //! Hub's rules; the Hub API routes work on the same store, so a Hub tag delete removes the tag
-//! the registry serves. Every behaviour follows registries.md §3.4 (Docker Hub) and §4.1 ("Docker
-//! Hub" minimum behaviour); each is marked where it is implemented.
+//! the registry serves. Every behaviour follows docs/registries.md#docker-hub and
+//! docs/registries.md#test-fakes; each is marked where it is implemented.
 //!
 //! The API is mounted under `/hub`, so `--docker-hub-api-url` is exercised "exactly as given",
 //! path included.
@@ -66,13 +66,14 @@ pub struct HubConfig {
     pub no_auth_token_endpoint: bool,
     /// Deletes with a JWT from a personal access token → 403 (hub-feedback#2006).
     pub pat_forbidden: bool,
-    /// JWT lifetime in seconds (registries.md §3.4: about 10 minutes).
+    /// JWT lifetime in seconds (docs/registries.md#docker-hub: about 10 minutes).
     pub jwt_ttl: u64,
     /// Hub API requests allowed per window before 429 (`X-RateLimit-Limit`).
     pub rate_limit: u64,
     /// The rate window in seconds (`X-RateLimit-Reset` is its end).
     pub rate_window: u64,
-    /// Tag objects without `media_type` (registries.md §3.4 lists it only for live replies [I]).
+    /// Tag objects without `media_type` (docs/registries.md#docker-hub: only live replies have it
+    /// [I]).
     pub listing_without_media_type: bool,
     /// Tag objects without `digest` (likewise).
     pub listing_without_digest: bool,
@@ -115,7 +116,7 @@ fn now_unix() -> u64 {
 }
 
 fn rfc3339(t: SystemTime) -> String {
-    // Hub sends RFC 3339 with microseconds (registries.md §3.4).
+    // Hub sends RFC 3339 with microseconds (docs/registries.md#docker-hub).
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let base = super::util::rfc3339(secs);
@@ -212,7 +213,7 @@ impl HubState {
     }
 
     /// The caller's login, from `Authorization: Bearer <jwt>` or `JWT <jwt>`
-    /// (registries.md §3.4: both schemes are accepted).
+    /// (docs/registries.md#docker-hub: both schemes are accepted).
     fn caller(&self, headers: &HeaderMap) -> Option<(String, LoginKind)> {
         let value = headers.get("authorization")?.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
@@ -241,7 +242,8 @@ pub fn router(state: Shared) -> Router {
             &format!("{p}/v2/namespaces/{{ns}}/repositories/{{repo}}/tags"),
             get(list_tags),
         )
-        // registries.md §3.4: the delete path ends with a slash; without it there is no route.
+        // docs/registries.md#docker-hub: the delete path ends with a slash; without it there is no
+        // route.
         .route(
             &format!("{p}/v2/repositories/{{ns}}/{{repo}}/tags/{{tag}}/"),
             delete(delete_tag),
@@ -253,7 +255,7 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Rate limits and the request log around every Hub API request (registries.md §3.4:
+/// Rate limits and the request log around every Hub API request (docs/registries.md#docker-hub:
 /// `X-RateLimit-Limit/-Remaining/-Reset` as unix time; a 429 carries `X-Retry-After`, unix time).
 async fn rate_limits(
     State(s): State<Shared>,
@@ -324,7 +326,7 @@ async fn rate_limits(
 }
 
 /// `POST /v2/auth/token` `{identifier, secret}` → `{access_token}`; passwords and access tokens
-/// alike; 401 otherwise (registries.md §3.4, "login (current)").
+/// alike; 401 otherwise (docs/registries.md#docker-hub, login).
 async fn auth_token(State(s): State<Shared>, body: Bytes) -> Response {
     if s.config.lock().unwrap().no_auth_token_endpoint {
         return detail(StatusCode::NOT_FOUND, "Not Found");
@@ -346,8 +348,7 @@ async fn auth_token(State(s): State<Shared>, body: Bytes) -> Response {
     let kind = if u.tokens.iter().any(|t| t == secret) {
         LoginKind::AccessToken
     } else if u.password == secret && u.two_factor {
-        // A 2FA account needs an access token here (registries.md §3.4: PATs are required
-        // for such accounts).
+        // A 2FA account needs an access token here (docs/registries.md#docker-hub).
         return detail(
             StatusCode::UNAUTHORIZED,
             "Incorrect authentication credentials",
@@ -365,7 +366,7 @@ async fn auth_token(State(s): State<Shared>, body: Bytes) -> Response {
 }
 
 /// Deprecated `POST /v2/users/login` `{username, password}` → `{token}`; with 2FA, 401 with
-/// `login_2fa_token` (registries.md §3.4, "login (deprecated)").
+/// `login_2fa_token` (docs/registries.md#docker-hub, the older login).
 async fn users_login(State(s): State<Shared>, body: Bytes) -> Response {
     let v: Value = serde_json::from_slice(&body).unwrap_or_default();
     let (Some(name), Some(password)) = (v["username"].as_str(), v["password"].as_str()) else {
@@ -407,7 +408,7 @@ async fn users_login(State(s): State<Shared>, body: Bytes) -> Response {
 
 /// `GET /v2/namespaces/<ns>/repositories/<repo>/tags`: `page` from 1, `page_size` default 10 and
 /// at most 100, `{count, next (absolute URL or null), previous, results}`, newest first
-/// (registries.md §3.4 "list tags"; §4.1 "count, an absolute next, page_size ≤ 100").
+/// (docs/registries.md#docker-hub, tag listing).
 async fn list_tags(
     State(s): State<Shared>,
     Path((ns, repo)): Path<(String, String)>,
@@ -498,7 +499,7 @@ async fn list_tags(
             v
         })
         .collect();
-    // Absolute, as Hub sends it (registries.md §3.4).
+    // Absolute, as Hub sends it (docs/registries.md#docker-hub).
     let base = s.handle().url();
     let link = |p: usize| format!("{base}{}?page={p}&page_size={size}", uri.path());
     let next = (page * size < count).then(|| link(page + 1));
@@ -509,7 +510,7 @@ async fn list_tags(
 
 /// `DELETE /v2/repositories/<ns>/<repo>/tags/<tag>/` → 204, unknown → 404; in PAT-forbidden
 /// mode a JWT from an access token gets 403 "access to the resource is forbidden with personal
-/// access token" (registries.md §3.4, hub-feedback#2006).
+/// access token" (https://github.com/docker/hub-feedback/issues/2006).
 async fn delete_tag(
     State(s): State<Shared>,
     Path((ns, repo, tag)): Path<(String, String, String)>,
@@ -582,7 +583,8 @@ impl FakeHub {
         }
         let pulls = Arc::new(Mutex::new(0u64));
         let check_users = hub.clone();
-        // registries.md §3.4: realm auth.docker.io/token, service registry.docker.io; tokens
+        // docs/registries.md#docker-hub: realm auth.docker.io/token, service registry.docker.io;
+        // tokens
         // from the password or an access token.
         let auth = Auth::bearer("/token", Some("registry.docker.io"), move |c| match c {
             Credentials::Anonymous => None,
@@ -603,7 +605,8 @@ impl FakeHub {
                     times.set_pushed(repo, tag, SystemTime::now());
                 }
             })),
-            // registries.md §3.4: `ratelimit-limit`/`ratelimit-remaining` on manifest responses;
+            // docs/registries.md#docker-hub: `ratelimit-limit`/`ratelimit-remaining` on manifest
+            // responses;
             // only a GET counts against the quota, a HEAD does not.
             on_response: Some(Arc::new(move |method, path, status, headers| {
                 if !path.contains("/manifests/") || !(200..300).contains(&status) {
@@ -631,15 +634,16 @@ impl FakeHub {
         };
         let profile = Profile {
             name: "docker-hub".into(),
-            // registries.md §3.4: "Registry tag DELETE is not supported".
+            // docs/registries.md#docker-hub: the registry does not delete tags.
             tag_delete: TagDelete::Unsupported,
-            // registries.md §3.4: digest DELETE only for untagged manifests, 403 otherwise.
+            // docs/registries.md#docker-hub: digest DELETE only for untagged manifests, 403
+            // otherwise.
             digest_delete: DigestDelete::RefuseWhileTagged(Refusal::new(
                 403,
                 "DENIED",
                 "requested access to the resource is denied",
             )),
-            // registries.md §1b: referrers on Hub are disputed; the fallback tags are used.
+            // docs/registries.md#docker-hub: referrers on Hub are unclear; fallback tags are used.
             referrers: false,
             hooks,
             ..Profile::distribution()

@@ -1,6 +1,7 @@
 //! ECR for tests: moto (the real AWS wire protocol for the ECR API) plus a real `docker-registry`
 //! as the data plane, bridged the way ECR behaves; and a small in-memory fake of the ECR JSON 1.1
-//! protocol for what moto does not reproduce (registries.md §4.1, §4.3).
+//! protocol for what moto does not reproduce (docs/registries.md#test-fakes,
+//! #real-servers-in-the-tests).
 //!
 //! [`EcrStack`] = moto + [`ApiProxy`] (counts `X-Amz-Target`s, injects AWS errors and per-id
 //! failures, and refuses more than 100 ids, which moto accepts) + `docker-registry` behind a
@@ -33,12 +34,13 @@ use super::bg::BackgroundServer;
 use super::ports::{bind_loopback, free_port};
 use super::registry::{RegistryAuth, RegistryOptions, RegistryServer};
 
-/// moto's fixed account (registries.md §4.3).
+/// moto's fixed account (docs/registries.md#real-servers-in-the-tests).
 pub const ACCOUNT: &str = "123456789012";
 /// The region the tests use.
 pub const REGION: &str = "eu-west-1";
-/// What moto's `GetAuthorizationToken` decodes to: `AWS:<account>-auth-token` (§4.3). The data
-/// plane accepts exactly this Basic credential, so a push proves the login was made and used.
+/// What moto's `GetAuthorizationToken` decodes to: `AWS:<account>-auth-token`
+/// (docs/registries.md#real-servers-in-the-tests). The data plane accepts exactly this Basic
+/// credential, so a push proves the login was made and used.
 pub const LOGIN_USER: &str = "AWS";
 pub const LOGIN_PASSWORD: &str = "123456789012-auth-token";
 const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
@@ -295,7 +297,7 @@ pub fn error_type(v: &Value) -> &str {
     t.rsplit('#').next().unwrap_or(t)
 }
 
-/// An AWS JSON 1.1 error (registries.md §3.2: 400 with `__type` and `message`, and
+/// An AWS JSON 1.1 error (docs/registries.md#aws-ecr: 400 with `__type` and `message`, and
 /// `x-amzn-ErrorType`; 500 for `ServerException`). The `__type` carries a namespace, as AWS's
 /// may, so clients must keep only the part after `#`.
 pub fn aws_error(status: u16, error_type: &str, message: &str) -> Response {
@@ -436,7 +438,8 @@ impl ApiProxy {
     }
 }
 
-/// Actions whose `imageIds` may hold at most 100 ids (registries.md §3.2; moto accepts 101).
+/// Actions whose `imageIds` may hold at most 100 ids (docs/registries.md#aws-ecr; moto accepts
+/// 101).
 const ID_LIMITED: &[&str] = &["BatchDeleteImage", "BatchGetImage", "DescribeImages"];
 
 async fn api_proxy(State(ctx): State<Arc<ApiProxyCtx>>, req: Request) -> Response {
@@ -661,7 +664,7 @@ async fn plane_inner(ctx: &PlaneCtx, req: Request) -> Response {
         // The registry answers with its Basic challenge.
         return forward(ctx, &parts, &path, &query, body).await;
     }
-    // registries.md §1a: ECR does not create repositories on push.
+    // docs/registries.md#aws-ecr: ECR does not create repositories on push.
     if !ctx.known.lock().unwrap().contains(&name) {
         let (status, v) = ctx
             .moto
@@ -893,7 +896,7 @@ struct FakeState {
     faults: Vec<ApiFault>,
 }
 
-/// The ECR JSON 1.1 protocol in memory, for what moto does not do (registries.md §4.1).
+/// The ECR JSON 1.1 protocol in memory, for what moto does not do (docs/registries.md#test-fakes).
 pub struct FakeEcr {
     state: Arc<Mutex<FakeState>>,
     server: BackgroundServer,
@@ -1026,7 +1029,7 @@ fn image_json(i: &FakeImage, repo: &str) -> Value {
         "imageSizeInBytes": 1234,
         "imageManifestMediaType": i.media_type,
     });
-    // registries.md §3.2: `imageTags` is omitted for untagged images.
+    // docs/registries.md#aws-ecr: `imageTags` is omitted for untagged images.
     if !i.tags.is_empty() {
         v["imageTags"] = json!(i.tags);
     }
@@ -1046,7 +1049,7 @@ fn referenced_by_index(r: &FakeRepo, digest: &str) -> bool {
 }
 
 fn fake_action(st: &mut FakeState, action: &str, input: &Value) -> Response {
-    // registries.md §3.2: the account from the host is the registryId; another one is a
+    // docs/registries.md#aws-ecr: the account from the host is the registryId; another one is a
     // registry this caller does not have.
     if let Some(id) = input["registryId"].as_str()
         && id != ACCOUNT
@@ -1126,7 +1129,7 @@ fn fake_action(st: &mut FakeState, action: &str, input: &Value) -> Response {
                     });
                     match hit {
                         Some(i) => found.push(image_json(i, &name)),
-                        // registries.md §3.2: any missing id fails the whole call.
+                        // docs/registries.md#aws-ecr: any missing id fails the whole call.
                         None => {
                             return aws_error(
                                 400,
@@ -1229,7 +1232,7 @@ fn fake_action(st: &mut FakeState, action: &str, input: &Value) -> Response {
         }
         "BatchDeleteImage" => {
             let ids = input["imageIds"].as_array().cloned().unwrap_or_default();
-            // registries.md §3.2: 1–100 ids per call.
+            // docs/registries.md#aws-ecr: 1–100 ids per call.
             if ids.is_empty() || ids.len() > 100 {
                 return aws_error(
                     400,
@@ -1284,7 +1287,8 @@ fn fake_action(st: &mut FakeState, action: &str, input: &Value) -> Response {
                         }
                         let digest = r.images[pos].digest.clone();
                         r.images[pos].tags.retain(|x| x != t);
-                        // registries.md §3.2: the last tag takes the image with it.
+                        // The last tag takes the image with it
+                        // (https://docs.aws.amazon.com/cli/latest/reference/ecr/batch-delete-image.html).
                         if r.images[pos].tags.is_empty() {
                             r.images.remove(pos);
                         }

@@ -1,5 +1,6 @@
 //! A Google Container Registry / Artifact Registry fake on top of the in-memory OCI fake
-//! (registries.md §3.5 for the API, §4.1 "GCR/AR" for what it must reproduce):
+//! (docs/registries.md#google-gcr-and-artifact-registry for the API, #test-fakes for what it
+//! reproduces):
 //! - the extended `tags/list`: `manifest{<digest>: {imageSizeBytes, layerId, mediaType, tag[],
 //!   timeCreatedMs, timeUploadedMs}}` and `child[]`; `timeUploadedMs` is a string on GCR and a
 //!   **number** on AR, `imageSizeBytes` a string, untagged manifests carry `tag: []`;
@@ -112,7 +113,8 @@ impl FakeGcr {
             "gcr"
         }
         .into();
-        // registries.md §3.5: tag DELETE untags; digest DELETE refused while tagged or in an index.
+        // docs/registries.md#google-gcr-and-artifact-registry: tag DELETE untags; digest DELETE
+        // refused while tagged or in an index.
         profile.tag_delete = TagDelete::Untag;
         profile.digest_delete = DigestDelete::RefuseWhileTagged(Refusal::new(
             400,
@@ -125,7 +127,7 @@ impl FakeGcr {
             "Manifest is still referenced by a manifest list",
         ));
         profile.tag_paging = TagPaging::All;
-        // GCR has no referrers API (registries.md §1b).
+        // GCR has no referrers API (docs/registries.md#google-gcr-and-artifact-registry).
         profile.referrers = false;
         let ids = Arc::new(ids);
         profile.auth = Auth::Bearer(BearerAuth {
@@ -173,7 +175,8 @@ impl FakeGcr {
         let oci = FakeOci::start(profile);
         if !artifact_registry {
             let host = oci.host();
-            // gcr.io names its service; AR leaves it out on /v2/ (registries.md §1a).
+            // gcr.io names its service; AR leaves it out on /v2/
+            // (docs/registries.md#google-gcr-and-artifact-registry).
             oci.update_profile(|p| {
                 if let Auth::Bearer(b) = &mut p.auth {
                     b.service = Some(host.clone());
@@ -217,7 +220,8 @@ fn extend(store: &Store, repo: &str, body: &mut Value, ar: bool) {
                     "mediaType": m.media_type,
                     "tag": r.tags_of(digest),
                     "timeCreatedMs": created_ms(store, repo, m.config_digest.as_ref()).to_string(),
-                    // A string on GCR, a number on AR (registries.md §3.5).
+                    // A string on GCR, a number on AR
+                    // (docs/registries.md#google-gcr-and-artifact-registry).
                     "timeUploadedMs": if ar { json!(uploaded) } else { json!(uploaded.to_string()) },
                 }),
             );

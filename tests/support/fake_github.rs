@@ -1,4 +1,4 @@
-//! A fake of GitHub's REST packages API (registries.md §3.6 and §4.1 "GitHub"), for
+//! A fake of GitHub's REST packages API (docs/registries.md#github-packages, #test-fakes), for
 //! ghcr.io-style registries: package versions with `metadata.container.tags`, paging with an
 //! absolute `Link`, owner types, token checks, the documented refusals and both rate limits.
 //!
@@ -469,7 +469,7 @@ fn packages(
     path: &str,
 ) -> Response {
     let key = (owner.to_ascii_lowercase(), package.to_string());
-    // "Package not found" also when the token may not see it (registries.md §3.6).
+    // "Package not found" also when the token may not see it (docs/registries.md#github-packages).
     if !st.packages.contains_key(&key) {
         return message(StatusCode::NOT_FOUND, "Package not found.");
     }
@@ -530,7 +530,8 @@ fn packages(
                 return message(StatusCode::NOT_FOUND, "Not Found");
             };
             if !st.can_delete {
-                // GitHub answers 404 when the token may not delete (registries.md §3.6).
+                // GitHub answers 404 when the token may not delete
+                // (docs/registries.md#github-packages).
                 return message(StatusCode::NOT_FOUND, "Package not found.");
             }
             let v = versions[pos].clone();
@@ -575,7 +576,8 @@ impl Ghcr {
         let shared = api.shared();
         let mut profile = Profile {
             name: "ghcr".into(),
-            // registries.md §3.6 "Registry side": manifest DELETE → 405, no referrers API,
+            // docs/registries.md#github-packages, registry side: manifest DELETE → 405, no
+            // referrers,
             // tags/list 100 per page, oldest first.
             tag_delete: TagDelete::Unsupported,
             digest_delete: DigestDelete::Unsupported,
@@ -586,7 +588,7 @@ impl Ghcr {
             ..Profile::distribution()
         }
         // Token at /token with service ghcr.io; Basic with any user name and the token as the
-        // password (a PAT or GITHUB_TOKEN), registries.md §3.6.
+        // password (a PAT or GITHUB_TOKEN), docs/registries.md#github-packages.
         .with_auth(Auth::bearer("/token", Some("ghcr.io"), move |c| match c {
             Credentials::Basic { password, .. } if *password == token => Some(Grants::all()),
             _ => None,

@@ -2,7 +2,7 @@
 //! one loopback server (the in-memory OCI fake with a GitLab profile), the way a self-managed
 //! GitLab whose registry shares the instance's host looks to a client.
 //!
-//! What it reproduces, each from registries.md §3.7 / §4.1 (GitLab) unless noted:
+//! What it reproduces, each from docs/registries.md#gitlab and #test-fakes unless noted:
 //! - project ids numeric or the full path encoded once as `%2F` (decoded once: `%252F` is
 //!   another, unknown project);
 //! - `GET /projects/:id/registry/repositories`: `{id, name, path, location, …}`, the root image
@@ -294,7 +294,7 @@ fn registry_profile(opts: &GitlabOptions, state: Arc<State_>) -> Profile {
     }
 }
 
-/// `DELETE /v2/<path>/tags/reference/<tag>` (registries.md §3.7, variant 3).
+/// `DELETE /v2/<path>/tags/reference/<tag>` (docs/registries.md#gitlab, the third way).
 fn legacy_reference(state: &State_, req: &V2Request, h: &FakeHandle) -> Option<Response> {
     let (repo, tag) = req.rest.rsplit_once("/tags/reference/")?;
     if req.method != axum::http::Method::DELETE {

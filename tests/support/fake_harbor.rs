@@ -1,4 +1,4 @@
-//! A Harbor v2.x fake (registries.md §3.8, §4.1 "Harbor"): the in-memory OCI registry with
+//! A Harbor v2.x fake (docs/registries.md#harbor, #test-fakes): the in-memory OCI registry with
 //! Harbor's registry behaviour, plus the Harbor REST API (`/api/v2.0`) on the same host, over
 //! the same store.
 //!
@@ -103,7 +103,7 @@ impl HarborFake {
         let check_projects = project_list.clone();
         let mut profile = Profile {
             name: "harbor".into(),
-            // registries.md §3.8 "Registry side": realm <external-url>/service/token, service
+            // docs/registries.md#harbor, registry side: realm <external-url>/service/token, service
             // harbor-registry, and Basic works directly too.
             auth: Auth::Bearer(BearerAuth {
                 realm: "/service/token".into(),
@@ -112,7 +112,8 @@ impl HarborFake {
                 accept_basic: true,
                 ..BearerAuth::default()
             }),
-            // §3.8: registry tag DELETE → 405; digest DELETE → 202; referrers from 2.8.
+            // docs/registries.md#harbor: registry tag DELETE → 405; digest DELETE → 202;
+            // referrers from 2.8.
             tag_delete: TagDelete::Unsupported,
             referrers: true,
             ..Profile::distribution()
@@ -126,7 +127,7 @@ impl HarborFake {
                 }
             },
         ));
-        // Immutability rules hold on the registry side too (§3.8 quirks).
+        // Immutability rules hold on the registry side too (docs/registries.md#harbor).
         profile.hooks.check_delete = Some(Arc::new(|s: &Store, repo: &str, reference: &str| {
             let Some(r) = s.repo(repo) else { return Ok(()) };
             let Some(digest) = r.resolve(reference) else {
@@ -191,7 +192,7 @@ fn immutable_tag_on(s: &Store, repo: &str, digest: &str) -> Option<String> {
 }
 
 fn harbor_error(status: u16, code: &str, message: &str) -> Response {
-    // registries.md §3.8 "Errors": {"errors":[{"code","message"}]}.
+    // docs/registries.md#harbor: errors are {"errors":[{"code","message"}]}.
     let body = json!({"errors": [{"code": code, "message": message}]});
     (
         StatusCode::from_u16(status).unwrap(),
@@ -305,7 +306,7 @@ fn api(
     let raw = uri.path().strip_prefix("/api/v2.0").unwrap_or("");
     let once = decode_once(raw);
     let segs: Vec<&str> = once.split('/').filter(|s| !s.is_empty()).collect();
-    // CSRF: only requests carrying a UI session cookie are checked (§3.8 "Headers").
+    // CSRF: only requests carrying a UI session cookie are checked (docs/registries.md#harbor).
     if headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -318,7 +319,7 @@ fn api(
     match (method.clone(), segs.as_slice()) {
         (Method::GET, ["ping"]) => ([(header::CONTENT_TYPE, "text/plain")], "Pong").into_response(),
         (Method::GET, ["systeminfo"]) => {
-            // §3.8: the anonymous subset; more for a logged-in caller.
+            // docs/registries.md#harbor: the anonymous subset; more for a logged-in caller.
             let mut v = json!({
                 "auth_mode": "db_auth",
                 "primary_auth_mode": false,
@@ -407,7 +408,7 @@ fn list_artifacts(h: &FakeHandle, repo: &str, uri: &Uri) -> Response {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
         .max(1);
-    // §3.8: page_size ≤ 100, default 10.
+    // docs/registries.md#harbor: page_size ≤ 100, default 10.
     let page_size: usize = q
         .get("page_size")
         .and_then(|v| v.parse().ok())
@@ -451,7 +452,7 @@ fn list_artifacts(h: &FakeHandle, repo: &str, uri: &Uri) -> Response {
                     })
                 })
                 .collect();
-            // §3.8 "Artifact fields": media_type is the config's, manifest_media_type the
+            // docs/registries.md#harbor: media_type is the config's, manifest_media_type the
             // manifest's.
             let v = json!({
                 "digest": d,
@@ -523,7 +524,7 @@ fn delete_artifact(h: &FakeHandle, repo: &str, reference: &str) -> Response {
                 &format!("artifact {repo}@{reference} not found"),
             );
         };
-        // §3.8 quirks: one immutable tag blocks deleting the whole artifact.
+        // docs/registries.md#harbor: one immutable tag blocks deleting the whole artifact.
         if let Some(t) = immutable_tag_on(s, repo, &digest) {
             return harbor_error(
                 412,

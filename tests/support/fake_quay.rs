@@ -1,4 +1,4 @@
-//! A Quay fake (registries.md §3.9, §4.1 "Quay"): the in-memory OCI registry with Quay's
+//! A Quay fake (docs/registries.md#quay, #test-fakes): the in-memory OCI registry with Quay's
 //! registry behaviour, plus the Quay REST API (`/api/v1`) on the same host, over the same store.
 //!
 //! Registry side: challenge `Bearer realm="<url>/v2/auth",service="<host>"`; the token endpoint
@@ -90,7 +90,8 @@ impl QuayFake {
         let mut profile = Profile {
             name: "quay".into(),
             auth: Auth::Bearer(BearerAuth {
-                // §3.9 "Registry side": realm https://<quay>/v2/auth, service <host>.
+                // docs/registries.md#quay, registry side: realm https://<quay>/v2/auth, service
+                // <host>.
                 realm: "/v2/auth".into(),
                 service: Some("quay-fake".into()),
                 check: Arc::new(move |c| match c {
@@ -109,9 +110,9 @@ impl QuayFake {
             tag_delete: TagDelete::Untag,
             digest_delete: DigestDelete::RemoveWithTags,
             delete_needs: Some(vec!["pull", "push"]),
-            // §3.9: tags/list 50 per page, opaque next_page, `last` ignored.
+            // docs/registries.md#quay: tags/list 50 per page, opaque next_page, `last` ignored.
             tag_paging: TagPaging::FixedPage { size: 50 },
-            // §3.9: a mount without `from` fails.
+            // docs/registries.md#quay: a mount without `from` fails.
             mount_without_from: MountWithoutFrom::Refuse(Refusal::new(
                 400,
                 "BLOB_UPLOAD_INVALID",
@@ -174,7 +175,7 @@ impl QuayFake {
                 }
             },
         ));
-        // An expired tag answers TAG_EXPIRED on manifest reads (§3.9 quirks).
+        // An expired tag answers TAG_EXPIRED on manifest reads (docs/registries.md#quay).
         let expired: V2Override = Arc::new(|req: &V2Request, h: &FakeHandle| {
             let repo = req.repo.as_deref()?;
             let reference = req.rest.strip_prefix(&format!("{repo}/manifests/"))?;
@@ -257,7 +258,7 @@ impl QuayFake {
     }
 }
 
-/// §3.9 "Errors": RFC 7807-like.
+/// Errors are RFC 7807-like (docs/registries.md#quay).
 fn quay_error(status: u16, error_type: &str, detail: &str) -> Response {
     let body = json!({
         "status": status,
@@ -292,7 +293,7 @@ fn api(
     let path = decode_once(uri.path().strip_prefix("/api/v1").unwrap_or(""));
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if *method == Method::GET && segs == ["discovery"] {
-        // §3.9: anonymous Swagger 2.0 with info.title "Quay Frontend".
+        // docs/registries.md#quay: anonymous Swagger 2.0 with info.title "Quay Frontend".
         let v = json!({
             "swagger": "2.0",
             "info": {"title": "Quay Frontend", "version": "v1"},
@@ -309,7 +310,7 @@ fn api(
     let Some(bearer) = bearer else {
         return quay_error(401, "invalid_token", "Requires authentication");
     };
-    // Robot tokens are registry logins only (§3.9 "Auth").
+    // Robot tokens are registry logins only (docs/registries.md#quay).
     if robots.iter().any(|r| r.token == bearer) {
         return quay_error(401, "invalid_token", "Robot tokens cannot access the API");
     }
@@ -350,7 +351,7 @@ fn list_tags(h: &FakeHandle, repo: &str, uri: &Uri) -> Response {
     let only_active = q
         .get("onlyActiveTags")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    // §3.9: limit ≤ 100 (default 50), page from 1.
+    // docs/registries.md#quay: limit ≤ 100 (default 50), page from 1.
     let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(50);
     if limit == 0 || limit > 100 {
         return quay_error(400, "invalid_request", "limit must be between 1 and 100");

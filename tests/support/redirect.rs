@@ -1,4 +1,5 @@
-//! "A redirect to another host does not carry credentials" (registries.md §2.11).
+//! A redirect to another host does not carry credentials
+//! (docs/registries.md#rate-limits-and-redirects).
 //!
 //! Two loopback servers:
 //! - a fake registry on `127.0.0.1:A` that requires Basic `alice`/`secret`

@@ -1,6 +1,7 @@
 //! A real `docker-registry` 2.8 (CNCF distribution) process on 127.0.0.1.
 //!
-//! See registries.md §4.2. The process runs under a tiny `sh` watchdog whose
+//! See docs/registries.md#real-servers-in-the-tests. The process runs under a tiny `sh` watchdog
+//! whose
 //! stdin is a pipe from the test process: when the test process dies for any
 //! reason (even SIGKILL), the pipe closes and the watchdog kills the registry,
 //! so no registry outlives its test binary.

@@ -1,5 +1,5 @@
-//! A Docker token server (registries.md §2.2 step 4 and the OAuth2 POST
-//! variant of step 5) that the real `docker-registry` trusts.
+//! A Docker token server (https://distribution.github.io/distribution/spec/auth/jwt;
+//! docs/registries.md#authentication steps 4 and 5) that the real `docker-registry` trusts.
 //!
 //! Tokens are JWTs signed ES256 by a P-256 key whose self-signed certificate is
 //! carried in the `x5c` header and handed to the registry as its

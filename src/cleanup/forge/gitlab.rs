@@ -3,7 +3,7 @@
 //! `GET {api}/projects/:id/repository/branches` and `…/tags`, 100 per page, following the
 //! `Link rel="next"` header when it stays on the API's origin (keyset pagination on gitlab.com
 //! sends only that) and `X-Next-Page` otherwise (empty on the last page). `:id` is the numeric
-//! id or the full path with each `/` encoded once as `%2F` (registries.md §3.7).
+//! id or the full path with each `/` encoded once as `%2F` (docs/registries.md#gitlab).
 
 use std::collections::BTreeSet;
 

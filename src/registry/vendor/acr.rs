@@ -1,4 +1,5 @@
-//! Azure Container Registry (registries.md §3.3): Azure AD logins without the `az` CLI, tag
+//! Azure Container Registry (docs/registries.md#azure-container-registry; Azure AD logins as in
+//! https://azure.github.io/acr/AAD-OAuth.html): Azure AD logins without the `az` CLI, tag
 //! listing with times and per-tag untag through the ACR data-plane API (`/acr/v1`), and locks.
 //!
 //! **Credentials**, first found wins:
@@ -410,7 +411,8 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
 impl Acr {
     async fn api_url(&self, repo: &Repo, tail: &str) -> Result<Url> {
         let base = self.oci.transport().base_url(&repo.host).await?;
-        // Repository names keep their `/` in /acr/v1 paths (registries.md §3.3).
+        // Repository names keep their `/` in /acr/v1 paths
+        // (docs/registries.md#azure-container-registry).
         Url::parse(&format!("{base}acr/v1/{}/{tail}", repo.name))
             .map_err(|e| Error::input(format!("invalid repository {repo}: {e}")))
     }

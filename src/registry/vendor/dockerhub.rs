@@ -1,4 +1,5 @@
-//! Docker Hub (registries.md §3.4): two APIs. The registry (`registry-1.docker.io`, tokens from
+//! Docker Hub (https://docs.docker.com/reference/api/hub/latest/; docs/registries.md#docker-hub):
+//! two APIs. The registry (`registry-1.docker.io`, tokens from
 //! `auth.docker.io`) is the OCI data plane; the Hub API (`https://hub.docker.com`, or
 //! `--docker-hub-api-url` used exactly as given) lists tags with their digests and push times and
 //! removes single tags. The registry cannot delete a tag and refuses to delete a tagged manifest.
@@ -53,16 +54,18 @@ use crate::settings::Settings;
 /// The Hub API when `--docker-hub-api-url` is not given.
 pub const DEFAULT_API: &str = "https://hub.docker.com";
 
-/// Largest page the tag listing serves (registries.md §3.4: `page_size` ≤ 100).
+/// Largest page the tag listing serves (docs/registries.md#docker-hub: `page_size` ≤ 100).
 const PAGE_SIZE: usize = 100;
 
 /// Renew the JWT this long before its `exp`, so it does not die in flight.
 const JWT_MARGIN: Duration = Duration::from_secs(60);
 
-/// Hub JWTs live about 10 minutes (registries.md §3.4); assumed when `exp` cannot be read.
+/// Hub JWTs live about 10 minutes (docs/registries.md#docker-hub); assumed when `exp` cannot be
+/// read.
 const JWT_DEFAULT_TTL: Duration = Duration::from_secs(600);
 
-/// The longest one run waits for Hub API rate limits in all (werf's cap, registries.md §2.11).
+/// The longest one run waits for Hub API rate limits in all (werf's cap;
+/// docs/registries.md#rate-limits-and-redirects).
 const MAX_RATE_WAIT: Duration = Duration::from_secs(300);
 
 /// Hub's refusal of personal access tokens (hub-feedback#2006, #2127, #2171).
@@ -396,7 +399,8 @@ impl DockerHub {
 
     /// Sends one Hub API request after waiting out the Hub's rate limits: a spent
     /// `X-RateLimit-Remaining` until `X-RateLimit-Reset`, a 429 until `X-Retry-After` (both unix
-    /// times, registries.md §3.4), all waits of the run together capped. `None`: it was
+    /// times, https://docs.docker.com/reference/api/hub/latest/), all waits of the run together
+    /// capped. `None`: it was
     /// refused with a 429, send it again (the wait happens first).
     async fn send_once(
         &self,
@@ -721,7 +725,8 @@ impl DockerHub {
         Ok(out)
     }
 
-    /// The registry's digest DELETE, for untagged manifests (403 while tagged, registries.md §3.4).
+    /// The registry's digest DELETE, for untagged manifests (403 while tagged;
+    /// docs/registries.md#docker-hub).
     async fn delete_untagged(&self, repo: &Repo, digest: &str) -> Result<Deleted> {
         let url = self
             .registry_url(repo, &format!("manifests/{digest}"))
@@ -855,8 +860,8 @@ struct TagPage {
     results: Vec<HubTag>,
 }
 
-/// One tag of the Hub listing (registries.md §3.4; `digest` and `media_type` as live replies
-/// have them, either may be missing).
+/// One tag of the Hub listing (docs/registries.md#docker-hub; `digest` and `media_type` as live
+/// replies have them, either may be missing).
 #[derive(Debug, Deserialize)]
 struct HubTag {
     name: String,

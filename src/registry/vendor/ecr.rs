@@ -1,4 +1,4 @@
-//! AWS ECR (registries.md §3.2): the ECR API through `aws-sdk-ecr`, the registry data plane
+//! AWS ECR (docs/registries.md#aws-ecr): the ECR API through `aws-sdk-ecr`, the registry data plane
 //! through the shared OCI client.
 //!
 //! - Credentials: the AWS SDK's standard chain (environment, profile, SSO, web identity, ECS,
@@ -40,7 +40,7 @@ use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::Secret;
 
-/// Ids per `BatchDeleteImage` / `DescribeImages` call (registries.md §3.2: 1–100).
+/// Ids per `BatchDeleteImage` / `DescribeImages` call (docs/registries.md#aws-ecr: 1–100).
 pub const MAX_IDS: usize = 100;
 /// Page size asked of `DescribeImages` (its maximum).
 const PAGE: i32 = 1000;
@@ -267,7 +267,7 @@ fn api_error(action: &str, resource: &str, e: ApiError) -> Error {
     Error::auth(text).with_hint(hint)
 }
 
-/// Per-id failure codes that are worth retrying (registries.md §3.2).
+/// Per-id failure codes that are worth retrying (docs/registries.md#aws-ecr).
 fn transient_failure(code: &str) -> bool {
     matches!(
         code,
@@ -684,8 +684,8 @@ impl Ecr {
                         }
                     }
                     // Not failed is deleted: `imageIds` need not echo an untagged image's id
-                    // (moto returns it empty then; registries.md §3.2 puts every per-id problem
-                    // in `failures`).
+                    // (moto returns it empty then; ECR reports every per-id problem in `failures`,
+                    // docs/registries.md#aws-ecr).
                     None => IdOutcome::Deleted,
                 };
                 outcomes.insert(id, outcome);
@@ -929,7 +929,8 @@ impl Registry for Ecr {
             if let Err(e) = self.login().await {
                 return tags.iter().map(|_| Err(e.clone())).collect();
             }
-            // On ECR removing an image's last tag deletes the image (registries.md §3.2). The
+            // On ECR removing an image's last tag deletes the image
+            // (https://docs.aws.amazon.com/cli/latest/reference/ecr/batch-delete-image.html). The
             // planner untags only where another tag stays; check that against ECR's view now,
             // so a tag that became the last one meanwhile is left alone and said so.
             let images = match self.images(repo).await {

@@ -1,4 +1,5 @@
-//! Google Container Registry and Artifact Registry (registries.md §3.5).
+//! Google Container Registry and Artifact Registry
+//! (docs/registries.md#google-gcr-and-artifact-registry).
 //!
 //! **Credentials**, first found wins: `--google-access-token` (Basic `oauth2accesstoken:<token>`
 //! to the `/v2/token` realm), `--google-json-key FILE` / `GOOGLE_APPLICATION_CREDENTIALS` (Basic
@@ -113,8 +114,9 @@ fn read_json_key(path: &std::path::Path) -> Result<Secret> {
 }
 
 /// `*-docker.pkg.dev` by name; another host (a mirror, a test) when its anonymous `/v2/`
-/// challenge has no `service`, as Artifact Registry's has not (registries.md §1a). gcr.io hosts
-/// are never: their repositories are created on push.
+/// challenge has no `service`, as Artifact Registry's has not
+/// (docs/registries.md#google-gcr-and-artifact-registry). gcr.io hosts are never: their
+/// repositories are created on push.
 async fn is_artifact_registry(host: &str, oci: &Distribution) -> bool {
     let name = crate::detect::host_name(host);
     if name.ends_with(".pkg.dev") {

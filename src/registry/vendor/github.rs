@@ -1,12 +1,13 @@
 //! GitHub Packages: ghcr.io (and GHES `containers.<host>`), plus the legacy
-//! docker.pkg.github.com (GHES `docker.<host>`), treated as an alias (registries.md §3.6).
+//! docker.pkg.github.com (GHES `docker.<host>`), treated as an alias
+//! (docs/registries.md#github-packages).
 //!
 //! The registry (OCI data plane) pushes and reads, but refuses manifest DELETE (405). Listing and
 //! deletion therefore go through the REST packages API: one package per repository (`owner/a/b`
 //! is package `a/b` of `owner`, sent as `a%2Fb`), one *version* per manifest digest (`name` is the
 //! digest, `metadata.container.tags` its tags). Deleting a version removes every tag on it, so a
-//! single tag is removed by the safe untag (§3.0): push a throw-away to the tag through the
-//! registry, then REST-delete the throw-away's version.
+//! single tag is removed by the safe untag (docs/registries.md#safe-untag): push a throw-away to
+//! the tag through the registry, then REST-delete the throw-away's version.
 //!
 //! GitHub's limits are respected here rather than in the transport: the primary limit
 //! (`x-ratelimit-remaining: 0` until `x-ratelimit-reset`), the secondary limit (403/429 with
@@ -35,7 +36,7 @@ use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url, scrub};
 use crate::settings::Settings;
 
-/// registries.md §3.6: every REST request carries these.
+/// Every REST request carries these (https://docs.github.com/rest/packages).
 const ACCEPT_JSON: &str = "application/vnd.github+json";
 const API_VERSION: &str = "2022-11-28";
 /// Versions per page: the most the API serves (default 30).
@@ -61,7 +62,7 @@ const TOKEN_HINT: &str = "GitHub Packages needs a classic personal access token 
     Pass it with --github-token or GITHUB_TOKEN";
 
 /// Why GitHub keeps a version on purpose (docs.github.com "Deleting and restoring a package";
-/// the messages as the API returns them, see registries.md §3.6 Refusals).
+/// the messages as the API returns them, see docs/registries.md#github-packages).
 fn refusal(message: &str) -> Option<String> {
     let m = message.to_ascii_lowercase();
     if m.contains("last tagged version") || m.contains("last version of a package") {

@@ -1,4 +1,5 @@
-//! GitLab Container Registry, gitlab.com and self-managed (registries.md §3.7).
+//! GitLab Container Registry, gitlab.com and self-managed
+//! (https://docs.gitlab.com/api/container_registry/; docs/registries.md#gitlab).
 //!
 //! The data plane is the registry itself (Bearer tokens from GitLab's `/jwt/auth`); listing and
 //! per-tag deletion go through the REST API v4 as well:
@@ -46,7 +47,7 @@ use crate::secret::redact_url;
 use crate::settings::Settings;
 
 /// The feature GitLab's registry advertises when `DELETE /v2/<path>/manifests/<tag>` untags
-/// (container registry 16.4+, registries.md §3.7).
+/// (container registry 16.4+, docs/registries.md#gitlab).
 pub const TAG_DELETE_FEATURE: &str = "tag_delete";
 /// The header that lists the registry's features on an authenticated `GET /v2/`.
 pub const FEATURES_HEADER: &str = "gitlab-container-registry-features";

@@ -1,4 +1,6 @@
-//! Harbor v2.x (registries.md §3.8): the Harbor REST API on the registry host
+//! Harbor v2.x (docs/registries.md#harbor; API definition:
+//! https://github.com/goharbor/harbor/blob/main/api/v2.0/swagger.yaml): the Harbor REST API on
+//! the registry host
 //! (`<scheme>://<host>/api/v2.0`) lists artifacts with their tags and push times, removes one tag
 //! (`DELETE …/artifacts/{ref}/tags/{tag}` → 200) and whole artifacts
 //! (`DELETE …/artifacts/{digest}` → 200, every tag with it). The registry side refuses tag
@@ -374,7 +376,7 @@ impl Registry for Harbor {
     }
 }
 
-/// One artifact of the list (registries.md §3.8: artifact fields).
+/// One artifact of the list (fields as in docs/registries.md#harbor).
 #[derive(Debug, Deserialize)]
 struct Artifact {
     digest: String,

@@ -1,6 +1,6 @@
 //! One module per registry implementation that does something differently from the OCI way
-//! (registries.md §3). Each holds its vendor API client and a [`Registry`] that overrides only
-//! what its vendor changes; everything else is the shared OCI data plane.
+//! (docs/registries.md#per-registry). Each holds its vendor API client and a [`Registry`] that
+//! overrides only what its vendor changes; everything else is the shared OCI data plane.
 //!
 //! [`open`] picks the module for the detected implementation and gives it the settings it
 //! reads (tokens, API URLs, credentials), so vendor logins happen here and nowhere else.

@@ -1,5 +1,5 @@
 //! Authentication and authorization of `/v2/` requests, and the token
-//! endpoint (registries.md §2.2 and §2.3).
+//! endpoint (docs/registries.md#authentication, #token-caching).
 //!
 //! Tokens are opaque random strings mapped server-side to what they grant,
 //! so a client cannot read its grants from the token and must follow the
@@ -31,7 +31,7 @@ pub struct ScopeAccess {
 
 impl ScopeAccess {
     /// Parses `type[(class)]:name:action[,action…]`; the name may contain
-    /// `:` (registries.md §2.2 "split on the first and last colon").
+    /// `:`, so split at the first and the last colon (docs/registries.md#authentication).
     pub fn parse(scope: &str) -> Option<ScopeAccess> {
         let first = scope.find(':')?;
         let last = scope.rfind(':')?;
@@ -105,8 +105,7 @@ impl Caller {
     }
 }
 
-/// What a request needs (registries.md §2.2 "Actions required by
-/// distribution").
+/// What a request needs (distribution's actions per method, docs/registries.md#authentication).
 #[derive(Clone, Debug)]
 pub enum Need {
     /// `GET /v2/`: any valid credentials.
@@ -247,7 +246,8 @@ impl FakeHandle {
                 }
                 let Some(token) = bearer_token(headers) else {
                     // No (usable) credentials: challenge naming the scope;
-                    // distribution leaves the scope out on /v2/ (§2.2 step 3).
+                    // distribution leaves the scope out on /v2/
+                    // (docs/registries.md#authentication step 3).
                     return Err(unauthorized(
                         self.bearer_challenge(cfg, need, None),
                         "authentication required",
@@ -264,8 +264,8 @@ impl FakeHandle {
                 if need.satisfied_by(&caller) {
                     Ok(caller)
                 } else {
-                    // registries.md §2.2 "Refusals": 401 insufficient_scope
-                    // naming the needed scope [V].
+                    // 401 insufficient_scope naming the needed scope [V]
+                    // (docs/registries.md#authentication).
                     Err(unauthorized(
                         self.bearer_challenge(cfg, need, Some("insufficient_scope")),
                         "insufficient scope",
@@ -413,7 +413,7 @@ fn token_unauthorized() -> Response {
 }
 
 /// The token endpoint: `GET <realm>?service=&scope=…` with optional Basic,
-/// or the OAuth2 `POST` form (registries.md §2.2 steps 4 and 5).
+/// or the OAuth2 `POST` form (docs/registries.md#authentication steps 4 and 5).
 pub fn token_endpoint(
     h: &FakeHandle,
     cfg: &BearerAuth,

@@ -1,5 +1,5 @@
 //! Registry errors in the wire shape `{"errors":[{code,message,detail}]}`
-//! (distribution-spec v1.1 "Error Codes"; registries.md §2.10).
+//! (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -69,7 +69,7 @@ impl OciError {
     }
 
     /// 404 `MANIFEST_UNKNOWN`; `detail {"Tag": …}` for a tag as
-    /// distribution 2.8 answers (registries.md §2.10).
+    /// distribution 2.8 answers (docs/registries.md#errors).
     pub fn manifest_unknown(reference: &str) -> OciError {
         let detail = if reference.contains(':') {
             Value::String(reference.into())

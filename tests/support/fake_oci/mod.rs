@@ -1,6 +1,6 @@
 //! A faithful in-memory OCI Distribution registry for integration tests
-//! (registries.md §2 for the wire protocol, §4.1 for the minimum behaviour
-//! of a fake). Vendor fakes (ghcr, Docker Hub, GitLab, ACR, GCR/AR, Harbor,
+//! (docs/registries.md#the-shared-oci-data-plane for the wire protocol, #test-fakes for what
+//! the fakes reproduce). Vendor fakes (ghcr, Docker Hub, GitLab, ACR, GCR/AR, Harbor,
 //! Quay) build on it with a [`Profile`] (switches + hooks) and extra axum
 //! routes served on the same host. Anything the real protocol rejects, it
 //! rejects: unknown blobs or children in a manifest, a `Content-Type` that is
@@ -13,8 +13,8 @@
 //! use support::fake_oci::*;
 //!
 //! // Presets: Profile::distribution() (spec v1.1 / distribution 3.x),
-//! // Profile::distribution_2_8() (as observed, §4.2), Profile::oci_1_1()
-//! // (with referrers). Change any field with struct update syntax.
+//! // Profile::distribution_2_8() (as observed, docs/registries.md#real-servers-in-the-tests),
+//! // Profile::oci_1_1() (with referrers). Change any field with struct update syntax.
 //! let fake = FakeOci::start(Profile {
 //!     tag_paging: TagPaging::FixedPage { size: 50 },
 //!     ..Profile::distribution().with_auth(Auth::bearer_users(
@@ -159,7 +159,7 @@ impl LoggedRequest {
     }
 }
 
-/// `Retry-After` of an injected 429 (registries.md §2.11: seconds or an
+/// `Retry-After` of an injected 429 (docs/registries.md#rate-limits-and-redirects: seconds or an
 /// HTTP date).
 #[derive(Clone, Debug, PartialEq)]
 pub enum RetryAfter {
@@ -177,7 +177,7 @@ pub enum FaultAction {
     /// This status with a JSON `UNKNOWN`/`UNAVAILABLE` error body.
     Status(u16),
     /// This status with a plain-text body (proxies, router errors;
-    /// registries.md §4.1 "one route with a plain-text error").
+    /// docs/registries.md#test-fakes).
     PlainText(u16, String),
 }
 

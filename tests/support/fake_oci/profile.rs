@@ -1,5 +1,6 @@
 //! [`Profile`]: plain data (plus optional hooks) that picks the behaviour of
-//! the fake per vendor. Each switch is one row of registries.md §2.8/§2.4/§4.1.
+//! the fake per vendor. Each switch is one behaviour of docs/registries.md#deleting-manifests,
+//! #tag-listing or #test-fakes.
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ impl Credentials {
 
 /// Actions a caller may perform, per repository pattern. A pattern is `*`
 /// (any repository), `prefix*` or an exact name; an action `*` grants every
-/// action (registries.md §2.2 "A token whose actions include `*`").
+/// action (docs/registries.md#authentication).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Grants {
     pub rules: Vec<(String, Vec<String>)>,
@@ -80,7 +81,7 @@ impl Grants {
 /// Decides what a caller gets; None means the credentials are refused (401).
 pub type CredentialCheck = Arc<dyn Fn(&Credentials) -> Option<Grants> + Send + Sync>;
 
-/// How `/v2/` requests are authenticated (registries.md §2.2).
+/// How `/v2/` requests are authenticated (docs/registries.md#authentication).
 #[derive(Clone)]
 pub enum Auth {
     /// Everything allowed, no `Authorization` needed.
@@ -163,8 +164,8 @@ pub fn users_check(
     })
 }
 
-/// Which fields the token reply carries (registries.md §2.2 step 4: "accept
-/// either").
+/// Which fields the token reply carries (docs/registries.md#authentication step 4: clients
+/// accept either).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenFields {
     Both,
@@ -172,7 +173,7 @@ pub enum TokenFields {
     AccessTokenOnly,
 }
 
-/// Bearer token auth (registries.md §2.2, §2.3).
+/// Bearer token auth (docs/registries.md#authentication, #token-caching).
 #[derive(Clone)]
 pub struct BearerAuth {
     /// Where the token endpoint is served on this server (`/token`,
@@ -180,9 +181,9 @@ pub struct BearerAuth {
     /// `/oauth2/token`), or an absolute URL served elsewhere (then this
     /// server only validates tokens minted with [`super::FakeHandle::issue_token`]).
     pub realm: String,
-    /// `service` in the challenge; None leaves it out (AR; registries.md
-    /// §2.2 step 3). When Some, a token request naming another service is
-    /// refused with 400.
+    /// `service` in the challenge; None leaves it out (AR;
+    /// docs/registries.md#authentication step 3). When Some, a token request naming another
+    /// service is refused with 400.
     pub service: Option<String>,
     pub check: CredentialCheck,
     /// `expires_in` of issued tokens; None leaves the field out (clients
@@ -193,7 +194,7 @@ pub struct BearerAuth {
     /// 404, meaning "use GET".
     pub oauth2_post: bool,
     /// Also accept `Authorization: Basic` directly on `/v2/` requests
-    /// (Harbor; registries.md §2.2 step 2).
+    /// (Harbor; docs/registries.md#authentication step 2).
     pub accept_basic: bool,
     /// Scheme word in the challenge (`Bearer`; Docker Hub's API also knows
     /// `JWT`, but the registry uses `Bearer`).
@@ -215,7 +216,7 @@ impl Default for BearerAuth {
     }
 }
 
-/// `DELETE /v2/<n>/manifests/<tag>` (registries.md §2.8).
+/// `DELETE /v2/<n>/manifests/<tag>` (docs/registries.md#deleting-manifests).
 #[derive(Clone, Debug, PartialEq)]
 pub enum TagDelete {
     /// 202; the tag goes, the manifest and other tags stay (spec v1.1,
@@ -231,7 +232,7 @@ pub enum TagDelete {
     Refuse(Refusal),
 }
 
-/// `DELETE /v2/<n>/manifests/<digest>` (registries.md §2.8).
+/// `DELETE /v2/<n>/manifests/<digest>` (docs/registries.md#deleting-manifests).
 #[derive(Clone, Debug, PartialEq)]
 pub enum DigestDelete {
     /// 202; the manifest and every tag on it go.
@@ -243,7 +244,7 @@ pub enum DigestDelete {
     Unsupported,
 }
 
-/// `GET /v2/<n>/tags/list` paging (registries.md §2.4).
+/// `GET /v2/<n>/tags/list` paging (docs/registries.md#tag-listing).
 #[derive(Clone, Debug, PartialEq)]
 pub enum TagPaging {
     /// Every tag in storage order (not sorted), `n`/`last` ignored, no
@@ -258,11 +259,11 @@ pub enum TagPaging {
     FixedPage { size: usize },
     /// Like `Sorted` but in push order of the tagged manifests, oldest
     /// first (ties by name); `last` names the tag after which the page
-    /// starts (ghcr: "oldest first", §2.4 [I]).
+    /// starts (ghcr: "oldest first", docs/registries.md#tag-listing [I]).
     PushOrder { default_n: Option<usize> },
 }
 
-/// A mount request without `from` (registries.md §2.6).
+/// A mount request without `from` (docs/registries.md#blobs-and-uploads).
 #[derive(Clone, Debug, PartialEq)]
 pub enum MountWithoutFrom {
     /// Ignored: a new upload session (202), as distribution 2.8 does.
@@ -359,14 +360,14 @@ pub struct Profile {
     /// `n` above this → 400 `PAGINATION_NUMBER_INVALID` (ECR: 1000).
     pub max_n: Option<usize>,
     /// The referrers API and `OCI-Subject` on PUT; when false, referrers is
-    /// a plain-text 404 (registries.md §2.9).
+    /// a plain-text 404 (docs/registries.md#referrers).
     pub referrers: bool,
     /// Cross-repository mount with `from` (false: always a 202 session, as
     /// ECR without BLOB_MOUNTING).
     pub mount: bool,
     pub mount_without_from: MountWithoutFrom,
     /// Every mount request (with or without `from`) refused with this
-    /// error; clients must retry without `mount` (§2.6, ggcr#1404).
+    /// error; clients must retry without `mount` (docs/registries.md#blobs-and-uploads, ggcr#1404).
     pub mount_refusal: Option<Refusal>,
     /// `POST …/uploads/?digest=` with a body finishes in one request (201);
     /// when false it is answered 202 with a session, body ignored
@@ -375,16 +376,17 @@ pub struct Profile {
     /// A minimum PATCH chunk size announced in `OCI-Chunk-Min-Length` on
     /// the POST (announced only: the server cannot tell the last chunk).
     pub chunk_min_length: Option<usize>,
-    /// Accept negotiation as distribution 2.8 does it (§2.5 [V]): an OCI
+    /// Accept negotiation as distribution 2.8 does it (docs/registries.md#manifests-and-accept
+    /// [V]): an OCI
     /// manifest or index requested without its type in `Accept` → 404, a
     /// schema 2 manifest by tag without schema 2 → 400. When false, the
     /// stored manifest is served whatever the `Accept`.
     pub strict_accept: bool,
     /// `Location` headers as absolute URLs (`http://127.0.0.1:PORT/v2/…`)
-    /// instead of relative paths; clients must handle both (§2.6).
+    /// instead of relative paths; clients must handle both (docs/registries.md#blobs-and-uploads).
     pub absolute_locations: bool,
     /// Blob GETs answer 307 to a second server on `localhost:<other port>`
-    /// with a presigned query (§2.11 "Redirects"). That server refuses a
+    /// with a presigned query (docs/registries.md#rate-limits-and-redirects). That server refuses a
     /// request that also carries `Authorization` with 400, as S3 does
     /// ("Only one auth mechanism allowed"), and logs every request (see
     /// [`super::FakeHandle::storage_requests`]). Fixed at start: the second
@@ -397,7 +399,7 @@ pub struct Profile {
     /// Headers added to every response (e.g. GitLab's
     /// `Gitlab-Container-Registry-Features`).
     pub extra_headers: Vec<(String, String)>,
-    /// The actions a `DELETE` on `/v2/` needs; None: `delete` (§2.2 table).
+    /// The actions a `DELETE` on `/v2/` needs; None: `delete` (docs/registries.md#authentication).
     /// Quay checks `pull,push` (its token endpoint knows no `delete`).
     pub delete_needs: Option<Vec<&'static str>>,
     pub hooks: Hooks,
@@ -452,9 +454,9 @@ impl Profile {
         }
     }
 
-    /// distribution 2.8 with delete enabled, as observed (registries.md
-    /// §4.2): tag DELETE 400 `DIGEST_INVALID`, paging ignored, single POST
-    /// answered 202, no referrers.
+    /// distribution 2.8 with delete enabled, as observed
+    /// (docs/registries.md#real-servers-in-the-tests): tag DELETE 400 `DIGEST_INVALID`, paging
+    /// ignored, single POST answered 202, no referrers.
     pub fn distribution_2_8() -> Profile {
         Profile {
             name: "distribution-2.8".into(),

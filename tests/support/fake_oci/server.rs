@@ -3,7 +3,7 @@
 //! requests, injects faults and adds the common headers.
 //!
 //! Every behaviour cites its source: distribution-spec v1.1 ("spec"),
-//! registries.md sections ("§"), and distribution 2.8 as observed ([V]).
+//! docs/registries.md sections, and distribution 2.8 as observed ([V]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -147,8 +147,8 @@ async fn observe(State(h): State<FakeHandle>, req: Request, next: Next) -> Respo
 
     let profile = h.profile();
     let hdrs = resp.headers_mut();
-    // Every distribution response carries it [V] (§4.2); clients may use it
-    // to recognise a registry.
+    // Every distribution response carries it [V] (docs/registries.md#real-servers-in-the-tests);
+    // clients may use it to recognise a registry.
     hdrs.insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
@@ -215,8 +215,8 @@ fn plain(status: u16, body: impl Into<String>) -> Response {
     r
 }
 
-/// A router miss, as Go's mux answers it (§2.9 "plain-text `404 page not
-/// found`" [V]).
+/// A router miss, as Go's mux answers it: plain-text `404 page not found` [V]
+/// (docs/registries.md#referrers).
 fn page_not_found() -> Response {
     plain(404, "404 page not found\n")
 }
@@ -366,7 +366,8 @@ async fn dispatch(State(h): State<FakeHandle>, req: Request) -> Response {
         | Route::Upload(r, _)
         | Route::Referrers(r, _) => Some(r.clone()),
     };
-    // Names are literal in /v2/ paths (§2.1): `a%2Fb` is not a name.
+    // Names are literal in /v2/ paths (docs/registries.md#names-tags-and-digests): `a%2Fb` is not
+    // a name.
     if let Some(r) = &repo
         && !is_repo_name(r)
     {
@@ -376,7 +377,7 @@ async fn dispatch(State(h): State<FakeHandle>, req: Request) -> Response {
         Route::Ping => Need::Ping,
         Route::Catalog => Need::Catalog,
         Route::UploadStart(r) | Route::Upload(r, _) => Need::Repo {
-            // Upload sessions need push whatever the method (§2.2 table).
+            // Upload sessions need push whatever the method (docs/registries.md#authentication).
             name: r.clone(),
             actions: vec!["pull", "push"],
         },
@@ -468,7 +469,8 @@ impl Ctx<'_> {
         Ok(Some(n))
     }
 
-    /// `GET /v2/_catalog` (§3.1): sorted, `n`/`last`, relative `Link`.
+    /// `GET /v2/_catalog` (docs/registries.md#generic-distribution): sorted, `n`/`last`, relative
+    /// `Link`.
     fn catalog(&self) -> Res {
         let repos: Vec<String> = self.h.with_store(|s| s.repos.keys().cloned().collect());
         let n = self.page_size()?;
@@ -488,7 +490,8 @@ impl Ctx<'_> {
         ))
     }
 
-    /// `GET /v2/<n>/tags/list` (spec "Listing Tags"; §2.4 paging variants).
+    /// `GET /v2/<n>/tags/list` (spec "Listing Tags"; paging variants in
+    /// docs/registries.md#tag-listing).
     fn tags_list(&self, repo: &str) -> Res {
         let Some(all) = self.h.with_store(|s| {
             s.repo(repo)
@@ -559,7 +562,7 @@ impl Ctx<'_> {
             }
             TagPaging::FixedPage { size } => {
                 // Quay: `n` and `last` ignored; the next page is named by an
-                // opaque token (§2.4 [I]).
+                // opaque token (docs/registries.md#tag-listing [I]).
                 let offset = match self.param("next_page") {
                     None => 0,
                     Some(tok) => *self
@@ -588,8 +591,7 @@ impl Ctx<'_> {
                 page
             }
         };
-        // `tags: null` when the repository has no tag at all (§2.4
-        // "Tolerate `tags: null`"; §4.1).
+        // `tags: null` when the repository has no tag at all (docs/registries.md#tag-listing).
         let tags_value = if all.is_empty() {
             Value::Null
         } else {
@@ -602,7 +604,8 @@ impl Ctx<'_> {
         Ok(json_response(&body, "application/json", &headers))
     }
 
-    /// `GET`/`HEAD /v2/<n>/manifests/<ref>` with Accept negotiation (§2.5).
+    /// `GET`/`HEAD /v2/<n>/manifests/<ref>` with Accept negotiation
+    /// (docs/registries.md#manifests-and-accept).
     fn get_manifest(&self, repo: &str, reference: &str) -> Res {
         if looks_like_digest(reference) && !is_digest(reference) {
             return Err(OciError::digest_invalid(format!(
@@ -625,7 +628,8 @@ impl Ctx<'_> {
         } else {
             match m.media_type.as_str() {
                 // distribution 2.8: "OCI manifest found, but accept header
-                // does not support OCI manifests" → 404 [V] (§2.5).
+                // does not support OCI manifests" → 404 [V]
+                // (docs/registries.md#manifests-and-accept).
                 OCI_MANIFEST | OCI_INDEX => {
                     return Err(OciError::new(
                         404,
@@ -636,7 +640,7 @@ impl Ctx<'_> {
                 }
                 // By digest, the stored bytes are served whatever the Accept;
                 // by tag, 2.8 down-converts to schema 1, which failed with
-                // 400 MANIFEST_INVALID here [V] (§2.5).
+                // 400 MANIFEST_INVALID here [V] (docs/registries.md#manifests-and-accept).
                 DOCKER_MANIFEST if !by_digest => {
                     return Err(OciError::new(
                         400,
@@ -696,8 +700,8 @@ impl Ctx<'_> {
                 &headers[1..2],
             ));
         }
-        // HEAD: same headers, no body (§2.5; hyper drops HEAD bodies but the
-        // explicit Content-Length keeps the real size).
+        // HEAD: same headers, no body (docs/registries.md#manifests-and-accept; hyper drops HEAD
+        // bodies but the explicit Content-Length keeps the real size).
         let body = if *self.method == Method::HEAD {
             Body::empty()
         } else {
@@ -709,7 +713,7 @@ impl Ctx<'_> {
         ))
     }
 
-    /// `PUT /v2/<n>/manifests/<ref>` (spec "Pushing Manifests"; §2.7).
+    /// `PUT /v2/<n>/manifests/<ref>` (spec "Pushing Manifests"; docs/registries.md#manifest-put).
     fn put_manifest(&self, repo: &str, reference: &str) -> Res {
         if self.body.len() > self.profile.max_manifest_bytes {
             return Err(OciError::new(
@@ -753,7 +757,8 @@ impl Ctx<'_> {
             ),
             ("docker-content-digest", digest),
         ];
-        // A registry with the referrers API says so with OCI-Subject (§2.7);
+        // A registry with the referrers API says so with OCI-Subject
+        // (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests-with-subject);
         // without it the client must maintain the fallback tag.
         if self.profile.referrers
             && let Some(s) = subject
@@ -763,12 +768,12 @@ impl Ctx<'_> {
         Ok(empty(201, &headers))
     }
 
-    /// `DELETE /v2/<n>/manifests/<tag|digest>` (§2.8 table).
+    /// `DELETE /v2/<n>/manifests/<tag|digest>` (docs/registries.md#deleting-manifests).
     fn delete_manifest(&self, repo: &str, reference: &str) -> Res {
         let mut store = self.h.0.store.lock().unwrap();
         if looks_like_digest(reference) {
             if !is_digest(reference) {
-                // `sha256:zz` → 400 [V] (§4.2).
+                // `sha256:zz` → 400 [V] (docs/registries.md#real-servers-in-the-tests).
                 return Err(OciError::digest_invalid(format!(
                     "invalid digest {reference:?}"
                 )));
@@ -829,7 +834,8 @@ impl Ctx<'_> {
         Ok(empty(202, &[]))
     }
 
-    /// `GET`/`HEAD /v2/<n>/blobs/<digest>` (§2.6 "Existence").
+    /// `GET`/`HEAD /v2/<n>/blobs/<digest>`
+    /// (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#checking-if-content-exists-in-the-registry).
     fn get_blob(&self, repo: &str, digest: &str) -> Res {
         if !is_digest(digest) {
             return Err(OciError::digest_invalid(format!(
@@ -840,8 +846,8 @@ impl Ctx<'_> {
             .h
             .with_store(|s| s.blob(repo, digest))
             .ok_or_else(|| OciError::blob_unknown(digest))?;
-        // Object storage behind a redirect (§2.11): another host and port,
-        // the presigned query is the credential.
+        // Object storage behind a redirect (docs/registries.md#rate-limits-and-redirects): another
+        // host and port, the presigned query is the credential.
         if self.profile.redirect_blobs && *self.method == Method::GET {
             let port = self
                 .h
@@ -880,8 +886,8 @@ impl Ctx<'_> {
         ))
     }
 
-    /// `DELETE /v2/<n>/blobs/<digest>` → 202 (§2.8 "Blob"); the bytes stay
-    /// for other repositories.
+    /// `DELETE /v2/<n>/blobs/<digest>` → 202; the bytes stay for other repositories
+    /// (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#deleting-blobs).
     fn delete_blob(&self, repo: &str, digest: &str) -> Res {
         if !is_digest(digest) {
             return Err(OciError::digest_invalid(format!(
@@ -902,8 +908,8 @@ impl Ctx<'_> {
         Ok(empty(202, &[]))
     }
 
-    /// `POST /v2/<n>/blobs/uploads/` (spec "Pushing blobs"; §2.6): mount,
-    /// single POST, or a new session.
+    /// `POST /v2/<n>/blobs/uploads/` (spec "Pushing blobs"; docs/registries.md#blobs-and-uploads):
+    /// mount, single POST, or a new session.
     fn start_upload(&self, repo: &str) -> Res {
         if let Some(mount) = self.param("mount") {
             if !is_digest(&mount) {
@@ -918,7 +924,7 @@ impl Ctx<'_> {
             let source = match (&from, &self.profile.mount_without_from) {
                 (Some(f), _) if self.profile.mount && is_repo_name(f) => {
                     // The caller must be allowed to pull the source; a token
-                    // lacking it just does not mount (§2.3 "Cross-repo mount").
+                    // lacking it just does not mount (docs/registries.md#token-caching).
                     self.caller.permits(f, "pull").then(|| f.clone())
                 }
                 (Some(_), _) => None,
@@ -976,7 +982,8 @@ impl Ctx<'_> {
     }
 
     fn session_headers(&self, repo: &str, id: &str, u: &Upload) -> Vec<(&'static str, String)> {
-        // distribution: `Range: 0-<last byte>`, 0-0 when empty (§2.6).
+        // distribution: `Range: 0-<last byte>`, 0-0 when empty
+        // (docs/registries.md#blobs-and-uploads).
         let end = u.data.len().saturating_sub(1);
         vec![
             (
@@ -1007,7 +1014,7 @@ impl Ctx<'_> {
     }
 
     /// Verifies `data` against `digest` and stores it (201), or 400
-    /// `DIGEST_INVALID` (spec "Pushing blobs"; §2.6).
+    /// `DIGEST_INVALID` (spec "Pushing blobs"; docs/registries.md#blobs-and-uploads).
     fn finish(&self, repo: &str, digest: &str, data: Vec<u8>) -> Res {
         if !is_digest(digest) {
             return Err(OciError::digest_invalid(format!(
@@ -1036,7 +1043,7 @@ impl Ctx<'_> {
     }
 
     /// `GET`/`PATCH`/`PUT`/`DELETE <Location>` of an upload session
-    /// (spec "Pushing a blob in chunks"; §2.6).
+    /// (spec "Pushing a blob in chunks"; docs/registries.md#blobs-and-uploads).
     fn upload(&self, repo: &str, id: &str) -> Res {
         let mut store = self.h.0.store.lock().unwrap();
         let Some(u) = store.uploads.get(id).filter(|u| u.repo == repo).cloned() else {
@@ -1085,10 +1092,10 @@ impl Ctx<'_> {
 
     /// `Content-Range: <start>-<end>` must continue exactly where the
     /// session stands and match the body length; otherwise 416 with the
-    /// current `Range` (spec "Pushing a blob in chunks"; §2.6).
+    /// current `Range` (spec "Pushing a blob in chunks"; docs/registries.md#blobs-and-uploads).
     fn check_range(&self, u: &Upload) -> Result<(), OciError> {
         let Some(raw) = self.headers.get(header::CONTENT_RANGE) else {
-            return Ok(()); // streamed: no Content-Range (§2.6 "Streaming")
+            return Ok(()); // streamed: no Content-Range (docs/registries.md#blobs-and-uploads)
         };
         let have = u.data.len();
         let refuse = |why: &str| {
@@ -1121,7 +1128,7 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// `GET /v2/<n>/referrers/<digest>` (spec "Listing Referrers"; §2.9).
+    /// `GET /v2/<n>/referrers/<digest>` (spec "Listing Referrers"; docs/registries.md#referrers).
     fn referrers(&self, repo: &str, digest: &str) -> Res {
         if !self.profile.referrers {
             return Ok(page_not_found());
@@ -1190,7 +1197,8 @@ fn sorted_page(all: &[String], last: Option<&str>, n: Option<usize>) -> (Vec<Str
 }
 
 /// Media types listed in the `Accept` header(s), parameters dropped; one
-/// comma-separated header and repeated headers both count (§2.5 [V]).
+/// comma-separated header and repeated headers both count
+/// (docs/registries.md#manifests-and-accept [V]).
 fn accepted_types(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::ACCEPT)

@@ -21,7 +21,7 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Schema 1: never accepted on PUT (registries.md §2.5 "legacy").
+/// Schema 1: never accepted on PUT (docs/registries.md#manifests-and-accept).
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
 /// The store shared by the server, hooks, vendor routes and tests.
@@ -134,7 +134,7 @@ pub struct StoredManifest {
 impl StoredManifest {
     /// The artifact type a referrers list reports: the manifest's own
     /// `artifactType`, else its `config.mediaType` (distribution-spec v1.1
-    /// "Listing Referrers"; registries.md §2.9).
+    /// "Listing Referrers"; docs/registries.md#referrers).
     pub fn effective_artifact_type(&self) -> Option<String> {
         self.artifact_type
             .clone()
@@ -244,8 +244,9 @@ impl Store {
         };
         let parsed = parse_manifest(bytes, content_type)?;
         // Everything a manifest references must already be in this
-        // repository (distribution-spec v1.1 "Pushing Manifests"; registries.md
-        // §2.6 "children before the index, blobs before manifests").
+        // repository (distribution-spec v1.1 "Pushing Manifests";
+        // docs/registries.md#blobs-and-uploads: children before the index, blobs before
+        // manifests).
         let r = self.repo(repo);
         let has_blob =
             |d: &str| r.is_some_and(|r| r.blobs.contains(d)) && self.blobs.contains_key(d);
@@ -458,7 +459,8 @@ pub fn parse_manifest(bytes: &[u8], content_type: &str) -> Result<ParsedManifest
         return Err(invalid("schemaVersion must be 2"));
     }
     let body_type = obj.get("mediaType").and_then(Value::as_str);
-    // registries.md §2.7: Content-Type must equal the manifest's mediaType.
+    // Content-Type must equal the manifest's mediaType
+    // (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests).
     // An OCI manifest may omit mediaType (image-spec: SHOULD); then the
     // Content-Type decides.
     let media_type = match body_type {
@@ -593,12 +595,12 @@ pub fn is_digest(s: &str) -> bool {
 
 /// Looks like a digest (`alg:enc`) even if malformed, so `sha256:zz` is
 /// answered 400 `DIGEST_INVALID` rather than treated as a tag
-/// (registries.md §4.2 "`sha256:zz` → 400").
+/// (`sha256:zz` → 400 [V], docs/registries.md#real-servers-in-the-tests).
 pub fn looks_like_digest(s: &str) -> bool {
     s.contains(':')
 }
 
-/// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}` (registries.md §2.1).
+/// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}` (docs/registries.md#names-tags-and-digests).
 pub fn is_tag(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -610,7 +612,7 @@ pub fn is_tag(s: &str) -> bool {
 }
 
 /// Lower-case components `[a-z0-9]+` joined by `.`, `_`, `__` or runs of
-/// `-`, separated by `/` (registries.md §2.1; distribution-spec v1.1
+/// `-`, separated by `/` (docs/registries.md#names-tags-and-digests; distribution-spec v1.1
 /// "Pulling manifests" name grammar).
 pub fn is_repo_name(s: &str) -> bool {
     if s.is_empty() || s.len() > 255 {
