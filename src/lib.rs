@@ -11,6 +11,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod detect;
+#[cfg(test)]
+mod docs_guard;
 pub mod error;
 pub mod fixtures;
 pub mod implementation;
