@@ -1,6 +1,6 @@
 //! Which implementation an address belongs to, and why — the pure part of detection.
 //!
-//! Order (DESIGN.md): explicit choice → CI knowledge → host patterns → one unauthenticated probe
+//! Order (README, "Detection"): explicit choice → CI knowledge → host patterns → one unauthenticated probe
 //! (done by `registry::probe`, interpreted here) → `default`. Patterns are anchored on the whole
 //! host name so that look-alikes such as `x.azurecr.io.example.com` are not mistaken.
 

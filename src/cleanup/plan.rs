@@ -2,7 +2,7 @@
 //! which every tag has an action and a reason. The dry run prints this plan; the real run
 //! executes the same object.
 //!
-//! Rules (DESIGN.md, cleanup semantics):
+//! Rules (README, "Cleanup"; docs/cleanup-safety.md for the clocks):
 //! - only tags in scope are considered (the image's repository or `NAME-` prefix, `--only-tag`);
 //! - a tag is deleted when a deletion reason applies (its proven git ref is gone, or retention is
 //!   configured and does not keep it) and no keep rule holds;
