@@ -252,15 +252,15 @@ fn github_action_publishes_cleans_up_and_writes_its_files() {
         token,
         &[
             ("image", &images),
-            ("images_repo", &repo),
-            ("insecure_registry", &host),
+            ("images-repo", &repo),
+            ("insecure-registry", &host),
             ("implementation", "default"),
-            ("registry_username", user),
-            ("registry_password", password),
-            ("tag_ci_commit", "true"),
-            ("keep_last", "1"),
+            ("registry-username", user),
+            ("registry-password", password),
+            ("tag-ci-commit", "true"),
+            ("keep-last", "1"),
             ("grace", "0"),
-            ("git_refs", "none"),
+            ("git-refs", "none"),
         ],
     );
     let run = dockhand(&["run"], work.path(), &env);
@@ -365,16 +365,16 @@ fn github_bad_input_is_an_annotated_exit_2_and_sends_nothing() {
         "ghs_tok3nValue",
         &[
             ("image", &images),
-            ("images_repo", &repo),
-            ("insecure_registry", &proxy.host()),
-            ("keep_last", "ten"),
+            ("images-repo", &repo),
+            ("insecure-registry", &proxy.host()),
+            ("keep-last", "ten"),
         ],
     );
     let run = dockhand(&["run"], work.path(), &env);
     run.code(2).leaks_none(&["ghs_tok3nValue"]);
     assert!(
         run.stderr
-            .contains("::error title=dockhand::INPUT_KEEP_LAST: \"ten\" is not a whole number"),
+            .contains("::error title=dockhand::INPUT_KEEP-LAST: \"ten\" is not a whole number"),
         "{run:?}"
     );
 
@@ -384,7 +384,7 @@ fn github_bad_input_is_an_annotated_exit_2_and_sends_nothing() {
         "project: demo\nconfigVersion: 1\ncleanup:\n  keep_last: many\n",
     )
     .unwrap();
-    let env = github_env(work.path(), "ghs_tok3nValue", &[("images_repo", &repo)]);
+    let env = github_env(work.path(), "ghs_tok3nValue", &[("images-repo", &repo)]);
     let run = dockhand(&["run"], work.path(), &env);
     run.code(2);
     let annotation = run
@@ -397,6 +397,65 @@ fn github_bad_input_is_an_annotated_exit_2_and_sends_nothing() {
         "{annotation}"
     );
     assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+}
+
+/// An input given in the kebab-case the action declares (`INPUT_DRY-RUN`, as the runner passes
+/// `dry-run`) and the same input in the older underscore spelling (`INPUT_DRY_RUN`) mean the same
+/// option: the same dry-run document, and nothing pushed either way.
+#[test]
+fn github_kebab_and_underscore_inputs_mean_the_same() {
+    let reg = RegistryServer::anonymous();
+    let work = tempfile::tempdir().unwrap();
+    fixtures::seed_example(&work.path().join("images")).unwrap();
+    let images = images_arg(work.path(), "\n");
+    let repo = format!("{}/octo-org/hello-world", reg.host());
+    let inputs = [
+        ("images-repo", repo.as_str()),
+        ("insecure-registry", &reg.host()),
+        ("implementation", "default"),
+        ("dry-run", "true"),
+        ("keep-last", "2"),
+        ("git-refs", "none"),
+        ("output", "json"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let kebab: Vec<(&str, &str)> = inputs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain([("image", images.as_str())])
+        .collect();
+    // The runner passes every declared input, given or not: a declared default would clash with
+    // the same input given in the underscore spelling.
+    let action: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(repo_root().join("action.yml")).unwrap())
+            .unwrap();
+    for (name, input) in action["inputs"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        assert!(!name.contains('_'), "input {name:?} is not kebab-case");
+        if name != "token" {
+            assert_eq!(input["default"].as_str(), Some(""), "input {name:?}");
+        }
+    }
+    let hyphenated = github_env(work.path(), "ghs_tok3nValue", &kebab);
+    assert_eq!(hyphenated["INPUT_DRY-RUN"], "true");
+    let mut underscored = github_env(work.path(), "ghs_tok3nValue", &[("image", &images)]);
+    for (k, v) in &inputs {
+        let key = format!("INPUT_{}", k.to_uppercase().replace('-', "_"));
+        underscored.insert(key, v.clone());
+    }
+    assert_eq!(underscored["INPUT_DRY_RUN"], "true");
+    let a = dockhand(&["run"], work.path(), &hyphenated);
+    let b = dockhand(&["run"], work.path(), &underscored);
+    a.code(0);
+    b.code(0);
+    let doc: serde_json::Value = serde_json::from_str(&a.stdout).unwrap();
+    assert_eq!(doc["publish"]["dry_run"], true, "{a:?}");
+    assert_eq!(doc["cleanup"]["dry_run"], true, "{a:?}");
+    assert_eq!(a.stdout, b.stdout, "same document either way");
+    assert!(
+        tags_of(&reg.url(), "octo-org/hello-world/backend", None).is_empty(),
+        "a dry run pushes nothing"
+    );
 }
 
 /// GitLab's predefined variables of a job in a tag pipeline, with the registry at `host`.
@@ -671,7 +730,7 @@ fn plain_ci_logs_progress_and_colour_rules() {
 fn github_pull_request_defaults() {
     let token = "ghs_pullRequestToken0987654";
     let work = tempfile::tempdir().unwrap();
-    let mut env = github_env(work.path(), token, &[("tag_ci_commit", "true")]);
+    let mut env = github_env(work.path(), token, &[("tag-ci-commit", "true")]);
     std::fs::write(
         work.path().join("event.json"),
         r#"{"pull_request":{"number":7,"head":{"sha":"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"}},"repository":{"default_branch":"main"}}"#,
