@@ -146,6 +146,19 @@ fn github_env(work: &Path, token: &str, with: &[(&str, &str)]) -> BTreeMap<Strin
     env
 }
 
+/// The outputs action.yml declares.
+fn action_outputs() -> Vec<String> {
+    let action: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(repo_root().join("action.yml")).unwrap())
+            .unwrap();
+    action["outputs"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// GitHub's output file: `name=value` and `name<<DELIM … DELIM`.
 fn parse_github_output(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -333,6 +346,33 @@ fn github_action_publishes_cleans_up_and_writes_its_files() {
     );
     assert_eq!(outputs["deleted"], deleted.len().to_string(), "{outputs:?}");
     assert_eq!(outputs["failed"], "0");
+    assert_eq!(
+        outputs["deleted-tags"], outputs["deleted_tags"],
+        "the older name stays"
+    );
+    assert!(
+        outputs["kept"].parse::<usize>().unwrap() >= 4,
+        "the four new tags (and their origin records) are kept: {outputs:?}"
+    );
+    // Two images: no single `digest`; `tags` and `refs` one a line.
+    assert_eq!(outputs["digest"], "", "{outputs:?}");
+    let mut tags: Vec<&str> = outputs["tags"].lines().collect();
+    tags.sort();
+    assert_eq!(tags, {
+        let mut t = vec![branch_tag.as_str(), COMMIT];
+        t.sort();
+        t
+    });
+    assert_eq!(outputs["refs"].lines().count(), 4, "{outputs:?}");
+    assert!(
+        outputs["refs"].lines().any(|l| l == backend_ref),
+        "{outputs:?}"
+    );
+    let mut declared: Vec<String> = action_outputs();
+    declared.sort();
+    let mut written: Vec<String> = outputs.keys().cloned().collect();
+    written.sort();
+    assert_eq!(written, declared, "every declared output is written");
 
     let summary = std::fs::read_to_string(work.path().join("step_summary")).unwrap();
     assert!(summary.contains("### dockhand: published"), "{summary}");
@@ -552,7 +592,27 @@ fn gitlab_job_publishes_to_ci_registry_with_the_job_token() {
             )
         })
         .collect();
-    assert_eq!(dotenv, expected);
+    assert!(dotenv.starts_with(&expected), "{dotenv}");
+    let rest: BTreeMap<&str, &str> = dotenv[expected.len()..]
+        .lines()
+        .map(|l| l.split_once('=').unwrap())
+        .collect();
+    // The action's outputs under GitLab's names, lists comma-separated.
+    assert_eq!(rest["DOCKHAND_DIGEST"], "", "two images: {dotenv}");
+    assert_eq!(rest["DOCKHAND_TAGS"], "v1.2.3");
+    assert_eq!(
+        rest["DOCKHAND_REFS"],
+        digests
+            .iter()
+            .map(|(n, _)| format!("{host}/group/project/{n}:v1.2.3"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert!(rest["DOCKHAND_IMAGES"].starts_with("[{"), "{dotenv}");
+    assert!(
+        !rest.contains_key("DOCKHAND_DELETED"),
+        "publish only: {dotenv}"
+    );
     let junit = std::fs::read_to_string(work.path().join("dockhand-junit.xml")).unwrap();
     assert!(junit.contains("tests=\"2\" failures=\"0\""), "{junit}");
     assert!(

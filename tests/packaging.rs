@@ -133,17 +133,22 @@ fn inputs_and_variables_name_real_options() {
             "input {name:?} has no description"
         );
     }
-    for outputs in [
-        "images",
-        "digests",
-        "deleted",
-        "kept",
-        "failed",
-        "deleted_tags",
-    ] {
+    // The outputs declared are the ones a run writes (`ci::outputs::OUTPUTS`).
+    let declared: Vec<&str> = action["outputs"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        declared,
+        dockhand::ci::outputs::OUTPUTS,
+        "action.yml outputs"
+    );
+    for output in declared {
         assert!(
-            action["outputs"][outputs]["description"].is_string(),
-            "output {outputs} is not declared"
+            action["outputs"][output]["description"].is_string(),
+            "output {output} has no description"
         );
     }
     for file in [".gitlab-ci-template.yml", "templates/dockhand.yml"] {
@@ -429,5 +434,59 @@ fn runtime_image_builds_runs_and_publishes_itself() {
     assert_eq!(
         dockhand::registry::media::sha256_digest(&raw.stdout),
         digest
+    );
+}
+
+/// The README's table of the action's inputs and outputs (between its marker comments) is
+/// action.yml's: the same names, in the same order, with the same descriptions.
+#[test]
+fn readme_action_table_matches_action_yml() {
+    let action: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(repo_root().join("action.yml")).unwrap())
+            .unwrap();
+    let mut want = Vec::new();
+    for kind in ["inputs", "outputs"] {
+        for (name, v) in action[kind].as_mapping().unwrap() {
+            want.push((
+                kind.trim_end_matches('s').to_string(),
+                name.as_str().unwrap().to_string(),
+                v["description"].as_str().unwrap().replace('|', "\\|"),
+            ));
+        }
+    }
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- action-table:start")
+        .expect("README has no action-table:start marker");
+    let end = readme
+        .find("<!-- action-table:end -->")
+        .expect("README has no action-table:end marker");
+    let got: Vec<(String, String, String)> = readme[start..end]
+        .lines()
+        .filter(|l| l.starts_with("| input |") || l.starts_with("| output |"))
+        .map(|l| {
+            let cells: Vec<&str> = l
+                .trim()
+                .trim_start_matches("| ")
+                .trim_end_matches(" |")
+                .splitn(3, " | ")
+                .collect();
+            assert_eq!(cells.len(), 3, "README row {l:?}");
+            (
+                cells[0].to_string(),
+                cells[1].trim_matches('`').to_string(),
+                cells[2].to_string(),
+            )
+        })
+        .collect();
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(w, g, "README action table differs from action.yml");
+    }
+    assert_eq!(
+        want.len(),
+        got.len(),
+        "README action table has {} rows, action.yml {} inputs and outputs",
+        got.len(),
+        want.len()
     );
 }

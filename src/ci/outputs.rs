@@ -2,9 +2,16 @@
 //! report, a JUnit report. The text of each is built by a pure function; [`write`] appends or
 //! writes the files the settings and the pipeline name.
 //!
-//! GitHub outputs: `images` (the publish document's `images`, compact JSON), `digests` (one
-//! `REF@DIGEST` a line), `deleted`, `kept`, `failed` (cleanup counts) and `deleted_tags` (one
-//! `REPO:TAG` a line). Multi-line values use the heredoc form with a random delimiter.
+//! The outputs ([`OUTPUTS`], declared in action.yml and tabled in the README): `digest` (the
+//! digest when one image was published, as docker/build-push-action's output), `tags` and `refs`
+//! (the published tags and references), `images` (the publish document's `images`, compact
+//! JSON), `digests` (`REF@DIGEST`), `deleted`, `kept`, `failed` (cleanup counts) and
+//! `deleted-tags` (`REPO:TAG`); `deleted_tags` is the older name of `deleted-tags`. On GitHub,
+//! lists are one item a line, and multi-line values use the heredoc form with a random delimiter
+//! (https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/workflow-commands-for-github-actions#multiline-strings).
+//! GitLab's dotenv report has the same names upper-cased with `DOCKHAND_` (`DOCKHAND_DELETED_TAGS`),
+//! lists comma-separated, since it takes no multi-line value
+//! (https://docs.gitlab.com/ci/yaml/artifacts_reports/#artifactsreportsdotenv).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -31,8 +38,12 @@ pub fn write(settings: &Settings, pipeline: &Pipeline, r: Results) -> Result<()>
     if let Some(path) = &pipeline.github_summary {
         append(path, &summary(r), "GITHUB_STEP_SUMMARY")?;
     }
-    if let (Some(path), Some(p)) = (&settings.dotenv, r.publish) {
-        let (text, warnings) = dotenv(p);
+    if let Some(path) = settings
+        .dotenv
+        .as_ref()
+        .filter(|_| r.publish.is_some() || r.cleanup.is_some())
+    {
+        let (text, warnings) = dotenv(r);
         for w in warnings {
             crate::log::warn(&w);
         }
@@ -71,35 +82,82 @@ fn delimiter() -> String {
     format!("ghadelimiter_{a:016x}{b:016x}")
 }
 
-/// `name=value` lines, or the heredoc form for multi-line values.
-pub fn github_outputs(r: Results, delimiter: &str) -> String {
-    let mut pairs: Vec<(&str, String)> = Vec::new();
+/// Every output a run can write, in the order written (`deleted_tags` is the older name of
+/// `deleted-tags`, still written).
+pub const OUTPUTS: &[&str] = &[
+    "digest",
+    "tags",
+    "refs",
+    "images",
+    "digests",
+    "deleted",
+    "kept",
+    "failed",
+    "deleted-tags",
+    "deleted_tags",
+];
+
+/// The tag of a reference (`host:5000/a/b:tag` → `tag`).
+fn tag_of(reference: &str) -> &str {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    last.rsplit_once(':').map_or("", |(_, t)| t)
+}
+
+fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items.filter(|i| seen.insert(i.clone())).collect()
+}
+
+/// The outputs of a run as (name, items): a list has one item per entry, a scalar one item.
+/// Lists are joined per file format (lines on GitHub, commas in a dotenv).
+pub fn output_values(r: Results) -> Vec<(&'static str, Vec<String>)> {
+    let mut pairs: Vec<(&'static str, Vec<String>)> = Vec::new();
     if let Some(p) = r.publish {
+        let digests = unique(p.images.iter().map(|i| i.digest.clone()));
+        // One image (under any number of tags): its digest, else empty.
+        let digest = match digests.as_slice() {
+            [one] => one.clone(),
+            _ => String::new(),
+        };
+        pairs.push(("digest", vec![digest]));
+        pairs.push((
+            "tags",
+            unique(p.images.iter().map(|i| tag_of(&i.reference).to_string())),
+        ));
+        pairs.push(("refs", unique(p.images.iter().map(|i| i.reference.clone()))));
         pairs.push((
             "images",
-            serde_json::to_string(&p.images).unwrap_or_default(),
+            vec![serde_json::to_string(&p.images).unwrap_or_default()],
         ));
-        let digests: Vec<String> = p
-            .images
-            .iter()
-            .map(|i| format!("{}@{}", i.reference, i.digest))
-            .collect();
-        pairs.push(("digests", digests.join("\n")));
+        pairs.push((
+            "digests",
+            p.images
+                .iter()
+                .map(|i| format!("{}@{}", i.reference, i.digest))
+                .collect(),
+        ));
     }
     if let Some(c) = r.cleanup {
-        pairs.push(("deleted", c.summary.deleted.to_string()));
-        pairs.push(("kept", c.summary.kept.to_string()));
-        pairs.push(("failed", c.summary.failed.to_string()));
+        pairs.push(("deleted", vec![c.summary.deleted.to_string()]));
+        pairs.push(("kept", vec![c.summary.kept.to_string()]));
+        pairs.push(("failed", vec![c.summary.failed.to_string()]));
         let tags: Vec<String> = c
             .tags
             .iter()
             .filter(|t| t.result == "deleted" || t.result == "planned")
             .map(|t| format!("{}:{}", t.repository, t.tag))
             .collect();
-        pairs.push(("deleted_tags", tags.join("\n")));
+        pairs.push(("deleted-tags", tags.clone()));
+        pairs.push(("deleted_tags", tags));
     }
+    pairs
+}
+
+/// `name=value` lines, or the heredoc form for multi-line values.
+pub fn github_outputs(r: Results, delimiter: &str) -> String {
     let mut out = String::new();
-    for (name, value) in pairs {
+    for (name, items) in output_values(r) {
+        let value = items.join("\n");
         if value.contains('\n') || value.contains('\r') {
             // A value holding the delimiter would end the heredoc early; ours is random, but the
             // check keeps a crafted registry answer from injecting outputs.
@@ -110,6 +168,16 @@ pub fn github_outputs(r: Results, delimiter: &str) -> String {
         }
     }
     out
+}
+
+/// An output's name in the dotenv report: `deleted-tags` → `DOCKHAND_DELETED_TAGS`.
+pub fn dotenv_output_key(name: &str) -> String {
+    format!("DOCKHAND_{}", name.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// The dotenv names of the outputs (the older `deleted_tags` is the same name there).
+pub fn dotenv_output_keys() -> Vec<String> {
+    unique(OUTPUTS.iter().map(|o| dotenv_output_key(o)))
 }
 
 fn cell(s: &str) -> String {
@@ -232,25 +300,49 @@ pub fn dotenv_key(image: Option<&str>) -> String {
     }
 }
 
+/// GitLab's most variables and bytes in a dotenv report (self-managed defaults).
+const DOTENV_MAX_VARIABLES: usize = 20;
+const DOTENV_MAX_BYTES: usize = 5 * 1024;
+
 /// GitLab's dotenv report: one `DOCKHAND_IMAGE_<NAME>=REF@DIGEST` per image (its first
-/// reference), and warnings when GitLab's limits (20 variables, 5 KB) would drop it.
-pub fn dotenv(p: &PublishReport) -> (String, Vec<String>) {
+/// reference), then the outputs (`DOCKHAND_DIGEST`, `DOCKHAND_DELETED`, …) while GitLab's limits
+/// (20 variables, 5 KB) leave room; warnings name what the limits cost.
+pub fn dotenv(r: Results) -> (String, Vec<String>) {
     let mut seen = std::collections::HashSet::new();
     let mut text = String::new();
-    for i in &p.images {
+    for i in r.publish.map(|p| p.images.as_slice()).unwrap_or_default() {
         let key = dotenv_key(i.image.as_deref());
         if seen.insert(key.clone()) {
             let _ = writeln!(text, "{key}={}@{}", i.reference, i.digest);
         }
     }
     let mut warnings = Vec::new();
-    if seen.len() > 20 {
+    if seen.len() > DOTENV_MAX_VARIABLES {
         warnings.push(format!(
             "the dotenv report has {} variables; GitLab keeps at most 20 on self-managed instances by default",
             seen.len()
         ));
     }
-    if text.len() > 5 * 1024 {
+    let mut left_out = Vec::new();
+    for (name, items) in output_values(r) {
+        let key = dotenv_output_key(name);
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let line = format!("{key}={}\n", items.join(","));
+        if seen.len() > DOTENV_MAX_VARIABLES || text.len() + line.len() > DOTENV_MAX_BYTES {
+            left_out.push(key);
+        } else {
+            text.push_str(&line);
+        }
+    }
+    if !left_out.is_empty() {
+        warnings.push(format!(
+            "the dotenv report leaves out {} to stay within GitLab's limits (20 variables, 5 KB)",
+            left_out.join(", ")
+        ));
+    }
+    if text.len() > DOTENV_MAX_BYTES {
         warnings.push(format!(
             "the dotenv report is {} bytes; GitLab refuses more than 5 KB",
             text.len()
@@ -399,6 +491,25 @@ mod tests {
             "ghadelimiter_X",
         );
         let mut lines = out.lines();
+        assert_eq!(
+            lines.next(),
+            Some("digest="),
+            "two images: no single digest"
+        );
+        assert_eq!(
+            lines.by_ref().take(4).collect::<Vec<_>>(),
+            vec!["tags<<ghadelimiter_X", "main", "abc", "ghadelimiter_X"]
+        );
+        assert_eq!(
+            lines.by_ref().take(5).collect::<Vec<_>>(),
+            vec![
+                "refs<<ghadelimiter_X",
+                "r.example/x/back-end:main",
+                "r.example/x/back-end:abc",
+                "r.example/x:main",
+                "ghadelimiter_X",
+            ]
+        );
         let images = lines.next().unwrap();
         assert!(images.starts_with("images=[{"), "{out}");
         let json: serde_json::Value =
@@ -414,16 +525,83 @@ mod tests {
                 "ghadelimiter_X",
             ]
         );
+        // One image under two tags: its digest.
+        let mut one = report();
+        one.images.truncate(2);
+        let out = github_outputs(
+            Results {
+                publish: Some(&one),
+                cleanup: None,
+            },
+            "ghadelimiter_X",
+        );
+        assert!(out.starts_with("digest=sha256:aa\n"), "{out}");
+        assert_eq!(tag_of("localhost:5000/a/b:v1.2"), "v1.2");
+        assert_eq!(tag_of("localhost:5000/a/b"), "");
+    }
+
+    #[test]
+    fn every_output_is_listed_and_has_a_dotenv_name() {
+        let p = report();
+        let names: Vec<&str> = output_values(Results {
+            publish: Some(&p),
+            cleanup: None,
+        })
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+        assert!(names.iter().all(|n| OUTPUTS.contains(n)), "{names:?}");
+        assert_eq!(dotenv_output_key("deleted-tags"), "DOCKHAND_DELETED_TAGS");
+        assert_eq!(dotenv_output_keys().len(), OUTPUTS.len() - 1);
     }
 
     #[test]
     fn dotenv_keys_and_values() {
-        let (text, warnings) = dotenv(&report());
+        let p = report();
+        let (text, warnings) = dotenv(Results {
+            publish: Some(&p),
+            cleanup: None,
+        });
+        let json = serde_json::to_string(&p.images).unwrap();
         assert_eq!(
             text,
-            "DOCKHAND_IMAGE_BACK_END=r.example/x/back-end:main@sha256:aa\nDOCKHAND_IMAGE_UNNAMED=r.example/x:main@sha256:bb\n"
+            format!(
+                "DOCKHAND_IMAGE_BACK_END=r.example/x/back-end:main@sha256:aa\n\
+                 DOCKHAND_IMAGE_UNNAMED=r.example/x:main@sha256:bb\n\
+                 DOCKHAND_DIGEST=\n\
+                 DOCKHAND_TAGS=main,abc\n\
+                 DOCKHAND_REFS=r.example/x/back-end:main,r.example/x/back-end:abc,r.example/x:main\n\
+                 DOCKHAND_IMAGES={json}\n\
+                 DOCKHAND_DIGESTS=r.example/x/back-end:main@sha256:aa,r.example/x/back-end:abc@sha256:aa,r.example/x:main@sha256:bb\n"
+            )
         );
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn dotenv_leaves_outputs_out_within_gitlabs_limits() {
+        let mut p = report();
+        let first = p.images[0].clone();
+        p.images = (0..18)
+            .map(|n| Published {
+                image: Some(format!("img{n}")),
+                reference: format!("r.example/x/img{n}:{}", "t".repeat(100)),
+                ..first.clone()
+            })
+            .collect();
+        let (text, warnings) = dotenv(Results {
+            publish: Some(&p),
+            cleanup: None,
+        });
+        assert_eq!(text.lines().count(), 20, "{text}");
+        assert!(text.len() <= DOTENV_MAX_BYTES);
+        assert!(text.contains("DOCKHAND_DIGEST=sha256:aa\n"), "{text}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("leaves out") && w.contains("DOCKHAND_REFS")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -155,9 +155,10 @@ impl Env {
                 let option = OPTIONS.iter().any(|(o, _)| *o == name);
                 let known = match prefix {
                     DOCKHAND_PREFIX => {
-                        // Our own dotenv report (`DOCKHAND_IMAGE_<NAME>=REF@DIGEST`) reaches
-                        // later jobs.
-                        let report = name.starts_with("image_") && v.contains("@sha256:");
+                        // Our own dotenv report (`DOCKHAND_IMAGE_<NAME>=REF@DIGEST` and the
+                        // outputs, `DOCKHAND_DELETED`, …) reaches later jobs.
+                        let report = (name.starts_with("image_") && v.contains("@sha256:"))
+                            || crate::ci::outputs::dotenv_output_keys().contains(k);
                         option || OTHER_DOCKHAND_VARS.contains(&k.as_str()) || report
                     }
                     _ => option || OTHER_INPUTS.contains(&name.as_str()),
@@ -364,6 +365,9 @@ mod name_tests {
             ("INPUT_TOKEN", "t"),
             ("DOCKHAND_PROGRESS_INTERVAL", "1"),
             ("DOCKHAND_IMAGE_API", "r.example/api:main@sha256:ab"),
+            ("DOCKHAND_DIGEST", "sha256:ab"),
+            ("DOCKHAND_DELETED_TAGS", "r.example/api:old"),
+            ("DOCKHAND_IMAGES", "[]"),
         ])
         .check_names()
         .unwrap();
