@@ -235,6 +235,10 @@ pub struct PipelineArgs {
     /// Write a JUnit XML report: one test case per published reference and per deletion.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// In a GitHub pull request from a fork, whose token is read-only: skip (the default: a notice,
+    /// exit 0, nothing sent) or run.
+    #[arg(long, value_name = "WHAT", help_heading = "Pipeline")]
+    pub on_fork_pr: Option<String>,
 }
 
 #[derive(Debug, Args, Default)]

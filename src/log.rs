@@ -169,6 +169,15 @@ pub fn debug(msg: &str) {
     emit(3, "debug: ", msg);
 }
 
+/// A notice: GitHub shows it as an annotation; elsewhere a `notice:` line.
+pub fn notice(msg: &str) {
+    if dialect() == Dialect::GitHub {
+        annotate("notice", msg);
+    } else {
+        emit(0, &format!("{}: ", paint("36", "notice")), msg);
+    }
+}
+
 pub fn warn(msg: &str) {
     if dialect() == Dialect::GitHub {
         annotate("warning", msg);

@@ -498,6 +498,81 @@ fn github_kebab_and_underscore_inputs_mean_the_same() {
     );
 }
 
+/// A pull request from a fork gets a read-only token: by default the action says so in a notice
+/// and exits 0 without a request to the registry; `on-fork-pr: run` (or `--on-fork-pr run`) runs.
+#[test]
+fn github_fork_pull_request_skips_unless_told_to_run() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let work = tempfile::tempdir().unwrap();
+    fixtures::seed_example(&work.path().join("images")).unwrap();
+    let images = images_arg(work.path(), "\n");
+    let repo = format!("{}/octo-org/hello-world", proxy.host());
+    let mut env = github_env(
+        work.path(),
+        "ghs_forkTokenReadOnly",
+        &[
+            ("image", &images),
+            ("images-repo", &repo),
+            ("insecure-registry", &proxy.host()),
+            ("implementation", "default"),
+            ("git-refs", "none"),
+        ],
+    );
+    std::fs::write(
+        work.path().join("event.json"),
+        r#"{"pull_request":{"number":7,
+            "head":{"sha":"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567","repo":{"full_name":"someone/Hello-World","fork":true}},
+            "base":{"repo":{"full_name":"Octo-Org/Hello-World","fork":false}}},
+            "repository":{"default_branch":"main"}}"#,
+    )
+    .unwrap();
+    env.insert("GITHUB_EVENT_NAME".into(), "pull_request".into());
+    env.insert("GITHUB_REF".into(), "refs/pull/7/merge".into());
+    env.insert("GITHUB_HEAD_REF".into(), "fix/login".into());
+
+    let run = dockhand(&["run"], work.path(), &env);
+    run.code(0).leaks_none(&["ghs_forkTokenReadOnly"]);
+    let notice = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("::notice "))
+        .unwrap_or_else(|| panic!("no notice: {run:?}"));
+    assert!(
+        notice.contains("fork (someone/Hello-World into Octo-Org/Hello-World)")
+            && notice.contains("on-fork-pr: run"),
+        "{notice}"
+    );
+    assert!(!run.stderr.contains("::group::"), "no stage ran: {run:?}");
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+    // Bad input is still bad input.
+    env.insert("INPUT_ON-FORK-PR".into(), "maybe".into());
+    let run = dockhand(&["run"], work.path(), &env);
+    run.code(2);
+    assert!(run.stderr.contains("INPUT_ON-FORK-PR"), "{run:?}");
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+
+    // Told to run, it publishes (the pull request's tag) and cleans up.
+    env.insert("INPUT_ON-FORK-PR".into(), "run".into());
+    let run = dockhand(&["run"], work.path(), &env);
+    run.code(0);
+    assert!(!run.stderr.contains("::notice "), "{run:?}");
+    assert!(!proxy.requests().is_empty());
+    assert_eq!(
+        tags_of(&reg.url(), "octo-org/hello-world/backend", None),
+        vec!["pr-7"]
+    );
+    // The flag does the same.
+    env.remove("INPUT_ON-FORK-PR");
+    let run = dockhand(
+        &["run", "--on-fork-pr", "run", "--dry-run"],
+        work.path(),
+        &env,
+    );
+    run.code(0);
+    assert!(!run.stderr.contains("::notice "), "{run:?}");
+}
+
 /// GitLab's predefined variables of a job in a tag pipeline, with the registry at `host`.
 fn gitlab_env(work: &Path, host: &str, token: &str) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();

@@ -99,6 +99,9 @@ pub struct CiContext {
     pub change: Option<Change>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_branch: Option<Fact>,
+    /// A pull request from a fork (GitHub): `HEAD-REPO into BASE-REPO`. Its token is read-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fork: Option<Fact>,
 }
 
 /// What kind of pipeline this is, which decides the tag it publishes under.
@@ -119,6 +122,7 @@ impl CiContext {
             commit: None,
             change: None,
             default_branch: None,
+            fork: None,
         }
     }
 
@@ -153,6 +157,7 @@ pub const GITHUB_HEAD_REF: &str = "GITHUB_HEAD_REF";
 pub const GITHUB_SHA: &str = "GITHUB_SHA";
 pub const GITHUB_EVENT_PATH: &str = "GITHUB_EVENT_PATH";
 pub const GITHUB_ACTOR: &str = "GITHUB_ACTOR";
+pub const GITHUB_EVENT_NAME: &str = "GITHUB_EVENT_NAME";
 pub const GITLAB_CI: &str = "GITLAB_CI";
 pub const CI_COMMIT_TAG: &str = "CI_COMMIT_TAG";
 pub const CI_COMMIT_BRANCH: &str = "CI_COMMIT_BRANCH";
@@ -340,7 +345,39 @@ fn github(env: &Env, event: Option<&serde_json::Value>) -> CiContext {
         .and_then(|e| e.pointer("/repository/default_branch"))
         .and_then(|s| s.as_str())
         .map(|s| fact(s, "GITHUB_EVENT_PATH: repository.default_branch"));
+    c.fork = fork_pull_request(env, event);
     c
+}
+
+/// A pull request from a fork, from the event payload: its head repository is not its base
+/// repository (`pull_request.head.repo.full_name`, `pull_request.base.repo.full_name`), or, when
+/// the payload lacks the names, `pull_request.head.repo.fork` is true. (A fork flag alone would
+/// also match a pull request inside a repository that is itself a fork.) GitHub gives such a
+/// workflow a read-only `GITHUB_TOKEN` and no secrets:
+/// https://docs.github.com/en/actions/writing-workflows/choosing-when-your-workflow-runs/events-that-trigger-workflows#pull_request
+/// `pull_request_target` runs in the base repository with its token, so it is not one.
+fn fork_pull_request(env: &Env, event: Option<&serde_json::Value>) -> Option<Fact> {
+    if env.get(GITHUB_EVENT_NAME) == Some("pull_request_target") {
+        return None;
+    }
+    let pr = event?.get("pull_request")?;
+    let name = |p: &str| pr.pointer(p).and_then(|v| v.as_str());
+    match (name("/head/repo/full_name"), name("/base/repo/full_name")) {
+        (Some(head), Some(base)) => (!head.eq_ignore_ascii_case(base)).then(|| {
+            fact(
+                format!("{head} into {base}"),
+                "GITHUB_EVENT_PATH: pull_request.head.repo.full_name",
+            )
+        }),
+        (head, _) => {
+            (pr.pointer("/head/repo/fork").and_then(|v| v.as_bool()) == Some(true)).then(|| {
+                fact(
+                    head.unwrap_or("a fork").to_string(),
+                    "GITHUB_EVENT_PATH: pull_request.head.repo.fork",
+                )
+            })
+        }
+    }
 }
 
 fn gitlab(env: &Env) -> CiContext {
@@ -456,6 +493,40 @@ mod tests {
         assert_eq!(ctx(&[]), None);
         assert_eq!(ctx(&[("CI", "false")]), None);
         assert_eq!(ctx(&[("CI", "true")]).unwrap().vendor, Vendor::Generic);
+    }
+
+    #[test]
+    fn github_fork_pull_requests() {
+        let env = Env::from_pairs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_REF", "refs/pull/9/merge"),
+        ]);
+        let pr = |head: serde_json::Value, base: serde_json::Value| serde_json::json!({"pull_request": {"number": 9, "head": {"repo": head}, "base": {"repo": base}}});
+        let fork = pr(
+            serde_json::json!({"full_name": "someone/Hello-World", "fork": true}),
+            serde_json::json!({"full_name": "Octo-Org/Hello-World", "fork": false}),
+        );
+        let f = detect(&env, Some(&fork)).unwrap().fork.unwrap();
+        assert_eq!(f.value, "someone/Hello-World into Octo-Org/Hello-World");
+        // The same repository: not a fork, even when that repository is itself a fork.
+        let same = pr(
+            serde_json::json!({"full_name": "me/Hello-World", "fork": true}),
+            serde_json::json!({"full_name": "me/Hello-World", "fork": true}),
+        );
+        assert_eq!(detect(&env, Some(&same)).unwrap().fork, None);
+        // Without names, the fork flag decides.
+        let flagged = pr(serde_json::json!({"fork": true}), serde_json::json!({}));
+        assert!(detect(&env, Some(&flagged)).unwrap().fork.is_some());
+        // pull_request_target runs with the base repository's token.
+        let target = Env::from_pairs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "pull_request_target"),
+        ]);
+        assert_eq!(detect(&target, Some(&fork)).unwrap().fork, None);
+        // A push has no pull request.
+        let push = serde_json::json!({"ref": "refs/heads/main"});
+        assert_eq!(detect(&env, Some(&push)).unwrap().fork, None);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Pipeline {
     pub github_output: Option<PathBuf>,
     /// GitHub's `$GITHUB_STEP_SUMMARY` file.
     pub github_summary: Option<PathBuf>,
+    /// A GitHub pull request from a fork: which one (see `context::CiContext::fork`).
+    pub fork_pr: Option<String>,
 }
 
 impl Pipeline {
@@ -30,6 +32,7 @@ impl Pipeline {
             vendor: ci.map(|c| c.vendor),
             github_output: env.get(env::GITHUB_OUTPUT).map(PathBuf::from),
             github_summary: env.get(env::GITHUB_STEP_SUMMARY).map(PathBuf::from),
+            fork_pr: ci.and_then(|c| c.fork.as_ref()).map(|f| f.value.clone()),
         }
     }
 }

@@ -13,9 +13,9 @@ use clap::ArgMatches;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
-use crate::settings::Settings;
 use crate::settings::env::Env;
 use crate::settings::options::Values;
+use crate::settings::{OnForkPr, Settings};
 
 /// Runs the parsed command line. `matches` carries which values came from the command line.
 pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
@@ -46,6 +46,22 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::input(format!("cannot read the working directory: {e}")))?;
     let settings = Settings::build(flags.clone(), &env, &cwd)?;
+    let writes = matches!(
+        cli.command,
+        Command::Publish(_) | Command::Cleanup(_) | Command::Run(_)
+    );
+    if writes
+        && settings.on_fork_pr == OnForkPr::Skip
+        && let Some(fork) = &settings.pipeline.fork_pr
+    {
+        // Checked after the settings (bad input is still exit 2), before any request.
+        crate::log::notice(&format!(
+            "skipped: this pull request comes from a fork ({fork}), whose GITHUB_TOKEN is read-only \
+             and which gets no secrets, so nothing was published or deleted; \
+             set on-fork-pr: run (--on-fork-pr run, DOCKHAND_ON_FORK_PR=run) to run anyway"
+        ));
+        return Ok(());
+    }
     let work = async {
         match cli.command {
             Command::Detect(_) => detect::run(&settings).await,

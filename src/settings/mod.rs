@@ -23,6 +23,15 @@ use crate::secret::Secret;
 use env::Env;
 use options::{Origin, Value, Values};
 
+/// `--on-fork-pr`: what publish and cleanup do in a pull request from a fork.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnForkPr {
+    /// A notice, exit 0, nothing sent: the fork's token cannot write anyway.
+    #[default]
+    Skip,
+    Run,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Output {
     #[default]
@@ -159,6 +168,7 @@ pub struct Settings {
     pub project: Option<String>,
     pub config_path: Option<PathBuf>,
     pub stages: Vec<String>,
+    pub on_fork_pr: OnForkPr,
     /// `--dotenv`: GitLab's dotenv report (the CI layer defaults it in GitLab CI).
     pub dotenv: Option<PathBuf>,
     /// `--junit`: a JUnit XML report.
@@ -333,6 +343,20 @@ impl Settings {
             }
             None => vec!["publish".into(), "cleanup".into()],
         };
+        let on_fork_pr = match r.text("on_fork_pr") {
+            Some((s, o)) => match s.to_ascii_lowercase().as_str() {
+                "skip" => OnForkPr::Skip,
+                "run" => OnForkPr::Run,
+                _ => {
+                    return Err(at(
+                        o,
+                        Error::input(format!("{s:?} is neither skip nor run"))
+                            .with_hint("use skip (the default) or run"),
+                    ));
+                }
+            },
+            None => OnForkPr::Skip,
+        };
         Ok(Settings {
             images_repo,
             mode,
@@ -356,6 +380,7 @@ impl Settings {
             policy,
             vendor,
             stages,
+            on_fork_pr,
             dotenv: r.text("dotenv").map(|(p, _)| PathBuf::from(p)),
             junit: r.text("junit").map(|(p, _)| PathBuf::from(p)),
             ..Default::default()

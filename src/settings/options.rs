@@ -99,6 +99,7 @@ options! {
     git_dir: Scalar,
     report: Scalar,
     stages: Scalar,
+    on_fork_pr: Scalar,
     dotenv: Scalar,
     junit: Scalar,
 }
