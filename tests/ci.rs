@@ -573,6 +573,80 @@ fn github_fork_pull_request_skips_unless_told_to_run() {
     assert!(!run.stderr.contains("::notice "), "{run:?}");
 }
 
+/// Credentials the way an action user holds them: the `registry-username`/`registry-password`
+/// inputs (`INPUT_REGISTRY-USERNAME`, `INPUT_REGISTRY-PASSWORD`) log in to an htpasswd registry,
+/// a wrong password is exit 3 and never printed; and a Docker config named by `DOCKER_CONFIG`
+/// (a container action cannot see the runner's `~/.docker`) is read when it is passed.
+#[test]
+fn github_registry_login_inputs_and_docker_config() {
+    let (user, password) = ("ci-robot", "htpasswd-pass-71c2e0");
+    let reg = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Htpasswd(vec![(user, password)]),
+        delete_enabled: true,
+    });
+    let work = tempfile::tempdir().unwrap();
+    fixtures::seed_example(&work.path().join("images")).unwrap();
+    let images = images_arg(work.path(), "\n");
+    let host = reg.host();
+    let repo = format!("{host}/octo-org/hello-world");
+    let base = [
+        ("image", images.as_str()),
+        ("images-repo", repo.as_str()),
+        ("insecure-registry", host.as_str()),
+        ("implementation", "default"),
+        ("stages", "publish"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut w: Vec<(&str, &str)> = base.to_vec();
+        w.extend_from_slice(extra);
+        github_env(work.path(), "ghs_tok3nValue", &w)
+    };
+    let env = with(&[("registry-username", user), ("registry-password", password)]);
+    assert_eq!(env["INPUT_REGISTRY-USERNAME"], user);
+    assert_eq!(env["INPUT_REGISTRY-PASSWORD"], password);
+    let run = dockhand(&["run"], work.path(), &env);
+    run.code(0).leaks_none(&[password]);
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l == format!("::add-mask::{password}")),
+        "the password input is masked: {run:?}"
+    );
+    let creds = Some((user, password));
+    let branch_tag = slug_tag("feature/new-UI");
+    assert_eq!(
+        tags_of(&reg.url(), "octo-org/hello-world/backend", creds),
+        vec![branch_tag.clone()]
+    );
+
+    let wrong = "wrong-pass-00000000";
+    let env = with(&[("registry-username", user), ("registry-password", wrong)]);
+    dockhand(&["run"], work.path(), &env)
+        .code(3)
+        .leaks_none(&[wrong]);
+
+    // No inputs: a Docker config where DOCKER_CONFIG says (as `docker login` writes it).
+    let config_dir = work.path().join("docker-config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    std::fs::write(
+        config_dir.join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let mut env = with(&[("tag-custom", "from-docker-config")]);
+    let run = dockhand(&["run"], work.path(), &env);
+    run.code(3);
+    env.insert("DOCKER_CONFIG".into(), config_dir.display().to_string());
+    let run = dockhand(&["run"], work.path(), &env);
+    run.code(0).leaks_none(&[password, &auth]);
+    assert!(
+        tags_of(&reg.url(), "octo-org/hello-world/backend", creds)
+            .contains(&"from-docker-config".to_string())
+    );
+}
+
 /// GitLab's predefined variables of a job in a tag pipeline, with the registry at `host`.
 fn gitlab_env(work: &Path, host: &str, token: &str) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
