@@ -313,7 +313,8 @@ pub fn dotenv(r: Results) -> (String, Vec<String>) {
     for i in r.publish.map(|p| p.images.as_slice()).unwrap_or_default() {
         let key = dotenv_key(i.image.as_deref());
         if seen.insert(key.clone()) {
-            let _ = writeln!(text, "{key}={}@{}", i.reference, i.digest);
+            let value = format!("{}@{}", i.reference, i.digest).replace(['\n', '\r'], "");
+            let _ = writeln!(text, "{key}={value}");
         }
     }
     let mut warnings = Vec::new();
@@ -329,7 +330,9 @@ pub fn dotenv(r: Results) -> (String, Vec<String>) {
         if !seen.insert(key.clone()) {
             continue;
         }
-        let line = format!("{key}={}\n", items.join(","));
+        // One line per variable: a line break in a value (a crafted tag name) would add variables.
+        let value = items.join(",").replace(['\n', '\r'], "");
+        let line = format!("{key}={value}\n");
         if seen.len() > DOTENV_MAX_VARIABLES || text.len() + line.len() > DOTENV_MAX_BYTES {
             left_out.push(key);
         } else {
@@ -596,6 +599,16 @@ mod tests {
         assert_eq!(text.lines().count(), 20, "{text}");
         assert!(text.len() <= DOTENV_MAX_BYTES);
         assert!(text.contains("DOCKHAND_DIGEST=sha256:aa\n"), "{text}");
+        p.images.truncate(1);
+        p.images[0].reference = "r.example/x/img0:a\nDOCKHAND_EVIL=1".into();
+        let (text, _) = dotenv(Results {
+            publish: Some(&p),
+            cleanup: None,
+        });
+        assert!(
+            !text.lines().any(|l| l.starts_with("DOCKHAND_EVIL")),
+            "{text}"
+        );
         assert!(
             warnings
                 .iter()
