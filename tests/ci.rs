@@ -545,6 +545,15 @@ fn github_fork_pull_request_skips_unless_told_to_run() {
     );
     assert!(!run.stderr.contains("::group::"), "no stage ran: {run:?}");
     assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+    // ci-env tells why.
+    let ci_env = dockhand(&["ci-env"], work.path(), &env);
+    assert!(
+        ci_env.code(0).stdout.contains(
+            "# pull request from a fork: someone/Hello-World into Octo-Org/Hello-World \
+             (from GITHUB_EVENT_PATH: pull_request.head.repo.full_name)"
+        ),
+        "{ci_env:?}"
+    );
     // Bad input is still bad input.
     env.insert("INPUT_ON-FORK-PR".into(), "maybe".into());
     let run = dockhand(&["run"], work.path(), &env);

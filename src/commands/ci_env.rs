@@ -123,6 +123,8 @@ pub fn render(
                         ("tag", c.tag.as_ref()),
                         ("commit", c.commit.as_ref()),
                         ("default branch", c.default_branch.as_ref()),
+                        // Publish and cleanup skip it unless --on-fork-pr run.
+                        ("pull request from a fork", c.fork.as_ref()),
                     ];
                     for (what, f) in facts {
                         if let Some(f) = f {
