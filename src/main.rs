@@ -1,10 +1,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 fn main() -> ExitCode {
-    let matches = match dockhand::cli::Cli::command().try_get_matches() {
+    let matches = match dockhand::cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => {
             // --help and --version are not errors; usage errors are bad input (exit 2).

@@ -180,17 +180,24 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         jobs.iter()
             .map(|j| engine.publish(&j.source, &j.repo, &j.tags, &j.origins)),
     );
-    let results = crate::ci::progress::watch(work, "publishing", || {
-        let s = &engine.stats;
-        format!(
-            "{} blob(s) uploaded ({}), {} mounted, {} present, {} manifest(s) put",
-            s.blobs_uploaded.load(Ordering::Relaxed),
-            human_bytes(s.bytes_uploaded.load(Ordering::Relaxed)),
-            s.blobs_mounted.load(Ordering::Relaxed),
-            s.blobs_present.load(Ordering::Relaxed),
-            s.manifests_put.load(Ordering::Relaxed),
-        )
-    })
+    let results = crate::ci::progress::watch(
+        work,
+        "publishing",
+        || {
+            let s = &engine.stats;
+            format!(
+                "{} blob(s) uploaded ({}), {} mounted, {} present, {} manifest(s) put",
+                s.blobs_uploaded.load(Ordering::Relaxed),
+                human_bytes(s.bytes_uploaded.load(Ordering::Relaxed)),
+                s.blobs_mounted.load(Ordering::Relaxed),
+                s.blobs_present.load(Ordering::Relaxed),
+                s.manifests_put.load(Ordering::Relaxed),
+            )
+        },
+        Some(crate::ci::progress::Meter::Bytes {
+            done: &engine.stats.bytes_uploaded,
+        }),
+    )
     .await;
 
     let mut images = Vec::new();
