@@ -865,6 +865,41 @@ fn detect_text_output() {
 
 /// Docker credentials for `host` in `HOME/.docker/config.json`, so that a probe that sent them
 /// would be seen.
+/// `dockhand detect`'s human output, pinned (insta snapshots in tests/snapshots). The inputs
+/// decide everything offline (an explicit implementation or a known host, `--no-probe`), so
+/// nothing in the output depends on the machine: no port, no path, no time.
+#[test]
+fn detect_text_snapshots() {
+    let run = dockhand(&[
+        "detect",
+        "-i",
+        "registry.example.com/team",
+        "--implementation",
+        "harbor",
+        "--image",
+        "backend",
+        "--image",
+        "frontend",
+        "--tag-custom",
+        "v1",
+        "--tag-git-branch",
+        "feature/x",
+        "--no-probe",
+    ]);
+    run.expect_code(0);
+    insta::assert_snapshot!("detect_explicit_multirepo", run.stdout);
+    let run = dockhand(&[
+        "detect",
+        "-i",
+        "ghcr.io/acme/app",
+        "--images-repo-mode",
+        "monorepo",
+        "--no-probe",
+    ]);
+    run.expect_code(0);
+    insta::assert_snapshot!("detect_host_pattern_monorepo_placeholder", run.stdout);
+}
+
 fn with_docker_login(env: &Dockhand, host: &str) {
     env.write(
         ".docker/config.json",

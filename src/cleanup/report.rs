@@ -268,3 +268,119 @@ pub fn table(r: &Report, color: bool) -> String {
     ));
     s
 }
+
+/// A fixed report for the snapshot tests here and in `ci::outputs`: every result, an error, a
+/// platform child and a referrer.
+#[cfg(test)]
+pub(crate) fn sample() -> Report {
+    let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    let tag =
+        |tag: &str, digest: String, action, reason: &str, result, error: Option<&str>| TagEntry {
+            repository: "registry.example.com/team/backend".into(),
+            tag: tag.into(),
+            digest,
+            action,
+            reason: reason.into(),
+            result,
+            error: error.map(str::to_string),
+        };
+    Report {
+        implementation: "default",
+        dry_run: false,
+        tags: vec![
+            tag(
+                "v1.2.0",
+                d('a'),
+                Action::Keep,
+                "matches --keep-tag ^v",
+                "kept",
+                None,
+            ),
+            tag(
+                "main",
+                d('b'),
+                Action::Keep,
+                "the branch main exists",
+                "kept",
+                None,
+            ),
+            tag(
+                "feature-x-1a2b3c4d",
+                d('c'),
+                Action::Delete,
+                "the branch feature/x is gone",
+                "deleted",
+                None,
+            ),
+            tag(
+                "pr-17",
+                d('e'),
+                Action::Delete,
+                "older than --keep-younger-than 30d",
+                "failed",
+                Some("DELETE returned 500"),
+            ),
+        ],
+        manifests: vec![
+            ManifestEntry {
+                repository: "registry.example.com/team/backend".into(),
+                digest: d('f'),
+                parent: d('c'),
+                kind: DependentKind::Child,
+                result: "deleted",
+                error: None,
+            },
+            ManifestEntry {
+                repository: "registry.example.com/team/backend".into(),
+                digest: d('9'),
+                parent: d('c'),
+                kind: DependentKind::Referrer,
+                result: "deleted",
+                error: None,
+            },
+        ],
+        summary: Summary {
+            kept: 2,
+            deleted: 1,
+            failed: 1,
+            ..Summary::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_table() {
+        insta::assert_snapshot!(table(&sample(), false));
+    }
+
+    #[test]
+    fn plan_table_dry_run() {
+        let mut r = sample();
+        r.dry_run = true;
+        r.tags.retain(|t| t.result != "failed");
+        for t in &mut r.tags {
+            if t.result == "deleted" {
+                t.result = "planned";
+            }
+        }
+        for m in &mut r.manifests {
+            m.result = "planned";
+        }
+        r.summary.failed = 0;
+        insta::assert_snapshot!(table(&r, false));
+    }
+
+    /// With colour on, the results are coloured (escapes written as `\e` to keep the snapshot
+    /// readable) and the columns line up as without colour.
+    #[test]
+    fn plan_table_coloured() {
+        let coloured = table(&sample(), true);
+        let plain = console::strip_ansi_codes(&coloured).to_string();
+        assert_eq!(plain, table(&sample(), false));
+        insta::assert_snapshot!(coloured.replace('\x1b', "\\e"));
+    }
+}
