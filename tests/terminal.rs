@@ -119,6 +119,9 @@ fn progress_bars_only_on_a_terminal() {
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(has_bar(&run.out), "no bar on a terminal: {run:#?}");
     assert!(run.out.contains("publishing"), "{run:#?}");
+    // A line per image with its bytes uploaded.
+    assert!(run.out.contains("backend  "), "{run:#?}");
+    assert!(run.out.contains(" uploaded ("), "{run:#?}");
 
     // In a pipe: the same work, and not one control sequence.
     let run = in_pipe(home, &publish("two"), &[]);

@@ -176,10 +176,15 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         settings.dry_run,
         concurrency,
     );
-    let work = futures_util::future::join_all(
-        jobs.iter()
-            .map(|j| engine.publish(&j.source, &j.repo, &j.tags, &j.origins)),
-    );
+    // Bytes uploaded per image, for the progress bars on a terminal.
+    let uploaded: Vec<std::sync::Arc<std::sync::atomic::AtomicU64>> =
+        jobs.iter().map(|_| Default::default()).collect();
+    let work = futures_util::future::join_all(jobs.iter().zip(&uploaded).map(|(j, counter)| {
+        crate::publish::copy::counting(
+            counter.clone(),
+            engine.publish(&j.source, &j.repo, &j.tags, &j.origins),
+        )
+    }));
     let results = crate::ci::progress::watch(
         work,
         "publishing",
@@ -195,7 +200,11 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
             )
         },
         Some(crate::ci::progress::Meter::Bytes {
-            done: &engine.stats.bytes_uploaded,
+            parts: jobs
+                .iter()
+                .zip(&uploaded)
+                .map(|(j, c)| (j.spec.name.clone().unwrap_or_else(|| "~".into()), &**c))
+                .collect(),
         }),
     )
     .await;
