@@ -103,9 +103,9 @@ fn set_color(
     let stderr_tty = console::Term::stderr().is_term();
     let stdout_tty = console::Term::stdout().is_term();
     crate::log::set_color(choice.decide(|| crate::log::color_wanted(env, stderr_tty, vendor)));
-    crate::log::set_stdout_color(
-        choice.decide(|| crate::log::color_wanted(env, stdout_tty, vendor)),
-    );
+    // stdout is a result that may be captured (`> plan.txt`) even in a CI whose log renders
+    // colour: automatic colour there only on a terminal (or with CLICOLOR_FORCE).
+    crate::log::set_stdout_color(choice.decide(|| crate::log::color_wanted(env, stdout_tty, None)));
     // A bar only on a terminal: never in a CI log, never with -q, `TERM=dumb` or `--color never`.
     let dumb = env.get(crate::settings::env::TERM) == Some("dumb");
     crate::ci::progress::set_bars(
