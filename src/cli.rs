@@ -515,6 +515,29 @@ fn annotate_arg(arg: Arg) -> Arg {
     arg
 }
 
+/// The colour of clap's own output (help, usage errors), which is printed before the settings
+/// exist: `--color WHEN` / `--color=WHEN` from the arguments, else `DOCKHAND_COLOR`; `auto` lets
+/// clap apply `NO_COLOR`, `CLICOLOR_FORCE` and its terminal check.
+pub fn clap_color(args: &[String], env_value: Option<&str>) -> clap::ColorChoice {
+    let mut given = None;
+    for (i, a) in args.iter().enumerate() {
+        if a == "--" {
+            break;
+        }
+        if let Some(v) = a.strip_prefix("--color=") {
+            given = Some(v.to_string());
+        } else if a == "--color" {
+            given = args.get(i + 1).cloned();
+        }
+    }
+    let value = given.or_else(|| env_value.map(str::to_string));
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("always") => clap::ColorChoice::Always,
+        Some("never") => clap::ColorChoice::Never,
+        _ => clap::ColorChoice::Auto,
+    }
+}
+
 /// Every name and alias of a value enum's variants, with the variant's canonical name.
 pub fn spellings<T: ValueEnum>() -> Vec<(String, String)> {
     T::value_variants()
@@ -642,6 +665,29 @@ mod tests {
                 "option {name} has no flag"
             );
         }
+    }
+
+    #[test]
+    fn clap_colour_follows_the_flag_then_the_variable() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        use clap::ColorChoice::{Always, Auto, Never};
+        assert_eq!(
+            clap_color(&a(&["dockhand", "--color", "never", "-h"]), None),
+            Never
+        );
+        assert_eq!(
+            clap_color(&a(&["dockhand", "--color=ALWAYS"]), Some("never")),
+            Always
+        );
+        assert_eq!(
+            clap_color(&a(&["dockhand", "detect"]), Some("never")),
+            Never
+        );
+        assert_eq!(clap_color(&a(&["dockhand", "detect"]), None), Auto);
+        assert_eq!(
+            clap_color(&a(&["dockhand", "--", "--color", "never"]), None),
+            Auto
+        );
     }
 
     /// clap's values and the settings layer's accept the same spellings and mean the same thing.
