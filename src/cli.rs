@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::{PossibleValue, StyledStr};
+use clap::{Arg, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::settings::options::OPTIONS;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +41,16 @@ pub enum Command {
     Detect(DetectArgs),
     /// Print the settings derived from the CI environment.
     CiEnv(CiEnvArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    #[command(
+        after_help = "bash: dockhand completions bash > /etc/bash_completion.d/dockhand \
+(or `source <(dockhand completions bash)` in ~/.bashrc); zsh: dockhand completions zsh > \
+\"${fpath[1]}/_dockhand\"; fish: dockhand completions fish > ~/.config/fish/completions/dockhand.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout: `dockhand man | man -l -`; `dockhand man cleanup`
+    /// prints dockhand-cleanup(1).
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -49,12 +62,13 @@ pub struct GlobalArgs {
     /// Where images go: a registry, an account or a repository (e.g. registry.example.com/team).
     #[arg(short = 'i', long, global = true, value_name = "REPO")]
     pub images_repo: Option<String>,
-    /// Repository layout: auto, multirepo (REPO/NAME:TAG) or monorepo (REPO:NAME-TAG).
-    #[arg(long, global = true, value_name = "MODE")]
-    pub images_repo_mode: Option<String>,
-    /// Registry implementation, instead of detecting it: default, ecr, acr, dockerhub, gcr, github, gitlab, harbor, quay.
-    #[arg(long, global = true, value_name = "NAME")]
-    pub implementation: Option<String>,
+    /// Repository layout: multirepo (REPO/NAME:TAG), monorepo (REPO:NAME-TAG), or auto (by the
+    /// implementation's rules).
+    #[arg(long, global = true, value_name = "MODE", ignore_case = true)]
+    pub images_repo_mode: Option<ModeArg>,
+    /// Registry implementation, instead of detecting it.
+    #[arg(long, global = true, value_name = "NAME", ignore_case = true)]
+    pub implementation: Option<ImplementationArg>,
     /// Allow plain HTTP or an unverified certificate for this host (repeatable).
     #[arg(long, global = true, value_name = "HOST")]
     pub insecure_registry: Vec<String>,
@@ -106,85 +120,54 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "ID")]
     pub gitlab_project: Option<String>,
     /// Docker Hub API user (default: the registry credentials for docker.io).
-    #[arg(long, global = true, value_name = "USER", help_heading = "Vendor APIs")]
+    #[arg(long, global = true, value_name = "USER")]
     pub docker_hub_username: Option<String>,
     /// Docker Hub account password (prefer --docker-hub-token).
-    #[arg(
-        long,
-        global = true,
-        value_name = "PASSWORD",
-        help_heading = "Vendor APIs"
-    )]
+    #[arg(long, global = true, value_name = "PASSWORD")]
     pub docker_hub_password: Option<String>,
     /// Docker Hub personal or organisation access token.
-    #[arg(
-        long,
-        global = true,
-        value_name = "TOKEN",
-        help_heading = "Vendor APIs"
-    )]
+    #[arg(long, global = true, value_name = "TOKEN")]
     pub docker_hub_token: Option<String>,
     /// Docker Hub API base (default: https://hub.docker.com).
-    #[arg(long, global = true, value_name = "URL", help_heading = "Vendor APIs")]
+    #[arg(long, global = true, value_name = "URL")]
     pub docker_hub_api_url: Option<String>,
     /// Quay OAuth application token (repo:write to delete tags).
-    #[arg(
-        long,
-        global = true,
-        value_name = "TOKEN",
-        help_heading = "Vendor APIs"
-    )]
+    #[arg(long, global = true, value_name = "TOKEN")]
     pub quay_token: Option<String>,
     /// Harbor API user or robot account (default: the registry credentials).
-    #[arg(long, global = true, value_name = "USER", help_heading = "Vendor APIs")]
+    #[arg(long, global = true, value_name = "USER")]
     pub harbor_username: Option<String>,
     /// Harbor API password or robot secret.
-    #[arg(
-        long,
-        global = true,
-        value_name = "PASSWORD",
-        help_heading = "Vendor APIs"
-    )]
+    #[arg(long, global = true, value_name = "PASSWORD")]
     pub harbor_password: Option<String>,
     /// Azure service principal client id (default: AZURE_CLIENT_ID).
-    #[arg(long, global = true, value_name = "ID", help_heading = "Vendor APIs")]
+    #[arg(long, global = true, value_name = "ID")]
     pub azure_client_id: Option<String>,
     /// Azure service principal secret (default: AZURE_CLIENT_SECRET).
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECRET",
-        help_heading = "Vendor APIs"
-    )]
+    #[arg(long, global = true, value_name = "SECRET")]
     pub azure_client_secret: Option<String>,
     /// Azure tenant id (default: AZURE_TENANT_ID).
-    #[arg(long, global = true, value_name = "ID", help_heading = "Vendor APIs")]
+    #[arg(long, global = true, value_name = "ID")]
     pub azure_tenant_id: Option<String>,
     /// Azure login host (default: AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com).
-    #[arg(long, global = true, value_name = "URL", help_heading = "Vendor APIs")]
+    #[arg(long, global = true, value_name = "URL")]
     pub azure_authority_host: Option<String>,
     /// An Azure AD access token to exchange for an ACR token.
-    #[arg(
-        long,
-        global = true,
-        value_name = "TOKEN",
-        help_heading = "Vendor APIs"
-    )]
+    #[arg(long, global = true, value_name = "TOKEN")]
     pub azure_access_token: Option<String>,
     /// Google OAuth2 access token (gcloud auth print-access-token).
-    #[arg(
-        long,
-        global = true,
-        value_name = "TOKEN",
-        help_heading = "Vendor APIs"
-    )]
+    #[arg(long, global = true, value_name = "TOKEN")]
     pub google_access_token: Option<String>,
     /// Google service account JSON key file (default: GOOGLE_APPLICATION_CREDENTIALS).
-    #[arg(long, global = true, value_name = "FILE", help_heading = "Vendor APIs")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub google_json_key: Option<String>,
     /// Output: text (logs on stderr, results on stdout) or json (one JSON document on stdout).
-    #[arg(long, global = true, value_name = "FORMAT")]
-    pub output: Option<String>,
+    #[arg(long, global = true, value_name = "FORMAT", ignore_case = true)]
+    pub output: Option<OutputArg>,
+    /// Colour and progress bars: auto (NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM=dumb, then whether
+    /// the output is a terminal or a CI log that renders colour), always, or never.
+    #[arg(long, global = true, value_name = "WHEN", ignore_case = true)]
+    pub color: Option<ColorArg>,
     /// More detail on stderr (-v verbose, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -271,9 +254,9 @@ pub struct PolicyArgs {
     /// Keep commit tags of commits made within DURATION (30d, 12h).
     #[arg(long, value_name = "DURATION")]
     pub keep_commits_younger_than: Option<String>,
-    /// Where git-aware cleanup reads branches and tags: auto, local, remote, github, gitlab, none.
-    #[arg(long, value_name = "SOURCE")]
-    pub git_refs: Option<String>,
+    /// Where git-aware cleanup reads branches and tags.
+    #[arg(long, value_name = "SOURCE", ignore_case = true)]
+    pub git_refs: Option<GitRefsArg>,
     /// The git checkout to read (default: the working directory).
     #[arg(long, value_name = "DIR")]
     pub git_dir: Option<PathBuf>,
@@ -347,20 +330,426 @@ pub struct DetectArgs {
 #[derive(Debug, Args)]
 pub struct CiEnvArgs {
     /// Output format: shell (export lines), dotenv, or json (also `--output json`).
-    #[arg(long, value_name = "FORMAT")]
-    pub format: Option<String>,
+    #[arg(long, value_name = "FORMAT", ignore_case = true)]
+    pub format: Option<CiEnvFormat>,
     /// Tag options given here (or as DOCKHAND_*) show how they change the CI's tags.
     #[command(flatten)]
     pub tags: TagArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand whose page to print (default: dockhand(1)).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL", ignore_case = true)]
+    pub shell: clap_complete::Shell,
+}
+
+// Options with fixed values. clap lists them in `--help` and refuses other values given as a flag;
+// the settings layer still validates the raw text (flags, `DOCKHAND_*`, `INPUT_*`, config) with its
+// own messages, and `tests::value_enums_match_the_settings_layer` keeps the two in step.
+
+/// `--images-repo-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Decided by the implementation's repository depth rules and the address.
+    Auto,
+    /// One repository per image: REPO/NAME:TAG.
+    Multirepo,
+    /// One repository for all images: REPO:NAME-TAG.
+    Monorepo,
+}
+
+/// `--implementation`: werf's names; a few other spellings are accepted as aliases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImplementationArg {
+    /// Any OCI Distribution registry.
+    #[value(alias = "generic", alias = "oci", alias = "distribution")]
+    Default,
+    /// AWS Elastic Container Registry.
+    #[value(alias = "aws", alias = "aws-ecr")]
+    Ecr,
+    /// Azure Container Registry.
+    #[value(alias = "azure", alias = "azure-cr")]
+    Acr,
+    /// Docker Hub.
+    #[value(name = "dockerhub", alias = "docker-hub", alias = "hub")]
+    DockerHub,
+    /// Google Container Registry / Artifact Registry.
+    #[value(alias = "gar", alias = "artifact-registry", alias = "google")]
+    Gcr,
+    /// GitHub Packages (ghcr.io).
+    #[value(name = "github", alias = "ghcr", alias = "github-packages")]
+    GitHub,
+    /// GitLab Container Registry.
+    #[value(name = "gitlab")]
+    GitLab,
+    /// Harbor.
+    Harbor,
+    /// Quay.
+    Quay,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    Text,
+    Json,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--git-refs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GitRefsArg {
+    /// The checkout if it is complete, else the forge API or `git ls-remote`.
+    Auto,
+    /// The checkout's branches and tags.
+    Local,
+    /// `git ls-remote` of the checkout's origin.
+    Remote,
+    /// The GitHub GraphQL API.
+    #[value(name = "github")]
+    GitHub,
+    /// The GitLab REST API.
+    #[value(name = "gitlab")]
+    GitLab,
+    /// No git-aware rules.
+    None,
+}
+
+/// `ci-env --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiEnvFormat {
+    /// `export NAME=VALUE` lines.
+    #[value(alias = "export")]
+    Shell,
+    /// `NAME=VALUE` lines (GitLab's dotenv report).
+    #[value(alias = "env")]
+    Dotenv,
+    Json,
+}
+
+/// The name clap knows a value by (what the settings layer parses again).
+pub fn value_name<T: ValueEnum>(v: &T) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
+
+/// Prefixes of the registry vendors' API options, shown under [`VENDOR_HEADING`].
+pub const VENDOR_PREFIXES: &[&str] = &[
+    "docker_hub_",
+    "github_",
+    "gitlab_",
+    "quay_",
+    "harbor_",
+    "azure_",
+    "google_",
+];
+
+pub const VENDOR_HEADING: &str = "Registry vendor options";
+
+/// The environment variable that sets option `id` (every option of the table has one).
+pub fn env_var(id: &str) -> Option<String> {
+    OPTIONS
+        .iter()
+        .any(|(name, _)| *name == id)
+        .then(|| format!("DOCKHAND_{}", id.to_ascii_uppercase()))
+}
+
+/// The command line as `main`, the completions and the man page see it: the derive's definition
+/// plus, for every option, its `DOCKHAND_*` variable in the help, and the vendor options under
+/// their own heading (shown by `--help`, left out of `-h`).
+///
+/// clap's `env` attribute is not used: it would make clap read the variable itself, and the
+/// settings layer reads the environment with its own precedence (flag > `DOCKHAND_*` >
+/// `INPUT_*` > config > CI default).
+pub fn command() -> clap::Command {
+    annotate(Cli::command())
+}
+
+fn annotate(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.mut_args(annotate_arg);
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    subs.iter()
+        .fold(cmd, |c, name| c.mut_subcommand(name, annotate))
+}
+
+fn annotate_arg(arg: Arg) -> Arg {
+    let id = arg.get_id().as_str().to_string();
+    let Some(var) = env_var(&id) else {
+        return arg;
+    };
+    let note = format!("[env: {var}]");
+    let help = arg
+        .get_help()
+        .map(|h| format!("{h} {note}"))
+        .unwrap_or_else(|| note.clone());
+    let vendor = VENDOR_PREFIXES.iter().any(|p| id.starts_with(p));
+    // A vendor option is left out of `-h`; its text must then be its long help too, or the man
+    // page (which shows short help only when that is not hidden) would show none.
+    let long = match arg.get_long_help() {
+        Some(h) => Some(format!("{h}\n\n{note}")),
+        None if vendor => Some(help.clone()),
+        None => None,
+    };
+    let mut arg = arg.help(StyledStr::from(help));
+    if let Some(long) = long {
+        arg = arg.long_help(StyledStr::from(long));
+    }
+    if vendor {
+        arg = arg.help_heading(VENDOR_HEADING).hide_short_help(true);
+    }
+    arg
+}
+
+/// The colour of clap's own output (help, usage errors), which is printed before the settings
+/// exist: `--color WHEN` / `--color=WHEN` from the arguments, else `DOCKHAND_COLOR`; `auto` lets
+/// clap apply `NO_COLOR`, `CLICOLOR_FORCE` and its terminal check.
+pub fn clap_color(args: &[String], env_value: Option<&str>) -> clap::ColorChoice {
+    let mut given = None;
+    for (i, a) in args.iter().enumerate() {
+        if a == "--" {
+            break;
+        }
+        if let Some(v) = a.strip_prefix("--color=") {
+            given = Some(v.to_string());
+        } else if a == "--color" {
+            given = args.get(i + 1).cloned();
+        }
+    }
+    let value = given.or_else(|| env_value.map(str::to_string));
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("always") => clap::ColorChoice::Always,
+        Some("never") => clap::ColorChoice::Never,
+        _ => clap::ColorChoice::Auto,
+    }
+}
+
+/// Every name and alias of a value enum's variants, with the variant's canonical name.
+pub fn spellings<T: ValueEnum>() -> Vec<(String, String)> {
+    T::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value())
+        .flat_map(|p: PossibleValue| {
+            let name = p.get_name().to_string();
+            p.get_name_and_aliases()
+                .map(|n| (n.to_string(), name.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use crate::implementation::Implementation;
+    use crate::naming::layout::ModeChoice;
+    use crate::settings::{self, GitRefs, Output};
 
     #[test]
     fn cli_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    fn long_help(sub: &str) -> String {
+        let mut cmd = command();
+        cmd.build();
+        cmd.find_subcommand_mut(sub)
+            .expect("subcommand")
+            .render_long_help()
+            .to_string()
+    }
+
+    fn short_help(sub: &str) -> String {
+        let mut cmd = command();
+        cmd.build();
+        cmd.find_subcommand_mut(sub)
+            .expect("subcommand")
+            .render_help()
+            .to_string()
+    }
+
+    #[test]
+    fn help_names_each_options_variable() {
+        let flat = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let cleanup = flat(long_help("cleanup"));
+        for var in [
+            "[env: DOCKHAND_KEEP_LAST]",
+            "[env: DOCKHAND_IMAGES_REPO]",
+            "[env: DOCKHAND_GIT_REFS]",
+            "[env: DOCKHAND_COLOR]",
+            "[env: DOCKHAND_QUAY_TOKEN]",
+        ] {
+            assert!(
+                cleanup.contains(var),
+                "cleanup --help lacks {var}:\n{cleanup}"
+            );
+        }
+        // Not options of the table: no variable.
+        assert!(!cleanup.contains("DOCKHAND_VERBOSE"), "{cleanup}");
+        let ci_env = flat(long_help("ci-env"));
+        assert!(!ci_env.contains("DOCKHAND_FORMAT"), "{ci_env}");
+    }
+
+    #[test]
+    fn help_lists_fixed_values() {
+        let flat = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let short = flat(short_help("cleanup"));
+        for values in [
+            "[possible values: auto, multirepo, monorepo]",
+            "[possible values: text, json]",
+            "[possible values: auto, always, never]",
+            "[possible values: default, ecr, acr, dockerhub, gcr, github, gitlab, harbor, quay]",
+            "[possible values: auto, local, remote, github, gitlab, none]",
+        ] {
+            assert!(
+                short.contains(values),
+                "cleanup -h lacks {values}:\n{short}"
+            );
+        }
+    }
+
+    #[test]
+    fn vendor_options_have_their_heading_and_stay_out_of_short_help() {
+        let long = long_help("publish");
+        let heading = long.find(VENDOR_HEADING).expect("vendor heading");
+        for flag in [
+            "--docker-hub-token",
+            "--github-token",
+            "--gitlab-project",
+            "--quay-token",
+            "--harbor-username",
+            "--azure-tenant-id",
+            "--google-json-key",
+        ] {
+            let at = long.find(flag).unwrap_or_else(|| panic!("{flag}:\n{long}"));
+            assert!(
+                at > heading,
+                "{flag} is not under the vendor heading:\n{long}"
+            );
+        }
+        let short = short_help("publish");
+        assert!(!short.contains("--quay-token"), "{short}");
+        assert!(short.contains("--images-repo"), "{short}");
+    }
+
+    /// Every option of the table but `stages` (an action input) is a flag, and every flag that is
+    /// an option names its variable.
+    #[test]
+    fn options_and_flags_agree() {
+        let mut cmd = command();
+        cmd.build();
+        let mut ids: Vec<String> = cmd
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        for sub in cmd.get_subcommands() {
+            ids.extend(sub.get_arguments().map(|a| a.get_id().to_string()));
+        }
+        for (name, _) in OPTIONS {
+            assert!(
+                *name == "stages" || ids.iter().any(|i| i == name),
+                "option {name} has no flag"
+            );
+        }
+    }
+
+    #[test]
+    fn clap_colour_follows_the_flag_then_the_variable() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        use clap::ColorChoice::{Always, Auto, Never};
+        assert_eq!(
+            clap_color(&a(&["dockhand", "--color", "never", "-h"]), None),
+            Never
+        );
+        assert_eq!(
+            clap_color(&a(&["dockhand", "--color=ALWAYS"]), Some("never")),
+            Always
+        );
+        assert_eq!(
+            clap_color(&a(&["dockhand", "detect"]), Some("never")),
+            Never
+        );
+        assert_eq!(clap_color(&a(&["dockhand", "detect"]), None), Auto);
+        assert_eq!(
+            clap_color(&a(&["dockhand", "--", "--color", "never"]), None),
+            Auto
+        );
+    }
+
+    /// clap's values and the settings layer's accept the same spellings and mean the same thing.
+    #[test]
+    fn value_enums_match_the_settings_layer() {
+        for (spelling, name) in spellings::<ModeArg>() {
+            let parsed: ModeChoice = spelling.parse().expect("mode");
+            assert_eq!(serde_json::to_value(parsed).unwrap(), name.as_str());
+        }
+        let mut names = Vec::new();
+        for (spelling, name) in spellings::<ImplementationArg>() {
+            let parsed: Implementation = spelling.parse().expect("implementation");
+            assert_eq!(parsed.name(), name, "{spelling}");
+            names.push(name);
+        }
+        for i in Implementation::ALL {
+            assert!(
+                names.iter().any(|n| n == i.name()),
+                "{} is no value",
+                i.name()
+            );
+        }
+        for (spelling, name) in spellings::<OutputArg>() {
+            let parsed = match settings::parse_output(&spelling).expect("output") {
+                Output::Text => "text",
+                Output::Json => "json",
+            };
+            assert_eq!(parsed, name);
+        }
+        for (spelling, name) in spellings::<GitRefsArg>() {
+            let parsed = match settings::parse_git_refs(&spelling).expect("git refs") {
+                GitRefs::Auto => "auto",
+                GitRefs::Local => "local",
+                GitRefs::Remote => "remote",
+                GitRefs::GitHub => "github",
+                GitRefs::GitLab => "gitlab",
+                GitRefs::None => "none",
+            };
+            assert_eq!(parsed, name);
+        }
+        for (spelling, name) in spellings::<ColorArg>() {
+            let parsed = match settings::parse_color(&spelling).expect("color") {
+                crate::log::ColorChoice::Auto => "auto",
+                crate::log::ColorChoice::Always => "always",
+                crate::log::ColorChoice::Never => "never",
+            };
+            assert_eq!(parsed, name);
+        }
+        for (spelling, name) in spellings::<CiEnvFormat>() {
+            let parsed = match crate::commands::ci_env::Format::parse(&spelling).expect("format") {
+                crate::commands::ci_env::Format::Shell => "shell",
+                crate::commands::ci_env::Format::Dotenv => "dotenv",
+                crate::commands::ci_env::Format::Json => "json",
+            };
+            assert_eq!(parsed, name);
+        }
+        // What neither accepts.
+        assert!(settings::parse_output("yaml").is_err());
+        assert!(ImplementationArg::from_str("artifactory", true).is_err());
     }
 }

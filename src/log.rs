@@ -18,6 +18,7 @@ use crate::ci::context::Vendor;
 static VERBOSITY: AtomicU8 = AtomicU8::new(1);
 static DIALECT: AtomicU8 = AtomicU8::new(0);
 static COLOR: AtomicBool = AtomicBool::new(false);
+static COLOR_STDOUT: AtomicBool = AtomicBool::new(false);
 
 /// 0 quiet, 1 normal, 2 verbose (`-v`), 3 debug (`-vv`).
 pub fn set_verbosity(level: u8) {
@@ -57,8 +58,43 @@ pub fn dialect() -> Dialect {
     }
 }
 
+/// `--color`: `Auto` follows [`color_wanted`]; the others override it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream, given what `auto` would decide for it.
+    pub fn decide(self, auto: impl FnOnce() -> bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => auto(),
+        }
+    }
+}
+
+/// Colour on stderr (the log lines).
 pub fn set_color(on: bool) {
     COLOR.store(on, Ordering::Relaxed);
+}
+
+pub fn color() -> bool {
+    COLOR.load(Ordering::Relaxed)
+}
+
+/// Colour on stdout (the cleanup table), decided apart: stdout may go to a file while stderr
+/// is a terminal.
+pub fn set_stdout_color(on: bool) {
+    COLOR_STDOUT.store(on, Ordering::Relaxed);
+}
+
+pub fn stdout_color() -> bool {
+    COLOR_STDOUT.load(Ordering::Relaxed)
 }
 
 /// Whether to colour: `NO_COLOR` > `CLICOLOR_FORCE` > `CLICOLOR=0` > `TERM=dumb` > a terminal or
@@ -81,12 +117,10 @@ pub fn color_wanted(env: &crate::settings::env::Env, is_tty: bool, vendor: Optio
         )
 }
 
-fn paint(code: &str, text: &str) -> String {
-    if COLOR.load(Ordering::Relaxed) {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
+/// `text` in `style` when stderr is coloured (console's styles, forced on or off by our rules
+/// rather than by its own terminal check).
+fn paint(style: console::Style, text: &str) -> String {
+    style.force_styling(color()).apply_to(text).to_string()
 }
 
 fn masked() -> &'static Mutex<HashSet<String>> {
@@ -123,6 +157,10 @@ pub fn escape_property(s: &str) -> String {
 /// Prints one line of ours. On GitHub, a line that would read as a workflow command (text from a
 /// registry can start with `::`) is fenced with `::stop-commands::`.
 fn line(text: &str) {
+    crate::ci::progress::suspend(|| line_now(text));
+}
+
+fn line_now(text: &str) {
     if dialect() == Dialect::GitHub && text.trim_start().starts_with("::") {
         let token = fence_token();
         eprintln!("::stop-commands::{token}");
@@ -174,7 +212,11 @@ pub fn notice(msg: &str) {
     if dialect() == Dialect::GitHub {
         annotate("notice", msg);
     } else {
-        emit(0, &format!("{}: ", paint("36", "notice")), msg);
+        emit(
+            0,
+            &format!("{}: ", paint(console::Style::new().cyan(), "notice")),
+            msg,
+        );
     }
 }
 
@@ -182,7 +224,11 @@ pub fn warn(msg: &str) {
     if dialect() == Dialect::GitHub {
         annotate("warning", msg);
     } else {
-        emit(0, &format!("{}: ", paint("33", "warning")), msg);
+        emit(
+            0,
+            &format!("{}: ", paint(console::Style::new().yellow(), "warning")),
+            msg,
+        );
     }
 }
 
@@ -190,7 +236,11 @@ pub fn error(msg: &str) {
     if dialect() == Dialect::GitHub {
         annotate("error", msg);
     } else {
-        emit(0, &format!("{}: ", paint("1;31", "error")), msg);
+        emit(
+            0,
+            &format!("{}: ", paint(console::Style::new().red().bold(), "error")),
+            msg,
+        );
     }
 }
 
@@ -244,11 +294,11 @@ pub fn stage(name: &str, title: &str) -> Stage {
         Dialect::GitLab => eprintln!(
             "\x1b[0Ksection_start:{}:dockhand_{name}\r\x1b[0K{}",
             unix_now(),
-            paint("36", title)
+            paint(console::Style::new().cyan(), title)
         ),
         Dialect::Plain => {
             if verbosity() >= 1 {
-                eprintln!("== {title}")
+                crate::ci::progress::suspend(|| eprintln!("== {title}"))
             }
         }
     }
@@ -299,6 +349,14 @@ mod tests {
         assert!(!color_wanted(&env(&[("TERM", "dumb")]), true, None));
         assert!(color_wanted(&env(&[]), false, Some(Vendor::GitLab)));
         assert!(!color_wanted(&env(&[]), false, Some(Vendor::Jenkins)));
+    }
+
+    #[test]
+    fn colour_choice_overrides_auto() {
+        assert!(ColorChoice::Always.decide(|| false));
+        assert!(!ColorChoice::Never.decide(|| true));
+        assert!(ColorChoice::Auto.decide(|| true));
+        assert!(!ColorChoice::Auto.decide(|| false));
     }
 
     #[test]

@@ -1,10 +1,20 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 fn main() -> ExitCode {
-    let matches = match dockhand::cli::Cli::command().try_get_matches() {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // clap prints help and usage errors before the settings exist: its colour comes from the
+    // arguments and the environment snapshot directly.
+    let env = dockhand::settings::env::Env::from_process();
+    let color = dockhand::cli::clap_color(&args, env.get("DOCKHAND_COLOR"));
+    let matches = match dockhand::cli::command()
+        .color(color)
+        .try_get_matches_from(std::env::args_os())
+    {
         Ok(m) => m,
         Err(e) => {
             // --help and --version are not errors; usage errors are bad input (exit 2).

@@ -929,8 +929,9 @@ fn plain_ci_logs_progress_and_colour_rules() {
     let run = dockhand(&["run"], work.path(), &env);
     run.code(2);
     assert!(
-        run.stderr
-            .contains("\x1b[1;31merror\x1b[0m: DOCKHAND_KEEP_LAST: \"some\" is not a whole number"),
+        run.stderr.contains(
+            "\x1b[31m\x1b[1merror\x1b[0m: DOCKHAND_KEEP_LAST: \"some\" is not a whole number"
+        ),
         "{run:?}"
     );
     env.insert("NO_COLOR".into(), "1".into());

@@ -865,6 +865,41 @@ fn detect_text_output() {
 
 /// Docker credentials for `host` in `HOME/.docker/config.json`, so that a probe that sent them
 /// would be seen.
+/// `dockhand detect`'s human output, pinned (insta snapshots in tests/snapshots). The inputs
+/// decide everything offline (an explicit implementation or a known host, `--no-probe`), so
+/// nothing in the output depends on the machine: no port, no path, no time.
+#[test]
+fn detect_text_snapshots() {
+    let run = dockhand(&[
+        "detect",
+        "-i",
+        "registry.example.com/team",
+        "--implementation",
+        "harbor",
+        "--image",
+        "backend",
+        "--image",
+        "frontend",
+        "--tag-custom",
+        "v1",
+        "--tag-git-branch",
+        "feature/x",
+        "--no-probe",
+    ]);
+    run.expect_code(0);
+    insta::assert_snapshot!("detect_explicit_multirepo", run.stdout);
+    let run = dockhand(&[
+        "detect",
+        "-i",
+        "ghcr.io/acme/app",
+        "--images-repo-mode",
+        "monorepo",
+        "--no-probe",
+    ]);
+    run.expect_code(0);
+    insta::assert_snapshot!("detect_host_pattern_monorepo_placeholder", run.stdout);
+}
+
 fn with_docker_login(env: &Dockhand, host: &str) {
     env.write(
         ".docker/config.json",
@@ -1075,6 +1110,7 @@ fn assert_no_failures(failures: Vec<String>, total: usize) {
 
 /// Config files with one mistake each, written under `env`'s HOME.
 struct BadConfigs {
+    bad_mode: String,
     malformed: String,
     unknown_key: String,
     wrong_type: String,
@@ -1083,6 +1119,10 @@ struct BadConfigs {
 fn write_bad_configs(env: &Dockhand) -> BadConfigs {
     let path = |p: PathBuf| p.display().to_string();
     BadConfigs {
+        bad_mode: path(env.write(
+            "bad-mode.yaml",
+            "project: demo\nconfigVersion: 1\nimages_repo_mode: mono\n",
+        )),
         // Line 3 opens a flow sequence that never closes.
         malformed: path(env.write(
             "malformed.yaml",
@@ -1141,14 +1181,17 @@ fn bad_input_exits_2_and_sends_nothing() {
         .env("DOCKHAND_IMAGES_REPO", &at("Team/App"))
         .says(&["DOCKHAND_IMAGES_REPO", "must be lowercase"]),
         // The implementation.
+        // A flag with fixed values is refused by clap, which lists them; the same value from
+        // the environment or the config file gets the settings layer's message.
         bad(
             "unknown implementation",
             detect(&at("x"), &["--implementation", "dockerhubb"]),
         )
         .says(&[
             "--implementation",
-            "unknown implementation \"dockerhubb\"",
-            "hint: use one of: default, ecr, acr, dockerhub",
+            "'dockerhubb'",
+            "possible values: default, ecr, acr, dockerhub",
+            "a similar value exists: 'dockerhub'",
         ]),
         bad("unknown implementation from env", detect(&at("x"), &[]))
             .env("DOCKHAND_IMPLEMENTATION", "artifactory-ish")
@@ -1163,7 +1206,72 @@ fn bad_input_exits_2_and_sends_nothing() {
         )
         .says(&[
             "--images-repo-mode",
+            "possible values: auto, multirepo, monorepo",
+        ]),
+        bad("unknown mode from env", detect(&at("x"), &[]))
+            .env("DOCKHAND_IMAGES_REPO_MODE", "mono")
+            .says(&[
+                "DOCKHAND_IMAGES_REPO_MODE",
+                "unknown images repo mode \"mono\"",
+                "hint: use auto, multirepo or monorepo",
+            ]),
+        bad("unknown mode from an action input", detect(&at("x"), &[]))
+            .env("INPUT_IMAGES_REPO_MODE", "mono")
+            .says(&[
+                "INPUT_IMAGES_REPO_MODE",
+                "hint: use auto, multirepo or monorepo",
+            ]),
+        bad(
+            "unknown mode from the config file",
+            detect(&at("x"), &["--config", &configs.bad_mode]),
+        )
+        .says(&[
+            &format!("{}: images_repo_mode", configs.bad_mode),
             "hint: use auto, multirepo or monorepo",
+        ]),
+        bad("unknown output", detect(&at("x"), &["--output", "yaml"]))
+            .says(&["--output", "possible values: text, json"]),
+        bad("unknown output from env", detect(&at("x"), &[]))
+            .env("DOCKHAND_OUTPUT", "yaml")
+            .says(&[
+                "DOCKHAND_OUTPUT",
+                "unknown output \"yaml\"",
+                "hint: use text or json",
+            ]),
+        bad("unknown colour", detect(&at("x"), &["--color", "blue"]))
+            .says(&["--color", "possible values: auto, always, never"]),
+        bad("unknown colour from env", detect(&at("x"), &[]))
+            .env("DOCKHAND_COLOR", "blue")
+            .says(&[
+                "DOCKHAND_COLOR",
+                "unknown colour choice \"blue\"",
+                "hint: use auto, always or never",
+            ]),
+        bad(
+            "unknown git refs source",
+            args(&[
+                "cleanup",
+                "-i",
+                &at("x"),
+                "--image",
+                "a",
+                "--git-refs",
+                "svn",
+            ]),
+        )
+        .says(&[
+            "--git-refs",
+            "possible values: auto, local, remote, github, gitlab, none",
+        ]),
+        bad(
+            "unknown git refs source from an action input",
+            args(&["cleanup", "-i", &at("x"), "--image", "a"]),
+        )
+        .env("INPUT_GIT_REFS", "svn")
+        .says(&[
+            "INPUT_GIT_REFS",
+            "unknown git refs source \"svn\"",
+            "hint: use auto, local, remote, github, gitlab or none",
         ]),
         // A mode the implementation cannot serve at this address.
         bad(
@@ -1471,8 +1579,70 @@ fn help_and_version() {
         assert!(flat.contains(code), "--help lacks {code:?}: {run:#?}");
     }
 
-    // Subcommand help works and exits 0 as well.
+    // Subcommand help works and exits 0 as well, with each option's variable and fixed values.
     dockhand(&["detect", "--help"])
         .expect_code(0)
-        .stdout_has("--tag-custom");
+        .stdout_has("--tag-custom")
+        .stdout_has("[env: DOCKHAND_TAG_CUSTOM]")
+        .stdout_has("Registry vendor options:")
+        .stdout_has("monorepo");
+    let run = dockhand(&["detect", "--help"]);
+    let flat = run.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("[possible values: text, json]") || flat.contains("- json"),
+        "{run:#?}"
+    );
+}
+
+/// `dockhand completions bash` is a script bash accepts (`bash -n`), and sourcing it registers
+/// the completion for dockhand (`complete -p dockhand`).
+#[test]
+fn bash_completions_parse_and_register() {
+    let env = Dockhand::new();
+    let run = env.run(&["completions", "bash"]);
+    run.expect_code(0);
+    assert!(run.stderr.is_empty(), "{run:#?}");
+    let script = env.write("dockhand.bash", &run.stdout);
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .expect("run bash -n");
+    assert!(
+        check.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let sourced = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source '{}' && complete -p dockhand",
+            script.display()
+        ))
+        .output()
+        .expect("run bash");
+    let out = String::from_utf8_lossy(&sourced.stdout);
+    assert!(sourced.status.success(), "{sourced:?}");
+    assert!(
+        out.contains("complete") && out.contains(" dockhand"),
+        "complete -p dockhand: {out}"
+    );
+    // The option values and subcommands are in it.
+    for needle in ["cleanup", "completions", "--images-repo-mode", "multirepo"] {
+        assert!(run.stdout.contains(needle), "completion lacks {needle}");
+    }
+    // The other shells and the man page print something too, without touching any settings.
+    for shell in ["zsh", "fish", "powershell"] {
+        let run = env.run_env(&["completions", shell], &[("DOCKHAND_OUTPUT", "yaml")]);
+        run.expect_code(0);
+        assert!(run.stdout.contains("dockhand"), "{shell}: {run:#?}");
+    }
+    env.run(&["man"])
+        .expect_code(0)
+        .stdout_has(".TH dockhand")
+        .stdout_has("DOCKHAND_IMAGES_REPO");
+    env.run(&["man", "cleanup"])
+        .expect_code(0)
+        .stdout_has(".TH dockhand-cleanup")
+        .stdout_has("DOCKHAND_KEEP_LAST");
 }

@@ -634,4 +634,15 @@ mod tests {
         assert!(x.contains("tests=\"4\" failures=\"1\""), "{x}");
         assert!(x.contains("message=\"upload &lt;failed&gt; | 500\""), "{x}");
     }
+
+    /// The job summary of a run that published and cleaned up, pinned as a whole.
+    #[test]
+    fn job_summary() {
+        let p = report();
+        let c = crate::cleanup::report::sample();
+        insta::assert_snapshot!(summary(Results {
+            publish: Some(&p),
+            cleanup: Some(&c),
+        }));
+    }
 }

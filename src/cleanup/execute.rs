@@ -10,6 +10,7 @@
 //! the deletions one more listing decides what the report may call deleted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::guard::{self, Recheck, View};
 use super::model::{Method, Plan, TagPlan};
@@ -158,6 +159,23 @@ pub async fn execute(
     inventory: &HashMap<String, BTreeMap<String, String>>,
     concurrency: usize,
 ) -> Results {
+    let settled = AtomicU64::new(0);
+    execute_counted(registry, plan, repos, inventory, concurrency, &settled).await
+}
+
+/// [`execute`], adding to `settled` each planned tag deletion as it is decided (done, failed
+/// or kept), for a progress bar of the deletions done of those planned.
+pub async fn execute_counted(
+    registry: &dyn Registry,
+    plan: &Plan,
+    repos: &HashMap<String, Repo>,
+    inventory: &HashMap<String, BTreeMap<String, String>>,
+    concurrency: usize,
+    settled: &AtomicU64,
+) -> Results {
+    let add = |n: usize| {
+        settled.fetch_add(n as u64, Ordering::Relaxed);
+    };
     let mut results = Results::default();
     let repo_of = |label: &str| {
         repos
@@ -211,6 +229,7 @@ pub async fn execute(
                 for d in plan.digests.iter().filter(|(l, _)| l == label) {
                     digest_ok.insert(d.clone(), Err(Failed::new(why.clone())));
                 }
+                add(deletions.len());
                 continue;
             }
         };
@@ -281,6 +300,10 @@ pub async fn execute(
             for (digest, r) in go.into_iter().zip(outcomes) {
                 digest_ok.insert((label.clone(), digest), done(r));
             }
+            add(part
+                .iter()
+                .map(|d| on_digest.get(d.as_str()).map_or(0, BTreeSet::len))
+                .sum());
         }
         for t in deletions
             .iter()
@@ -311,6 +334,10 @@ pub async fn execute(
             }
         }
         let outcomes = registry.untag_tags(&repo, &untags, concurrency).await;
+        add(deletions
+            .iter()
+            .filter(|t| t.method == Some(Method::Untag))
+            .count());
         for (tag, r) in untags.into_iter().zip(outcomes) {
             results.tags.insert((label.clone(), tag), untagged(r));
         }
@@ -326,6 +353,7 @@ pub async fn execute(
                 None if !view.listed.contains(&t.tag) => Ok(()),
                 None => untagged(crate::registry::untag::repair(registry, &repo, &t.tag).await),
             };
+            add(1);
             results.tags.insert((label.clone(), t.tag.clone()), r);
         }
         views.insert(label.clone(), view);
@@ -393,6 +421,7 @@ pub async fn execute(
                     .await,
             )
         };
+        add(1);
         results
             .tags
             .insert((t.repository.clone(), t.tag.clone()), r);

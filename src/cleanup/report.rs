@@ -198,8 +198,23 @@ fn short(d: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-/// A plain table: one line per tag, then the untagged manifests, then the counts.
-pub fn table(r: &Report) -> String {
+/// How a result reads in the table when colour is on: kept green, deleted and planned red,
+/// failed bold red; the padding is done before the colour, so the columns stay aligned.
+fn result_style(result: &str) -> console::Style {
+    let s = console::Style::new();
+    match result {
+        "kept" => s.green(),
+        "deleted" | "planned" => s.red(),
+        "failed" => s.red().bold(),
+        _ => s,
+    }
+}
+
+/// The table: one line per tag, then the untagged manifests, then the counts. With `color`,
+/// results are coloured (only when colour is on: `log::stdout_color`).
+pub fn table(r: &Report, color: bool) -> String {
+    let paint =
+        |style: console::Style, text: String| style.force_styling(color).apply_to(text).to_string();
     let width = r
         .tags
         .iter()
@@ -207,19 +222,23 @@ pub fn table(r: &Report) -> String {
         .max()
         .unwrap_or(10)
         .clamp(10, 80);
-    let mut s = format!(
-        "{:<8} {:<width$}  {:<12}  REASON\n",
-        "RESULT", "TAG", "DIGEST"
+    let mut s = paint(
+        console::Style::new().bold(),
+        format!(
+            "{:<8} {:<width$}  {:<12}  REASON",
+            "RESULT", "TAG", "DIGEST"
+        ),
     );
+    s.push('\n');
     for t in &r.tags {
         let name = format!("{}:{}", t.repository, t.tag);
         let reason = match &t.error {
             Some(e) => format!("{}; error: {e}", t.reason),
             None => t.reason.clone(),
         };
+        let result = paint(result_style(t.result), format!("{:<8}", t.result));
         s.push_str(&format!(
-            "{:<8} {name:<width$}  {:<12}  {reason}\n",
-            t.result,
+            "{result} {name:<width$}  {:<12}  {reason}\n",
             short(&t.digest)
         ));
     }
@@ -229,17 +248,139 @@ pub fn table(r: &Report) -> String {
             DependentKind::Referrer => "referrer",
         };
         let name = format!("{}@{}", m.repository, short(&m.digest));
+        let result = paint(result_style(m.result), format!("{:<8}", m.result));
         s.push_str(&format!(
-            "{:<8} {name:<width$}  {:<12}  {what} of {}\n",
-            m.result,
+            "{result} {name:<width$}  {:<12}  {what} of {}\n",
             short(&m.digest),
             short(&m.parent)
         ));
     }
     let verb = if r.dry_run { "to delete" } else { "deleted" };
+    let failed = format!("{} failed", r.summary.failed);
+    let failed = if r.summary.failed > 0 {
+        paint(console::Style::new().red().bold(), failed)
+    } else {
+        failed
+    };
     s.push_str(&format!(
-        "{} kept, {} {verb}, {} failed\n",
-        r.summary.kept, r.summary.deleted, r.summary.failed
+        "{} kept, {} {verb}, {failed}\n",
+        r.summary.kept, r.summary.deleted
     ));
     s
+}
+
+/// A fixed report for the snapshot tests here and in `ci::outputs`: every result, an error, a
+/// platform child and a referrer.
+#[cfg(test)]
+pub(crate) fn sample() -> Report {
+    let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    let tag =
+        |tag: &str, digest: String, action, reason: &str, result, error: Option<&str>| TagEntry {
+            repository: "registry.example.com/team/backend".into(),
+            tag: tag.into(),
+            digest,
+            action,
+            reason: reason.into(),
+            result,
+            error: error.map(str::to_string),
+        };
+    Report {
+        implementation: "default",
+        dry_run: false,
+        tags: vec![
+            tag(
+                "v1.2.0",
+                d('a'),
+                Action::Keep,
+                "matches --keep-tag ^v",
+                "kept",
+                None,
+            ),
+            tag(
+                "main",
+                d('b'),
+                Action::Keep,
+                "the branch main exists",
+                "kept",
+                None,
+            ),
+            tag(
+                "feature-x-1a2b3c4d",
+                d('c'),
+                Action::Delete,
+                "the branch feature/x is gone",
+                "deleted",
+                None,
+            ),
+            tag(
+                "pr-17",
+                d('e'),
+                Action::Delete,
+                "older than --keep-younger-than 30d",
+                "failed",
+                Some("DELETE returned 500"),
+            ),
+        ],
+        manifests: vec![
+            ManifestEntry {
+                repository: "registry.example.com/team/backend".into(),
+                digest: d('f'),
+                parent: d('c'),
+                kind: DependentKind::Child,
+                result: "deleted",
+                error: None,
+            },
+            ManifestEntry {
+                repository: "registry.example.com/team/backend".into(),
+                digest: d('9'),
+                parent: d('c'),
+                kind: DependentKind::Referrer,
+                result: "deleted",
+                error: None,
+            },
+        ],
+        summary: Summary {
+            kept: 2,
+            deleted: 1,
+            failed: 1,
+            ..Summary::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_table() {
+        insta::assert_snapshot!(table(&sample(), false));
+    }
+
+    #[test]
+    fn plan_table_dry_run() {
+        let mut r = sample();
+        r.dry_run = true;
+        r.tags.retain(|t| t.result != "failed");
+        for t in &mut r.tags {
+            if t.result == "deleted" {
+                t.result = "planned";
+            }
+        }
+        for m in &mut r.manifests {
+            m.result = "planned";
+        }
+        r.summary.failed = 0;
+        insta::assert_snapshot!(table(&r, false));
+    }
+
+    /// With colour on, the results are coloured (escapes written as `\e` to keep the snapshot
+    /// readable) and the columns line up as without colour.
+    #[test]
+    fn plan_table_coloured() {
+        let coloured = table(&sample(), true);
+        let plain = console::strip_ansi_codes(&coloured).to_string();
+        assert_eq!(plain, table(&sample(), false));
+        insta::assert_snapshot!(coloured.replace('\x1b', "\\e"));
+    }
 }

@@ -156,7 +156,7 @@ pub async fn run(settings: &Settings) -> Result<()> {
     let doc = cleanup(settings).await?;
     match settings.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
-        Output::Text => print!("{}", report::table(&doc)),
+        Output::Text => print!("{}", report::table(&doc, crate::log::stdout_color())),
     }
     crate::ci::outputs::write(
         settings,
@@ -290,11 +290,27 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
             .iter()
             .map(|i| (i.repository.clone(), i.tags.clone()))
             .collect();
-        let work = execute::execute(registry.as_ref(), &the_plan, &repos, &seen, concurrency);
+        let settled = std::sync::atomic::AtomicU64::new(0);
+        let work = execute::execute_counted(
+            registry.as_ref(),
+            &the_plan,
+            &repos,
+            &seen,
+            concurrency,
+            &settled,
+        );
+        let meter = crate::ci::progress::Meter::Count {
+            done: &settled,
+            total: planned as u64,
+            unit: "tags",
+        };
         Some(
-            crate::ci::progress::watch(work, "cleaning up", || {
-                format!("deleting {planned} tag(s)")
-            })
+            crate::ci::progress::watch(
+                work,
+                "cleaning up",
+                || format!("deleting {planned} tag(s)"),
+                Some(meter),
+            )
             .await,
         )
     };

@@ -2,12 +2,11 @@
 
 pub mod ci_env;
 pub mod cleanup;
+pub mod completions;
 pub mod context;
 pub mod detect;
 pub mod publish;
 pub mod run;
-
-use std::io::IsTerminal;
 
 use clap::ArgMatches;
 
@@ -19,6 +18,12 @@ use crate::settings::{OnForkPr, Settings};
 
 /// Runs the parsed command line. `matches` carries which values came from the command line.
 pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
+    // These print what the command line is; no settings, no environment, no network.
+    match &cli.command {
+        Command::Completions(args) => return completions::print(args.shell),
+        Command::Man(args) => return completions::man(args.command.as_deref()),
+        _ => {}
+    }
     crate::log::set_verbosity(if cli.global.quiet {
         0
     } else {
@@ -35,17 +40,30 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     let ci = crate::ci::context::CiContext::from_env(&env);
     let vendor = ci.as_ref().map(|c| c.vendor);
     crate::log::set_dialect(crate::log::Dialect::of(vendor));
-    crate::log::set_color(crate::log::color_wanted(
-        &env,
-        std::io::stderr().is_terminal(),
-        vendor,
-    ));
+    // `--color` (or DOCKHAND_COLOR/INPUT_COLOR) as far as it is known before the settings are;
+    // a bad value is reported by the settings stage, and the config file cannot set it.
+    let early_color = match flags.get("color") {
+        Some((crate::settings::options::Value::Text(t), _)) => crate::settings::parse_color(t).ok(),
+        _ => None,
+    }
+    .or_else(|| {
+        [
+            crate::settings::env::DOCKHAND_PREFIX,
+            crate::settings::env::INPUT_PREFIX,
+        ]
+        .iter()
+        .find_map(|p| env.get(&format!("{p}COLOR")))
+        .and_then(|t| crate::settings::parse_color(t).ok())
+    })
+    .unwrap_or_default();
+    set_color(early_color, &env, vendor);
     crate::ci::progress::set_interval(env.get(crate::settings::env::DOCKHAND_PROGRESS_INTERVAL));
     crate::ci::register_secrets(&env, &flags);
     crate::log::flush_masks();
     let cwd = std::env::current_dir()
         .map_err(|e| Error::input(format!("cannot read the working directory: {e}")))?;
     let settings = Settings::build(flags.clone(), &env, &cwd)?;
+    set_color(settings.color, &env, vendor);
     let writes = matches!(
         cli.command,
         Command::Publish(_) | Command::Cleanup(_) | Command::Run(_)
@@ -70,8 +88,10 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
             Command::Run(_) => run::run(&settings).await,
             Command::CiEnv(args) => {
                 let upper = ci_env::upper_layers(flags, &env, &settings)?;
-                ci_env::run(&settings, &env, &upper, args.format.as_deref())
+                let format = args.format.as_ref().map(crate::cli::value_name);
+                ci_env::run(&settings, &env, &upper, format.as_deref())
             }
+            Command::Completions(_) | Command::Man(_) => Ok(()),
         }
     };
     let Some(deadline) = settings.deadline else {
@@ -87,4 +107,27 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
         ))
         .with_hint("raise --deadline (DOCKHAND_DEADLINE), or find what was slow with -v")),
     }
+}
+
+/// Colour on stderr and stdout, and whether progress bars are drawn: `choice` over the automatic
+/// rules (`log::color_wanted`), each stream judged by whether it is a terminal (console's check).
+fn set_color(
+    choice: crate::log::ColorChoice,
+    env: &Env,
+    vendor: Option<crate::ci::context::Vendor>,
+) {
+    let stderr_tty = console::Term::stderr().is_term();
+    let stdout_tty = console::Term::stdout().is_term();
+    crate::log::set_color(choice.decide(|| crate::log::color_wanted(env, stderr_tty, vendor)));
+    // stdout is a result that may be captured (`> plan.txt`) even in a CI whose log renders
+    // colour: automatic colour there only on a terminal (or with CLICOLOR_FORCE).
+    crate::log::set_stdout_color(choice.decide(|| crate::log::color_wanted(env, stdout_tty, None)));
+    // A bar only on a terminal: never in a CI log, never with -q, `TERM=dumb` or `--color never`.
+    let dumb = env.get(crate::settings::env::TERM) == Some("dumb");
+    crate::ci::progress::set_bars(
+        stderr_tty
+            && !dumb
+            && crate::log::verbosity() >= 1
+            && choice != crate::log::ColorChoice::Never,
+    );
 }

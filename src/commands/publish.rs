@@ -176,21 +176,37 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         settings.dry_run,
         concurrency,
     );
-    let work = futures_util::future::join_all(
-        jobs.iter()
-            .map(|j| engine.publish(&j.source, &j.repo, &j.tags, &j.origins)),
-    );
-    let results = crate::ci::progress::watch(work, "publishing", || {
-        let s = &engine.stats;
-        format!(
-            "{} blob(s) uploaded ({}), {} mounted, {} present, {} manifest(s) put",
-            s.blobs_uploaded.load(Ordering::Relaxed),
-            human_bytes(s.bytes_uploaded.load(Ordering::Relaxed)),
-            s.blobs_mounted.load(Ordering::Relaxed),
-            s.blobs_present.load(Ordering::Relaxed),
-            s.manifests_put.load(Ordering::Relaxed),
+    // Bytes uploaded per image, for the progress bars on a terminal.
+    let uploaded: Vec<std::sync::Arc<std::sync::atomic::AtomicU64>> =
+        jobs.iter().map(|_| Default::default()).collect();
+    let work = futures_util::future::join_all(jobs.iter().zip(&uploaded).map(|(j, counter)| {
+        crate::publish::copy::counting(
+            counter.clone(),
+            engine.publish(&j.source, &j.repo, &j.tags, &j.origins),
         )
-    })
+    }));
+    let results = crate::ci::progress::watch(
+        work,
+        "publishing",
+        || {
+            let s = &engine.stats;
+            format!(
+                "{} blob(s) uploaded ({}), {} mounted, {} present, {} manifest(s) put",
+                s.blobs_uploaded.load(Ordering::Relaxed),
+                human_bytes(s.bytes_uploaded.load(Ordering::Relaxed)),
+                s.blobs_mounted.load(Ordering::Relaxed),
+                s.blobs_present.load(Ordering::Relaxed),
+                s.manifests_put.load(Ordering::Relaxed),
+            )
+        },
+        Some(crate::ci::progress::Meter::Bytes {
+            parts: jobs
+                .iter()
+                .zip(&uploaded)
+                .map(|(j, c)| (j.spec.name.clone().unwrap_or_else(|| "~".into()), &**c))
+                .collect(),
+        }),
+    )
     .await;
 
     let mut images = Vec::new();

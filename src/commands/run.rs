@@ -55,7 +55,7 @@ pub async fn run(settings: &Settings) -> Result<()> {
                 publish::print(p, Output::Text);
             }
             if let Some(c) = &cleaned {
-                print!("{}", report::table(c));
+                print!("{}", report::table(c, crate::log::stdout_color()));
             }
         }
     }

@@ -33,6 +33,18 @@ pub struct Stats {
     pub manifests_put: AtomicU64,
 }
 
+tokio::task_local! {
+    /// Bytes uploaded for the image whose publish runs in this task-local scope ([`counting`]).
+    static IMAGE_BYTES: Arc<AtomicU64>;
+}
+
+/// Runs `work` (an [`Engine::publish`]) adding the bytes it uploads to `counter` too, for a
+/// progress line per image. The engine's uploads run inside the future (no spawned tasks), so
+/// the task-local value reaches them.
+pub async fn counting<F: std::future::Future>(counter: Arc<AtomicU64>, work: F) -> F::Output {
+    IMAGE_BYTES.scope(counter, work).await
+}
+
 /// What happened to one blob in one repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobOutcome {
@@ -473,6 +485,7 @@ impl Engine {
         self.stats
             .bytes_uploaded
             .fetch_add(blob.size, Ordering::Relaxed);
+        let _ = IMAGE_BYTES.try_with(|c| c.fetch_add(blob.size, Ordering::Relaxed));
     }
 }
 

@@ -14,6 +14,7 @@ use crate::config::{self, Config};
 use crate::detect::CiHints;
 use crate::error::{Error, Result};
 use crate::implementation::Implementation;
+use crate::log::ColorChoice;
 use crate::naming::layout::ModeChoice;
 use crate::naming::reference::ImagesRepo;
 use crate::naming::slug::slug_tag;
@@ -154,6 +155,8 @@ pub struct Settings {
     pub max_manifest_size: Option<u64>,
     pub registry_credential: Option<Credential>,
     pub output: Output,
+    /// `--color`: `auto` follows `log::color_wanted`.
+    pub color: ColorChoice,
     pub images: Vec<ImageSpec>,
     pub tags: Vec<TagSpec>,
     pub tag_by_digest: bool,
@@ -245,15 +248,8 @@ impl Settings {
         let retry_budget = r.parse("retry_budget", duration)?;
         let deadline = r.parse("deadline", positive)?;
         let max_manifest_size = r.parse("max_manifest_size", parse_manifest_size)?;
-        let output = r
-            .parse("output", |s| match s.to_ascii_lowercase().as_str() {
-                "text" => Ok(Output::Text),
-                "json" => Ok(Output::Json),
-                _ => {
-                    Err(Error::input(format!("unknown output {s:?}")).with_hint("use text or json"))
-                }
-            })?
-            .unwrap_or_default();
+        let output = r.parse("output", parse_output)?.unwrap_or_default();
+        let color = r.parse("color", parse_color)?.unwrap_or_default();
         let registry_credential = match (r.text("registry_username"), r.text("registry_password")) {
             (Some((u, _)), Some((p, _))) => Some(Credential::basic(u, p)),
             (None, None) => None,
@@ -371,6 +367,7 @@ impl Settings {
             max_manifest_size,
             registry_credential,
             output,
+            color,
             images,
             tags,
             tag_by_digest: r.flag("tag_by_digest")?,
@@ -554,18 +551,7 @@ fn policy(r: &Reader) -> Result<Policy> {
             })
             .collect()
     };
-    let git_refs = r
-        .parse("git_refs", |s| match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(GitRefs::Auto),
-            "local" => Ok(GitRefs::Local),
-            "remote" => Ok(GitRefs::Remote),
-            "github" => Ok(GitRefs::GitHub),
-            "gitlab" => Ok(GitRefs::GitLab),
-            "none" => Ok(GitRefs::None),
-            _ => Err(Error::input(format!("unknown git refs source {s:?}"))
-                .with_hint("use auto, local, remote, github, gitlab or none")),
-        })?
-        .unwrap_or_default();
+    let git_refs = r.parse("git_refs", parse_git_refs)?.unwrap_or_default();
     Ok(Policy {
         keep_last: r.parse("keep_last", |s| {
             s.parse::<u32>().map_err(|_| {
@@ -597,6 +583,40 @@ const MANIFEST_SIZE_RANGE: std::ops::RangeInclusive<u64> = 1 << 10..=1 << 30;
 
 /// A size in bytes: a number, optionally followed by `B`, `KiB`, `MiB` or `GiB` (`K`, `M`, `G`
 /// and `KB`, `MB`, `GB` read the same, as powers of 1024).
+/// `--output` (`cli::OutputArg` documents the same values).
+pub fn parse_output(s: &str) -> Result<Output> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(Output::Text),
+        "json" => Ok(Output::Json),
+        _ => Err(Error::input(format!("unknown output {s:?}")).with_hint("use text or json")),
+    }
+}
+
+/// `--color` (`cli::ColorArg` documents the same values).
+pub fn parse_color(s: &str) -> Result<ColorChoice> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(ColorChoice::Auto),
+        "always" => Ok(ColorChoice::Always),
+        "never" => Ok(ColorChoice::Never),
+        _ => Err(Error::input(format!("unknown colour choice {s:?}"))
+            .with_hint("use auto, always or never")),
+    }
+}
+
+/// `--git-refs` (`cli::GitRefsArg` documents the same values).
+pub fn parse_git_refs(s: &str) -> Result<GitRefs> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(GitRefs::Auto),
+        "local" => Ok(GitRefs::Local),
+        "remote" => Ok(GitRefs::Remote),
+        "github" => Ok(GitRefs::GitHub),
+        "gitlab" => Ok(GitRefs::GitLab),
+        "none" => Ok(GitRefs::None),
+        _ => Err(Error::input(format!("unknown git refs source {s:?}"))
+            .with_hint("use auto, local, remote, github, gitlab or none")),
+    }
+}
+
 pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());

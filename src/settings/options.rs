@@ -77,6 +77,7 @@ options! {
     google_access_token: Scalar,
     google_json_key: Scalar,
     output: Scalar,
+    color: Scalar,
     image: List,
     tag_custom: List,
     tag_git_branch: Scalar,
