@@ -283,7 +283,17 @@ verify:
     );
     assert!(!log.contains(token), "the job token leaked:\n{log}");
     let dotenv = std::fs::read_to_string(p.join("dockhand.env")).unwrap();
-    assert_eq!(dotenv, format!("DOCKHAND_IMAGE_APP={reference}@{digest}\n"));
+    // The image line first, then the outputs (README, "Outputs").
+    let lines: Vec<&str> = dotenv.lines().collect();
+    assert_eq!(lines[0], format!("DOCKHAND_IMAGE_APP={reference}@{digest}"));
+    assert!(
+        lines.contains(&format!("DOCKHAND_DIGEST={digest}").as_str()),
+        "{dotenv}"
+    );
+    assert!(
+        lines.contains(&format!("DOCKHAND_TAGS=main,{sha}").as_str()),
+        "{dotenv}"
+    );
     let junit = std::fs::read_to_string(p.join("dockhand-junit.xml")).unwrap();
     assert!(
         junit.contains(&format!("name=\"{host}/tools/dockhand/app:{sha}\"")),
