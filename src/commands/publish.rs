@@ -74,7 +74,7 @@ fn check_input(settings: &Settings) -> Result<()> {
     }
     if settings.tags.is_empty() && settings.tags_from.is_empty() && !settings.tag_by_digest {
         return Err(Error::input("no tag to publish under").with_hint(
-            "pass --tag-custom TAG, --tag-git-branch BRANCH, --tag-git-tag TAG, --tag-git-commit SHA or --tag-by-digest",
+            "pass --tag-custom TAG, --tag-git-branch BRANCH, --tag-git-tag TAG, --tag-git-commit SHA, --tags-from TEXT or --tag-by-digest",
         ));
     }
     Ok(())
