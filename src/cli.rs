@@ -206,6 +206,27 @@ pub struct TagArgs {
     /// Also tag by the commit the CI built (GITHUB_SHA, CI_COMMIT_SHA, ...).
     #[arg(long)]
     pub tag_ci_commit: bool,
+    /// Also tag `sha-<7 characters>` of the commit (--tag-git-commit, else the CI's commit), as
+    /// docker/metadata-action's `type=sha` does.
+    #[arg(long)]
+    pub tag_sha: bool,
+    /// `latest`: auto (the default) for a git tag that is a release version (v1.2.3, not
+    /// v1.2.3-rc.1), true always, false never.
+    #[arg(long, value_name = "WHEN")]
+    pub tag_latest: Option<LatestArg>,
+    /// Put before each tag made from a git branch or tag (and its versions).
+    #[arg(long, value_name = "TEXT")]
+    pub tag_prefix: Option<String>,
+    /// Put after each tag made from a git branch or tag (and its versions).
+    #[arg(long, value_name = "TEXT")]
+    pub tag_suffix: Option<String>,
+    /// Whether your tag options replace the CI's tags (the default) or add to them.
+    #[arg(long, value_name = "MODE")]
+    pub tags_mode: Option<TagsModeArg>,
+    /// docker/metadata-action's `tags` output: full references (REPO:TAG, whose REPO must be the
+    /// target repository) or bare tags, one per line.
+    #[arg(long, value_name = "TEXT")]
+    pub tags_from: Option<String>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -409,6 +430,26 @@ pub enum ColorArg {
     Auto,
     Always,
     Never,
+}
+
+/// `--tag-latest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LatestArg {
+    /// For a git tag that is a release version (docker/metadata-action's `latest=auto`).
+    Auto,
+    /// Always.
+    True,
+    /// Never.
+    False,
+}
+
+/// `--tags-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TagsModeArg {
+    /// Your tag options replace the CI's tags (the default).
+    Replace,
+    /// Your tag options add to the CI's tags.
+    Add,
 }
 
 /// `--git-refs`.
@@ -737,6 +778,24 @@ mod tests {
                 crate::log::ColorChoice::Auto => "auto",
                 crate::log::ColorChoice::Always => "always",
                 crate::log::ColorChoice::Never => "never",
+            };
+            assert_eq!(parsed, name);
+        }
+        for (spelling, name) in spellings::<LatestArg>() {
+            let parsed = match spelling
+                .parse::<crate::naming::semver::Latest>()
+                .expect("latest")
+            {
+                crate::naming::semver::Latest::Auto => "auto",
+                crate::naming::semver::Latest::True => "true",
+                crate::naming::semver::Latest::False => "false",
+            };
+            assert_eq!(parsed, name);
+        }
+        for (spelling, name) in spellings::<TagsModeArg>() {
+            let parsed = match settings::parse_tags_mode(&spelling).expect("tags mode") {
+                settings::TagsMode::Replace => "replace",
+                settings::TagsMode::Add => "add",
             };
             assert_eq!(parsed, name);
         }

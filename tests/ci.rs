@@ -736,10 +736,12 @@ fn gitlab_job_publishes_to_ci_registry_with_the_job_token() {
     );
     assert!(run.stderr.contains("section_end:"), "{run:?}");
     let creds = Some(("gitlab-ci-token", token));
+    // The git tag, its semver expansion and `latest` (a release version's tag pipeline).
     assert_eq!(
         tags_of(&reg.url(), "group/project/backend", creds),
-        vec!["v1.2.3"]
+        vec!["1", "1.2", "1.2.3", "latest", "v1.2.3"]
     );
+    const TAGS: [&str; 5] = ["v1.2.3", "1.2.3", "1.2", "1", "latest"];
     let dotenv = std::fs::read_to_string(work.path().join("dockhand.env")).unwrap();
     let expected: String = digests
         .iter()
@@ -757,12 +759,12 @@ fn gitlab_job_publishes_to_ci_registry_with_the_job_token() {
         .collect();
     // The action's outputs under GitLab's names, lists comma-separated.
     assert_eq!(rest["DOCKHAND_DIGEST"], "", "two images: {dotenv}");
-    assert_eq!(rest["DOCKHAND_TAGS"], "v1.2.3");
+    assert_eq!(rest["DOCKHAND_TAGS"], TAGS.join(","));
     assert_eq!(
         rest["DOCKHAND_REFS"],
         digests
             .iter()
-            .map(|(n, _)| format!("{host}/group/project/{n}:v1.2.3"))
+            .flat_map(|(n, _)| TAGS.map(|t| format!("{host}/group/project/{n}:{t}")))
             .collect::<Vec<_>>()
             .join(",")
     );
@@ -772,7 +774,7 @@ fn gitlab_job_publishes_to_ci_registry_with_the_job_token() {
         "publish only: {dotenv}"
     );
     let junit = std::fs::read_to_string(work.path().join("dockhand-junit.xml")).unwrap();
-    assert!(junit.contains("tests=\"2\" failures=\"0\""), "{junit}");
+    assert!(junit.contains("tests=\"10\" failures=\"0\""), "{junit}");
     assert!(
         junit.contains(&format!("name=\"{host}/group/project/backend:v1.2.3\"")),
         "{junit}"
@@ -986,4 +988,109 @@ fn github_pull_request_defaults() {
     ] {
         assert!(run.stdout.contains(line), "lacks {line:?}: {run:?}");
     }
+}
+
+/// A GitHub tag push, tagged as docker/metadata-action users expect
+/// (<https://github.com/docker/metadata-action>): the git tag's semver expansion, `latest` for a
+/// release, `sha-<7>`, the user's tag added with `--tags-mode add`; a pre-release gets only its
+/// full version; `--tags-from` takes metadata-action's `tags` output.
+#[test]
+fn github_tag_push_gets_semver_latest_and_sha_tags() {
+    let reg = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Anonymous,
+        delete_enabled: false,
+    });
+    let work = tempfile::tempdir().unwrap();
+    fixtures::seed_example(&work.path().join("images")).unwrap();
+    let host = reg.host();
+    let repo = format!("{host}/octo-org/hello-world");
+    let image = format!(
+        "backend=oci:{}",
+        work.path().join("images/backend").display()
+    );
+    let tag_push = |tag: &str, extra: &[(&str, &str)]| {
+        let mut env = github_env(
+            work.path(),
+            "ghs_tokenValue0123456789",
+            &[
+                ("image", &image),
+                ("images-repo", &repo),
+                ("insecure-registry", &host),
+                ("implementation", "default"),
+                ("stages", "publish"),
+            ],
+        );
+        env.insert("GITHUB_REF".into(), format!("refs/tags/{tag}"));
+        env.insert("GITHUB_REF_NAME".into(), tag.into());
+        env.insert("GITHUB_REF_TYPE".into(), "tag".into());
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        dockhand(&["run"], work.path(), &env)
+    };
+    let sorted = |t: &[&str]| {
+        let mut t: Vec<String> = t.iter().map(|s| s.to_string()).collect();
+        t.sort();
+        t
+    };
+
+    tag_push(
+        "v1.2.3",
+        &[
+            ("DOCKHAND_TAG_SHA", "true"),
+            ("DOCKHAND_TAG_CUSTOM", "extra"),
+            ("DOCKHAND_TAGS_MODE", "add"),
+        ],
+    )
+    .code(0);
+    assert_eq!(
+        tags_of(&reg.url(), "octo-org/hello-world/backend", None),
+        sorted(&[
+            "v1.2.3",
+            "1.2.3",
+            "1.2",
+            "1",
+            "latest",
+            "sha-4f1e0a6",
+            "extra"
+        ])
+    );
+
+    // A pre-release: its full version only, no `latest`; a prefix reaches the git tags only.
+    let run = tag_push("v2.0.8-beta.67", &[("DOCKHAND_TAG_PREFIX", "app-")]);
+    run.code(0);
+    let tags = tags_of(&reg.url(), "octo-org/hello-world/backend", None);
+    assert!(tags.contains(&"app-2.0.8-beta.67".to_string()), "{tags:?}");
+    assert!(tags.contains(&"app-v2.0.8-beta.67".to_string()), "{tags:?}");
+    assert!(
+        !tags
+            .iter()
+            .any(|t| t.starts_with("app-2.0.8-") && t != "app-2.0.8-beta.67")
+    );
+    assert!(!tags.contains(&"app-2".to_string()), "{tags:?}");
+
+    // metadata-action's output as input: the CI's tags are replaced; a reference to this
+    // repository gives its tag, a bare tag is taken as is.
+    let from = format!("{repo}/backend:from-meta\nbare-one\n");
+    tag_push("v3.0.0", &[("DOCKHAND_TAGS_FROM", &from)]).code(0);
+    let tags = tags_of(&reg.url(), "octo-org/hello-world/backend", None);
+    assert!(tags.contains(&"from-meta".to_string()), "{tags:?}");
+    assert!(tags.contains(&"bare-one".to_string()), "{tags:?}");
+    assert!(!tags.contains(&"3.0.0".to_string()), "{tags:?}");
+
+    // Another repository's reference, and an invalid tag: exit 2, naming them.
+    let run = tag_push(
+        "v3.0.1",
+        &[("DOCKHAND_TAGS_FROM", "ghcr.io/other/app:1.0.0")],
+    );
+    run.code(2);
+    assert!(run.stderr.contains("ghcr.io/other/app:1.0.0"), "{run:?}");
+    let run = tag_push("v3.0.1", &[("DOCKHAND_TAGS_FROM", "-bad")]);
+    run.code(2);
+    assert!(run.stderr.contains("-bad"), "{run:?}");
+    let run = tag_push("v3.0.1", &[("DOCKHAND_TAG_LATEST", "sometimes")]);
+    run.code(2);
+    assert!(run.stderr.contains("DOCKHAND_TAG_LATEST"), "{run:?}");
+    let tags = tags_of(&reg.url(), "octo-org/hello-world/backend", None);
+    assert!(!tags.iter().any(|t| t.contains("3.0.1")), "{tags:?}");
 }

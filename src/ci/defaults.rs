@@ -9,8 +9,9 @@
 //!   travels to another registry. (The implementation follows from `CI_REGISTRY` in detection.)
 //! - Every CI: the tags of the pipeline kind — git tag, else `pr-N`/`mr-N`, else the branch — and
 //!   the commit with `--tag-ci-commit`. They are the default *tag set*: a user who gives a tag
-//!   option of their own (`--tag-custom`, `--tag-git-*`) chooses the tags; `--tag-ci-commit` and
-//!   `--tag-by-digest` still add theirs. Branch and tag names are slugged by the settings, as any
+//!   option of their own (`--tag-custom`, `--tag-git-*`, `--tags-from`) chooses the tags, unless
+//!   `--tags-mode add`; `--tag-ci-commit`, `--tag-sha`, `--tag-latest` and `--tag-by-digest` still
+//!   add theirs. Branch and tag names are slugged by the settings, as any
 //!   git value is.
 //!
 //! Nothing here writes a Docker config: credentials stay in memory.
@@ -53,6 +54,7 @@ const TAG_OPTIONS: &[&str] = &[
     "tag_git_branch",
     "tag_git_tag",
     "tag_git_commit",
+    "tags_from",
 ];
 
 /// Everything the CI implies, overridden entries included (for `ci-env`).
@@ -183,16 +185,24 @@ pub fn derive(ci: Option<&CiContext>, env: &Env, upper: &Values) -> Vec<Derived>
 
     // Tags of the pipeline kind.
     if let Some(c) = ci {
+        // `--tags-mode add`: the CI's tags stay; a user value of the same option still wins for
+        // that option (`--tag-custom` lists are joined by the settings).
+        let add_mode = matches!(upper.get("tags_mode"), Some((Value::Text(m), _)) if m.trim().eq_ignore_ascii_case("add"));
         let user_tags = TAG_OPTIONS
             .iter()
             .find_map(|o| upper.get(o).map(|(_, origin)| origin.label()));
         let mut tag = |option: &'static str, value: String, from: &str| {
+            let overridden_by = match (add_mode, option) {
+                (false, _) => user_tags.clone(),
+                (true, "tag_custom") => None,
+                (true, _) => upper.get(option).map(|(_, o)| o.label()),
+            };
             out.push(Derived {
                 option,
                 value,
                 from: from.to_string(),
                 secret: None,
-                overridden_by: user_tags.clone(),
+                overridden_by,
             })
         };
         match c.ref_kind() {
@@ -337,6 +347,22 @@ mod tests {
             v.get("tag_git_commit").unwrap().0,
             Value::Text("0123456789abcdef".into())
         );
+    }
+
+    #[test]
+    fn tags_mode_add_keeps_the_ci_tags() {
+        let d = derived(GITLAB, &[("tag_custom", "v1"), ("tags_mode", "add")]);
+        let v = layer(&d);
+        assert_eq!(
+            v.get("tag_git_branch").unwrap().0,
+            Value::Text("feature/x".into())
+        );
+        // The user's own branch still wins for that option.
+        let d = derived(GITLAB, &[("tag_git_branch", "main"), ("tags_mode", "add")]);
+        assert!(layer(&d).get("tag_git_branch").is_none());
+        // `--tags-from` is a tag set of the user's: it replaces the CI's by default.
+        let d = derived(GITLAB, &[("tags_from", "1.2.3")]);
+        assert!(layer(&d).get("tag_git_branch").is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::detect;
 use crate::cleanup::model::Origin;
 use crate::error::{Error, Result};
 use crate::naming::layout::Layout;
+use crate::naming::tags_from::names_repository;
 use crate::publish::copy::{Engine, ImageTransfer};
 use crate::publish::image::SourceImage;
 use crate::publish::source::SourceSpec;
@@ -71,9 +72,9 @@ fn check_input(settings: &Settings) -> Result<()> {
         };
         SourceSpec::parse(source).map_err(|e| e.context(format!("image {name:?}")))?;
     }
-    if settings.tags.is_empty() && !settings.tag_by_digest {
+    if settings.tags.is_empty() && settings.tags_from.is_empty() && !settings.tag_by_digest {
         return Err(Error::input("no tag to publish under").with_hint(
-            "pass --tag-custom TAG, --tag-git-branch BRANCH, --tag-git-tag TAG, --tag-git-commit SHA or --tag-by-digest",
+            "pass --tag-custom TAG, --tag-git-branch BRANCH, --tag-git-tag TAG, --tag-git-commit SHA, --tags-from TEXT or --tag-by-digest",
         ));
     }
     Ok(())
@@ -153,8 +154,29 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
     let resolved = detect::resolve(settings, &ctx).await?;
     let layout = &resolved.layout;
     let mut jobs = Vec::new();
+    let mut bound = vec![false; settings.tags_from.len()];
     for (spec, source) in sources {
-        jobs.push(job(spec, source, layout, settings)?);
+        jobs.push(job(spec, source, layout, settings, &mut bound)?);
+    }
+    // A `--tags-from` reference must name a repository this run publishes to.
+    if let Some((e, _)) = settings.tags_from.iter().zip(&bound).find(|(_, b)| !**b) {
+        let targets: Vec<String> = jobs
+            .iter()
+            .filter_map(|j| j.references.first())
+            .map(|r| {
+                r.rsplit_once(':')
+                    .map_or(r.as_str(), |(repo, _)| repo)
+                    .to_string()
+            })
+            .collect();
+        return Err(Error::input(format!(
+            "--tags-from: {:?} names a repository this run does not publish to",
+            e.text
+        ))
+        .with_hint(format!(
+            "give bare tags, or references to {}",
+            targets.join(", ")
+        )));
     }
     let caps = layout_caps(&resolved);
     let registry = crate::registry::open(
@@ -277,9 +299,29 @@ fn layout_caps(r: &detect::Resolved) -> crate::implementation::Capabilities {
     crate::implementation::Capabilities::of(r.detection.implementation, &r.layout.repo.host)
 }
 
-fn job(spec: &ImageSpec, source: SourceImage, layout: &Layout, settings: &Settings) -> Result<Job> {
+fn job(
+    spec: &ImageSpec,
+    source: SourceImage,
+    layout: &Layout,
+    settings: &Settings,
+    bound: &mut [bool],
+) -> Result<Job> {
     let name = spec.name.as_deref();
     let mut tags: Vec<TagSpec> = settings.tags.clone();
+    // `--tags-from` references whose repository is this image's.
+    let repository = layout.target(name, "latest")?.repository;
+    for (e, b) in settings.tags_from.iter().zip(bound.iter_mut()) {
+        if names_repository(e, &repository) {
+            *b = true;
+            if !tags.iter().any(|s| s.tag == e.tag) {
+                tags.push(TagSpec {
+                    tag: e.tag.clone(),
+                    strategy: TagStrategy::Custom,
+                    source_value: e.tag.clone(),
+                });
+            }
+        }
+    }
     if settings.tag_by_digest {
         let t = digest_tag(&source.root.digest);
         if !tags.iter().any(|s| s.tag == t) {

@@ -2,8 +2,10 @@
 
 pub mod layout;
 pub mod reference;
+pub mod semver;
 pub mod slug;
 pub mod tag;
+pub mod tags_from;
 
 use crate::error::Error;
 
@@ -21,6 +23,12 @@ impl From<tag::TagError> for Error {
 
 impl From<tag::ImageNameError> for Error {
     fn from(e: tag::ImageNameError) -> Error {
+        Error::input(e.to_string())
+    }
+}
+
+impl From<tags_from::TagsFromError> for Error {
+    fn from(e: tags_from::TagsFromError) -> Error {
         Error::input(e.to_string())
     }
 }

@@ -17,8 +17,10 @@ use crate::implementation::Implementation;
 use crate::log::ColorChoice;
 use crate::naming::layout::ModeChoice;
 use crate::naming::reference::ImagesRepo;
+use crate::naming::semver::{self, Latest};
 use crate::naming::slug::slug_tag;
 use crate::naming::tag::{validate_image_name, validate_tag};
+use crate::naming::tags_from::{self, TagsFromEntry};
 use crate::registry::credentials::Credential;
 use crate::secret::Secret;
 use env::Env;
@@ -57,6 +59,24 @@ pub enum TagStrategy {
     GitCommit,
     /// `--tag-by-digest`: derived from the content.
     Digest,
+}
+
+/// `--tags-mode`: whether the user's tag options replace the CI's tag set (the default, as before
+/// the option existed) or add to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TagsMode {
+    #[default]
+    Replace,
+    Add,
+}
+
+pub fn parse_tags_mode(s: &str) -> Result<TagsMode> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "replace" => Ok(TagsMode::Replace),
+        "add" => Ok(TagsMode::Add),
+        _ => Err(Error::input(format!("{s:?} is neither replace nor add"))
+            .with_hint("use replace (the default) or add")),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +179,8 @@ pub struct Settings {
     pub color: ColorChoice,
     pub images: Vec<ImageSpec>,
     pub tags: Vec<TagSpec>,
+    /// `--tags-from` full references: each tag goes to the image whose repository it names.
+    pub tags_from: Vec<TagsFromEntry>,
     pub tag_by_digest: bool,
     pub dry_run: bool,
     /// Copy referrers of registry sources along with the images.
@@ -207,8 +229,25 @@ impl Settings {
             None => upper,
         };
         let ci_layer = env.ci_defaults(&values);
-        let values = values.over(ci_layer);
-        let mut s = Settings::from_values(&values, config.as_ref())?;
+        let add = match values.get("tags_mode") {
+            Some((Value::Text(m), o)) => parse_tags_mode(m).map_err(|e| at(o, e))? == TagsMode::Add,
+            _ => false,
+        };
+        let user_custom = values.get("tag_custom").cloned();
+        let mut values = values.over(ci_layer.clone());
+        // `--tags-mode add`: the user's custom tags join the CI's (`pr-N`, `mr-N`).
+        if add
+            && let (Some((Value::List(user), origin)), Some((Value::List(ci), _))) =
+                (user_custom, ci_layer.get("tag_custom"))
+        {
+            let mut joined = ci.clone();
+            joined.extend(user.into_iter().filter(|t| !ci.contains(t)));
+            values.set("tag_custom", Value::List(joined), origin);
+        }
+        let ci_commit = crate::ci::context::CiContext::from_env(env)
+            .and_then(|c| c.commit)
+            .map(|c| c.value);
+        let mut s = Settings::from_values(&values, config.as_ref(), ci_commit.as_deref())?;
         // An explicit GitLab token is a personal/project token; the CI job token is a job token.
         if s.forge.gitlab_token.is_none() {
             s.forge.gitlab_token = env.ci_job_token().map(|t| ForgeToken::Job(Secret::new(t)));
@@ -224,7 +263,11 @@ impl Settings {
         Ok(s)
     }
 
-    fn from_values(v: &Values, config: Option<&Config>) -> Result<Settings> {
+    fn from_values(
+        v: &Values,
+        config: Option<&Config>,
+        ci_commit: Option<&str>,
+    ) -> Result<Settings> {
         let r = Reader(v);
         let images_repo = r
             .text("images_repo")
@@ -319,7 +362,7 @@ impl Settings {
             google_access_token: secret("google_access_token"),
             google_json_key: r.text("google_json_key").map(|(t, _)| PathBuf::from(t)),
         };
-        let tags = tags(&r)?;
+        let (tags, tags_from) = tags(&r, ci_commit)?;
         let policy = policy(&r)?;
         let stages = match r.text("stages") {
             Some((s, o)) => {
@@ -370,6 +413,7 @@ impl Settings {
             color,
             images,
             tags,
+            tags_from,
             tag_by_digest: r.flag("tag_by_digest")?,
             dry_run: r.flag("dry_run")?,
             with_referrers: r.flag("with_referrers")?,
@@ -483,7 +527,11 @@ fn images(r: &Reader, config: Option<&Config>) -> Result<Vec<ImageSpec>> {
     Ok(out)
 }
 
-fn tags(r: &Reader) -> Result<Vec<TagSpec>> {
+/// The tag list: custom tags as given; git values slugged, with `--tag-prefix`/`--tag-suffix`,
+/// and a git tag's semver expansion (docker/metadata-action's `type=semver`); the commit;
+/// `sha-<7>`; `--tags-from`; `latest` by `--tag-latest`. Full references of `--tags-from` are
+/// returned apart: publish matches them with each image's repository.
+fn tags(r: &Reader, ci_commit: Option<&str>) -> Result<(Vec<TagSpec>, Vec<TagsFromEntry>)> {
     let mut out: Vec<TagSpec> = Vec::new();
     let mut push = |t: TagSpec| {
         if !out.iter().any(|o| o.tag == t.tag) {
@@ -498,21 +546,51 @@ fn tags(r: &Reader) -> Result<Vec<TagSpec>> {
             source_value: t,
         });
     }
+    // A prefix or suffix applies to tags made from git values, as metadata-action's flavor
+    // reaches its `ref` and `semver` entries but not `sha-`, `pr-` or `latest`.
+    let prefix = r.text("tag_prefix");
+    let suffix = r.text("tag_suffix");
+    let affix = |t: String| -> Result<String> {
+        let (p, s) = (
+            prefix.as_ref().map_or("", |(p, _)| p.as_str()),
+            suffix.as_ref().map_or("", |(s, _)| s.as_str()),
+        );
+        let tagged = format!("{p}{t}{s}");
+        validate_tag(&tagged).map_err(|e| {
+            let origin = prefix.as_ref().or(suffix.as_ref()).map(|(_, o)| *o);
+            let err = Error::input(format!("tag {tagged:?}: {e}"))
+                .with_hint("shorten --tag-prefix/--tag-suffix or use tag characters only");
+            match origin {
+                Some(o) => at(o, err),
+                None => err,
+            }
+        })?;
+        Ok(tagged)
+    };
     // Git ref names are not tags (`feature/x`): they become tags through werf's slug.
     if let Some((b, _)) = r.text("tag_git_branch") {
         push(TagSpec {
-            tag: slug_tag(&b),
+            tag: affix(slug_tag(&b))?,
             strategy: TagStrategy::GitBranch,
             source_value: b,
         });
     }
-    if let Some((t, _)) = r.text("tag_git_tag") {
+    let git_tag = r.text("tag_git_tag").map(|(t, _)| t);
+    if let Some(t) = &git_tag {
         push(TagSpec {
-            tag: slug_tag(&t),
+            tag: affix(slug_tag(t))?,
             strategy: TagStrategy::GitTag,
-            source_value: t,
+            source_value: t.clone(),
         });
+        for v in semver::expand(t) {
+            push(TagSpec {
+                tag: affix(v)?,
+                strategy: TagStrategy::GitTag,
+                source_value: t.clone(),
+            });
+        }
     }
+    let mut commit: Option<String> = None;
     if let Some((c, o)) = r.text("tag_git_commit") {
         if c.len() < 4 || c.len() > 64 || !c.chars().all(|ch| ch.is_ascii_hexdigit()) {
             return Err(at(
@@ -522,13 +600,55 @@ fn tags(r: &Reader) -> Result<Vec<TagSpec>> {
             ));
         }
         let lower = c.to_ascii_lowercase();
+        commit = Some(lower.clone());
         push(TagSpec {
             tag: lower.clone(),
             strategy: TagStrategy::GitCommit,
             source_value: lower,
         });
     }
-    Ok(out)
+    if r.flag("tag_sha")? {
+        let c = commit
+            .or_else(|| ci_commit.map(str::to_ascii_lowercase))
+            .filter(|c| c.len() >= 4 && c.chars().all(|ch| ch.is_ascii_hexdigit()))
+            .ok_or_else(|| {
+                Error::input("--tag-sha: no commit to tag")
+                    .with_hint("pass --tag-git-commit SHA, or run in a CI that names its commit")
+            })?;
+        push(TagSpec {
+            tag: semver::sha_tag(&c),
+            strategy: TagStrategy::GitCommit,
+            source_value: c,
+        });
+    }
+    let mut bound = Vec::new();
+    if let Some((text, o)) = r.text("tags_from") {
+        for e in tags_from::parse(&text).map_err(|e| at(o, e.into()))? {
+            if e.repository.is_some() {
+                bound.push(e);
+            } else {
+                push(TagSpec {
+                    tag: e.tag.clone(),
+                    strategy: TagStrategy::Custom,
+                    source_value: e.tag,
+                });
+            }
+        }
+    }
+    let latest = r
+        .parse("tag_latest", |s| {
+            s.parse::<Latest>()
+                .map_err(|e| Error::input(e).with_hint("use auto (the default), true or false"))
+        })?
+        .unwrap_or_default();
+    if semver::wants_latest(latest, git_tag.as_deref()) {
+        push(TagSpec {
+            tag: "latest".into(),
+            strategy: TagStrategy::Custom,
+            source_value: "latest".into(),
+        });
+    }
+    Ok((out, bound))
 }
 
 fn duration(s: &str) -> Result<Duration> {
@@ -683,6 +803,85 @@ mod tests {
             &Env::from_pairs(env.iter().map(|(a, b)| (a.to_string(), b.to_string()))),
             dir.path(),
         )
+    }
+
+    fn tag_names(s: &Settings) -> Vec<&str> {
+        s.tags.iter().map(|t| t.tag.as_str()).collect()
+    }
+
+    const GITHUB_TAG_PUSH: &[(&str, &str)] = &[
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_REF", "refs/tags/v1.2.3"),
+        ("GITHUB_SHA", "4f1e0a6c9d2b3e5f7a8b9c0d1e2f3a4b5c6d7e8f"),
+    ];
+
+    #[test]
+    fn metadata_action_tags_from_a_tag_push() {
+        // metadata-action README, "Semver" table: `refs/tags/v1.2.3` → `1.2.3`, `1.2`, `latest`.
+        let s = build(&[("tag_sha", "true")], GITHUB_TAG_PUSH).unwrap();
+        assert_eq!(
+            tag_names(&s),
+            ["v1.2.3", "1.2.3", "1.2", "1", "sha-4f1e0a6", "latest"]
+        );
+        let s = build(&[("tag_latest", "false")], GITHUB_TAG_PUSH).unwrap();
+        assert!(!tag_names(&s).contains(&"latest"));
+        // Prefix and suffix on the git values only.
+        let s = build(
+            &[("tag_prefix", "app-"), ("tag_suffix", "-alpine")],
+            GITHUB_TAG_PUSH,
+        )
+        .unwrap();
+        assert_eq!(
+            tag_names(&s),
+            [
+                "app-v1.2.3-alpine",
+                "app-1.2.3-alpine",
+                "app-1.2-alpine",
+                "app-1-alpine",
+                "latest"
+            ]
+        );
+        let e = build(&[("tag_prefix", "-")], GITHUB_TAG_PUSH).unwrap_err();
+        assert!(e.to_string().contains("--tag-prefix"), "{e}");
+        // `replace` (default): the user's tags only; `add`: both, and `latest` of the git tag.
+        let s = build(&[("tag_custom", "x")], GITHUB_TAG_PUSH).unwrap();
+        assert_eq!(tag_names(&s), ["x"]);
+        let s = build(
+            &[("tag_custom", "x"), ("tags_mode", "add")],
+            GITHUB_TAG_PUSH,
+        )
+        .unwrap();
+        assert_eq!(
+            tag_names(&s),
+            ["x", "v1.2.3", "1.2.3", "1.2", "1", "latest"]
+        );
+        let e = build(&[("tags_mode", "merge")], GITHUB_TAG_PUSH).unwrap_err();
+        assert!(e.to_string().contains("--tags-mode"), "{e}");
+        // `--tag-sha` needs a commit.
+        let e = build(&[("tag_custom", "x"), ("tag_sha", "true")], &[]).unwrap_err();
+        assert!(e.to_string().contains("--tag-sha"), "{e}");
+    }
+
+    #[test]
+    fn tags_mode_add_joins_custom_tags_with_the_pull_request_tag() {
+        let pr = [
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REF", "refs/pull/2/merge"),
+        ];
+        let s = build(&[("tag_custom", "x")], &pr).unwrap();
+        assert_eq!(tag_names(&s), ["x"]);
+        let s = build(&[("tag_custom", "x"), ("tags_mode", "add")], &pr).unwrap();
+        assert_eq!(tag_names(&s), ["pr-2", "x"]);
+    }
+
+    #[test]
+    fn tags_from_splits_bare_tags_and_references() {
+        let s = build(&[("tags_from", "ghcr.io/o/r:1.2.3\nbare")], &[]).unwrap();
+        assert_eq!(tag_names(&s), ["bare"]);
+        assert_eq!(s.tags_from.len(), 1);
+        assert_eq!(s.tags_from[0].tag, "1.2.3");
+        let e = build(&[("tags_from", "ok\n-bad")], &[]).unwrap_err();
+        assert!(e.to_string().contains("--tags-from"), "{e}");
     }
 
     #[test]
