@@ -293,6 +293,13 @@ pub struct CopyArgs {
     /// referrers API, its fallback index, or cosign's `sha256-<hex>.sig/.att/.sbom` tags.
     #[arg(long)]
     pub with_referrers: bool,
+    /// Attach an origin record to each tag set: on (always), off (never), or auto (the default:
+    /// on, except where the only way is the referrers tag-schema fallback on a registry whose UI
+    /// lists every tag, Docker Hub). Without records, git-aware deletion applies only to tags with
+    /// proven origin (none of these), so only the retention rules (--keep-last,
+    /// --keep-younger-than) delete them.
+    #[arg(long, value_name = "WHEN", ignore_case = true)]
+    pub origin_records: Option<OriginRecordsArg>,
 }
 
 #[derive(Debug, Args)]
@@ -450,6 +457,18 @@ pub enum TagsModeArg {
     Replace,
     /// Your tag options add to the CI's tags.
     Add,
+}
+
+/// `--origin-records`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OriginRecordsArg {
+    /// Never attach origin records.
+    Off,
+    /// Attach them, except on registries where they would show as `sha256-<hex>` tags in a UI
+    /// that lists every tag (Docker Hub).
+    Auto,
+    /// Always attach them.
+    On,
 }
 
 /// `--git-refs`.
@@ -796,6 +815,14 @@ mod tests {
             let parsed = match settings::parse_tags_mode(&spelling).expect("tags mode") {
                 settings::TagsMode::Replace => "replace",
                 settings::TagsMode::Add => "add",
+            };
+            assert_eq!(parsed, name);
+        }
+        for (spelling, name) in spellings::<OriginRecordsArg>() {
+            let parsed = match settings::parse_origin_records(&spelling).expect("origin records") {
+                settings::OriginRecords::Off => "off",
+                settings::OriginRecords::Auto => "auto",
+                settings::OriginRecords::On => "on",
             };
             assert_eq!(parsed, name);
         }

@@ -89,6 +89,7 @@ struct MetaDoc {
     no_probe: Option<bool>,
     concurrency: Option<u32>,
     max_manifest_size: Option<NumberOrText>,
+    origin_records: Option<String>,
     cleanup: Option<CleanupSection>,
 }
 
@@ -309,6 +310,7 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
         "max_manifest_size",
         meta.max_manifest_size.map(NumberOrText::into_text),
     );
+    text("origin_records", "origin_records", meta.origin_records);
     if let Some(c) = meta.cleanup {
         text(
             "keep_last",

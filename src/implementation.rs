@@ -162,6 +162,13 @@ pub struct Capabilities {
     pub get_counts_as_pull: bool,
     /// Parallel operations per host unless the user says otherwise.
     pub default_concurrency: usize,
+    /// Known to have no referrers API: an artifact attached to an image (signature, origin
+    /// record) can only be listed through the referrers tag-schema fallback, a `sha256-<hex>`
+    /// tag (docs/registries.md, "Referrers"). `false` where the API exists or varies by server.
+    pub referrers_fallback_only: bool,
+    /// The registry's web UI lists every tag of a repository, fallback tags included, to
+    /// everyone who looks at the repository.
+    pub ui_lists_every_tag: bool,
 }
 
 impl Capabilities {
@@ -181,6 +188,8 @@ impl Capabilities {
             cross_repo_mount: true,
             get_counts_as_pull: false,
             default_concurrency: 8,
+            referrers_fallback_only: false,
+            ui_lists_every_tag: false,
         };
         match implementation {
             I::Default => Capabilities {
@@ -214,6 +223,8 @@ impl Capabilities {
                 digest_delete: DigestDelete::RefusedWhileTagged,
                 get_counts_as_pull: true,
                 default_concurrency: 4,
+                referrers_fallback_only: true,
+                ui_lists_every_tag: true,
                 ..base
             },
             I::Gcr if host.ends_with(".pkg.dev") => Capabilities {
@@ -227,6 +238,7 @@ impl Capabilities {
                 depth: Depth { min: 2, max: None },
                 untag: Untag::OciTagDeleteOrSafeUntag,
                 digest_delete: DigestDelete::RefusedWhileTagged,
+                referrers_fallback_only: true,
                 ..base
             },
             I::GitHub if is_legacy_github_host(&host) => Capabilities {
@@ -246,6 +258,7 @@ impl Capabilities {
                 digest_delete: DigestDelete::VendorApi,
                 get_counts_as_pull: true,
                 default_concurrency: 4,
+                referrers_fallback_only: true,
                 ..base
             },
             I::GitLab => Capabilities {

@@ -760,23 +760,42 @@ fn multi_arch_children_and_signatures() {
     }
 
     git(&repo, &["branch", "-D", "feature/m"]);
-    let doc = cleanup(
-        &[
-            "-i",
-            &images_repo,
-            "--image",
-            "app",
-            "--image",
-            "other",
-            "--git-dir",
-            path_str(&repo),
-            "--git-refs",
-            "local",
-            "--grace",
-            "0",
-        ],
-        cwd,
-    );
+    let args = [
+        "-i",
+        &images_repo,
+        "--image",
+        "app",
+        "--image",
+        "other",
+        "--git-dir",
+        path_str(&repo),
+        "--git-refs",
+        "local",
+        "--grace",
+        "0",
+    ];
+    // The table (a dry run) folds the signature, the fallback index and the origin records into
+    // their image's line; `-v` lists them.
+    let text = |extra: &[&str]| {
+        let mut all = vec!["cleanup", "--dry-run"];
+        all.extend_from_slice(&args);
+        all.extend_from_slice(extra);
+        ok(dockhand(&all, cwd)).stdout
+    };
+    let folded = text(&[]);
+    assert!(!folded.contains("sha256-"), "{folded}");
+    assert!(!folded.contains("referrer of"), "{folded}");
+    let app_line = folded
+        .lines()
+        .find(|l| l.contains(&format!("/app:{tag_m}")))
+        .unwrap_or_else(|| panic!("{folded}"));
+    assert!(app_line.contains(" attached)"), "{folded}");
+    assert!(folded.contains("-v lists them"), "{folded}");
+    let expanded = text(&["-v"]);
+    assert!(expanded.contains(".sig"), "{expanded}");
+    assert!(expanded.contains("referrer of"), "{expanded}");
+    assert!(!expanded.contains(" attached)"), "{expanded}");
+    let doc = cleanup(&args, cwd);
     assert_eq!(summary(&doc, "failed"), 0, "{doc:#}");
 
     let (r, tag, index, children, sig_tag, sig) = &seeded["app"];

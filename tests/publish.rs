@@ -957,3 +957,146 @@ fn oci_layout_blob_linking_outside_is_refused() {
     assert!(r.stderr.contains("outside the layout"), "{}", r.stderr);
     assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
 }
+
+/// Every tag of a repository, fallback and signature tags included.
+fn all_tags_of(reg: &str, repo: &str) -> Vec<String> {
+    let body = http_get::blocking_get(&format!("{reg}/v2/{repo}/tags/list"));
+    body["tags"]
+        .as_array()
+        .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The referrers of `digest`: the API's answer where there is one (distribution has none: a
+/// 404), plus the fallback index tagged `sha256-<hex>`.
+fn referrers_of(reg: &str, repo: &str, digest: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let api = http_get::blocking_get(&format!("{reg}/v2/{repo}/referrers/{digest}"));
+    if let Some(m) = api["manifests"].as_array() {
+        out.extend(m.iter().cloned());
+    }
+    let hex = digest.trim_start_matches("sha256:");
+    if all_tags_of(reg, repo).contains(&format!("sha256-{hex}")) {
+        let index = http_get::blocking_get_manifest(reg, repo, &format!("sha256-{hex}"));
+        out.extend(index["manifests"].as_array().cloned().unwrap_or_default());
+    }
+    out
+}
+
+/// `--origin-records off` attaches nothing (no `sha256-*` tag, no referrer); `on` and the
+/// default `auto` (a plain OCI registry is no registry whose UI lists every tag) attach one
+/// record per tag; the variable and the config key say the same as the flag.
+#[test]
+fn origin_records_off_on_and_auto() {
+    let reg = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let digests = seed(dir.path());
+    let images = image_args(dir.path());
+    let host = reg.host();
+    let publish = |repo: &str, extra: &[&str]| {
+        let repo = format!("{host}/{repo}");
+        let mut a = vec!["publish", "-i", repo.as_str(), "--tag-custom", "one"];
+        a.extend_from_slice(&["--tag-custom", "two"]);
+        a.extend_from_slice(extra);
+        ok(dockhand(&args(&images, &a), dir.path()))
+    };
+    let records = |repo: &str, name: &str, digest: &str| -> Vec<String> {
+        referrers_of(&reg.url(), &format!("{repo}/{name}"), digest)
+            .iter()
+            .filter(|d| d["artifactType"] == dockhand::cleanup::origin::ARTIFACT_TYPE)
+            .map(|d| {
+                d["annotations"]["dev.dockhand.tag"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+
+    let r = publish("off", &["--origin-records", "off"]);
+    assert!(!r.stderr.contains("notice"), "{}", r.stderr);
+    for (name, digest) in &digests {
+        let repo = format!("off/{name}");
+        assert_eq!(all_tags_of(&reg.url(), &repo), vec!["one", "two"]);
+        assert!(referrers_of(&reg.url(), &repo, digest).is_empty());
+    }
+
+    publish("on", &["--origin-records", "ON"]);
+    publish("auto", &[]);
+    for repo in ["on", "auto"] {
+        for (name, digest) in &digests {
+            let hex = digest.trim_start_matches("sha256:");
+            let mut tags = all_tags_of(&reg.url(), &format!("{repo}/{name}"));
+            tags.sort();
+            assert_eq!(
+                tags,
+                vec!["one".to_string(), format!("sha256-{hex}"), "two".into()]
+            );
+            let mut got = records(repo, name, digest);
+            got.sort();
+            assert_eq!(got, vec!["one", "two"], "{repo}/{name}");
+        }
+    }
+
+    // DOCKHAND_ORIGIN_RECORDS and the config key `origin_records`.
+    let env_run = Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .args(args(
+            &images,
+            &[
+                "publish",
+                "-i",
+                &format!("{host}/env"),
+                "--tag-custom",
+                "one",
+            ],
+        ))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("DOCKHAND_ORIGIN_RECORDS", "off")
+        .output()
+        .unwrap();
+    assert!(env_run.status.success(), "{env_run:?}");
+    let config = dir.path().join("records.yaml");
+    std::fs::write(&config, "project: p\norigin_records: off\n").unwrap();
+    let config = config.display().to_string();
+    publish("config", &["--config", &config]);
+    for repo in ["env", "config"] {
+        for (name, digest) in &digests {
+            let repo = format!("{repo}/{name}");
+            assert!(
+                all_tags_of(&reg.url(), &repo)
+                    .iter()
+                    .all(|t| !t.starts_with("sha256-")),
+                "{repo}"
+            );
+            assert!(referrers_of(&reg.url(), &repo, digest).is_empty(), "{repo}");
+        }
+    }
+
+    // A bad value is refused before anything is sent, naming where it came from.
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "project: p\norigin_records: sometimes\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.yaml").display().to_string();
+    let r = dockhand(
+        &args(
+            &images,
+            &[
+                "publish",
+                "-i",
+                &format!("{host}/bad"),
+                "--tag-custom",
+                "one",
+                "--config",
+                &bad,
+            ],
+        ),
+        dir.path(),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("origin_records"), "{}", r.stderr);
+}

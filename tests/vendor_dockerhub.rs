@@ -372,7 +372,16 @@ fn publish_then_mixed_cleanup_through_the_hub_api() {
         ("frontend", vec!["--tag-git-branch", "feature/x"]),
     ] {
         let image = format!("{name}=oci:{}", cwd.join("images").join(name).display());
-        let mut base = vec!["publish", "-i", &images_repo, "--image", &image];
+        // Records on Hub only when asked (`auto` is off there): this cleanup is git-aware.
+        let mut base = vec![
+            "publish",
+            "-i",
+            &images_repo,
+            "--image",
+            &image,
+            "--origin-records",
+            "on",
+        ];
         base.extend(tags);
         let r = run_with(&base, &hub, cwd);
         assert_eq!(r.code, 0, "{r:?}");
@@ -393,6 +402,8 @@ fn publish_then_mixed_cleanup_through_the_hub_api() {
             &image,
             "--tag-git-branch",
             branch,
+            "--origin-records",
+            "on",
         ];
         let r = run_with(&base, &hub, cwd);
         assert_eq!(r.code, 0, "{r:?}");
@@ -997,6 +1008,60 @@ fn deprecated_login_when_the_current_endpoint_is_missing() {
             ("/hub/v2/auth/token".to_string(), 404),
             ("/hub/v2/users/login".to_string(), 200)
         ]
+    );
+}
+
+/// On Docker Hub, whose UI lists every tag and which has no referrers API, `--origin-records
+/// auto` (the default) attaches no record and says why in one notice line; `on` attaches them as
+/// the fallback tag.
+#[test]
+fn origin_records_auto_is_off_on_docker_hub() {
+    let fake = fake_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let hub = hub_args(&fake);
+    let (layout, digest) = multiarch_layout(cwd, "rec");
+    let images_repo = format!("{}/{USER}", fake.host());
+    let image = format!("rec=oci:{}", layout.display());
+    let base = [
+        "publish",
+        "-i",
+        &images_repo,
+        "--image",
+        &image,
+        "--tag-custom",
+        "auto",
+    ];
+    let r = run_with(&base, &hub, cwd);
+    assert_eq!(r.code, 0, "{r:?}");
+    let notices: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("no origin records on Docker Hub"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{}", r.stderr);
+    assert!(notices[0].contains("--keep-last"), "{}", notices[0]);
+    let tags = fake.tag_map(&format!("{USER}/rec"));
+    assert_eq!(tags.get("auto"), Some(&digest));
+    assert!(!tags.keys().any(|t| t.starts_with("sha256-")), "{tags:?}");
+
+    let base = [
+        "publish",
+        "-i",
+        &images_repo,
+        "--image",
+        &image,
+        "--tag-custom",
+        "on",
+        "--origin-records",
+        "on",
+    ];
+    let r = run_with(&base, &hub, cwd);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("no origin records"), "{}", r.stderr);
+    assert!(
+        fake.tag_map(&format!("{USER}/rec"))
+            .contains_key(&fallback_tag(&digest))
     );
 }
 

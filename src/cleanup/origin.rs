@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use super::model::Origin;
+use crate::implementation::Capabilities;
 use crate::registry::media::{Descriptor, Manifest, artifact_manifest};
-use crate::settings::TagStrategy;
+use crate::settings::{OriginRecords, TagStrategy};
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.dockhand.origin.v1+json";
 const A_IMAGE: &str = "dev.dockhand.image";
@@ -101,10 +102,85 @@ pub fn descriptor(m: &Manifest, o: &Origin) -> Descriptor {
     }
 }
 
+/// What `--origin-records` means on a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Attach,
+    /// `off`.
+    Off,
+    /// `auto` on a registry where records would only be fallback tags in a UI that lists every
+    /// tag; the notice says why and what it costs.
+    AutoOff(String),
+}
+
+impl Decision {
+    pub fn attach(&self) -> bool {
+        *self == Decision::Attach
+    }
+}
+
+/// Whether publish attaches origin records (pure: the choice and the registry's capabilities).
+/// `auto` is off only where the sole way is the referrers tag-schema fallback
+/// ([distribution-spec, "Referrers Tag Schema"](https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema))
+/// and the registry's UI lists every tag, so each record would show as a `sha256-<hex>` tag.
+pub fn decide(choice: OriginRecords, caps: &Capabilities) -> Decision {
+    match choice {
+        OriginRecords::On => Decision::Attach,
+        OriginRecords::Off => Decision::Off,
+        OriginRecords::Auto if caps.referrers_fallback_only && caps.ui_lists_every_tag => {
+            Decision::AutoOff(format!(
+                "no origin records on {}: it has no referrers API, so each record would be a sha256-<hex> tag \
+                 in the tag list its UI shows; without records git-aware cleanup deletes none of these tags, \
+                 only --keep-last/--keep-younger-than do (--origin-records on attaches them anyway)",
+                caps.implementation.title()
+            ))
+        }
+        OriginRecords::Auto => Decision::Attach,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::implementation::Implementation;
     use crate::registry::media::{EMPTY_DIGEST, OCI_MANIFEST};
+
+    /// `auto` is off on Docker Hub alone; `on` and `off` mean the same everywhere.
+    #[test]
+    fn auto_decision_per_implementation() {
+        for i in Implementation::ALL {
+            let host = match i {
+                Implementation::DockerHub => "registry-1.docker.io",
+                Implementation::GitHub => "ghcr.io",
+                Implementation::Gcr => "gcr.io",
+                _ => "registry.example.com",
+            };
+            let caps = Capabilities::of(i, host);
+            let auto = decide(OriginRecords::Auto, &caps);
+            if i == Implementation::DockerHub {
+                let Decision::AutoOff(notice) = &auto else {
+                    panic!("{i}: {auto:?}");
+                };
+                assert!(notice.contains("Docker Hub"), "{notice}");
+                assert!(notice.contains("--keep-last"), "{notice}");
+                assert!(!notice.contains('\n'), "one line: {notice}");
+            } else {
+                assert_eq!(auto, Decision::Attach, "{i}");
+            }
+            assert_eq!(decide(OriginRecords::On, &caps), Decision::Attach, "{i}");
+            assert_eq!(decide(OriginRecords::Off, &caps), Decision::Off, "{i}");
+        }
+        // A UI that lists every tag is no reason while the referrers API keeps records out of it.
+        let caps = Capabilities {
+            referrers_fallback_only: false,
+            ..Capabilities::of(Implementation::DockerHub, "registry-1.docker.io")
+        };
+        assert_eq!(decide(OriginRecords::Auto, &caps), Decision::Attach);
+        // Fallback tags nobody is shown (ghcr.io, gcr.io) are no reason either.
+        let caps = Capabilities::of(Implementation::GitHub, "ghcr.io");
+        assert!(caps.referrers_fallback_only && !caps.ui_lists_every_tag);
+        assert_eq!(decide(OriginRecords::Auto, &caps), Decision::Attach);
+    }
 
     #[test]
     fn records_round_trip_through_descriptors() {

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::execute::Results;
 use super::model::{Action, DependentKind, Plan};
+use super::plan::attached_subject;
 
 #[derive(Debug, Serialize)]
 pub struct TagEntry {
@@ -210,15 +211,79 @@ fn result_style(result: &str) -> console::Style {
     }
 }
 
-/// The table: one line per tag, then the untagged manifests, then the counts. With `color`,
-/// results are coloured (only when colour is on: `log::stdout_color`).
-pub fn table(r: &Report, color: bool) -> String {
+/// Where a row of the table goes: on its own line, or folded under the row of the image it is
+/// attached to (an index into `Report::tags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Own,
+    Under(usize),
+}
+
+/// The row of the image that `digest` belongs to in `repository`: a tag row on that digest that is
+/// not itself attached, else (a signature of a platform child, a referrer of a referrer) the row
+/// of the manifest entry's parent, a few levels up at most.
+fn image_row(r: &Report, repository: &str, digest: &str, depth: u8) -> Option<usize> {
+    if let Some(i) = r.tags.iter().position(|t| {
+        t.repository == repository && t.digest == digest && attached_subject(&t.tag).is_none()
+    }) {
+        return Some(i);
+    }
+    if depth == 0 {
+        return None;
+    }
+    let m = r
+        .manifests
+        .iter()
+        .find(|m| m.repository == repository && m.digest == digest)?;
+    image_row(r, repository, &m.parent, depth - 1)
+}
+
+/// Which rows fold: attached tags (`sha256-<hex>`, `sha256-<hex>.sig/.att/.sbom`) and referrer
+/// manifests, under the row of their image. A failure is never folded, nor a row whose image
+/// has no row of its own.
+fn places(r: &Report) -> (Vec<Place>, Vec<Place>) {
+    let tags = r
+        .tags
+        .iter()
+        .map(|t| match attached_subject(&t.tag) {
+            Some(subject) if t.result != "failed" => {
+                image_row(r, &t.repository, &subject, 3).map_or(Place::Own, Place::Under)
+            }
+            _ => Place::Own,
+        })
+        .collect();
+    let manifests = r
+        .manifests
+        .iter()
+        .map(|m| match m.kind {
+            DependentKind::Referrer if m.result != "failed" => {
+                image_row(r, &m.repository, &m.parent, 3).map_or(Place::Own, Place::Under)
+            }
+            _ => Place::Own,
+        })
+        .collect();
+    (tags, manifests)
+}
+
+/// The table: one line per image tag, then the untagged manifests, then the counts. Attached
+/// artifacts (signature, attestation, SBOM and referrers-index tags, referrer manifests) fold
+/// into their image's line as "+N attached"; with `expand` (`-v`) they are listed, indented,
+/// under it. The JSON document always lists everything. With `color`, results are coloured
+/// (only when colour is on: `log::stdout_color`).
+pub fn table(r: &Report, color: bool, expand: bool) -> String {
     let paint =
         |style: console::Style, text: String| style.force_styling(color).apply_to(text).to_string();
+    let (tag_places, manifest_places) = places(r);
+    let indent = "  ";
     let width = r
         .tags
         .iter()
-        .map(|t| t.repository.len() + t.tag.len() + 1)
+        .zip(&tag_places)
+        .filter(|(_, p)| expand || **p == Place::Own)
+        .map(|(t, p)| {
+            let extra = if *p == Place::Own { 0 } else { indent.len() };
+            t.repository.len() + t.tag.len() + 1 + extra
+        })
         .max()
         .unwrap_or(10)
         .clamp(10, 80);
@@ -230,29 +295,68 @@ pub fn table(r: &Report, color: bool) -> String {
         ),
     );
     s.push('\n');
-    for t in &r.tags {
-        let name = format!("{}:{}", t.repository, t.tag);
-        let reason = match &t.error {
-            Some(e) => format!("{}; error: {e}", t.reason),
-            None => t.reason.clone(),
-        };
+    let tag_line = |t: &TagEntry, prefix: &str, attached: usize| {
+        let name = format!("{prefix}{}:{}", t.repository, t.tag);
+        let mut reason = t.reason.clone();
+        if attached > 0 {
+            reason.push_str(&format!(" (+{attached} attached)"));
+        }
+        if let Some(e) = &t.error {
+            reason.push_str(&format!("; error: {e}"));
+        }
         let result = paint(result_style(t.result), format!("{:<8}", t.result));
-        s.push_str(&format!(
+        format!(
             "{result} {name:<width$}  {:<12}  {reason}\n",
             short(&t.digest)
-        ));
-    }
-    for m in &r.manifests {
+        )
+    };
+    let manifest_line = |m: &ManifestEntry, prefix: &str| {
         let what = match m.kind {
             DependentKind::Child => "platform child",
             DependentKind::Referrer => "referrer",
         };
-        let name = format!("{}@{}", m.repository, short(&m.digest));
+        let name = format!("{prefix}{}@{}", m.repository, short(&m.digest));
         let result = paint(result_style(m.result), format!("{:<8}", m.result));
-        s.push_str(&format!(
+        format!(
             "{result} {name:<width$}  {:<12}  {what} of {}\n",
             short(&m.digest),
             short(&m.parent)
+        )
+    };
+    let mut folded = 0;
+    for (i, (t, place)) in r.tags.iter().zip(&tag_places).enumerate() {
+        if *place != Place::Own {
+            folded += 1;
+            continue;
+        }
+        let under = |p: &Place| *p == Place::Under(i);
+        let attached_tags = r.tags.iter().zip(&tag_places).filter(|(_, p)| under(p));
+        let attached_manifests = r
+            .manifests
+            .iter()
+            .zip(&manifest_places)
+            .filter(|(_, p)| under(p));
+        let count = attached_tags.clone().count() + attached_manifests.clone().count();
+        s.push_str(&tag_line(t, "", if expand { 0 } else { count }));
+        if expand {
+            for (a, _) in attached_tags {
+                s.push_str(&tag_line(a, indent, 0));
+            }
+            for (m, _) in attached_manifests {
+                s.push_str(&manifest_line(m, indent));
+            }
+        }
+    }
+    for (m, place) in r.manifests.iter().zip(&manifest_places) {
+        if *place == Place::Own {
+            s.push_str(&manifest_line(m, ""));
+        } else {
+            folded += 1;
+        }
+    }
+    if folded > 0 && !expand {
+        s.push_str(&format!(
+            "{folded} attached artifact(s) (signatures, attestations, SBOMs, origin records) counted in their image's line; -v lists them\n"
         ));
     }
     let verb = if r.dry_run { "to delete" } else { "deleted" };
@@ -352,9 +456,85 @@ pub(crate) fn sample() -> Report {
 mod tests {
     use super::*;
 
+    /// [`sample`] with attached artifacts: the fallback index and a signature of the deleted
+    /// image, a signature of a kept one, and an attestation whose deletion failed (never folded).
+    fn with_attached() -> Report {
+        let mut r = sample();
+        let hex = |c: char| c.to_string().repeat(64);
+        let d = |c: char| format!("sha256:{}", hex(c));
+        let attached = |subject: char, suffix: &str, digest: char, result: &'static str| TagEntry {
+            repository: "registry.example.com/team/backend".into(),
+            tag: format!("sha256-{}{suffix}", hex(subject)),
+            digest: d(digest),
+            action: if result == "kept" {
+                Action::Keep
+            } else {
+                Action::Delete
+            },
+            reason: if result == "kept" {
+                format!("attached to kept {}", short(&d(subject)))
+            } else {
+                format!("attached to {}, which is deleted", short(&d(subject)))
+            },
+            result,
+            error: (result == "failed").then(|| "DELETE returned 500".to_string()),
+        };
+        r.tags.extend([
+            attached('c', "", '1', "deleted"),
+            attached('c', ".sig", '2', "deleted"),
+            attached('b', ".sig", '3', "kept"),
+            attached('c', ".att", '4', "failed"),
+        ]);
+        r.summary.kept += 1;
+        r.summary.deleted += 2;
+        r.summary.failed += 1;
+        r
+    }
+
     #[test]
     fn plan_table() {
-        insta::assert_snapshot!(table(&sample(), false));
+        insta::assert_snapshot!(table(&sample(), false, false));
+    }
+
+    /// Attached tags and referrers fold into their image's line; a failure stays visible.
+    #[test]
+    fn plan_table_folds_attached() {
+        let t = table(&with_attached(), false, false);
+        assert!(!t.contains(".sig"), "{t}");
+        assert!(t.contains("sha256-cccc"), "the failed one stays: {t}");
+        assert!(
+            t.contains("the branch feature/x is gone (+3 attached)"),
+            "{t}"
+        );
+        assert!(t.contains("the branch main exists (+1 attached)"), "{t}");
+        insta::assert_snapshot!(t);
+    }
+
+    /// `-v`: the attached rows are listed, indented under their image.
+    #[test]
+    fn plan_table_verbose() {
+        let t = table(&with_attached(), false, true);
+        assert!(!t.contains("attached)"), "{t}");
+        for tag in ["sha256-cccc", ".sig", ".att"] {
+            assert!(t.contains(tag), "{tag}: {t}");
+        }
+        insta::assert_snapshot!(t);
+    }
+
+    /// The JSON document does not fold: every tag and manifest, as without attached rows.
+    #[test]
+    fn json_lists_every_attached_artifact() {
+        let r = with_attached();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["tags"].as_array().unwrap().len(), r.tags.len());
+        assert_eq!(v["manifests"].as_array().unwrap().len(), r.manifests.len());
+        assert!(
+            v["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["tag"].as_str().unwrap().ends_with(".sig"))
+        );
     }
 
     #[test]
@@ -371,16 +551,16 @@ mod tests {
             m.result = "planned";
         }
         r.summary.failed = 0;
-        insta::assert_snapshot!(table(&r, false));
+        insta::assert_snapshot!(table(&r, false, false));
     }
 
     /// With colour on, the results are coloured (escapes written as `\e` to keep the snapshot
     /// readable) and the columns line up as without colour.
     #[test]
     fn plan_table_coloured() {
-        let coloured = table(&sample(), true);
+        let coloured = table(&sample(), true, false);
         let plain = console::strip_ansi_codes(&coloured).to_string();
-        assert_eq!(plain, table(&sample(), false));
+        assert_eq!(plain, table(&sample(), false, false));
         insta::assert_snapshot!(coloured.replace('\x1b', "\\e"));
     }
 }

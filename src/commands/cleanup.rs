@@ -156,7 +156,14 @@ pub async fn run(settings: &Settings) -> Result<()> {
     let doc = cleanup(settings).await?;
     match settings.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
-        Output::Text => print!("{}", report::table(&doc, crate::log::stdout_color())),
+        Output::Text => print!(
+            "{}",
+            report::table(
+                &doc,
+                crate::log::stdout_color(),
+                crate::log::verbosity() >= 2
+            )
+        ),
     }
     crate::ci::outputs::write(
         settings,

@@ -179,6 +179,17 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         )));
     }
     let caps = layout_caps(&resolved);
+    match crate::cleanup::origin::decide(settings.origin_records, &caps) {
+        crate::cleanup::origin::Decision::Attach => {}
+        crate::cleanup::origin::Decision::Off => {
+            crate::log::verbose("origin records off (--origin-records off)");
+            jobs.iter_mut().for_each(|j| j.origins.clear());
+        }
+        crate::cleanup::origin::Decision::AutoOff(why) => {
+            crate::log::notice(&why);
+            jobs.iter_mut().for_each(|j| j.origins.clear());
+        }
+    }
     let registry = crate::registry::open(
         caps,
         ctx.oci.clone(),

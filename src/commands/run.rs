@@ -55,7 +55,10 @@ pub async fn run(settings: &Settings) -> Result<()> {
                 publish::print(p, Output::Text);
             }
             if let Some(c) = &cleaned {
-                print!("{}", report::table(c, crate::log::stdout_color()));
+                print!(
+                    "{}",
+                    report::table(c, crate::log::stdout_color(), crate::log::verbosity() >= 2)
+                );
             }
         }
     }

@@ -35,6 +35,19 @@ pub enum OnForkPr {
     Run,
 }
 
+/// `--origin-records`: whether publish attaches an origin record to each tag it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OriginRecords {
+    /// Never attach one.
+    Off,
+    /// Attach, except where the only way is the referrers tag-schema fallback on a registry whose
+    /// UI lists every tag (Docker Hub): there the `sha256-<hex>` tags would crowd the tag list.
+    #[default]
+    Auto,
+    /// Always attach (the referrers API, else the fallback tag).
+    On,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Output {
     #[default]
@@ -194,6 +207,8 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     pub stages: Vec<String>,
     pub on_fork_pr: OnForkPr,
+    /// `--origin-records`.
+    pub origin_records: OriginRecords,
     /// `--dotenv`: GitLab's dotenv report (the CI layer defaults it in GitLab CI).
     pub dotenv: Option<PathBuf>,
     /// `--junit`: a JUnit XML report.
@@ -396,6 +411,9 @@ impl Settings {
             },
             None => OnForkPr::Skip,
         };
+        let origin_records = r
+            .parse("origin_records", parse_origin_records)?
+            .unwrap_or_default();
         Ok(Settings {
             images_repo,
             mode,
@@ -422,6 +440,7 @@ impl Settings {
             vendor,
             stages,
             on_fork_pr,
+            origin_records,
             dotenv: r.text("dotenv").map(|(p, _)| PathBuf::from(p)),
             junit: r.text("junit").map(|(p, _)| PathBuf::from(p)),
             ..Default::default()
@@ -720,6 +739,17 @@ pub fn parse_color(s: &str) -> Result<ColorChoice> {
         "never" => Ok(ColorChoice::Never),
         _ => Err(Error::input(format!("unknown colour choice {s:?}"))
             .with_hint("use auto, always or never")),
+    }
+}
+
+/// `--origin-records` (`cli::OriginRecordsArg` documents the same values).
+pub fn parse_origin_records(s: &str) -> Result<OriginRecords> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "off" => Ok(OriginRecords::Off),
+        "auto" => Ok(OriginRecords::Auto),
+        "on" => Ok(OriginRecords::On),
+        _ => Err(Error::input(format!("unknown origin records choice {s:?}"))
+            .with_hint("use off, auto (the default) or on")),
     }
 }
 

@@ -107,6 +107,7 @@ options! {
     report: Scalar,
     stages: Scalar,
     on_fork_pr: Scalar,
+    origin_records: Scalar,
     dotenv: Scalar,
     junit: Scalar,
 }
