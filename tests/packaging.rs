@@ -430,3 +430,170 @@ fn runtime_image_builds_runs_and_publishes_itself() {
         digest
     );
 }
+
+/// A `Command` for a nested cargo or script that sees the environment a shell would: the
+/// variables cargo sets for a test binary would change fingerprints and rebuild everything.
+fn shell_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME")
+            || k.starts_with("RUST") && k != "RUSTUP_HOME"
+            || k.starts_with("NEXTEST")
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
+    cmd
+}
+
+/// One version, one image name: Cargo.toml's version and `[package.metadata.dockhand]` image and
+/// action are what action.yml, the component, the classic template, the README, the examples and
+/// the workflows name (`scripts/release-refs --check`). A copy with a bumped version and a fork's
+/// image name disagrees everywhere until `scripts/release-refs` rewrites it.
+#[test]
+fn release_references_agree() {
+    let Some(python) = tool("venv/bin/python3", "python3") else {
+        return;
+    };
+    let root = repo_root();
+    let script = root.join("scripts/release-refs");
+    run(Command::new(&python).arg(&script).arg("--check"));
+
+    let copy = tempfile::tempdir().unwrap();
+    let c = copy.path();
+    for f in [
+        "Cargo.toml",
+        "README.md",
+        "action.yml",
+        ".gitlab-ci-template.yml",
+        "templates/dockhand.yml",
+        "examples/github/workflow.yml",
+        "examples/gitlab/gitlab-ci.yml",
+        "examples/jenkins/Jenkinsfile",
+        "examples/shell/publish.sh",
+    ] {
+        std::fs::create_dir_all(c.join(f).parent().unwrap()).unwrap();
+        std::fs::copy(root.join(f), c.join(f)).unwrap();
+    }
+    let cargo = std::fs::read_to_string(c.join("Cargo.toml")).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    let cargo = cargo
+        .replacen(
+            &format!("version = \"{version}\""),
+            "version = \"7.3.1\"",
+            1,
+        )
+        .replacen(
+            "image = \"ghcr.io/dockhand/dockhand\"",
+            "image = \"registry.example.com/fork/dh\"",
+            1,
+        )
+        .replacen("action = \"dockhand/dockhand\"", "action = \"fork/dh\"", 1);
+    std::fs::write(c.join("Cargo.toml"), cargo).unwrap();
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(["--check", "--root"])
+        .arg(c)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    for file in [
+        "action.yml:",
+        "templates/dockhand.yml:",
+        ".gitlab-ci-template.yml:",
+        "README.md:",
+        "examples/github/workflow.yml:",
+        "examples/jenkins/Jenkinsfile:",
+    ] {
+        assert!(
+            listing.lines().any(|l| l.starts_with(file)),
+            "{file} not flagged:\n{listing}"
+        );
+    }
+    run(Command::new(&python).arg(&script).arg("--root").arg(c));
+    run(Command::new(&python)
+        .arg(&script)
+        .args(["--check", "--root"])
+        .arg(c));
+    let action = std::fs::read_to_string(c.join("action.yml")).unwrap();
+    assert!(action.contains("image: docker://registry.example.com/fork/dh:7.3.1"));
+    let workflow = std::fs::read_to_string(c.join("examples/github/workflow.yml")).unwrap();
+    assert!(workflow.contains("uses: fork/dh@v7"), "{workflow}");
+    assert!(workflow.contains("uses: actions/checkout@v4"), "{workflow}");
+}
+
+/// The crate as published: licence files and metadata present, and `cargo package` takes the
+/// sources and what they compile in, not the tests, scripts or CI files. (`.ci/run` runs the full
+/// `cargo package --locked`, which also builds the packaged crate.)
+#[test]
+fn crate_metadata_and_package_contents() {
+    let root = repo_root();
+    let cargo: serde_json::Value = {
+        let out = run(shell_command("cargo")
+            .args(["metadata", "--no-deps", "--format-version", "1", "--locked"])
+            .current_dir(&root));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let pkg = &cargo["packages"][0];
+    assert_eq!(pkg["license"], "MIT OR Apache-2.0");
+    for field in ["description", "repository", "readme", "rust_version"] {
+        assert!(
+            pkg[field].as_str().is_some_and(|s| !s.is_empty()),
+            "Cargo.toml lacks {field}"
+        );
+    }
+    for field in ["keywords", "categories"] {
+        assert!(
+            pkg[field].as_array().is_some_and(|s| !s.is_empty()),
+            "Cargo.toml lacks {field}"
+        );
+    }
+    let mit = std::fs::read_to_string(root.join("LICENSE-MIT")).unwrap();
+    assert!(mit.contains("Copyright (c) the dockhand authors"));
+    assert!(mit.contains("THE SOFTWARE IS PROVIDED \"AS IS\""));
+    let apache = std::fs::read_to_string(root.join("LICENSE-APACHE")).unwrap();
+    assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("org.opencontainers.image.licenses=\"MIT OR Apache-2.0\""));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains("cargo install dockhand --locked"));
+
+    // --allow-dirty: the list is checked in working trees with uncommitted edits too.
+    let out = run(shell_command("cargo")
+        .args(["package", "--list", "--locked", "--allow-dirty"])
+        .current_dir(&root));
+    let list = String::from_utf8_lossy(&out.stdout);
+    let files: Vec<&str> = list.lines().collect();
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
+        "src/main.rs",
+        "src/lib.rs",
+        "src/cleanup/forge/github_schema.graphql",
+        "src/cleanup/forge/github_refs.graphql",
+    ] {
+        assert!(files.contains(&needed), "{needed} not packaged:\n{list}");
+    }
+    for f in &files {
+        assert!(
+            ![
+                "tests/",
+                "scripts/",
+                "examples/",
+                "bench/",
+                ".github/",
+                "docs/",
+                "target/"
+            ]
+            .iter()
+            .any(|d| f.starts_with(d))
+                && !f.ends_with(".yml"),
+            "{f} should not be packaged"
+        );
+    }
+}
