@@ -77,12 +77,17 @@ fn action_template_component_and_examples_validate() {
         ("vendor.github-actions", vec![root.join("action.yml")]),
         (
             "vendor.github-workflows",
-            vec![root.join("examples/github/workflow.yml")],
+            vec![
+                root.join("examples/github/workflow.yml"),
+                root.join(".github/workflows/ci.yml"),
+                root.join(".github/workflows/release.yml"),
+            ],
         ),
         (
             "vendor.gitlab-ci",
             vec![
                 root.join(".gitlab-ci-template.yml"),
+                root.join(".gitlab-ci.yml"),
                 root.join("examples/gitlab/gitlab-ci.yml"),
                 spec,
                 jobs,
@@ -596,4 +601,77 @@ fn crate_metadata_and_package_contents() {
             "{f} should not be packaged"
         );
     }
+}
+
+/// The pipelines of the repository itself: CI runs `.ci/run`; the release workflow runs on `v*`
+/// tags, publishes the image index with dockhand itself (with its referrers) under the version,
+/// MAJOR.MINOR, MAJOR and latest, uploads the binaries with SHA256SUMS and moves the action's major
+/// tag; the GitLab mirror's pipeline includes the component of its own commit with inputs the
+/// component declares, and releases it on a tag. (The schemas are checked in
+/// `action_template_component_and_examples_validate`.)
+#[test]
+fn repository_pipelines_release_with_dockhand() {
+    let root = repo_root();
+    let yaml = |f: &str| -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root.join(f)).unwrap()).unwrap()
+    };
+    let scripts = |job: &serde_yaml_ng::Value| -> String {
+        job["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let ci = yaml(".github/workflows/ci.yml");
+    assert!(scripts(&ci["jobs"]["test"]).contains(".ci/run"));
+
+    let release = yaml(".github/workflows/release.yml");
+    assert_eq!(release["on"]["push"]["tags"][0], "v*");
+    assert_eq!(release["permissions"]["packages"], "write");
+    assert_eq!(release["permissions"]["contents"], "write");
+    let run = scripts(&release["jobs"]["release"]);
+    for needed in [
+        "scripts/release-refs --print version",
+        "scripts/build-image --oci dist/oci",
+        "scripts/attestations dist/oci",
+        "x86_64-linux\" publish",
+        "--image \"~=oci:dist/oci\"",
+        "--with-referrers",
+        "tags=\"$version,$minor,$major,latest\"",
+        "sha256sum dockhand-* > SHA256SUMS",
+        "gh release create",
+        "git push -f origin \"refs/tags/v$MAJOR\"",
+        "ghcr.io/${GITHUB_REPOSITORY,,}",
+    ] {
+        assert!(run.contains(needed), "release.yml lacks {needed:?}");
+    }
+
+    let gitlab = yaml(".gitlab-ci.yml");
+    let include = &gitlab["include"][0];
+    assert_eq!(
+        include["component"],
+        "$CI_SERVER_FQDN/$CI_PROJECT_PATH/dockhand@$CI_COMMIT_SHA"
+    );
+    let spec_text = std::fs::read_to_string(root.join("templates/dockhand.yml")).unwrap();
+    let spec: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(spec_text.split_once("\n---\n").unwrap().0).unwrap();
+    for (name, _) in include["inputs"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        assert!(
+            spec["spec"]["inputs"][name].is_mapping(),
+            "the component has no input {name}"
+        );
+    }
+    let prefix = include["inputs"]["job_prefix"].as_str().unwrap();
+    assert!(gitlab[prefix]["needs"][0] == "image-index");
+    let release_job = &gitlab["catalog-release"];
+    assert_eq!(release_job["release"]["tag_name"], "$VERSION");
+    assert!(
+        release_job["rules"][0]["if"]
+            .as_str()
+            .unwrap()
+            .contains("$CI_COMMIT_TAG")
+    );
 }
