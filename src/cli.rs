@@ -289,8 +289,10 @@ pub struct PolicyArgs {
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Copying")]
 pub struct CopyArgs {
-    /// Also copy the referrers (signatures, attestations, SBOMs) of registry sources, from the
-    /// referrers API, its fallback index, or cosign's `sha256-<hex>.sig/.att/.sbom` tags.
+    /// Also copy the referrers (signatures, attestations, SBOMs) of the sources: of registry
+    /// sources from the referrers API, its fallback index, or cosign's
+    /// `sha256-<hex>.sig/.att/.sbom` tags; of OCI layouts (`oci:`, `oci-archive:`), the
+    /// `index.json` entries whose `subject` is the image.
     #[arg(long)]
     pub with_referrers: bool,
     /// Attach an origin record to each tag set: on (always), off (never), or auto (the default:

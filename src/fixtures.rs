@@ -212,6 +212,46 @@ pub fn write_multiarch_layout(dir: &Path, tag: &str, images: &[Image]) -> std::i
     Ok(digest)
 }
 
+/// Adds to the layout at `dir` an artifact whose `subject` is the manifest `subject` (digest) of
+/// that layout, as an unnamed `index.json` entry (where oras keeps referrers in a layout): the
+/// empty config, one layer `payload` of `artifact_type`. Returns the artifact's digest.
+pub fn add_layout_referrer(
+    dir: &Path,
+    subject: &str,
+    artifact_type: &str,
+    payload: &[u8],
+) -> std::io::Result<String> {
+    let hex = subject.trim_start_matches("sha256:");
+    let subject_bytes = std::fs::read(dir.join("blobs").join("sha256").join(hex))?;
+    let subject_type = serde_json::from_slice::<serde_json::Value>(&subject_bytes)?["mediaType"]
+        .as_str()
+        .unwrap_or(OCI_MANIFEST)
+        .to_string();
+    let empty = write_blob(dir, b"{}")?;
+    let layer = write_blob(dir, payload)?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": artifact_type, "digest": layer, "size": payload.len()}],
+        "subject": {"mediaType": subject_type, "digest": subject, "size": subject_bytes.len()},
+        "annotations": {"org.opencontainers.image.created": "2024-01-01T00:00:00Z"},
+    }))?;
+    let digest = write_blob(dir, &manifest)?;
+    let index_path = dir.join("index.json");
+    let mut index: serde_json::Value = serde_json::from_slice(&std::fs::read(&index_path)?)?;
+    index["manifests"]
+        .as_array_mut()
+        .expect("index.json lists manifests")
+        .push(json!({
+            "mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
+            "artifactType": artifact_type,
+        }));
+    std::fs::write(index_path, serde_json::to_vec_pretty(&index)?)?;
+    Ok(digest)
+}
+
 /// The seed example: `backend` and `frontend` built from one Dockerfile with two targets, so they
 /// share their base layer. Writes `dir/backend` and `dir/frontend`; returns (name, digest) pairs.
 pub fn seed_example(dir: &Path) -> std::io::Result<Vec<(String, String)>> {

@@ -77,12 +77,17 @@ fn action_template_component_and_examples_validate() {
         ("vendor.github-actions", vec![root.join("action.yml")]),
         (
             "vendor.github-workflows",
-            vec![root.join("examples/github/workflow.yml")],
+            vec![
+                root.join("examples/github/workflow.yml"),
+                root.join(".github/workflows/ci.yml"),
+                root.join(".github/workflows/release.yml"),
+            ],
         ),
         (
             "vendor.gitlab-ci",
             vec![
                 root.join(".gitlab-ci-template.yml"),
+                root.join(".gitlab-ci.yml"),
                 root.join("examples/gitlab/gitlab-ci.yml"),
                 spec,
                 jobs,
@@ -324,73 +329,241 @@ fn tree_size(dir: &Path) -> u64 {
     total
 }
 
-/// The runtime image, built from the Dockerfile with buildah (no daemon, no base image pulled):
-/// under 20 MB, its dockhand and its shell run, and dockhand — running inside the image — publishes
-/// the image itself (an OCI archive written by buildah) to a registry on loopback.
+/// The runtime image index, built by `scripts/build-image` (buildah, no daemon, no base image
+/// pulled) for linux/amd64 and linux/arm64:
 ///
-/// Slow (a static release build of dockhand the first time); part of `scripts/test` like every
-/// other test.
+/// - one OCI layout whose index lists both platforms, each under 20 MB (root filesystem and
+///   compressed), with dockhand, the static busybox and the CA bundle, the OCI labels and every
+///   time SOURCE_DATE_EPOCH; built twice it has the same digest;
+/// - the amd64 image runs in buildah; the arm64 binary and shell (unpacked from the layout) run
+///   under qemu-user;
+/// - `scripts/attestations` adds the SBOM and provenance as referrers of the index;
+/// - dockhand publishes its own release to a registry on loopback: the arm64 dockhand (under qemu)
+///   the layout with `--with-referrers`, and the amd64 dockhand inside the image the oci-archive.
+///   skopeo sees an index with both platforms whose digest is the layout's, and the SBOM and
+///   provenance listed by it in the fallback referrers index.
+///
+/// Slow (two static release builds of dockhand the first time); part of `scripts/test` like
+/// every other test.
 #[test]
 fn runtime_image_builds_runs_and_publishes_itself() {
-    if tool("buildah", "buildah").is_none() || tool("file", "file").is_none() {
+    let tools = [
+        ("buildah", "buildah"),
+        ("file", "file"),
+        ("skopeo", "skopeo"),
+        ("jq", "jq"),
+        ("qemu-aarch64-static", "qemu-aarch64-static"),
+        ("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-gcc"),
+    ];
+    if tools.iter().any(|(l, n)| tool(l, n).is_none()) {
         return;
     }
+    let Some(python) = tool("venv/bin/python3", "python3") else {
+        return;
+    };
     let root = repo_root();
     let work = tempfile::tempdir().unwrap();
-    let archive = work.path().join("dockhand-image.tar");
+    let w = work.path();
+    let archive = w.join("dockhand-image.tar");
     let image = format!("localhost/dockhand-test:{}", std::process::id());
-    // The nested cargo must see the environment a shell would: the variables cargo sets for a
-    // test binary would change its fingerprints and rebuild everything.
-    let mut build = Command::new("bash");
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if (k.starts_with("CARGO_") && k != "CARGO_HOME")
-            || k.starts_with("RUST") && k != "RUSTUP_HOME"
-            || k.starts_with("NEXTEST")
-        {
-            build.env_remove(k.as_ref());
+    const EPOCH: &str = "1700000000";
+    const CREATED: &str = "2023-11-14T22:13:20Z";
+    let version = env!("CARGO_PKG_VERSION");
+    let build = |oci: &Path, archive: Option<&Path>| -> String {
+        let mut cmd = shell_command("bash");
+        cmd.arg(root.join("scripts/build-image"))
+            .args(["--tag", &image, "--oci"])
+            .arg(oci)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .current_dir(&root);
+        if let Some(a) = archive {
+            cmd.arg("--archive").arg(a);
+        }
+        let out = run(&mut cmd);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines = stdout.lines();
+        assert_eq!(lines.next(), Some(image.as_str()), "{stdout}");
+        lines.next().unwrap().to_string()
+    };
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = Command::new("buildah")
+                .args(["--storage-driver", "vfs", "manifest", "rm", &self.0])
+                .output();
+            let _ = Command::new("buildah")
+                .args(["--storage-driver", "vfs", "rmi", "-f"])
+                .args([format!("{}-amd64", self.0), format!("{}-arm64", self.0)])
+                .output();
         }
     }
-    run(build
-        .arg(root.join("scripts/build-image"))
-        .args(["--tag", &image, "--archive"])
-        .arg(&archive)
-        .current_dir(&root));
-    let rootfs_bytes = tree_size(&root.join("dist/rootfs"));
-    let archive_bytes = std::fs::metadata(&archive).unwrap().len();
-    eprintln!(
-        "image {image}: root filesystem {rootfs_bytes} bytes, OCI archive {archive_bytes} bytes"
-    );
-    const LIMIT: u64 = 20 * 1000 * 1000;
-    assert!(rootfs_bytes < LIMIT, "the image holds {rootfs_bytes} bytes");
-    assert!(
-        archive_bytes < LIMIT,
-        "the archive is {archive_bytes} bytes"
+    let _images = Remove(image.clone());
+    let oci = w.join("oci");
+    let digest = build(&oci, Some(&archive));
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert_eq!(
+        std::fs::read_to_string(w.join("oci.digest"))
+            .unwrap()
+            .trim(),
+        digest
     );
 
-    let ctr = buildah(&["from", "--pull-never", "--quiet", &image]);
-    struct Remove(String, String);
-    impl Drop for Remove {
+    let json_of = |bytes: &[u8]| -> serde_json::Value { serde_json::from_slice(bytes).unwrap() };
+    let blob = |d: &str| -> Vec<u8> {
+        std::fs::read(
+            oci.join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    let top = json_of(&std::fs::read(oci.join("index.json")).unwrap());
+    assert_eq!(top["manifests"].as_array().unwrap().len(), 1, "{top}");
+    assert_eq!(top["manifests"][0]["digest"], digest.as_str());
+    let index_bytes = blob(&digest);
+    assert_eq!(
+        dockhand::registry::media::sha256_digest(&index_bytes),
+        digest
+    );
+    let index = json_of(&index_bytes);
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms = |index: &serde_json::Value| -> Vec<String> {
+        let mut p: Vec<String> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}/{}",
+                    m["platform"]["os"].as_str().unwrap(),
+                    m["platform"]["architecture"].as_str().unwrap()
+                )
+            })
+            .collect();
+        p.sort();
+        p
+    };
+    assert_eq!(platforms(&index), ["linux/amd64", "linux/arm64"]);
+
+    const LIMIT: u64 = 20 * 1000 * 1000;
+    let revision = git(&root, &["rev-parse", "HEAD"]);
+    for child in index["manifests"].as_array().unwrap() {
+        let arch = child["platform"]["architecture"].as_str().unwrap();
+        let manifest = json_of(&blob(child["digest"].as_str().unwrap()));
+        let config_bytes = blob(manifest["config"]["digest"].as_str().unwrap());
+        let config = json_of(&config_bytes);
+        let layers = manifest["layers"].as_array().unwrap();
+        let compressed: u64 = config_bytes.len() as u64
+            + layers
+                .iter()
+                .map(|l| l["size"].as_u64().unwrap())
+                .sum::<u64>();
+        let rootfs = tree_size(&root.join("dist/rootfs").join(arch));
+        eprintln!(
+            "linux/{arch}: root filesystem {rootfs} bytes, compressed image {compressed} bytes"
+        );
+        assert!(rootfs < LIMIT, "linux/{arch} holds {rootfs} bytes");
+        assert!(compressed < LIMIT, "linux/{arch} is {compressed} bytes");
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(config["created"], CREATED, "{config}");
+        let c = &config["config"];
+        assert_eq!(c["Entrypoint"][0], "/usr/local/bin/dockhand", "{c}");
+        assert!(c.get("User").is_none_or(|u| u == ""), "no USER: {c}");
+        let labels = &c["Labels"];
+        for (k, v) in [
+            ("source", env!("CARGO_PKG_REPOSITORY")),
+            ("version", version),
+            ("revision", revision.as_str()),
+            ("licenses", "MIT OR Apache-2.0"),
+        ] {
+            assert_eq!(
+                labels[format!("org.opencontainers.image.{k}")],
+                v,
+                "{labels}"
+            );
+        }
+        // The layer as a container runtime unpacks it.
+        let dir = w.join(format!("rootfs-{arch}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for l in layers {
+            let path = oci
+                .join("blobs/sha256")
+                .join(l["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+            run(Command::new("tar")
+                .arg("-xzf")
+                .arg(&path)
+                .arg("-C")
+                .arg(&dir));
+        }
+        for f in ["usr/local/bin/dockhand", "bin/busybox"] {
+            let out = run(Command::new("file").arg(dir.join(f)));
+            let what = String::from_utf8_lossy(&out.stdout).into_owned();
+            let machine = if arch == "arm64" {
+                "ARM aarch64"
+            } else {
+                "x86-64"
+            };
+            assert!(what.contains(machine), "{what}");
+            assert!(
+                what.contains("statically linked") || what.contains("static-pie linked"),
+                "{what}"
+            );
+        }
+        assert!(dir.join("etc/ssl/certs/ca-certificates.crt").is_file());
+        assert!(
+            std::fs::symlink_metadata(dir.join("bin/sh"))
+                .unwrap()
+                .is_symlink()
+        );
+    }
+    // Reproducible: the same commit and SOURCE_DATE_EPOCH build the same index.
+    assert_eq!(build(&w.join("oci-again"), None), digest);
+
+    // The arm64 binary and shell, under qemu-user.
+    let arm = w.join("rootfs-arm64");
+    let qemu = |args: &[&str]| -> String {
+        let out = run(Command::new("qemu-aarch64-static").args(args));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let arm_dockhand = arm.join("usr/local/bin/dockhand");
+    let arm_dockhand = arm_dockhand.to_str().unwrap();
+    assert_eq!(
+        qemu(&[arm_dockhand, "--version"]),
+        format!("dockhand {version}")
+    );
+    assert_eq!(
+        qemu(&[
+            arm.join("bin/busybox").to_str().unwrap(),
+            "sh",
+            "-c",
+            "echo arm64 shell"
+        ]),
+        "arm64 shell"
+    );
+
+    // The amd64 image in buildah: build-image also tags it IMAGE-amd64 (removed by `_images`).
+    let ctr = buildah(&["from", "--pull-never", "--quiet", &format!("{image}-amd64")]);
+    struct RemoveCtr(String);
+    impl Drop for RemoveCtr {
         fn drop(&mut self) {
             let _ = Command::new("buildah")
                 .args(["--storage-driver", "vfs", "rm", &self.0])
                 .output();
-            let _ = Command::new("buildah")
-                .args(["--storage-driver", "vfs", "rmi", "-f", &self.1])
-                .output();
         }
     }
-    let _cleanup = Remove(ctr.clone(), image.clone());
+    let _ctr = RemoveCtr(ctr.clone());
     let in_image = |args: &[&str]| -> String {
         let mut a = vec!["run", "--isolation", "chroot"];
-        let volume = format!("{}:/work", work.path().display());
+        let volume = format!("{}:/work", w.display());
         a.extend(["--volume", &volume, &ctr, "--"]);
         a.extend(args);
         buildah(&a)
     };
     assert_eq!(
         in_image(&["dockhand", "--version"]),
-        format!("dockhand {}", env!("CARGO_PKG_VERSION"))
+        format!("dockhand {version}")
     );
     assert_eq!(
         in_image(&[
@@ -400,50 +573,364 @@ fn runtime_image_builds_runs_and_publishes_itself() {
         ]),
         "shell /bin/sh in /, ls: dockhand"
     );
-    let inspect: serde_json::Value =
-        serde_json::from_str(&buildah(&["inspect", "--type", "image", &image])).unwrap();
-    let config = &inspect["OCIv1"]["config"];
-    assert_eq!(
-        config["Entrypoint"][0], "/usr/local/bin/dockhand",
-        "{config}"
-    );
-    assert!(
-        config.get("User").is_none_or(|u| u == ""),
-        "no USER: {config}"
-    );
 
+    // The SBOM and the provenance, as referrers of the index in the layout.
+    let out = run(Command::new(&python)
+        .arg(root.join("scripts/attestations"))
+        .arg(&oci)
+        .args([
+            "--builder",
+            "https://ci.example/builder",
+            "--commit",
+            &revision,
+        ])
+        .arg("--out")
+        .arg(w.join("attestations"))
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .current_dir(&root));
+    let attached = String::from_utf8_lossy(&out.stdout).into_owned();
+    let referrer = |kind: &str| -> String {
+        attached
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{kind} ")))
+            .unwrap_or_else(|| panic!("no {kind} in {attached}"))
+            .to_string()
+    };
+    let (sbom, provenance) = (
+        referrer("application/spdx+json"),
+        referrer("application/vnd.in-toto+json"),
+    );
+    let sbom_doc = json_of(
+        &std::fs::read(w.join(format!("attestations/dockhand-{version}.spdx.json"))).unwrap(),
+    );
+    assert_eq!(sbom_doc["spdxVersion"], "SPDX-2.3");
+    let names: Vec<&str> = sbom_doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for crate_name in ["dockhand", "tokio", "reqwest", "rustls"] {
+        assert!(names.contains(&crate_name), "{crate_name} not in the SBOM");
+    }
+    assert!(!names.contains(&"axum"), "a dev-dependency is in the SBOM");
+
+    // dockhand publishes its own release: the arm64 build, under qemu, publishes the layout with
+    // its referrers; the amd64 build, in the image, the oci-archive.
     let reg = RegistryServer::anonymous();
-    // By name: the static binary resolves `localhost` through the image's NSS (files, then DNS).
-    let host = format!("localhost:{}", reg.port());
-    let out = in_image(&[
-        "dockhand",
+    let host = reg.host();
+    let out = qemu(&[
+        arm_dockhand,
         "publish",
         "-i",
         &format!("{host}/tools/dockhand"),
         "--insecure-registry",
         &host,
         "--image",
-        &format!("~=oci-archive:/work/dockhand-image.tar:{image}"),
+        &format!("~=oci:{}", oci.display()),
         "--tag-custom",
-        env!("CARGO_PKG_VERSION"),
+        version,
+        "--with-referrers",
     ]);
-    let reference = format!("{host}/tools/dockhand:{}", env!("CARGO_PKG_VERSION"));
-    assert!(out.starts_with(&format!("{reference}@sha256:")), "{out}");
-    let digest = out.rsplit_once('@').unwrap().1;
-    let reference = format!(
-        "{}/tools/dockhand:{}",
-        reg.host(),
-        env!("CARGO_PKG_VERSION")
-    );
-    let raw = run(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]));
+    assert_eq!(out, format!("{host}/tools/dockhand:{version}@{digest}"));
+    // By name in the image: the static binary resolves `localhost` through the image's NSS.
+    let by_name = format!("localhost:{}", reg.port());
+    let out = in_image(&[
+        "dockhand",
+        "publish",
+        "-i",
+        &format!("{by_name}/tools/dockhand"),
+        "--insecure-registry",
+        &by_name,
+        "--image",
+        "~=oci-archive:/work/dockhand-image.tar",
+        "--tag-custom",
+        "from-archive",
+    ]);
     assert_eq!(
-        dockhand::registry::media::sha256_digest(&raw.stdout),
-        digest
+        out,
+        format!("{by_name}/tools/dockhand:from-archive@{digest}")
+    );
+
+    let skopeo = |reference: &str| -> Vec<u8> {
+        run(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{host}/tools/dockhand{reference}"),
+        ]))
+        .stdout
+    };
+    for tag in [version, "from-archive"] {
+        let raw = skopeo(&format!(":{tag}"));
+        assert_eq!(dockhand::registry::media::sha256_digest(&raw), digest);
+        assert_eq!(platforms(&json_of(&raw)), ["linux/amd64", "linux/arm64"]);
+    }
+    // distribution 2.x has no referrers API: the fallback index tagged sha256-<hex> lists them.
+    let hex = digest.trim_start_matches("sha256:");
+    let fallback = json_of(&skopeo(&format!(":sha256-{hex}")));
+    let listed: Vec<(&str, &str)> = fallback["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["digest"].as_str().unwrap(),
+                m["artifactType"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        listed.contains(&(sbom.as_str(), "application/spdx+json")),
+        "{fallback}"
+    );
+    assert!(
+        listed.contains(&(provenance.as_str(), "application/vnd.in-toto+json")),
+        "{fallback}"
+    );
+    for r in [&sbom, &provenance] {
+        let m = json_of(&skopeo(&format!("@{r}")));
+        assert_eq!(m["subject"]["digest"], digest.as_str());
+    }
+}
+
+/// A `Command` for a nested cargo or script that sees the environment a shell would: the
+/// variables cargo sets for a test binary would change fingerprints and rebuild everything.
+fn shell_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME")
+            || k.starts_with("RUST") && k != "RUSTUP_HOME"
+            || k.starts_with("NEXTEST")
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
+    cmd
+}
+
+/// One version, one image name: Cargo.toml's version and `[package.metadata.dockhand]` image and
+/// action are what action.yml, the component, the classic template, the README, the examples and
+/// the workflows name (`scripts/release-refs --check`). A copy with a bumped version and a fork's
+/// image name disagrees everywhere until `scripts/release-refs` rewrites it.
+#[test]
+fn release_references_agree() {
+    let Some(python) = tool("venv/bin/python3", "python3") else {
+        return;
+    };
+    let root = repo_root();
+    let script = root.join("scripts/release-refs");
+    run(Command::new(&python).arg(&script).arg("--check"));
+
+    let copy = tempfile::tempdir().unwrap();
+    let c = copy.path();
+    for f in [
+        "Cargo.toml",
+        "README.md",
+        "action.yml",
+        ".gitlab-ci-template.yml",
+        "templates/dockhand.yml",
+        "examples/github/workflow.yml",
+        "examples/gitlab/gitlab-ci.yml",
+        "examples/jenkins/Jenkinsfile",
+        "examples/shell/publish.sh",
+    ] {
+        std::fs::create_dir_all(c.join(f).parent().unwrap()).unwrap();
+        std::fs::copy(root.join(f), c.join(f)).unwrap();
+    }
+    let cargo = std::fs::read_to_string(c.join("Cargo.toml")).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    let cargo = cargo
+        .replacen(
+            &format!("version = \"{version}\""),
+            "version = \"7.3.1\"",
+            1,
+        )
+        .replacen(
+            "image = \"ghcr.io/dockhand/dockhand\"",
+            "image = \"registry.example.com/fork/dh\"",
+            1,
+        )
+        .replacen("action = \"dockhand/dockhand\"", "action = \"fork/dh\"", 1);
+    std::fs::write(c.join("Cargo.toml"), cargo).unwrap();
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(["--check", "--root"])
+        .arg(c)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    for file in [
+        "action.yml:",
+        "templates/dockhand.yml:",
+        ".gitlab-ci-template.yml:",
+        "README.md:",
+        "examples/github/workflow.yml:",
+        "examples/jenkins/Jenkinsfile:",
+    ] {
+        assert!(
+            listing.lines().any(|l| l.starts_with(file)),
+            "{file} not flagged:\n{listing}"
+        );
+    }
+    run(Command::new(&python).arg(&script).arg("--root").arg(c));
+    run(Command::new(&python)
+        .arg(&script)
+        .args(["--check", "--root"])
+        .arg(c));
+    let action = std::fs::read_to_string(c.join("action.yml")).unwrap();
+    assert!(action.contains("image: docker://registry.example.com/fork/dh:7.3.1"));
+    let workflow = std::fs::read_to_string(c.join("examples/github/workflow.yml")).unwrap();
+    assert!(workflow.contains("uses: fork/dh@v7"), "{workflow}");
+    assert!(workflow.contains("uses: actions/checkout@v4"), "{workflow}");
+}
+
+/// The crate as published: licence files and metadata present, and `cargo package` takes the
+/// sources and what they compile in, not the tests, scripts or CI files. (`.ci/run` runs the full
+/// `cargo package --locked`, which also builds the packaged crate.)
+#[test]
+fn crate_metadata_and_package_contents() {
+    let root = repo_root();
+    let cargo: serde_json::Value = {
+        let out = run(shell_command("cargo")
+            .args(["metadata", "--no-deps", "--format-version", "1", "--locked"])
+            .current_dir(&root));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let pkg = &cargo["packages"][0];
+    assert_eq!(pkg["license"], "MIT OR Apache-2.0");
+    for field in ["description", "repository", "readme", "rust_version"] {
+        assert!(
+            pkg[field].as_str().is_some_and(|s| !s.is_empty()),
+            "Cargo.toml lacks {field}"
+        );
+    }
+    for field in ["keywords", "categories"] {
+        assert!(
+            pkg[field].as_array().is_some_and(|s| !s.is_empty()),
+            "Cargo.toml lacks {field}"
+        );
+    }
+    let mit = std::fs::read_to_string(root.join("LICENSE-MIT")).unwrap();
+    assert!(mit.contains("Copyright (c) the dockhand authors"));
+    assert!(mit.contains("THE SOFTWARE IS PROVIDED \"AS IS\""));
+    let apache = std::fs::read_to_string(root.join("LICENSE-APACHE")).unwrap();
+    assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("org.opencontainers.image.licenses=\"MIT OR Apache-2.0\""));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains("cargo install dockhand --locked"));
+
+    // --allow-dirty: the list is checked in working trees with uncommitted edits too.
+    let out = run(shell_command("cargo")
+        .args(["package", "--list", "--locked", "--allow-dirty"])
+        .current_dir(&root));
+    let list = String::from_utf8_lossy(&out.stdout);
+    let files: Vec<&str> = list.lines().collect();
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
+        "src/main.rs",
+        "src/lib.rs",
+        "src/cleanup/forge/github_schema.graphql",
+        "src/cleanup/forge/github_refs.graphql",
+    ] {
+        assert!(files.contains(&needed), "{needed} not packaged:\n{list}");
+    }
+    for f in &files {
+        assert!(
+            ![
+                "tests/",
+                "scripts/",
+                "examples/",
+                "bench/",
+                ".github/",
+                "docs/",
+                "target/"
+            ]
+            .iter()
+            .any(|d| f.starts_with(d))
+                && !f.ends_with(".yml"),
+            "{f} should not be packaged"
+        );
+    }
+}
+
+/// The pipelines of the repository itself: CI runs `.ci/run`; the release workflow runs on `v*`
+/// tags, publishes the image index with dockhand itself (with its referrers) under the version,
+/// MAJOR.MINOR, MAJOR and latest, uploads the binaries with SHA256SUMS and moves the action's major
+/// tag; the GitLab mirror's pipeline includes the component of its own commit with inputs the
+/// component declares, and releases it on a tag. (The schemas are checked in
+/// `action_template_component_and_examples_validate`.)
+#[test]
+fn repository_pipelines_release_with_dockhand() {
+    let root = repo_root();
+    let yaml = |f: &str| -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root.join(f)).unwrap()).unwrap()
+    };
+    let scripts = |job: &serde_yaml_ng::Value| -> String {
+        job["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let ci = yaml(".github/workflows/ci.yml");
+    assert!(scripts(&ci["jobs"]["test"]).contains(".ci/run"));
+
+    let release = yaml(".github/workflows/release.yml");
+    assert_eq!(release["on"]["push"]["tags"][0], "v*");
+    assert_eq!(release["permissions"]["packages"], "write");
+    assert_eq!(release["permissions"]["contents"], "write");
+    let run = scripts(&release["jobs"]["release"]);
+    for needed in [
+        "scripts/release-refs --print version",
+        "scripts/build-image --oci dist/oci",
+        "scripts/attestations dist/oci",
+        "x86_64-linux\" publish",
+        "--image \"~=oci:dist/oci\"",
+        "--with-referrers",
+        "tags=\"$version,$minor,$major,latest\"",
+        "sha256sum dockhand-* > SHA256SUMS",
+        "gh release create",
+        "git push -f origin \"refs/tags/v$MAJOR\"",
+        "ghcr.io/${GITHUB_REPOSITORY,,}",
+    ] {
+        assert!(run.contains(needed), "release.yml lacks {needed:?}");
+    }
+
+    let gitlab = yaml(".gitlab-ci.yml");
+    let include = &gitlab["include"][0];
+    assert_eq!(
+        include["component"],
+        "$CI_SERVER_FQDN/$CI_PROJECT_PATH/dockhand@$CI_COMMIT_SHA"
+    );
+    let spec_text = std::fs::read_to_string(root.join("templates/dockhand.yml")).unwrap();
+    let spec: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(spec_text.split_once("\n---\n").unwrap().0).unwrap();
+    for (name, _) in include["inputs"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        assert!(
+            spec["spec"]["inputs"][name].is_mapping(),
+            "the component has no input {name}"
+        );
+    }
+    let prefix = include["inputs"]["job_prefix"].as_str().unwrap();
+    assert!(gitlab[prefix]["needs"][0] == "image-index");
+    let release_job = &gitlab["catalog-release"];
+    assert_eq!(release_job["release"]["tag_name"], "$VERSION");
+    assert!(
+        release_job["rules"][0]["if"]
+            .as_str()
+            .unwrap()
+            .contains("$CI_COMMIT_TAG")
     );
 }
 

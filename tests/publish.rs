@@ -1100,3 +1100,142 @@ fn origin_records_off_on_and_auto() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("origin_records"), "{}", r.stderr);
 }
+
+/// `--with-referrers` from an OCI layout (`oci:` and `oci-archive:`): the `index.json` entries
+/// whose `subject` is the image index or a child (an SBOM of the index, a signature of a platform)
+/// are published with it and listed by their subject; without the flag they stay behind. The
+/// layout still has one image for `oci:DIR` without `:REF`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn referrers_held_in_a_layout_are_copied_when_asked() {
+    let reg = RegistryServer::anonymous();
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("release");
+    let digest = fixtures::write_multiarch_layout(
+        &layout,
+        "1.0.0",
+        &[
+            platform_image("amd64", b"amd64 bits"),
+            platform_image("arm64", b"arm64 bits"),
+        ],
+    )
+    .unwrap();
+    let sbom =
+        fixtures::add_layout_referrer(&layout, &digest, "application/spdx+json", b"{\"spdx\":1}")
+            .unwrap();
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let child = index["manifests"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sig =
+        fixtures::add_layout_referrer(&layout, &child, "application/vnd.dev.sig", b"sig").unwrap();
+    let archive = dir.path().join("release.tar");
+    let tar = Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&layout)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+
+    let cwd = dir.path().to_path_buf();
+    let publish = move |repo: String, source: String, extra: Option<&'static str>| {
+        let cwd = cwd.clone();
+        std::thread::spawn(move || {
+            let mut a = vec![
+                "publish".to_string(),
+                "-i".into(),
+                repo,
+                "--insecure-registry".into(),
+                "127.0.0.1".into(),
+                "--image".into(),
+                format!("~={source}"),
+                "--tag-custom".into(),
+                "1.0.0".into(),
+            ];
+            a.extend(extra.map(str::to_string));
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            ok(dockhand(&a, &cwd))
+        })
+        .join()
+        .unwrap()
+    };
+    let client = RegistryClient::new(&reg.url(), Creds::Anonymous);
+    let listed = |repo: &'static str, subject: String| {
+        let client = &client;
+        async move {
+            let hex = subject.trim_start_matches("sha256:").to_string();
+            client
+                .get_manifest(repo, &format!("sha256-{hex}"))
+                .await
+                .map(|m| {
+                    m.json()["manifests"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| {
+                            (
+                                d["digest"].as_str().unwrap().to_string(),
+                                d["artifactType"].as_str().unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        }
+    };
+
+    let oci = format!("oci:{}", layout.display());
+    let r = publish(format!("{host}/plain"), oci.clone(), None);
+    assert_eq!(r.stdout.trim(), format!("{host}/plain:1.0.0@{digest}"));
+    assert!(
+        !listed("plain", digest.clone())
+            .await
+            .iter()
+            .any(|(d, _)| *d == sbom)
+    );
+
+    for (repo, source) in [
+        ("with", oci),
+        ("fromarchive", format!("oci-archive:{}", archive.display())),
+    ] {
+        let r = publish(format!("{host}/{repo}"), source, Some("--with-referrers"));
+        assert_eq!(r.stdout.trim(), format!("{host}/{repo}:1.0.0@{digest}"));
+        assert!(r.stderr.contains("copied 2 referrer(s)"), "{}", r.stderr);
+        assert_eq!(skopeo_digest(&format!("{host}/{repo}:1.0.0")), digest);
+        let repo: &'static str = if repo == "with" {
+            "with"
+        } else {
+            "fromarchive"
+        };
+        assert!(
+            listed(repo, digest.clone())
+                .await
+                .contains(&(sbom.clone(), "application/spdx+json".to_string())),
+            "{repo}: the SBOM is not listed by the index"
+        );
+        assert!(
+            listed(repo, child.clone())
+                .await
+                .contains(&(sig.clone(), "application/vnd.dev.sig".to_string())),
+            "{repo}: the signature is not listed by its platform manifest"
+        );
+        let m = client
+            .get_manifest(repo, &sbom)
+            .await
+            .expect("the SBOM manifest")
+            .json();
+        assert_eq!(m["subject"]["digest"], digest.as_str());
+    }
+}

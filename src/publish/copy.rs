@@ -183,6 +183,9 @@ impl Engine {
     /// `sha256-<hex>.sig/.att/.sbom` tags. dockhand's own origin records and throw-aways are not
     /// copied: they describe the source's tags, not the destination's. Returns how many were copied.
     pub async fn copy_referrers(&self, src: &SourceImage, repo: &Repo) -> Result<usize> {
+        if let super::image::Origin::Local(image) = &src.origin {
+            return self.copy_layout_referrers(src, image, repo).await;
+        }
         let Some(from) = src.registry_repo().cloned() else {
             return Ok(0);
         };
@@ -227,6 +230,40 @@ impl Engine {
                 self.oci.put_manifest(repo, tag, &r.root).await?;
                 copied += 1;
             }
+        }
+        Ok(copied)
+    }
+
+    /// Copies the referrers an OCI layout holds next to the image (`index.json` entries whose
+    /// `subject` is the image or one of its children), each listed by its subject in `repo`
+    /// (referrers API, else the fallback index). Digests are kept, so the subject is the same.
+    async fn copy_layout_referrers(
+        &self,
+        src: &SourceImage,
+        image: &super::source::LocalImage,
+        repo: &Repo,
+    ) -> Result<usize> {
+        let mut copied = 0;
+        for r in &image.referrers {
+            let referrer = SourceImage {
+                root: r.root.clone(),
+                manifests: r.manifests.clone(),
+                origin: super::image::Origin::Local(super::source::LocalImage::from_parts(
+                    r.root.clone(),
+                    r.manifests.clone(),
+                    image.blobs.clone(),
+                    false,
+                )),
+                converted: false,
+                label: format!("{} referrer {}", src.label, r.root.digest),
+            };
+            let mut t = ImageTransfer::default();
+            self.ensure_content(&referrer, repo, &mut t).await?;
+            self.oci
+                .push_referrer(repo, &referrer.root, r.descriptor.clone(), &r.subject)
+                .await?;
+            self.stats.manifests_put.fetch_add(1, Ordering::Relaxed);
+            copied += 1;
         }
         Ok(copied)
     }

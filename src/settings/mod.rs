@@ -196,7 +196,7 @@ pub struct Settings {
     pub tags_from: Vec<TagsFromEntry>,
     pub tag_by_digest: bool,
     pub dry_run: bool,
-    /// Copy referrers of registry sources along with the images.
+    /// Copy referrers of the sources (registry, or held in an OCI layout) along with the images.
     pub with_referrers: bool,
     pub policy: Policy,
     pub vendor: VendorSettings,

@@ -302,6 +302,7 @@ fn convert(
         root,
         manifests,
         blobs,
+        referrers: Vec::new(),
     })
 }
 

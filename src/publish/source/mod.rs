@@ -22,6 +22,7 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::registry::media::Manifest;
 
+pub use oci::LayoutReferrer;
 pub use spec::ACCEPTED_FORMS;
 
 /// Where a built image is, as given by `--image NAME=SOURCE` or `source:` in the config file.
@@ -67,6 +68,8 @@ pub struct LocalImage {
     /// True when the manifest was built by us (docker-archive without an OCI index): its digest
     /// is then ours, not the one the builder printed.
     pub converted: bool,
+    /// The layout's referrers of this image (OCI layouts only); their blobs are in `blobs`.
+    pub referrers: Vec<LayoutReferrer>,
 }
 
 /// Where a blob's bytes are.
@@ -142,6 +145,7 @@ impl LocalImage {
             manifests,
             blobs,
             converted,
+            referrers: Vec::new(),
         }
     }
 
@@ -151,6 +155,7 @@ impl LocalImage {
             manifests: tree.manifests,
             blobs: tree.blobs,
             converted,
+            referrers: tree.referrers,
         }
     }
 }

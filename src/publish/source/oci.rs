@@ -31,6 +31,22 @@ pub(super) struct Tree {
     pub root: Manifest,
     pub manifests: HashMap<String, Manifest>,
     pub blobs: HashMap<String, BlobLocation>,
+    /// Artifacts of the layout whose `subject` is this image or one of its children (an SBOM, a
+    /// provenance statement, a signature); their blobs are in `blobs`.
+    pub referrers: Vec<LayoutReferrer>,
+}
+
+/// A referrer held in a layout: an `index.json` entry whose manifest has a `subject`, as oras
+/// and regctl store them (the image layout has no referrers API; its index lists every manifest).
+#[derive(Debug, Clone)]
+pub struct LayoutReferrer {
+    /// The digest of the manifest it refers to.
+    pub subject: String,
+    /// The descriptor a referrers listing gives it: `artifactType` (else the config's media type)
+    /// and the manifest's annotations, as the distribution spec's referrers API answers.
+    pub descriptor: Descriptor,
+    pub root: Manifest,
+    pub manifests: HashMap<String, Manifest>,
 }
 
 /// `oci:DIR[:REF]`.
@@ -55,12 +71,71 @@ pub(super) fn open_dir(path: &Path, reference: Option<&str>, label: &str) -> Res
     Ok(LocalImage::new(tree, false))
 }
 
-/// Checks the layout, selects the image named `reference` (or the only one), and reads it.
+/// Checks the layout, selects the image named `reference` (or the only one), and reads it with
+/// the layout's referrers of it.
+///
+/// Entries whose manifest has a `subject` are referrers: without a `reference` they are not
+/// candidates for "the only image", and those that refer to the selected image (or one of its
+/// children) come along, for `--with-referrers`.
 pub(super) fn open(store: &dyn Store, reference: Option<&str>) -> Result<Tree> {
     check_layout(store)?;
     let entries = index_entries(store)?;
-    let selected = select(store, &entries, reference)?;
-    read_tree(store, selected)
+    let mut images = Vec::new();
+    let mut referrers = Vec::new();
+    for d in &entries {
+        // An entry that cannot be read stays a candidate: selecting it reports the error.
+        let subject = read_manifest(store, d, "manifest")
+            .ok()
+            .and_then(|m| m.fields().ok())
+            .and_then(|f| f.subject);
+        match subject {
+            Some(s) => referrers.push((d, s.digest)),
+            None => images.push(d.clone()),
+        }
+    }
+    let selected = match reference {
+        Some(_) => select(store, &entries, reference)?,
+        None => select(store, &images, None)?,
+    };
+    let mut tree = read_tree(store, selected)?;
+    for (d, subject) in referrers {
+        if d.digest == tree.root.digest || !tree.manifests.contains_key(&subject) {
+            continue;
+        }
+        let r = read_tree(store, d)?;
+        tree.blobs.extend(r.blobs);
+        tree.referrers.push(LayoutReferrer {
+            subject,
+            descriptor: referrer_descriptor(&r.root),
+            root: r.root,
+            manifests: r.manifests,
+        });
+    }
+    Ok(tree)
+}
+
+/// A referrer's descriptor as the referrers API lists it (distribution spec, "Listing
+/// Referrers"): `artifactType` is the manifest's, else its config's media type; annotations are
+/// the manifest's.
+fn referrer_descriptor(m: &Manifest) -> Descriptor {
+    let json: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap_or_default();
+    let artifact_type = json["artifactType"]
+        .as_str()
+        .or_else(|| json["config"]["mediaType"].as_str())
+        .map(str::to_string);
+    let annotations = json["annotations"].as_object().map(|a| {
+        a.iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect()
+    });
+    Descriptor {
+        media_type: m.media_type.clone(),
+        digest: m.digest.clone(),
+        size: m.bytes.len() as u64,
+        artifact_type,
+        platform: None,
+        annotations,
+    }
 }
 
 #[derive(Deserialize)]
@@ -209,6 +284,7 @@ pub(super) fn read_tree(store: &dyn Store, root: &Descriptor) -> Result<Tree> {
         root: root_manifest.clone(),
         manifests: HashMap::new(),
         blobs: HashMap::new(),
+        referrers: Vec::new(),
     };
     let mut stack = vec![(root_manifest, 0usize)];
     while let Some((manifest, depth)) = stack.pop() {
@@ -333,6 +409,70 @@ mod tests {
         assert_eq!(img.root.media_type, OCI_INDEX);
         assert_eq!(img.manifests.len(), 3);
         assert_eq!(img.blobs.len(), 4);
+    }
+
+    #[test]
+    fn referrers_in_the_layout_come_with_their_subject() {
+        use crate::fixtures::add_layout_referrer;
+        let dir = tempfile::tempdir().unwrap();
+        let digest =
+            write_multiarch_layout(dir.path(), "v1", &[image("amd64"), image("arm64")]).unwrap();
+        let sbom =
+            add_layout_referrer(dir.path(), &digest, "application/spdx+json", b"{}").unwrap();
+        // A referrer of a child (a platform's signature) comes along too.
+        let child = open_at(dir.path(), Some("v1")).unwrap();
+        let child = child
+            .manifests
+            .keys()
+            .find(|d| **d != digest)
+            .unwrap()
+            .clone();
+        let sig = add_layout_referrer(dir.path(), &child, "application/x-sig", b"sig").unwrap();
+        // Without :REF the image is still the layout's only image: referrers are no candidates.
+        let img = open_at(dir.path(), None).unwrap();
+        assert_eq!(img.root.digest, digest);
+        assert_eq!(
+            img.manifests.len(),
+            3,
+            "the referrers are not part of the image"
+        );
+        let mut found: Vec<(String, String, Option<String>)> = img
+            .referrers
+            .iter()
+            .map(|r| {
+                (
+                    r.subject.clone(),
+                    r.root.digest.clone(),
+                    r.descriptor.artifact_type.clone(),
+                )
+            })
+            .collect();
+        found.sort();
+        let mut want = vec![
+            (
+                digest.clone(),
+                sbom,
+                Some("application/spdx+json".to_string()),
+            ),
+            (child, sig, Some("application/x-sig".to_string())),
+        ];
+        want.sort();
+        assert_eq!(found, want);
+        for r in &img.referrers {
+            for b in r.root.blobs().unwrap() {
+                assert!(
+                    img.blobs.contains_key(&b.digest),
+                    "{} not located",
+                    b.digest
+                );
+            }
+            assert!(
+                r.descriptor.annotations.as_ref().unwrap()["org.opencontainers.image.created"]
+                    .starts_with("2024")
+            );
+        }
+        // A named image of another layout entry keeps its own (no) referrers.
+        assert_eq!(open_at(dir.path(), Some("v1")).unwrap().referrers.len(), 2);
     }
 
     #[test]
