@@ -509,45 +509,45 @@ async fn redirect_to_plain_http_is_refused_unless_insecure() {
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
 
-/// An HTTPS server on loopback with a self-signed certificate, reached as `0.0.0.0:PORT` so that
-/// dockhand verifies it (loopback names are insecure registries). `openssl s_server` answers.
-struct SelfSignedTls {
+/// A server process on a free loopback port (TLS with a self-signed certificate), killed on drop.
+struct ServerProcess {
     child: Child,
     port: u16,
     _dir: TempDir,
 }
 
-impl SelfSignedTls {
-    fn start() -> SelfSignedTls {
-        let dir = tempfile::tempdir().unwrap();
+impl ServerProcess {
+    /// Writes `cert.pem` and `key.pem` for `localhost` (and `0.0.0.0` with `any_address`) into
+    /// `dir`, then starts `command(port)` on free ports until one accepts connections.
+    fn start(
+        what: &str,
+        any_address: bool,
+        dir: TempDir,
+        command: impl Fn(u16) -> Command,
+    ) -> ServerProcess {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params =
             rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("cert params");
-        params
-            .subject_alt_names
-            .push(rcgen::SanType::IpAddress("0.0.0.0".parse().unwrap()));
+        if any_address {
+            params
+                .subject_alt_names
+                .push(rcgen::SanType::IpAddress("0.0.0.0".parse().unwrap()));
+        }
         let cert = params.self_signed(&key).unwrap();
-        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new("openssl")
-                .args(["s_server", "-quiet", "-www", "-accept"])
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("-cert")
-                .arg(&cert_path)
-                .arg("-key")
-                .arg(&key_path)
+            let mut child = command(port)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("openssl s_server");
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
             let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(5) {
+            while start.elapsed() < Duration::from_secs(10) {
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return SelfSignedTls {
+                    return ServerProcess {
                         child,
                         port,
                         _dir: dir,
@@ -561,21 +561,38 @@ impl SelfSignedTls {
             let _ = child.kill();
             let _ = child.wait();
         }
-        panic!("openssl s_server did not start");
+        panic!("{what} did not start");
     }
 }
 
-impl Drop for SelfSignedTls {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// An HTTPS server on loopback with a self-signed certificate, reached as `0.0.0.0:PORT` so that
+/// dockhand verifies it (loopback names are insecure registries). `openssl s_server` answers.
+fn self_signed_tls() -> ServerProcess {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    ServerProcess::start("openssl s_server", true, dir, |port| {
+        let mut c = Command::new("openssl");
+        c.args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key);
+        c
+    })
+}
+
 /// A certificate nobody trusts is explained, with the fixes, not as rustls' `UnknownIssuer`.
 #[test]
 fn untrusted_certificate_is_explained() {
-    let tls = SelfSignedTls::start();
+    let tls = self_signed_tls();
     let host = format!("0.0.0.0:{}", tls.port);
     let env = Env::new();
     let src = tempfile::tempdir().unwrap();
@@ -884,69 +901,26 @@ fn unreachable_host_fails_within_the_connect_timeout() {
 
 /// A real docker-registry serving HTTPS on loopback, whose blob GETs redirect (its `redirect`
 /// storage middleware) to `baseurl`. Killed on drop.
-struct TlsRedirectingRegistry {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl TlsRedirectingRegistry {
-    fn start(baseurl: &str) -> TlsRedirectingRegistry {
-        let dir = tempfile::tempdir().unwrap();
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
-        std::fs::create_dir(dir.path().join("data")).unwrap();
-        for _ in 0..5 {
-            let port = free_port();
-            let config = format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
-                 storage:\n  filesystem:\n    rootdirectory: {data}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n  secret: robustness\n  tls:\n    certificate: {cert}\n    key: {key}\n\
-                 middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: {baseurl}\n",
-                data = dir.path().join("data").display(),
-                cert = dir.path().join("cert.pem").display(),
-                key = dir.path().join("key.pem").display(),
-            );
-            let path = dir.path().join("config.yml");
-            std::fs::write(&path, config).unwrap();
-            let mut child = Command::new(support::registry::REGISTRY_BIN)
-                .arg("serve")
-                .arg(&path)
-                .env_clear()
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("docker-registry");
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return TlsRedirectingRegistry {
-                        child,
-                        port,
-                        _dir: dir,
-                    };
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("docker-registry with TLS did not start");
-    }
-}
-
-impl Drop for TlsRedirectingRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn tls_redirecting_registry(baseurl: &str) -> ServerProcess {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let root = dir.path().to_path_buf();
+    ServerProcess::start("docker-registry with TLS", false, dir, |port| {
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {data}\n\
+             http:\n  addr: 127.0.0.1:{port}\n  secret: robustness\n  tls:\n    certificate: {cert}\n    key: {key}\n\
+             middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: {baseurl}\n",
+            data = root.join("data").display(),
+            cert = root.join("cert.pem").display(),
+            key = root.join("key.pem").display(),
+        );
+        let path = root.join("config.yml");
+        std::fs::write(&path, config).unwrap();
+        let mut c = Command::new(support::registry::REGISTRY_BIN);
+        c.arg("serve").arg(&path).env_clear();
+        c
+    })
 }
 
 /// HTTPS to plain HTTP: a registry on HTTPS whose blob GET redirects to an `http://` storage host
@@ -970,7 +944,7 @@ async fn https_registry_redirect_to_plain_http_is_refused() {
     let storage_host = format!("0.0.0.0:{}", storage_listener.local_addr().unwrap().port());
     tokio::spawn(async move { axum::serve(storage_listener, storage).await.unwrap() });
 
-    let reg = TlsRedirectingRegistry::start(&format!("http://{storage_host}"));
+    let reg = tls_redirecting_registry(&format!("http://{storage_host}"));
     let host = format!("localhost:{}", reg.port);
     let oci = Distribution::new(
         Transport::new(TransportConfig::default(), CredentialStore::default()).unwrap(),
