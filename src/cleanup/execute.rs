@@ -5,9 +5,10 @@
 //!
 //! Nothing is taken on trust (docs/cleanup-safety.md): before each chunk of digest deletions the
 //! repository is looked at again and a digest that gained a tag the plan does not delete is
-//! kept; an untag skips a tag that was pushed again; untags that go through throw-away manifests
-//! run one at a time per repository (parallel ones make distribution fail half-way); and after
-//! the deletions one more listing decides what the report may call deleted.
+//! kept; an untag skips a tag the look shows pushed again (where the look names digests);
+//! untags that go through throw-away manifests run one at a time per repository (parallel ones
+//! make distribution fail half-way); and after the deletions one more listing decides what the
+//! report may call deleted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
