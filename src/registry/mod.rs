@@ -4,13 +4,13 @@
 pub mod auth;
 pub mod credentials;
 pub mod distribution;
+pub mod implementations;
 pub mod media;
 pub mod paging;
 pub mod probe;
 pub mod retry;
 pub mod transport;
 pub mod untag;
-pub mod vendor;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -257,4 +257,4 @@ impl Registry for Generic {
     }
 }
 
-pub use vendor::open;
+pub use implementations::open;
