@@ -2,8 +2,15 @@
 //!
 //! Every failure the program expects is an [`Error`] with a [`Kind`]; the kind alone decides the
 //! exit code, so the table in the README stays true by construction.
+//!
+//! Layers that wrap a lower failure (an I/O error, an HTTP error, a YAML error) define their own
+//! `thiserror` enum with `#[source]` fields, say its [`Kind`] through [`Classify`], and convert
+//! with [`Error::from_layer`]: the message stays the enum's text, and [`std::error::Error::source`]
+//! keeps the typed error (and through it the lower one) for whoever needs to look.
 
+use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 /// The documented, append-only exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +46,32 @@ impl Kind {
     }
 }
 
-/// An expected failure: a kind, a message that reads after "error: ", and an optional hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a layer's typed error says about itself: which [`Kind`] (so the exit code) it is, and
+/// an optional hint for the user.
+pub trait Classify: StdError + Send + Sync + 'static {
+    fn kind(&self) -> Kind;
+    fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
+/// An expected failure: a kind, a message that reads after "error: ", an optional hint, and the
+/// typed error it came from, if any.
+#[derive(Debug, Clone)]
 pub struct Error {
     pub kind: Kind,
     pub message: String,
     pub hint: Option<String>,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
+
+/// Two errors are equal when the user would read the same thing (the source is not compared).
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message && self.hint == other.hint
+    }
+}
+impl Eq for Error {}
 
 impl Error {
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
@@ -53,7 +79,27 @@ impl Error {
             kind,
             message: message.into(),
             hint: None,
+            source: None,
         }
+    }
+    /// A layer's typed error as an [`Error`]: its text is the message, its [`Classify`] the kind
+    /// and hint, and it stays reachable as the source.
+    pub fn from_layer<E: Classify>(e: E) -> Self {
+        Error {
+            kind: e.kind(),
+            message: e.to_string(),
+            hint: e.hint(),
+            source: Some(Arc::new(e)),
+        }
+    }
+    /// Keeps `cause` as this error's source (its text is not added to the message).
+    pub fn with_source(mut self, cause: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(cause));
+        self
+    }
+    /// The typed error of a layer this came from, e.g. `e.layer::<HttpError>()`.
+    pub fn layer<E: StdError + 'static>(&self) -> Option<&E> {
+        self.source.as_deref().and_then(|s| s.downcast_ref::<E>())
     }
     pub fn input(message: impl Into<String>) -> Self {
         Self::new(Kind::Input, message)
@@ -91,7 +137,13 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -107,6 +159,43 @@ mod tests {
         assert_eq!(Kind::Unsupported.exit_code(), 4);
         assert_eq!(Kind::Interrupted.exit_code(), 130);
         assert_eq!(Kind::Terminated.exit_code(), 143);
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read {path}: {source}")]
+    struct ReadFailed {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    }
+    impl Classify for ReadFailed {
+        fn kind(&self) -> Kind {
+            Kind::Input
+        }
+        fn hint(&self) -> Option<String> {
+            Some("check the path".into())
+        }
+    }
+
+    #[test]
+    fn a_layer_error_keeps_its_text_kind_hint_and_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = Error::from_layer(ReadFailed {
+            path: "dockhand.yaml".into(),
+            source: io,
+        });
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "cannot read dockhand.yaml: no such file\n  hint: check the path"
+        );
+        let layer = e.layer::<ReadFailed>().expect("typed source");
+        assert_eq!(layer.path, "dockhand.yaml");
+        let io = StdError::source(&e)
+            .and_then(StdError::source)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the I/O error at the end of the chain");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]
