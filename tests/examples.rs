@@ -138,6 +138,48 @@ impl Buildah {
 /// Builds `apps` from examples/apps with buildah into `work/build/<app>.tar` (OCI archives), as
 /// the examples' build steps do. `None` when buildah is missing outside CI.
 fn build_apps(work: &Path, apps: &[String]) -> Option<()> {
+    let builds: Vec<Build> = apps
+        .iter()
+        .map(|app| Build {
+            name: app.clone(),
+            context: format!("examples/apps/{app}"),
+            target: None,
+        })
+        .collect();
+    build_images(work, &builds)
+}
+
+/// One image to build: `context` (relative to the repository) with its Dockerfile, maybe a target.
+struct Build {
+    name: String,
+    context: String,
+    target: Option<String>,
+}
+
+/// The external bases of a Dockerfile: each `FROM IMAGE` that is not an earlier stage.
+fn external_bases(dockerfile: &str) -> Vec<String> {
+    let mut stages = Vec::new();
+    let mut bases = Vec::new();
+    for line in dockerfile.lines() {
+        let Some(rest) = line.strip_prefix("FROM ") else {
+            continue;
+        };
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let image = words[0].to_string();
+        if !stages.contains(&image) && !bases.contains(&image) {
+            bases.push(image);
+        }
+        if words.len() == 3 && words[1].eq_ignore_ascii_case("as") {
+            stages.push(words[2].to_string());
+        }
+    }
+    bases
+}
+
+/// Builds each of `builds` with buildah into `work/build/<name>.tar` (an OCI archive). The bases
+/// are made locally under their names from the static busybox; nothing is pulled. `None` when
+/// buildah or busybox is missing outside CI.
+fn build_images(work: &Path, builds: &[Build]) -> Option<()> {
     tool("buildah", "buildah")?;
     let busybox = Path::new("/bin/busybox");
     assert!(
@@ -151,22 +193,19 @@ fn build_apps(work: &Path, apps: &[String]) -> Option<()> {
     let b = Buildah {
         root: work.join("buildah"),
     };
-    // Each Dockerfile's base, made locally under that name from the static busybox.
-    let mut bases = Vec::new();
-    for app in apps {
-        let dockerfile = read(&format!("examples/apps/{app}/Dockerfile"));
-        let from = dockerfile
-            .lines()
-            .find_map(|l| l.strip_prefix("FROM "))
-            .unwrap_or_else(|| panic!("examples/apps/{app}/Dockerfile has no FROM"))
-            .trim()
-            .to_string();
-        assert!(
-            from.starts_with("busybox:"),
-            "examples/apps/{app}: the test can stand in for busybox only, not {from}"
-        );
-        if !bases.contains(&from) {
-            bases.push(from);
+    let mut bases: Vec<String> = Vec::new();
+    for build in builds {
+        let file = format!("{}/Dockerfile", build.context);
+        let found = external_bases(&read(&file));
+        assert!(!found.is_empty(), "{file} has no FROM");
+        for from in found {
+            assert!(
+                from.starts_with("busybox:"),
+                "{file}: the test can stand in for busybox only, not {from}"
+            );
+            if !bases.contains(&from) {
+                bases.push(from);
+            }
         }
     }
     let rootfs = work.join("base-rootfs");
@@ -183,23 +222,27 @@ fn build_apps(work: &Path, apps: &[String]) -> Option<()> {
         b.cmd(&["rm", &c]);
     }
     std::fs::create_dir_all(work.join("build")).unwrap();
-    for app in apps {
-        let dir = repo_root().join("examples/apps").join(app);
-        b.cmd(&[
+    for build in builds {
+        let dir = repo_root().join(&build.context);
+        let mut args = vec![
             "build",
             "-q",
             "--pull=never",
             "--isolation",
             "chroot",
             "-t",
-            app,
-            dir.to_str().unwrap(),
-        ]);
-        let archive = work.join(format!("build/{app}.tar"));
+            &build.name,
+        ];
+        if let Some(t) = &build.target {
+            args.extend(["--target", t]);
+        }
+        args.push(dir.to_str().unwrap());
+        b.cmd(&args);
+        let archive = work.join(format!("build/{}.tar", build.name));
         b.cmd(&[
             "push",
             "-q",
-            app,
+            &build.name,
             &format!("oci-archive:{}", archive.display()),
         ]);
         assert!(archive.is_file());
@@ -887,5 +930,158 @@ fn example_pipelines_validate() {
             .arg("--builtin-schema")
             .arg(schema)
             .args(files.iter().map(|f| root.join(f))));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The seed example and the README
+
+/// The seed example (examples/Dockerfile, examples/dockhand.yaml, used by scripts/demo) builds as
+/// its config says (each image document's `dockerfile` and `target`), and dockhand publishes the
+/// two builds under that config's names; they share the base layer.
+#[test]
+fn seed_example_builds_and_publishes_with_its_config() {
+    let config = read("examples/dockhand.yaml");
+    let mut builds = Vec::new();
+    for doc in config.split("\n---\n").skip(1) {
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(doc).unwrap();
+        assert_eq!(doc["dockerfile"], "Dockerfile");
+        builds.push(Build {
+            name: doc["image"].as_str().unwrap().to_string(),
+            context: "examples".into(),
+            target: Some(doc["target"].as_str().unwrap().to_string()),
+        });
+    }
+    assert_eq!(builds.len(), 2);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    if build_images(w, &builds).is_none() {
+        return;
+    }
+    let reg = RegistryServer::anonymous();
+    let host = reg.host();
+    let mut args: Vec<String> = vec![
+        "publish".into(),
+        "-i".into(),
+        format!("{host}/flant"),
+        "--config".into(),
+        repo_root()
+            .join("examples/dockhand.yaml")
+            .display()
+            .to_string(),
+        "--tag-custom".into(),
+        "seed".into(),
+    ];
+    for b in &builds {
+        args.push("--image".into());
+        args.push(format!("{}=oci-archive:build/{}.tar", b.name, b.name));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ran = dockhand(w, &args, &BTreeMap::new());
+    assert_eq!(ran.code, 0, "{}", ran.log);
+    for b in &builds {
+        assert_eq!(
+            tags(&reg, &format!("flant/{}", b.name)),
+            ["seed"],
+            "{}",
+            ran.log
+        );
+    }
+    assert!(
+        ran.log.contains("mounted 1"),
+        "the shared base layer was uploaded twice:\n{}",
+        ran.log
+    );
+}
+
+/// The README's first screen (60 lines) shows the three ways of use, each with inputs that exist:
+/// the GitHub action's `with:` keys are action.yml inputs, the GitLab component's inputs are
+/// declared by templates/dockhand.yml (numbers unquoted), and `docker run` runs the image.
+#[test]
+fn readme_first_screen_shows_the_three_ways() {
+    let readme = read("README.md");
+    let screen: String = readme.lines().take(60).collect::<Vec<_>>().join("\n");
+    let blocks: Vec<&str> = screen
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .filter_map(|b| b.split_once('\n').map(|(_, body)| body))
+        .collect();
+    let github = blocks
+        .iter()
+        .find(|b| b.contains("uses: dockhand/dockhand@"))
+        .expect("no GitHub action step in the README's first 60 lines");
+    let step: serde_yaml_ng::Value = serde_yaml_ng::from_str(github).unwrap();
+    let action = yaml("action.yml");
+    let step = step
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["uses"].is_string())
+        .unwrap();
+    for (k, v) in step["with"].as_mapping().unwrap() {
+        assert!(
+            action["inputs"][k.as_str().unwrap()].is_mapping(),
+            "input {k:?}"
+        );
+        input_value(v);
+    }
+    let gitlab = blocks
+        .iter()
+        .find(|b| b.contains("component: $CI_SERVER_FQDN/"))
+        .expect("no GitLab component include in the README's first 60 lines");
+    let include: serde_yaml_ng::Value = serde_yaml_ng::from_str(gitlab).unwrap();
+    let component = read("templates/dockhand.yml");
+    let spec: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(component.split_once("\n---\n").unwrap().0).unwrap();
+    let inputs = &spec["spec"]["inputs"];
+    for (k, v) in include["include"][0]["inputs"].as_mapping().unwrap() {
+        let declared = &inputs[k.as_str().unwrap()];
+        assert!(declared.is_mapping(), "the component has no input {k:?}");
+        match declared["type"].as_str().unwrap_or("string") {
+            "number" => assert!(v.is_number(), "{k:?} is a number"),
+            "array" => assert!(v.is_sequence(), "{k:?} is a list"),
+            "boolean" => assert!(v.is_bool(), "{k:?} is a boolean"),
+            _ => assert!(v.is_string(), "{k:?} is a string"),
+        }
+    }
+    for (name, input) in inputs.as_mapping().unwrap() {
+        if input.get("default").is_none() {
+            assert!(
+                !include["include"][0]["inputs"][name.as_str().unwrap()].is_null(),
+                "the README's include lacks the required input {name:?}"
+            );
+        }
+    }
+    assert!(
+        blocks
+            .iter()
+            .any(|b| b.contains("docker run") && b.contains("ghcr.io/dockhand/dockhand:")),
+        "no `docker run` of the image in the README's first 60 lines"
+    );
+    assert!(
+        screen.contains("DOCKHAND_"),
+        "the first screen names no DOCKHAND_* variable"
+    );
+}
+
+/// The user documentation speaks to users: no wording aimed at the project's authors.
+#[test]
+fn user_docs_do_not_address_the_authors() {
+    let mut files = vec!["README.md".to_string(), "CONTRIBUTING.md".to_string()];
+    for e in std::fs::read_dir(repo_root().join("docs")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        // ARCHITECTURE.md is redrawn on another branch.
+        if name.ends_with(".md") && name != "ARCHITECTURE.md" {
+            files.push(format!("docs/{name}"));
+        }
+    }
+    for f in files {
+        for (n, line) in read(&f).lines().enumerate() {
+            let l = line.to_lowercase();
+            for phrase in ["the brief", "brief's", "the contract"] {
+                assert!(!l.contains(phrase), "{f}:{}: {line}", n + 1);
+            }
+        }
     }
 }
