@@ -241,11 +241,12 @@ include:
       stages: publish
       images: "app=oci:build/backend"
       tag_ci_commit: true
-images:
+      needs: []
+images-publish:
   image: null
 verify:
   stage: verify
-  needs: [images]
+  needs: [images-publish]
   script:
     - echo "verify got $DOCKHAND_IMAGE_APP"
 "#

@@ -13,7 +13,7 @@ docker run --rm \
   -e TF_BUILD -e BUILD_SOURCEBRANCH -e BUILD_SOURCEVERSION -e SYSTEM_PULLREQUEST_PULLREQUESTNUMBER \
   -e BUILDKITE -e BUILDKITE_BRANCH -e BUILDKITE_TAG -e BUILDKITE_COMMIT -e BUILDKITE_PULL_REQUEST \
   -e DOCKHAND_IMAGES_REPO="${DOCKHAND_IMAGES_REPO:-registry.example.com/acme}" \
-  -e DOCKHAND_IMAGE="backend=oci-archive:build/backend.tar,frontend=oci-archive:build/frontend.tar" \
+  -e DOCKHAND_IMAGE="hello-web=oci-archive:build/hello-web.tar,hello-worker=oci-archive:build/hello-worker.tar" \
   -e DOCKHAND_REGISTRY_USERNAME="${REGISTRY_USERNAME:-ci}" \
   -e DOCKHAND_REGISTRY_PASSWORD \
   -e DOCKHAND_KEEP_LAST=10 \
