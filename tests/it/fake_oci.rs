@@ -1,9 +1,9 @@
 //! Conformance-style checks of the in-memory OCI registry fake
-//! (`tests/support/fake_oci`), ported from the distribution-spec
+//! (`tests/it/support/fake_oci`), ported from the distribution-spec
 //! conformance areas (pull, push, discovery, management;
 //! docs/registries.md#test-fakes), plus dockhand's own client against it.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `dockhand publish` end to end against a real registry: layouts, sources, digests, transfer
 //! economy (counted at a proxy in front of the registry), failures and dry runs.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,5 @@
-//! Integration-test harness shared by every dockhand integration test.
-//!
-//! Use it from a test file with `mod support;` (the file is `tests/support/mod.rs`,
-//! so cargo does not build it as a test target of its own).
+//! Integration-test harness shared by every dockhand integration test: a module of the one test
+//! binary (`tests/it/main.rs`); a test module reaches it as `crate::support`.
 //!
 //! Everything here binds loopback only (127.0.0.1, plus the name `localhost`
 //! for the redirect target), picks ports at run time, keeps its files in temp

@@ -4,7 +4,7 @@
 //! loopback. Checks the references published, the files the pipeline reads back, the log dialect,
 //! that secrets never reach stdout/stderr, and the exit codes.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The transport and the OCI operations against real `docker-registry` servers (anonymous,
 //! htpasswd and token auth), a fault-injecting proxy and a redirecting fake.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! (`.tools/`). Where one is missing the test skips with a message on a developer's machine, and
 //! fails when `CI=true`: CI must run everything.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,10 +1,10 @@
 //! AWS ECR end to end: the real binary against moto (the ECR API on the real AWS wire protocol)
-//! with a real `docker-registry` as the data plane (tests/support/fake_ecr.rs bridges them the way
+//! with a real `docker-registry` as the data plane (tests/it/support/fake_ecr.rs bridges them the way
 //! ECR behaves), and the ECR module against an in-memory fake of the JSON 1.1 protocol for what
 //! moto does not reproduce (paging, the 100-id limit, registryId, per-id failure codes).
 //! State after a cleanup is read from ECR's own view (DescribeImages).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

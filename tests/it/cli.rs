@@ -10,7 +10,7 @@
 //! - bad input: exit 2, the field named, nothing sent;
 //! - ci-env outside a CI, help and version.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -865,7 +865,7 @@ fn detect_text_output() {
 
 /// Docker credentials for `host` in `HOME/.docker/config.json`, so that a probe that sent them
 /// would be seen.
-/// `dockhand detect`'s human output, pinned (insta snapshots in tests/snapshots). The inputs
+/// `dockhand detect`'s human output, pinned (insta snapshots in tests/it/snapshots). The inputs
 /// decide everything offline (an explicit implementation or a known host, `--no-probe`), so
 /// nothing in the output depends on the machine: no port, no path, no time.
 #[test]
@@ -1545,7 +1545,7 @@ fn missing_images_repo_is_bad_input() {
 // ci-env outside a CI; help and version
 // ---------------------------------------------------------------------------------------------
 
-/// Outside any CI, ci-env says so and exits 0 (tests/ci.rs covers it inside CIs).
+/// Outside any CI, ci-env says so and exits 0 (tests/it/ci.rs covers it inside CIs).
 #[test]
 fn ci_env_outside_ci() {
     let env = Dockhand::new();

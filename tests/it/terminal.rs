@@ -2,7 +2,7 @@
 //! `--color always` asks for colour), never in a log. A terminal is a pty given by util-linux
 //! `script -q -c CMD /dev/null`, which copies everything the program writes to its own stdout.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! package version). Outcomes are checked in the fakes (versions, tags, manifests), in the
 //! requests sent (counted), in what the user saw and in the exit code.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! Outcomes are checked in the fake's store (tags and manifests left), in the requests it
 //! received (counted), in the JSON document and in the exit codes.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! origin records) or seeded by the harness (no origin). Outcomes are checked in the registry
 //! (tag lists, HEAD by tag and by digest), in the JSON document and in the exit codes.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
-//! Self-tests of the integration-test harness (tests/support).
+//! Self-tests of the integration-test harness (tests/it/support).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -574,7 +574,7 @@ fn registry_is_killed_when_the_test_panics() {
     panic!("test body panicked");
 }
 
-/// Run by hand: `cargo test --test selftest -- --ignored hold_registry` and kill -9 the test process.
+/// Run by hand: `cargo test --test it -- --ignored harness::hold_registry` and kill -9 the test process.
 #[test]
 #[ignore]
 fn hold_registry_for_sigkill_check() {

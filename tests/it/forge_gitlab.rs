@@ -4,7 +4,7 @@
 //! its own project, offset paging with `per_page` (default 20, clamped to 100), `page` from 1,
 //! the `X-*` paging headers and `Link`.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};

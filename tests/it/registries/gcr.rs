@@ -3,7 +3,7 @@
 //! (`oauth2accesstoken`, `_json_key`), the extended `tags/list` as inventory, untag-then-delete
 //! ordering, AR repositories that must exist, permissions (exit 3), 429s, and `dockhand detect`.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

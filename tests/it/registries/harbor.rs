@@ -3,7 +3,7 @@
 //! API (listing, tag delete, artifact delete), nested repositories (double encoding), immutable
 //! tags, permission errors, rate limits.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

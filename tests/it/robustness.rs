@@ -10,7 +10,7 @@
 //!   the one-shot probe;
 //! - detection: `harbor.` hosts without a probe.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

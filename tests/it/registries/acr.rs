@@ -3,7 +3,7 @@
 //! documented, admin Basic, the empty-GUID rule, `_tags` listing and untag, locks, the classic
 //! SKU, permissions (exit 3) and 429s; and `dockhand detect` for ACR hosts.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! token or a robot, cleanup through the Quay API (active-tag listing, tag delete) and the
 //! registry (digest delete), immutable and expired tags, permission errors, rate limits.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

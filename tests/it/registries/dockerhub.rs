@@ -3,7 +3,7 @@
 //! fake, one store). Outcomes are checked in the store, in the Hub API's and the registry's
 //! request logs, in what the user saw and in the exit codes.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};
