@@ -17,7 +17,6 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
@@ -37,8 +36,6 @@ pub enum Creds {
     /// Sent as Basic on a Basic challenge, or to the token realm on a Bearer
     /// challenge.
     Basic(String, String),
-    /// A fixed Bearer token, sent with every request; never refreshed.
-    Bearer(String),
 }
 
 impl Creds {
@@ -101,10 +98,6 @@ impl RegistryClient {
         }
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
     /// Sends a request with auth handling: uses the last working
     /// `Authorization`; on a 401 answers the challenge once and resends.
     /// `path_or_url` is a path (`/v2/...`) or an absolute URL (a `Location`).
@@ -133,16 +126,12 @@ impl RegistryClient {
             }
             rb
         };
-        let fixed = match &self.creds {
-            Creds::Bearer(t) => Some(format!("Bearer {t}")),
-            _ => None,
-        };
-        let current = fixed.clone().or_else(|| self.auth.lock().unwrap().clone());
+        let current = self.auth.lock().unwrap().clone();
         let resp = build(current.as_deref())
             .send()
             .await
             .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        if resp.status() != StatusCode::UNAUTHORIZED || fixed.is_some() {
+        if resp.status() != StatusCode::UNAUTHORIZED {
             return resp;
         }
         let Some(challenge) = resp
@@ -568,21 +557,6 @@ pub async fn push_image(
 ) -> (String, Vec<u8>) {
     let img = RegistryClient::new(url, creds.clone())
         .push_image(repo, tag, layers, created)
-        .await;
-    (img.digest, img.manifest)
-}
-
-/// Like [`push_image`] with Docker schema 2 media types.
-pub async fn push_docker_image(
-    url: &str,
-    repo: &str,
-    tag: &str,
-    layers: &[Vec<u8>],
-    created: &str,
-    creds: &Creds,
-) -> (String, Vec<u8>) {
-    let img = RegistryClient::new(url, creds.clone())
-        .push_image_as(repo, Some(tag), layers, created, "linux", "amd64", true)
         .await;
     (img.digest, img.manifest)
 }

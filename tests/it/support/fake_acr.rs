@@ -472,7 +472,7 @@ async fn token(
     if get("service") != Some(h.host()) {
         return acr_error(400, "UNSUPPORTED", "unknown service");
     }
-    let Some((subject, grants)) = identity else {
+    let Some((_, grants)) = identity else {
         return acr_error(401, "UNAUTHORIZED", "authentication required");
     };
     let scopes: Vec<String> = params
@@ -481,7 +481,7 @@ async fn token(
         .map(|(_, v)| v.clone())
         .collect();
     let access = resolve_scopes(&grants, &scopes);
-    let t = h.issue_token(Some(&subject), access, Duration::from_secs(300));
+    let t = h.issue_token(access, Duration::from_secs(300));
     axum::Json(json!({"access_token": t})).into_response()
 }
 

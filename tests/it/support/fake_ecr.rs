@@ -557,8 +557,6 @@ async fn api_proxy(State(ctx): State<Arc<ApiProxyCtx>>, req: Request) -> Respons
 #[derive(Clone, Debug)]
 pub struct PlaneRequest {
     pub method: Method,
-    pub path: String,
-    pub status: u16,
 }
 
 struct PlaneCtx {
@@ -635,13 +633,8 @@ fn registry_error(status: u16, code: &str, message: &str) -> Response {
 
 async fn plane(State(ctx): State<Arc<PlaneCtx>>, req: Request) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
     let resp = plane_inner(&ctx, req).await;
-    ctx.seen.lock().unwrap().push(PlaneRequest {
-        method,
-        path,
-        status: resp.status().as_u16(),
-    });
+    ctx.seen.lock().unwrap().push(PlaneRequest { method });
     resp
 }
 
@@ -807,9 +800,11 @@ async fn forward(
 /// [`DataPlane`]), with the Basic login moto hands out.
 pub struct EcrStack {
     pub rt: tokio::runtime::Runtime,
-    pub moto: Moto,
+    /// Held so the moto process lives as long as the stack.
+    _moto: Moto,
     pub api: ApiProxy,
-    pub registry: RegistryServer,
+    /// Held so the registry process lives as long as the stack.
+    _registry: RegistryServer,
     pub plane: DataPlane,
     /// Straight to moto (not counted by the proxy).
     pub direct: EcrClient,
@@ -834,9 +829,9 @@ impl EcrStack {
             .unwrap();
         Some(EcrStack {
             rt,
-            moto,
+            _moto: moto,
             api,
-            registry,
+            _registry: registry,
             plane,
             direct,
         })

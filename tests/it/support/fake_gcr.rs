@@ -45,7 +45,6 @@ pub struct GcrState {
 
 pub struct FakeGcr {
     oci: FakeOci,
-    pub artifact_registry: bool,
 }
 
 impl Deref for FakeGcr {
@@ -183,10 +182,7 @@ impl FakeGcr {
                 }
             });
         }
-        FakeGcr {
-            oci,
-            artifact_registry,
-        }
+        FakeGcr { oci }
     }
 
     /// AR: creates the repository `project/repository`.

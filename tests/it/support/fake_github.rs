@@ -233,10 +233,6 @@ impl FakeGitHub {
     pub fn on_delete(&self, f: impl Fn(&str, &str) + Send + Sync + 'static) {
         self.state().on_delete = Some(Arc::new(f));
     }
-
-    pub fn record_push(&self, repository: &str, digest: &str, tag: Option<&str>) {
-        self.state().record_push(repository, digest, tag)
-    }
 }
 
 fn percent_decode(s: &str) -> Option<String> {

@@ -8,7 +8,6 @@
 //! segment decoded exactly twice (taken from the raw path, so the router cannot decode it for
 //! us), artifact lists with `with_tag`, `q=tags=…`, `page`/`page_size` (default 10, ≤ 100),
 //! `X-Total-Count` and `Link`; tag and artifact DELETE → 200; immutable tags → 412.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -27,8 +26,6 @@ use super::fake_oci::{
 /// A project role (Harbor's project member roles; robots get the same through permissions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// Pull only.
-    Guest,
     /// Pull and push, no delete.
     Developer,
     /// Pull, push, delete artifacts and tags.
@@ -64,7 +61,6 @@ pub struct HarborState {
 
 pub struct HarborFake {
     pub fake: FakeOci,
-    pub users: Arc<Vec<User>>,
 }
 
 impl std::ops::Deref for HarborFake {
@@ -83,7 +79,6 @@ fn grants_for(users: &[User], projects: &[String], c: &Credentials) -> Option<Gr
         .iter()
         .find(|u| &u.name == user && &u.password == password)?;
     let actions: &[&str] = match u.role {
-        Role::Guest => &["pull"],
         Role::Developer => &["pull", "push"],
         Role::Maintainer => &["pull", "push", "delete"],
     };
@@ -158,7 +153,7 @@ impl HarborFake {
         fake.with_store(|s| {
             s.ext_mut::<HarborState>().projects = project_list.iter().cloned().collect();
         });
-        HarborFake { fake, users }
+        HarborFake { fake }
     }
 
     /// Marks a tag immutable (an immutability rule matching it).

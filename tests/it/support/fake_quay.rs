@@ -12,7 +12,6 @@
 //! `page`, `has_additional` (history entries with `end_ts` when `onlyActiveTags` is left out);
 //! `DELETE …/tag/{tag}` → 204, 409 `tag_immutable`, 404 for a missing or expired tag;
 //! anonymous `GET /api/v1/discovery`.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

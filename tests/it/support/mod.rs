@@ -16,7 +16,6 @@
 //! - [`FaultProxy`]: a streaming reverse proxy that records and injects faults.
 //! - [`RedirectPair`]: a fake registry whose blob GET redirects to another host.
 //! - [`RegistryClient`], [`push_image`], [`push_index`]: seed content without dockhand.
-#![allow(dead_code, unused_imports)]
 
 mod bg;
 pub mod client;
@@ -36,13 +35,10 @@ pub mod registry;
 pub mod token_server;
 pub mod util;
 
-pub use client::{
-    Creds, MANIFEST_ACCEPT, Manifest, PushedImage, PushedIndex, RegistryClient, push_docker_image,
-    push_image, push_index,
-};
+pub use client::{Creds, MANIFEST_ACCEPT, Manifest, RegistryClient, push_image, push_index};
 pub use ports::{bind_loopback, free_port};
-pub use proxy::{Fault, FaultAction, FaultProxy, ProxyRequest, SilentServer};
-pub use redirect::{RedirectPair, RedirectRequest};
+pub use proxy::{Fault, FaultAction, FaultProxy, SilentServer};
+pub use redirect::RedirectPair;
 pub use registry::{RegistryAuth, RegistryOptions, RegistryServer};
-pub use token_server::{Access, Grant, TokenRequest, TokenServer, TokenServerOptions, User};
+pub use token_server::{Grant, TokenServer, User};
 pub use util::{http_date, parse_challenge, rfc3339, sha256_digest, unix_now};

@@ -27,6 +27,10 @@ pub const REDIRECT_PASSWORD: &str = "secret";
 
 /// A request seen by either server of the pair.
 #[derive(Clone, Debug)]
+#[expect(
+    dead_code,
+    reason = "some fields are only read through Debug, in the messages of failed assertions"
+)]
 pub struct RedirectRequest {
     pub method: Method,
     /// Path and query.
@@ -47,7 +51,8 @@ struct PairState {
 pub struct RedirectPair {
     state: Arc<PairState>,
     registry: BackgroundServer,
-    storage: BackgroundServer,
+    /// Held so the storage server runs as long as the pair.
+    _storage: BackgroundServer,
 }
 
 impl RedirectPair {
@@ -79,7 +84,7 @@ impl RedirectPair {
         RedirectPair {
             state,
             registry,
-            storage,
+            _storage: storage,
         }
     }
 

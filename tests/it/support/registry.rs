@@ -209,14 +209,6 @@ impl RegistryServer {
         text
     }
 
-    /// Stops and starts the registry again (same storage; same port when it
-    /// is still free).
-    pub fn restart(&mut self) {
-        self.stop();
-        let port = self.port;
-        self.launch(Some(port));
-    }
-
     fn launch(&mut self, mut port: Option<u16>) {
         let mut last_log = String::new();
         for _ in 0..PORT_ATTEMPTS {

@@ -158,6 +158,10 @@ impl Default for TokenServerOptions {
 
 /// One request the token server received.
 #[derive(Clone, Debug)]
+#[expect(
+    dead_code,
+    reason = "some fields are only read through Debug, in the messages of failed assertions"
+)]
 pub struct TokenRequest {
     /// `GET` or `POST`.
     pub method: String,
@@ -179,8 +183,6 @@ struct State_ {
     key: EncodingKey,
     cert_b64: String,
     requests: Mutex<Vec<TokenRequest>>,
-    /// Remaining injected failures: (count, status).
-    failures: Mutex<(usize, u16)>,
     counter: AtomicU64,
     refresh_tokens: Mutex<HashMap<String, String>>,
 }
@@ -218,7 +220,6 @@ impl TokenServer {
             key,
             cert_b64: STANDARD.encode(cert.der().as_ref()),
             requests: Mutex::new(Vec::new()),
-            failures: Mutex::new((0, 500)),
             counter: AtomicU64::new(0),
             refresh_tokens: Mutex::new(HashMap::new()),
         });
@@ -272,11 +273,6 @@ impl TokenServer {
     /// Forget recorded requests (e.g. after seeding).
     pub fn clear_requests(&self) {
         self.state.requests.lock().unwrap().clear();
-    }
-
-    /// The next `count` requests are answered with `status` (and no token).
-    pub fn fail_next(&self, count: usize, status: u16) {
-        *self.state.failures.lock().unwrap() = (count, status);
     }
 
     /// Mints a token for `subject` granting exactly `scopes`
@@ -385,16 +381,6 @@ impl State_ {
         out
     }
 
-    fn take_failure(&self) -> Option<u16> {
-        let mut f = self.failures.lock().unwrap();
-        if f.0 > 0 {
-            f.0 -= 1;
-            Some(f.1)
-        } else {
-            None
-        }
-    }
-
     fn record(&self, r: TokenRequest) {
         self.requests.lock().unwrap().push(r);
     }
@@ -478,13 +464,6 @@ async fn get_token(
         status: 200,
         granted: Vec::new(),
     };
-    if let Some(status) = state.take_failure() {
-        rec.status = status;
-        state.record(rec);
-        return StatusCode::from_u16(status)
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            .into_response();
-    }
     let user = match &creds {
         Some((u, p)) if state.check_password(u, p) => Some(u.as_str()),
         None if !has_auth_header => None,
@@ -548,13 +527,6 @@ async fn post_token(State(state): State<Arc<State_>>, body: String) -> Response 
         rec.status = 404;
         state.record(rec);
         return StatusCode::NOT_FOUND.into_response();
-    }
-    if let Some(status) = state.take_failure() {
-        rec.status = status;
-        state.record(rec);
-        return StatusCode::from_u16(status)
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            .into_response();
     }
     let user = match grant_type.as_deref() {
         Some("password") => {

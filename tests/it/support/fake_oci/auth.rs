@@ -64,8 +64,6 @@ impl ScopeAccess {
 /// What a token grants, server-side.
 #[derive(Clone, Debug)]
 pub struct TokenInfo {
-    /// The user name, None for anonymous.
-    pub subject: Option<String>,
     pub access: Vec<ScopeAccess>,
     pub expires: Instant,
 }
@@ -313,17 +311,11 @@ impl FakeHandle {
 
     /// Mints a token granting exactly `access`, valid for `ttl`, as the
     /// token endpoint would (for vendor token flows and tests).
-    pub fn issue_token(
-        &self,
-        subject: Option<&str>,
-        access: Vec<ScopeAccess>,
-        ttl: Duration,
-    ) -> String {
+    pub fn issue_token(&self, access: Vec<ScopeAccess>, ttl: Duration) -> String {
         let token = random_hex();
         self.0.tokens.lock().unwrap().insert(
             token.clone(),
             TokenInfo {
-                subject: subject.map(String::from),
                 access,
                 expires: Instant::now() + ttl,
             },
@@ -337,7 +329,7 @@ impl FakeHandle {
             .iter()
             .filter_map(|s| ScopeAccess::parse(s))
             .collect();
-        self.issue_token(Some("test"), access, Duration::from_secs(3600))
+        self.issue_token(access, Duration::from_secs(3600))
     }
 
     /// Makes every issued token expired (clients must then refetch).
@@ -346,11 +338,6 @@ impl FakeHandle {
         for t in self.0.tokens.lock().unwrap().values_mut() {
             t.expires = past;
         }
-    }
-
-    /// Number of tokens issued so far (by the endpoint or `issue_token`).
-    pub fn tokens_issued(&self) -> usize {
-        self.0.tokens.lock().unwrap().len()
     }
 }
 
@@ -492,7 +479,7 @@ pub fn token_endpoint(
         .collect();
     let access = resolve_scopes(&grants, &scopes);
     let ttl = cfg.expires_in.unwrap_or(60);
-    let token = h.issue_token(creds.user(), access, Duration::from_secs(ttl));
+    let token = h.issue_token(access, Duration::from_secs(ttl));
     let mut body = serde_json::Map::new();
     if cfg.fields != TokenFields::AccessTokenOnly {
         body.insert("token".into(), Value::String(token.clone()));

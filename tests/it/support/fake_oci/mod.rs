@@ -85,18 +85,15 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::http::Method;
 
-pub use auth::{Caller, Need, ScopeAccess, TokenInfo, resolve_scopes};
+pub use auth::{Need, TokenInfo, resolve_scopes};
 pub use error::{OciError, Refusal};
 pub use profile::{
-    Auth, BearerAuth, CredentialCheck, Credentials, DeleteCheck, DigestDelete, Grants, Hooks,
-    ManifestDeleteHook, ManifestPutCheck, ManifestPutHook, MountWithoutFrom, Profile, ResponseHook,
-    TagDelete, TagDeleteHook, TagPaging, TagsListHook, TokenFields, V2Override, V2Request,
-    users_check,
+    Auth, BearerAuth, Credentials, DigestDelete, Grants, Hooks, MountWithoutFrom, Profile,
+    TagDelete, TagPaging, TokenFields, V2Override, V2Request,
 };
 pub use store::{
-    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, ParsedManifest, Repository,
-    SharedStore, Store, StoredManifest, Upload, digest_as, is_digest, is_repo_name, is_tag,
-    parse_manifest, sha256_digest,
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, SharedStore, Store, StoredManifest, is_digest,
+    sha256_digest,
 };
 
 use super::bg::BackgroundServer;
@@ -163,7 +160,6 @@ impl LoggedRequest {
 /// HTTP date).
 #[derive(Clone, Debug, PartialEq)]
 pub enum RetryAfter {
-    None,
     Seconds(u64),
     /// An IMF-fixdate this far in the future.
     HttpDate(Duration),
@@ -174,8 +170,6 @@ pub enum RetryAfter {
 pub enum FaultAction {
     /// 429 `TOOMANYREQUESTS` with the `Retry-After`.
     TooManyRequests(RetryAfter),
-    /// This status with a JSON `UNKNOWN`/`UNAVAILABLE` error body.
-    Status(u16),
     /// This status with a plain-text body (proxies, router errors;
     /// docs/registries.md#test-fakes).
     PlainText(u16, String),
@@ -248,11 +242,6 @@ impl FakeHandle {
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("http://{}", self.0.addr)
-    }
-
-    /// The shared store (lock it briefly; never across an `.await`).
-    pub fn store(&self) -> SharedStore {
-        self.0.store.clone()
     }
 
     /// Runs `f` with the store locked.

@@ -21,15 +21,6 @@ pub enum Credentials {
     Basic { user: String, password: String },
 }
 
-impl Credentials {
-    pub fn user(&self) -> Option<&str> {
-        match self {
-            Credentials::Anonymous => None,
-            Credentials::Basic { user, .. } => Some(user),
-        }
-    }
-}
-
 /// Actions a caller may perform, per repository pattern. A pattern is `*`
 /// (any repository), `prefix*` or an exact name; an action `*` grants every
 /// action (docs/registries.md#authentication).
@@ -135,13 +126,6 @@ impl Auth {
                 .map(|(_, _, g)| g.clone()),
         })
     }
-
-    pub fn bearer_config(&self) -> Option<&BearerAuth> {
-        match self {
-            Auth::Bearer(b) => Some(b),
-            _ => None,
-        }
-    }
 }
 
 /// A check accepting `users` (each granted `grants`) and, when given,
@@ -228,8 +212,6 @@ pub enum TagDelete {
     Unsupported,
     /// A plain 404, as some products answer unsupported routes.
     NotFound,
-    /// Any other refusal.
-    Refuse(Refusal),
 }
 
 /// `DELETE /v2/<n>/manifests/<digest>` (docs/registries.md#deleting-manifests).
@@ -312,9 +294,7 @@ pub struct V2Request {
     /// The repository, when the path is an OCI endpoint (already
     /// authorized); None for paths the OCI API does not know.
     pub repo: Option<String>,
-    pub query: Option<String>,
     pub headers: HeaderMap,
-    pub body: bytes::Bytes,
 }
 
 /// Optional behaviour a vendor fake plugs in.

@@ -182,7 +182,6 @@ fn fault_response(action: FaultAction) -> Response {
         FaultAction::TooManyRequests(retry) => {
             let mut e = OciError::new(429, "TOOMANYREQUESTS", "too many requests", Value::Null);
             match retry {
-                RetryAfter::None => {}
                 RetryAfter::Seconds(s) => e = e.with_header("Retry-After", s.to_string()),
                 RetryAfter::HttpDate(d) => {
                     let at = (SystemTime::now() + d)
@@ -193,10 +192,6 @@ fn fault_response(action: FaultAction) -> Response {
                 }
             }
             e.into_response()
-        }
-        FaultAction::Status(s) => {
-            let code = if s == 503 { "UNAVAILABLE" } else { "UNKNOWN" };
-            OciError::new(s, code, "injected failure", Value::Null).into_response()
         }
         FaultAction::PlainText(s, body) => plain(s, body),
     }
@@ -342,9 +337,7 @@ async fn dispatch(State(h): State<FakeHandle>, req: Request) -> Response {
         method: parts.method.clone(),
         rest: rest.to_string(),
         repo,
-        query: query.map(String::from),
         headers: parts.headers.clone(),
-        body: body.clone(),
     };
     let Some(route) = parse_route(rest) else {
         // A path the OCI API does not know (e.g. GitLab's legacy
@@ -818,7 +811,6 @@ impl Ctx<'_> {
             }
             TagDelete::Unsupported => return Err(OciError::unsupported()),
             TagDelete::NotFound => return Ok(page_not_found()),
-            TagDelete::Refuse(r) => return Err(r.to_error(json!({ "Tag": reference }))),
         }
         let digest = store
             .repo(repo)
@@ -1001,7 +993,6 @@ impl Ctx<'_> {
             repo: repo.to_string(),
             data: Vec::new(),
             state: super::auth::random_hex(),
-            started: SystemTime::now(),
         };
         let mut headers = self.session_headers(repo, &id, &upload);
         if let Some(min) = self.profile.chunk_min_length {

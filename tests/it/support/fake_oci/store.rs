@@ -21,8 +21,6 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Schema 1: never accepted on PUT (docs/registries.md#manifests-and-accept).
-pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
 /// The store shared by the server, hooks, vendor routes and tests.
 pub type SharedStore = Arc<Mutex<Store>>;
@@ -44,7 +42,7 @@ pub struct Store {
 }
 
 /// One repository.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Repository {
     /// digest → manifest.
     pub manifests: BTreeMap<String, StoredManifest>,
@@ -52,18 +50,6 @@ pub struct Repository {
     pub tags: BTreeMap<String, String>,
     /// Digests of the blobs this repository may serve.
     pub blobs: BTreeSet<String>,
-    pub created: SystemTime,
-}
-
-impl Default for Repository {
-    fn default() -> Self {
-        Repository {
-            manifests: BTreeMap::new(),
-            tags: BTreeMap::new(),
-            blobs: BTreeSet::new(),
-            created: SystemTime::now(),
-        }
-    }
 }
 
 impl Repository {
@@ -123,8 +109,6 @@ pub struct StoredManifest {
     pub config_digest: Option<String>,
     /// For image manifests: `config.mediaType`.
     pub config_media_type: Option<String>,
-    /// For image manifests: the layer digests, in order.
-    pub layers: Vec<String>,
     /// The manifest's own `artifactType`.
     pub artifact_type: Option<String>,
     /// The manifest's `annotations`.
@@ -160,7 +144,6 @@ pub struct Upload {
     /// another value resumes at a stale offset and is refused, as
     /// distribution does with its HMAC-signed `_state`.
     pub state: String,
-    pub started: SystemTime,
 }
 
 impl Store {
@@ -292,7 +275,6 @@ impl Store {
                 children: parsed.children,
                 config_digest: parsed.config_digest,
                 config_media_type: parsed.config_media_type,
-                layers: parsed.layers,
                 artifact_type: parsed.artifact_type,
                 annotations: parsed.annotations,
             },
