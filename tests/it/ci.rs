@@ -5,6 +5,7 @@
 //! that secrets never reach stdout/stderr, and the exit codes.
 
 use crate::support;
+use crate::support::run::Run;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,27 +17,7 @@ use support::*;
 
 const COMMIT: &str = "4f1e0a6c9d2b3e5f7a8b9c0d1e2f3a4b5c6d7e8f";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 impl Run {
-    fn code(&self, code: i32) -> &Run {
-        assert_eq!(self.code, code, "{self:?}");
-        self
-    }
     /// No secret anywhere, except in GitHub's `::add-mask::` lines, whose job is to carry them.
     fn leaks_none(&self, secrets: &[&str]) -> &Run {
         for s in secrets {
@@ -65,11 +46,7 @@ fn dockhand(args: &[&str], cwd: &Path, env: &BTreeMap<String, String>) -> Run {
         .envs(env)
         .output()
         .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    out.into()
 }
 
 fn repo_root() -> PathBuf {

@@ -4,13 +4,17 @@
 //! (tag lists, HEAD by tag and by digest), in the JSON document and in the exit codes.
 
 use crate::support;
+use crate::support::layouts::{
+    fallback_tag, git, git_repo_main_ahead, layout, multiarch_layout, oci,
+};
+use crate::support::report::{entries, entry, set, summary, verdicts};
+use crate::support::run::{command, dockhand, ok};
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use dockhand::fixtures::{self, File, Image};
 use dockhand::naming::slug::slug_tag;
 use reqwest::Method;
 use serde_json::Value;
@@ -18,36 +22,6 @@ use support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Running dockhand
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn command(args: &[&str], cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockhand"));
-    cmd.args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd);
-    cmd
-}
-
-fn dockhand(args: &[&str], cwd: &Path) -> Run {
-    let out: Output = command(args, cwd).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(r: Run) -> Run {
-    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    r
-}
 
 /// Runs `dockhand cleanup ARGS --output json`, expects exit 0, returns the document.
 fn cleanup(args: &[&str], cwd: &Path) -> Value {
@@ -67,39 +41,8 @@ fn publish(cwd: &Path, images_repo: &str, name: &str, layout: &Path, extra: &[&s
     ok(dockhand(&all, cwd));
 }
 
-fn oci(layout: &Path) -> String {
-    format!("oci:{}", layout.display())
-}
-
 // ---------------------------------------------------------------------------------------------
 // The cleanup document
-
-fn entries(doc: &Value) -> &Vec<Value> {
-    doc["tags"].as_array().expect("tags[]")
-}
-
-/// The entry of `tag` (exactly one).
-fn entry<'a>(doc: &'a Value, tag: &str) -> &'a Value {
-    let found: Vec<&Value> = entries(doc).iter().filter(|e| e["tag"] == tag).collect();
-    assert_eq!(found.len(), 1, "one entry for {tag} expected in {doc:#}");
-    found[0]
-}
-
-/// tag → (action, result).
-fn verdicts(doc: &Value) -> BTreeMap<String, (String, String)> {
-    entries(doc)
-        .iter()
-        .map(|e| {
-            (
-                e["tag"].as_str().unwrap().to_string(),
-                (
-                    e["action"].as_str().unwrap().to_string(),
-                    e["result"].as_str().unwrap().to_string(),
-                ),
-            )
-        })
-        .collect()
-}
 
 /// Tags whose action is `delete`.
 fn to_delete(doc: &Value) -> BTreeSet<String> {
@@ -118,23 +61,9 @@ fn with_result(doc: &Value, result: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn summary(doc: &Value, field: &str) -> u64 {
-    doc["summary"][field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("summary.{field} in {doc:#}"))
-}
-
 /// Origin records and cosign artifacts hang off `sha256-<hex>` tags.
 fn is_attached(tag: &str) -> bool {
     tag.starts_with("sha256-")
-}
-
-fn fallback_tag(digest: &str) -> String {
-    digest.replace(':', "-")
-}
-
-fn set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> BTreeSet<String> {
-    items.into_iter().map(Into::into).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -213,82 +142,6 @@ impl Reg {
 // ---------------------------------------------------------------------------------------------
 // Fixtures: OCI layouts and a git repository
 
-fn image(content: &str, arch: &str) -> Image {
-    Image {
-        layers: vec![fixtures::tar(&[File {
-            path: "app/id",
-            content: content.as_bytes(),
-        }])],
-        created: "2024-05-01T12:00:00Z".into(),
-        cmd: vec!["/app/id".into()],
-        platform: ("linux".into(), arch.into()),
-    }
-}
-
-/// A one-image OCI layout whose content (and so digest) is unique to `name`.
-fn layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_layout(&path, "latest", &image(name, "amd64")).unwrap();
-    (path, digest)
-}
-
-/// A two-platform layout; returns its path and the index digest.
-fn multiarch_layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_multiarch_layout(
-        &path,
-        "latest",
-        &[
-            image(&format!("{name} x86"), "amd64"),
-            image(&format!("{name} arm"), "arm64"),
-        ],
-    )
-    .unwrap();
-    (path, digest)
-}
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=dockhand test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-        ])
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A repository with a commit on `main` and the given extra branches.
-fn git_repo(dir: &Path, branches: &[&str]) -> PathBuf {
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
-    for b in branches {
-        git(&repo, &["branch", b]);
-    }
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "second"]);
-    repo
-}
-
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -304,7 +157,7 @@ fn git_aware_cleanup_deletes_exactly_the_stale_tags() {
     let client = Reg::new(&reg.url());
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let repo = git_repo(cwd, &["feature/a", "feature/b"]);
+    let repo = git_repo_main_ahead(cwd, &["feature/a", "feature/b"]);
     git(&repo, &["tag", "-a", "v1.0", "-m", "release 1.0"]);
 
     let images_repo = format!("{}/app", proxy.host());
@@ -442,7 +295,7 @@ fn two_tags_on_one_digest_one_kept() {
     let client = Reg::new(&reg.url());
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let repo = git_repo(cwd, &["feature/x"]);
+    let repo = git_repo_main_ahead(cwd, &["feature/x"]);
     let images_repo = format!("{}/two", proxy.host());
     let r = "two/api";
     let (l, digest) = layout(cwd, "shared");
@@ -731,7 +584,7 @@ fn multi_arch_children_and_signatures() {
     let client = Reg::new(&reg.url());
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let repo = git_repo(cwd, &["feature/m"]);
+    let repo = git_repo_main_ahead(cwd, &["feature/m"]);
     let images_repo = format!("{}/ma", reg.host());
     let tag_m = slug_tag("feature/m");
 
@@ -936,7 +789,7 @@ fn dry_run_matches_real_run() {
     let client = Reg::new(&reg.url());
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let repo = git_repo(cwd, &["feature/keep", "feature/gone1", "feature/gone2"]);
+    let repo = git_repo_main_ahead(cwd, &["feature/keep", "feature/gone1", "feature/gone2"]);
     let images_repo = format!("{}/mix", reg.host());
     let r = "mix/svc";
     for (name, opts) in [
@@ -1153,7 +1006,7 @@ fn interrupted_untag_converges() {
     let client = Reg::new(&reg.url());
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let repo = git_repo(cwd, &["feature/x"]);
+    let repo = git_repo_main_ahead(cwd, &["feature/x"]);
     let r = "two/api";
     let (l, digest) = layout(cwd, "shared");
     publish(
@@ -1249,7 +1102,7 @@ fn interrupted_untag_converges() {
 fn commit_tags_follow_keep_commits() {
     let reg = RegistryServer::anonymous();
     let dir = tempfile::tempdir().unwrap();
-    let repo = git_repo(dir.path(), &[]);
+    let repo = git_repo_main_ahead(dir.path(), &[]);
     let mut shas = Vec::new();
     for n in 0..4 {
         git(
@@ -1439,7 +1292,7 @@ fn git_refs_from_the_gitlab_api() {
 fn auto_refs_distrust_a_shallow_checkout() {
     let reg = RegistryServer::anonymous();
     let dir = tempfile::tempdir().unwrap();
-    let full = git_repo(dir.path(), &["feature/x"]);
+    let full = git_repo_main_ahead(dir.path(), &["feature/x"]);
     let repo_addr = format!("{}/shallow", reg.host());
     for branch in ["main", "feature/x"] {
         let (path, _) = layout(dir.path(), &format!("s-{}", branch.replace('/', "-")));

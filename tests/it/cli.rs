@@ -11,6 +11,7 @@
 //! - ci-env outside a CI, help and version.
 
 use crate::support;
+use crate::support::run::Run;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,27 +34,12 @@ use support::{FaultProxy, RegistryServer};
 // Running the binary
 // ---------------------------------------------------------------------------------------------
 
-/// The outcome of one run.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Run {
     /// Panics with the whole run when the exit code differs.
     #[track_caller]
     fn expect_code(&self, code: i32) -> &Run {
         assert_eq!(self.code, code, "unexpected exit code; run: {self:#?}");
         self
-    }
-
-    /// stdout as the single JSON document `--output json` promises.
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}); run: {self:#?}"))
     }
 
     #[track_caller]
@@ -116,12 +102,7 @@ impl Dockhand {
             .current_dir(self.home())
             .output()
             .expect("run dockhand");
-        Run {
-            // A signal death shows as -1, which no test expects.
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        out.into()
     }
 }
 

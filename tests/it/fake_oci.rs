@@ -4,6 +4,7 @@
 //! docs/registries.md#test-fakes), plus dockhand's own client against it.
 
 use crate::support;
+use crate::support::run::{dockhand, ok};
 
 use std::time::Duration;
 
@@ -1551,33 +1552,6 @@ async fn hooks_and_extra_routes() {
 
 // ---------------------------------------------------------------------------------------------
 // dockhand's own client against the fake
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn dockhand(args: &[&str], cwd: &std::path::Path) -> Run {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
-        .args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(r: Run) -> Run {
-    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    r
-}
 
 /// Image tags of `repo` (attached `sha256-…` tags left out).
 fn image_tags(fake: &FakeOci, repo: &str) -> Vec<String> {

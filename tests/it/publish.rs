@@ -2,40 +2,14 @@
 //! economy (counted at a proxy in front of the registry), failures and dry runs.
 
 use crate::support;
+use crate::support::run::{dockhand, ok};
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use dockhand::fixtures::{self, File, Image};
 use reqwest::Method;
 use support::*;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn dockhand(args: &[&str], cwd: &Path) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_dockhand"))
-        .args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(r: Run) -> Run {
-    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    r
-}
 
 /// The digest skopeo sees for a reference (an independent client).
 fn skopeo_digest(reference: &str) -> String {

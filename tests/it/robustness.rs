@@ -26,7 +26,7 @@ use tempfile::TempDir;
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Debug)]
-struct Run {
+struct Finished {
     code: Option<i32>,
     stdout: String,
     stderr: String,
@@ -70,7 +70,7 @@ impl Env {
     }
 
     /// Runs to the end, but never longer than `limit` (then kills it and panics).
-    fn run(&self, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    fn run(&self, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Finished {
         let start = Instant::now();
         let child = self.spawn(args, env);
         finish(child, start, limit)
@@ -86,7 +86,7 @@ impl Env {
 }
 
 /// Waits for `child` up to `limit` after `start`; kills it and panics when it overstays.
-fn finish(mut child: Child, start: Instant, limit: Duration) -> Run {
+fn finish(mut child: Child, start: Instant, limit: Duration) -> Finished {
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             let took = start.elapsed();
@@ -104,7 +104,7 @@ fn finish(mut child: Child, start: Instant, limit: Duration) -> Run {
                 .unwrap()
                 .read_to_string(&mut stderr)
                 .unwrap();
-            return Run {
+            return Finished {
                 code: status.code(),
                 stdout,
                 stderr,

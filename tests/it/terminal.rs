@@ -11,7 +11,7 @@ use support::RegistryServer;
 
 /// What a run wrote (stdout and stderr together under a pty) and its exit code.
 #[derive(Debug)]
-struct Run {
+struct Screen {
     code: i32,
     out: String,
 }
@@ -29,7 +29,7 @@ fn base(cmd: &mut Command, home: &Path, env: &[(&str, &str)]) {
 }
 
 /// Runs dockhand on a pty (`TERM=xterm-256color`, as a terminal emulator sets it).
-fn on_pty(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+fn on_pty(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Screen {
     let line = std::iter::once(env!("CARGO_BIN_EXE_dockhand"))
         .chain(args.iter().copied())
         .map(quote)
@@ -44,14 +44,14 @@ fn on_pty(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run script (util-linux)");
-    Run {
+    Screen {
         code: out.status.code().unwrap_or(-1),
         out: String::from_utf8_lossy(&out.stdout).into_owned(),
     }
 }
 
 /// Runs dockhand with pipes, as a CI runner does (TERM set all the same).
-fn in_pipe(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+fn in_pipe(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Screen {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockhand"));
     base(&mut cmd, home, env);
     let out = cmd
@@ -59,7 +59,7 @@ fn in_pipe(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .args(args)
         .output()
         .expect("run dockhand");
-    Run {
+    Screen {
         code: out.status.code().unwrap_or(-1),
         out: format!(
             "{}{}",

@@ -4,12 +4,14 @@
 //! SKU, permissions (exit 3) and 429s; and `dockhand detect` for ACR hosts.
 
 use crate::support;
+use crate::support::layouts::{git, git_repo, layout, multiarch_layout, oci};
+use crate::support::report::entry_ending as entry;
+use crate::support::run::{Run, dockhand_env, ok};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use dockhand::fixtures::{self, File, Image};
+use dockhand::fixtures::{self};
 use dockhand::naming::slug::slug_tag;
 use serde_json::Value;
 use support::fake_acr::{
@@ -22,48 +24,13 @@ const CLIENT: &str = "5a1e0c3b-sp-client";
 const SECRET: &str = "sp-secret-Hn4v9";
 const TENANT: &str = "72f988bf-tenant";
 
+/// The binary with this module's extra environment (an empty list has a type here).
+fn dockhand(args: &[&str], cwd: &Path, env: &[(&str, String)]) -> Run {
+    dockhand_env(args, cwd, env)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running dockhand
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}):\n{}\n{}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-fn dockhand(args: &[&str], cwd: &Path, env: &[(&str, String)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockhand"));
-    cmd.args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(r: Run) -> Run {
-    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    r
-}
 
 /// The service principal of the fake, as CI sets it.
 fn sp_env(fake: &FakeAcr) -> Vec<(&'static str, String)> {
@@ -87,79 +54,6 @@ fn admin_args() -> Vec<&'static str> {
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
-fn image(content: &str, arch: &str) -> Image {
-    Image {
-        layers: vec![fixtures::tar(&[File {
-            path: "app/id",
-            content: content.as_bytes(),
-        }])],
-        created: "2024-05-01T12:00:00Z".into(),
-        cmd: vec!["/app/id".into()],
-        platform: ("linux".into(), arch.into()),
-    }
-}
-
-fn layout(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join("layouts").join(name);
-    fixtures::write_layout(&path, "latest", &image(name, "amd64")).unwrap();
-    path
-}
-
-fn multiarch_layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_multiarch_layout(
-        &path,
-        "latest",
-        &[
-            image(&format!("{name} x86"), "amd64"),
-            image(&format!("{name} arm"), "arm64"),
-        ],
-    )
-    .unwrap();
-    (path, digest)
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=dockhand test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn git_repo(dir: &Path, branches: &[&str]) -> PathBuf {
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
-    for b in branches {
-        git(&repo, &["branch", b]);
-    }
-    repo
-}
-
-fn oci(p: &Path) -> String {
-    format!("oci:{}", p.display())
-}
-
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -175,15 +69,6 @@ fn push_signature(fake: &FakeAcr, repo: &str, subject: &str) -> (String, String)
         .block_on(client.push_image(repo, &tag, &[b"signature".to_vec()], "2024-05-01T12:00:00Z"))
         .digest;
     (tag, d)
-}
-
-fn entry<'a>(doc: &'a Value, repo_suffix: &str, tag: &str) -> &'a Value {
-    doc["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["tag"] == tag && e["repository"].as_str().unwrap().ends_with(repo_suffix))
-        .unwrap_or_else(|| panic!("no entry {repo_suffix}:{tag} in {doc:#}"))
 }
 
 /// Requests answered with success (a first request without credentials gets 401 and the
@@ -248,7 +133,7 @@ fn publish_then_mixed_cleanup_through_the_acr_api() {
     // A stale image whose tag is locked.
     publish(&[
         "--image",
-        &format!("locked={}", oci(&layout(cwd, "locked"))),
+        &format!("locked={}", oci(&layout(cwd, "locked").0)),
         "--tag-git-branch",
         "feature/x",
     ]);
@@ -439,7 +324,7 @@ fn service_principal_flow_sends_the_documented_forms() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let images_repo = format!("{}/sp", fake.host());
-    let src = format!("app={}", oci(&layout(cwd, "sp-app")));
+    let src = format!("app={}", oci(&layout(cwd, "sp-app").0));
     ok(dockhand(
         &[
             "publish",
@@ -599,7 +484,7 @@ fn aad_token_admin_user_and_the_empty_guid_rule() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let images_repo = format!("{}/creds", fake.host());
-    let src = format!("app={}", oci(&layout(cwd, "creds-app")));
+    let src = format!("app={}", oci(&layout(cwd, "creds-app").0));
     let publish = |tag: &str, extra: &[&str], env: &[(&str, String)]| {
         let mut args = vec![
             "publish",
@@ -731,7 +616,7 @@ fn missing_delete_role_exits_3_naming_it() {
     let cwd = dir.path();
     let repo = git_repo(cwd, &["feature/y"]);
     let images_repo = format!("{}/perm", fake.host());
-    let src = format!("app={}", oci(&layout(cwd, "perm-app")));
+    let src = format!("app={}", oci(&layout(cwd, "perm-app").0));
     ok(dockhand(
         &[
             "publish",
@@ -801,7 +686,8 @@ fn one_stale_tag(fake: &FakeAcr, cwd: &Path, images_repo: &str) -> PathBuf {
         oci(&layout(
             cwd,
             &format!("{images_repo}-app").replace(['/', ':', '.'], "-")
-        ))
+        )
+        .0)
     );
     let mut args = vec![
         "publish",
@@ -1101,7 +987,7 @@ fn write_locks_and_manifest_locks_are_kept_with_reasons() {
     let repo = git_repo(cwd, &["feature/l"]);
     let images_repo = format!("{}/locks", fake.host());
     for name in ["wlocked", "mlocked"] {
-        let src = format!("{name}={}", oci(&layout(cwd, name)));
+        let src = format!("{name}={}", oci(&layout(cwd, name).0));
         let mut args = vec![
             "publish",
             "-i",

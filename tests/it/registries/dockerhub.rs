@@ -4,53 +4,12 @@
 //! request logs, in what the user saw and in the exit codes.
 
 use crate::support;
+use crate::support::layouts::{fallback_tag, git, git_repo, multiarch_layout};
+use crate::support::run::{Run, dockhand};
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-// ---------------------------------------------------------------------------------------------
-// Running dockhand
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
-    }
-}
-
-fn dockhand(args: &[&str], cwd: &Path) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_dockhand"))
-        .args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Naming: auto mode and nesting (no network: host patterns, --no-probe)
@@ -182,10 +141,9 @@ fn detect_auto_mode_and_nesting_errors() {
 // The fake Hub, fixtures and helpers
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use dockhand::fixtures::{self, File, Image};
+use dockhand::fixtures::{self};
 use dockhand::naming::slug::slug_tag;
 use support::fake_dockerhub::{FakeHub, HubRequest, HubUser};
 
@@ -231,74 +189,6 @@ fn run_with(base: &[&str], extra: &[String], cwd: &Path) -> Run {
     let mut args: Vec<&str> = base.to_vec();
     args.extend(extra.iter().map(String::as_str));
     dockhand(&args, cwd)
-}
-
-fn image(content: &str, arch: &str) -> Image {
-    Image {
-        layers: vec![fixtures::tar(&[File {
-            path: "app/id",
-            content: content.as_bytes(),
-        }])],
-        created: "2024-05-01T12:00:00Z".into(),
-        cmd: vec!["/app/id".into()],
-        platform: ("linux".into(), arch.into()),
-    }
-}
-
-fn multiarch_layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_multiarch_layout(
-        &path,
-        "latest",
-        &[
-            image(&format!("{name} x86"), "amd64"),
-            image(&format!("{name} arm"), "arm64"),
-        ],
-    )
-    .unwrap();
-    (path, digest)
-}
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=dockhand test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn git_repo(dir: &Path, branches: &[&str]) -> PathBuf {
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
-    for b in branches {
-        git(&repo, &["branch", b]);
-    }
-    repo
-}
-
-fn fallback_tag(digest: &str) -> String {
-    digest.replace(':', "-")
 }
 
 /// Seeds an image by hand (no origin record) under `tags`, pushed `days_ago` as Hub records

@@ -5,12 +5,13 @@
 //! State after a cleanup is read from ECR's own view (DescribeImages).
 
 use crate::support;
+use crate::support::layouts::{fallback_tag, git, git_repo, multiarch_layout, oci};
+use crate::support::run::{Run, dockhand_env, json as json_doc, ok};
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use dockhand::fixtures::{self, File, Image};
+use dockhand::fixtures::{self};
 use dockhand::implementation::{Capabilities, Implementation};
 use dockhand::naming::slug::slug_tag;
 use dockhand::registry::Registry;
@@ -23,42 +24,13 @@ use serde_json::{Value, json};
 use support::fake_ecr::*;
 use support::{Creds, RegistryClient, rfc3339, sha256_digest, unix_now};
 
+/// The binary with this module's extra environment (an empty list has a type here).
+fn dockhand(args: &[&str], cwd: &Path, env: &[(String, String)]) -> Run {
+    dockhand_env(args, cwd, env)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running dockhand
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn dockhand(args: &[&str], cwd: &Path, env: &[(String, String)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockhand"));
-    cmd.args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(r: Run) -> Run {
-    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    r
-}
-
-fn json_doc(r: &Run) -> Value {
-    serde_json::from_str(&r.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", r.stdout, r.stderr))
-}
 
 /// tag → (action, result) of the entries of `repository`.
 fn verdicts(doc: &Value, repository: &str) -> BTreeMap<String, (String, String)> {
@@ -77,74 +49,6 @@ fn verdicts(doc: &Value, repository: &str) -> BTreeMap<String, (String, String)>
             )
         })
         .collect()
-}
-
-fn fallback_tag(digest: &str) -> String {
-    digest.replace(':', "-")
-}
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=dockhand test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn git_repo(dir: &Path, branches: &[&str]) -> PathBuf {
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
-    for b in branches {
-        git(&repo, &["branch", b]);
-    }
-    repo
-}
-
-fn image(content: &str, arch: &str) -> Image {
-    Image {
-        layers: vec![fixtures::tar(&[File {
-            path: "app/id",
-            content: content.as_bytes(),
-        }])],
-        created: "2024-05-01T12:00:00Z".into(),
-        cmd: vec!["/app/id".into()],
-        platform: ("linux".into(), arch.into()),
-    }
-}
-
-fn multiarch_layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_multiarch_layout(
-        &path,
-        "latest",
-        &[
-            image(&format!("{name} x86"), "amd64"),
-            image(&format!("{name} arm"), "arm64"),
-        ],
-    )
-    .unwrap();
-    (path, digest)
-}
-
-fn oci(path: &Path) -> String {
-    format!("oci:{}", path.display())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,12 +4,14 @@
 //! ordering, AR repositories that must exist, permissions (exit 3), 429s, and `dockhand detect`.
 
 use crate::support;
+use crate::support::layouts::{git, git_repo, layout, multiarch_layout, oci};
+use crate::support::report::entry_ending as entry;
+use crate::support::run::{Run, dockhand_env, ok};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use dockhand::fixtures::{self, File, Image};
+use dockhand::fixtures::{self};
 use dockhand::naming::slug::slug_tag;
 use serde_json::Value;
 use support::fake_gcr::{DANGLING_PARENT, DANGLING_TAG, FakeGcr, Identities, json_key};
@@ -32,48 +34,13 @@ fn ids() -> Identities {
     }
 }
 
+/// The binary with this module's extra environment (an empty list has a type here).
+fn dockhand(args: &[&str], cwd: &Path, env: &[(&str, String)]) -> Run {
+    dockhand_env(args, cwd, env)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running dockhand
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}):\n{}\n{}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-fn dockhand(args: &[&str], cwd: &Path, env: &[(&str, String)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockhand"));
-    cmd.args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(r: Run) -> Run {
-    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    r
-}
 
 /// `GOOGLE_APPLICATION_CREDENTIALS` pointing at a key file of the service account.
 fn key_env(cwd: &Path) -> Vec<(&'static str, String)> {
@@ -84,79 +51,6 @@ fn key_env(cwd: &Path) -> Vec<(&'static str, String)> {
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
-
-fn image(content: &str, arch: &str) -> Image {
-    Image {
-        layers: vec![fixtures::tar(&[File {
-            path: "app/id",
-            content: content.as_bytes(),
-        }])],
-        created: "2024-05-01T12:00:00Z".into(),
-        cmd: vec!["/app/id".into()],
-        platform: ("linux".into(), arch.into()),
-    }
-}
-
-fn layout(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join("layouts").join(name);
-    fixtures::write_layout(&path, "latest", &image(name, "amd64")).unwrap();
-    path
-}
-
-fn multiarch_layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_multiarch_layout(
-        &path,
-        "latest",
-        &[
-            image(&format!("{name} x86"), "amd64"),
-            image(&format!("{name} arm"), "arm64"),
-        ],
-    )
-    .unwrap();
-    (path, digest)
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=dockhand test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn git_repo(dir: &Path, branches: &[&str]) -> PathBuf {
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
-    for b in branches {
-        git(&repo, &["branch", b]);
-    }
-    repo
-}
-
-fn oci(p: &Path) -> String {
-    format!("oci:{}", p.display())
-}
 
 fn push_signature(fake: &FakeGcr, repo: &str, subject: &str) -> (String, String) {
     let client = RegistryClient::new(&fake.url(), Creds::basic("oauth2accesstoken", ACCESS_TOKEN));
@@ -177,15 +71,6 @@ fn image_tags(fake: &FakeGcr, repo: &str) -> Vec<String> {
         .into_iter()
         .filter(|t| !t.starts_with("sha256-"))
         .collect()
-}
-
-fn entry<'a>(doc: &'a Value, repo_suffix: &str, tag: &str) -> &'a Value {
-    doc["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["tag"] == tag && e["repository"].as_str().unwrap().ends_with(repo_suffix))
-        .unwrap_or_else(|| panic!("no entry {repo_suffix}:{tag} in {doc:#}"))
 }
 
 /// Runs the mixed plan on a fresh fake: the seed example and two multi-arch images published,
@@ -421,7 +306,7 @@ fn access_token_json_key_and_missing_ar_repository() {
     fake.create_repository("proj/repo");
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let src = format!("app={}", oci(&layout(cwd, "ar-app")));
+    let src = format!("app={}", oci(&layout(cwd, "ar-app").0));
 
     // An access token: Basic oauth2accesstoken to the realm, Bearer everywhere else.
     let images_repo = format!("{}/proj/repo", fake.host());
@@ -581,7 +466,7 @@ fn access_token_json_key_and_missing_ar_repository() {
 
 fn stale_and_kept(fake: &FakeGcr, cwd: &Path, images_repo: &str) -> PathBuf {
     let repo = git_repo(cwd, &["feature/q"]);
-    let src = format!("app={}", oci(&layout(cwd, "perm-app")));
+    let src = format!("app={}", oci(&layout(cwd, "perm-app").0));
     ok(dockhand(
         &[
             "publish",
@@ -888,7 +773,7 @@ fn a_tag_added_after_the_listing_stays() {
     let cwd = dir.path();
     let images_repo = format!("{}/proj", fake.host());
     let repo = git_repo(cwd, &["feature/r"]);
-    let src = format!("app={}", oci(&layout(cwd, "race-app")));
+    let src = format!("app={}", oci(&layout(cwd, "race-app").0));
     ok(dockhand(
         &[
             "publish",

@@ -5,160 +5,23 @@
 //! requests sent (counted), in what the user saw and in the exit code.
 
 use crate::support;
+use crate::support::layouts::{fallback_tag, git_repo, layout, multiarch_layout};
+use crate::support::report::{entries, entry, set, summary};
+use crate::support::run::{Run, dockhand_env, json, ok};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use dockhand::fixtures::{self, File, Image};
+use dockhand::fixtures::{self};
 use dockhand::naming::slug::slug_tag;
 use reqwest::Method;
 use serde_json::Value;
 use support::fake_github::{GhState, Ghcr, Limit};
 
-// ---------------------------------------------------------------------------------------------
-// Running dockhand
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
+/// The binary with this module's extra environment (an empty list has a type here).
 fn dockhand(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockhand"));
-    cmd.args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out: Output = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(r: Run) -> Run {
-    assert_eq!(r.code, 0, "{r}");
-    r
-}
-
-fn json(r: &Run) -> Value {
-    serde_json::from_str(&r.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{r}"))
-}
-
-fn entries(doc: &Value) -> &Vec<Value> {
-    doc["tags"].as_array().expect("tags[]")
-}
-
-fn entry<'a>(doc: &'a Value, tag: &str) -> &'a Value {
-    let found: Vec<&Value> = entries(doc).iter().filter(|e| e["tag"] == tag).collect();
-    assert_eq!(found.len(), 1, "one entry for {tag} expected in {doc:#}");
-    found[0]
-}
-
-fn summary(doc: &Value, field: &str) -> u64 {
-    doc["summary"][field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("summary.{field} in {doc:#}"))
-}
-
-fn set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> BTreeSet<String> {
-    items.into_iter().map(Into::into).collect()
-}
-
-fn fallback_tag(digest: &str) -> String {
-    digest.replace(':', "-")
-}
-
-// ---------------------------------------------------------------------------------------------
-// Fixtures
-
-fn image(content: &str, arch: &str) -> Image {
-    Image {
-        layers: vec![fixtures::tar(&[File {
-            path: "app/id",
-            content: content.as_bytes(),
-        }])],
-        created: "2024-05-01T12:00:00Z".into(),
-        cmd: vec!["/app/id".into()],
-        platform: ("linux".into(), arch.into()),
-    }
-}
-
-fn layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_layout(&path, "latest", &image(name, "amd64")).unwrap();
-    (path, digest)
-}
-
-fn multiarch_layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_multiarch_layout(
-        &path,
-        "latest",
-        &[
-            image(&format!("{name} x86"), "amd64"),
-            image(&format!("{name} arm"), "arm64"),
-        ],
-    )
-    .unwrap();
-    (path, digest)
-}
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=dockhand test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn git_repo(dir: &Path, branches: &[&str]) -> PathBuf {
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
-    for b in branches {
-        git(&repo, &["branch", b]);
-    }
-    repo
+    dockhand_env(args, cwd, env)
 }
 
 // ---------------------------------------------------------------------------------------------

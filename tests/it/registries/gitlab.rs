@@ -4,54 +4,28 @@
 //! received (counted), in the JSON document and in the exit codes.
 
 use crate::support;
+use crate::support::layouts::{fallback_tag, git, git_repo_main_ahead, multiarch_layout};
+use crate::support::report::{entries, entry_ending as entry, summary};
+use crate::support::run::{Run, dockhand_env, json, ok};
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use dockhand::fixtures::{self, File, Image};
+use dockhand::fixtures::{self};
 use dockhand::naming::slug::slug_tag;
 use serde_json::Value;
 use support::fake_gitlab::{FakeGitlab, GitlabOptions, Paging};
 use support::fake_oci::{FaultRule, RetryAfter};
 use support::{Creds, RegistryClient, rfc3339, unix_now};
 
+/// The binary with this module's extra environment (an empty list has a type here).
+fn dockhand(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Run {
+    dockhand_env(args, cwd, env)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running dockhand
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn dockhand(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_dockhand"))
-        .args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(r: Run) -> Run {
-    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    r
-}
-
-fn json(r: &Run) -> Value {
-    serde_json::from_str(&r.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", r.stdout, r.stderr))
-}
 
 /// The options every run against the fake takes.
 const TOKEN: [&str; 2] = ["--gitlab-token", "glpat-api"];
@@ -64,101 +38,8 @@ fn publish(cwd: &Path, images_repo: &str, name: &str, layout: &Path, extra: &[&s
     ok(dockhand(&all, cwd, &[]));
 }
 
-fn entries(doc: &Value) -> &Vec<Value> {
-    doc["tags"].as_array().expect("tags[]")
-}
-
-fn entry<'a>(doc: &'a Value, repo_suffix: &str, tag: &str) -> &'a Value {
-    let found: Vec<&Value> = entries(doc)
-        .iter()
-        .filter(|e| e["tag"] == tag && e["repository"].as_str().unwrap().ends_with(repo_suffix))
-        .collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "one entry for {repo_suffix}:{tag} in {doc:#}"
-    );
-    found[0]
-}
-
-fn summary(doc: &Value, field: &str) -> u64 {
-    doc["summary"][field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("summary.{field} in {doc:#}"))
-}
-
-fn fallback_tag(digest: &str) -> String {
-    digest.replace(':', "-")
-}
-
 // ---------------------------------------------------------------------------------------------
 // Fixtures
-
-fn image(content: &str, arch: &str) -> Image {
-    Image {
-        layers: vec![fixtures::tar(&[File {
-            path: "app/id",
-            content: content.as_bytes(),
-        }])],
-        created: "2024-05-01T12:00:00Z".into(),
-        cmd: vec!["/app/id".into()],
-        platform: ("linux".into(), arch.into()),
-    }
-}
-
-/// A two-platform layout; returns its path and the index digest.
-fn multiarch_layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_multiarch_layout(
-        &path,
-        "latest",
-        &[
-            image(&format!("{name} x86"), "amd64"),
-            image(&format!("{name} arm"), "arm64"),
-        ],
-    )
-    .unwrap();
-    (path, digest)
-}
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=dockhand test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn git_repo(dir: &Path, branches: &[&str]) -> PathBuf {
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
-    for b in branches {
-        git(&repo, &["branch", b]);
-    }
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "second"]);
-    repo
-}
 
 /// A registry client logged in through `/jwt/auth` with the `api` token.
 struct Client {
@@ -228,7 +109,7 @@ fn mixed_plan(case: VariantCase) {
     let client = Client::new(&fake);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let repo = git_repo(cwd, &["feature/a", "feature/b"]);
+    let repo = git_repo_main_ahead(cwd, &["feature/a", "feature/b"]);
     let images_repo = format!("{}/group/project", fake.host());
     let tag_a = slug_tag("feature/a");
     let tag_b = slug_tag("feature/b");

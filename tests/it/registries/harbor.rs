@@ -4,14 +4,12 @@
 //! tags, permission errors, rate limits.
 
 use crate::support;
+use crate::support::layouts::{git, git_repo_main_ahead, layout, oci};
+use crate::support::mixed_plan::{MixedPlan, Session};
+use crate::support::report::entry_in as entry;
+use crate::support::run::{creds, dockhand, with};
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-use dockhand::fixtures::{self, File, Image};
 use dockhand::naming::slug::slug_tag;
-use serde_json::Value;
 use support::fake_harbor::{HarborFake, Role, User};
 use support::fake_oci::{FaultRule, RetryAfter};
 
@@ -19,177 +17,7 @@ const ROBOT: &str = "robot$proj+ci";
 const PASSWORD: &str = "s3cret";
 
 // ---------------------------------------------------------------------------------------------
-// Running dockhand
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}):\n{}\n{}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-fn dockhand(args: &[&str], cwd: &Path) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_dockhand"))
-        .args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn creds(user: &str, password: &str) -> Vec<String> {
-    vec![
-        "--registry-username".into(),
-        user.into(),
-        "--registry-password".into(),
-        password.into(),
-    ]
-}
-
-fn with<'a>(base: &[&'a str], extra: &'a [String]) -> Vec<&'a str> {
-    base.iter()
-        .copied()
-        .chain(extra.iter().map(String::as_str))
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
 // Fixtures
-
-fn image(content: &str, arch: &str) -> Image {
-    Image {
-        layers: vec![fixtures::tar(&[File {
-            path: "app/id",
-            content: content.as_bytes(),
-        }])],
-        created: "2024-05-01T12:00:00Z".into(),
-        cmd: vec!["/app/id".into()],
-        platform: ("linux".into(), arch.into()),
-    }
-}
-
-fn layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_layout(&path, "latest", &image(name, "amd64")).unwrap();
-    (path, digest)
-}
-
-fn multiarch_layout(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join("layouts").join(name);
-    let digest = fixtures::write_multiarch_layout(
-        &path,
-        "latest",
-        &[
-            image(&format!("{name} x86"), "amd64"),
-            image(&format!("{name} arm"), "arm64"),
-        ],
-    )
-    .unwrap();
-    (path, digest)
-}
-
-fn oci(p: &Path) -> String {
-    format!("oci:{}", p.display())
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=dockhand test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn git_repo(dir: &Path, branches: &[&str]) -> PathBuf {
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
-    for b in branches {
-        git(&repo, &["branch", b]);
-    }
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "second"]);
-    repo
-}
-
-/// (repository, tag) → (action, result) of a cleanup document.
-fn verdicts(doc: &Value) -> BTreeMap<(String, String), (String, String)> {
-    doc["tags"]
-        .as_array()
-        .expect("tags[]")
-        .iter()
-        .map(|e| {
-            (
-                (
-                    e["repository"].as_str().unwrap().to_string(),
-                    e["tag"].as_str().unwrap().to_string(),
-                ),
-                (
-                    e["action"].as_str().unwrap().to_string(),
-                    e["result"].as_str().unwrap().to_string(),
-                ),
-            )
-        })
-        .collect()
-}
-
-fn entry<'a>(doc: &'a Value, repository: &str, tag: &str) -> &'a Value {
-    let found: Vec<&Value> = doc["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["tag"] == tag && e["repository"] == repository)
-        .collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "one entry for {repository}:{tag} in {doc:#}"
-    );
-    found[0]
-}
 
 fn harbor() -> HarborFake {
     HarborFake::start(
@@ -213,32 +41,15 @@ fn publish_and_mixed_cleanup_through_the_harbor_api() {
     let h = harbor();
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let host = h.host();
-    let images_repo = format!("{host}/proj");
-    let login = creds(ROBOT, PASSWORD);
+    let session = Session {
+        cwd,
+        images_repo: format!("{}/proj", h.host()),
+        login: creds(ROBOT, PASSWORD),
+    };
+    let images_repo = session.images_repo.clone();
 
     // The seed example, auto mode (Harbor nests: multirepo), detected by the probe.
-    let seeded = fixtures::seed_example(&cwd.join("images")).unwrap();
-    let backend = format!("backend=oci:{}", cwd.join("images/backend").display());
-    let frontend = format!("frontend=oci:{}", cwd.join("images/frontend").display());
-    let r = dockhand(
-        &with(
-            &[
-                "publish",
-                "-i",
-                &images_repo,
-                "--image",
-                &backend,
-                "--image",
-                &frontend,
-                "--tag-custom",
-                "tag",
-            ],
-            &login,
-        ),
-        cwd,
-    )
-    .ok();
+    let (seeded, r) = session.publish_seed_example();
     for (name, digest) in &seeded {
         assert_eq!(
             h.tag_map(&format!("proj/{name}")).get("tag"),
@@ -259,97 +70,25 @@ fn publish_and_mixed_cleanup_through_the_harbor_api() {
         "the project is checked once: {api:?}"
     );
 
-    // The mixed plan.
-    let repo = git_repo(cwd, &["feature/x", "feature/m", "feature/z"]);
-    let (tag_x, tag_m, tag_z) = (
-        slug_tag("feature/x"),
-        slug_tag("feature/m"),
-        slug_tag("feature/z"),
-    );
-    let publish = |name: &str, l: &Path, tags: &[&str]| {
-        let image = format!("{name}={}", oci(l));
-        let mut args = vec!["publish", "-i", &images_repo, "--image", &image];
-        args.extend_from_slice(tags);
-        dockhand(&with(&args, &login), cwd).ok();
-    };
-    // api: one digest, a stale branch tag and a kept custom tag.
-    let (l, api_digest) = layout(cwd, "shared");
-    publish(
-        "api",
-        &l,
-        &["--tag-git-branch", "feature/x", "--tag-custom", "keepme"],
-    );
-    // app: a stale multi-arch index (two untagged children) with a cosign signature.
-    let (l, index) = multiarch_layout(cwd, "app");
-    publish("app", &l, &["--tag-git-branch", "feature/m"]);
-    let children: Vec<String> = h.manifest("proj/app", &index).unwrap().children.clone();
-    assert_eq!(children.len(), 2);
-    let sig_tag = format!("{}.sig", index.replace(':', "-"));
-    let sig = h.with_store(|s| {
-        s.seed_image(
-            "proj/app",
-            Some(&sig_tag),
-            &[b"cosign signature"],
-            "2024-05-01T12:00:00Z",
-        )
-    });
-    // web: on main, kept.
-    let (l, web_digest) = layout(cwd, "web");
-    publish("web", &l, &["--tag-git-branch", "main"]);
-    // lib: stale but immutable.
-    let (l, lib_digest) = layout(cwd, "lib");
-    publish("lib", &l, &["--tag-git-branch", "feature/z"]);
-    h.make_immutable("proj/lib", &tag_z);
-
-    for b in ["feature/x", "feature/m", "feature/z"] {
-        git(&repo, &["branch", "-D", b]);
-    }
+    // The mixed plan; lib's stale tag is immutable.
+    let plan = MixedPlan::publish(&session, &h, "proj", &[]);
+    h.make_immutable("proj/lib", &plan.tag_z);
+    plan.delete_branches();
     h.clear_log();
-    let git_dir = repo.to_str().unwrap();
-    let r = dockhand(
-        &with(
-            &[
-                "cleanup",
-                "-i",
-                &images_repo,
-                "--image",
-                "api",
-                "--image",
-                "app",
-                "--image",
-                "web",
-                "--image",
-                "lib",
-                "--git-dir",
-                git_dir,
-                "--git-refs",
-                "local",
-                "--grace",
-                "0",
-                "--output",
-                "json",
-            ],
-            &login,
-        ),
-        cwd,
-    )
-    .ok();
-    let doc = r.json();
+    let doc = plan.cleanup(&session);
+    plan.assert_verdicts(&doc, &images_repo);
+    let MixedPlan {
+        tag_x,
+        tag_z,
+        api_digest,
+        index,
+        children,
+        sig,
+        web_digest,
+        lib_digest,
+        ..
+    } = plan;
     let repo_of = |n: &str| format!("{images_repo}/{n}");
-    let v = verdicts(&doc);
-    let want = |n: &str, t: &str, a: &str, res: &str| {
-        assert_eq!(
-            v.get(&(repo_of(n), t.to_string())),
-            Some(&(a.to_string(), res.to_string())),
-            "{n}:{t} in {doc:#}"
-        );
-    };
-    want("api", &tag_x, "delete", "deleted");
-    want("api", "keepme", "keep", "kept");
-    want("app", &tag_m, "delete", "deleted");
-    want("app", &sig_tag, "delete", "deleted");
-    want("web", "main", "keep", "kept");
-    want("lib", &tag_z, "delete", "kept");
     let reason = entry(&doc, &repo_of("lib"), &tag_z)["reason"]
         .as_str()
         .unwrap()
@@ -456,7 +195,7 @@ fn nested_repository_is_encoded_twice() {
     let login: Vec<String> = ["--harbor-username", ROBOT, "--harbor-password", PASSWORD]
         .map(String::from)
         .to_vec();
-    let repo = git_repo(cwd, &["feature/n"]);
+    let repo = git_repo_main_ahead(cwd, &["feature/n"]);
     let (l, digest) = layout(cwd, "nested");
     let image = format!("app={}", oci(&l));
     dockhand(
@@ -618,7 +357,7 @@ fn permission_errors_exit_3_naming_the_permission() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let images_repo = format!("{}/proj", h.host());
-    let repo = git_repo(cwd, &["feature/p"]);
+    let repo = git_repo_main_ahead(cwd, &["feature/p"]);
     let (l, digest) = layout(cwd, "p");
     let image = format!("app={}", oci(&l));
     // A robot that may push but not delete.
@@ -695,7 +434,7 @@ fn rate_limits_are_waited_out() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let images_repo = format!("{}/proj", h.host());
-    let repo = git_repo(cwd, &["feature/r"]);
+    let repo = git_repo_main_ahead(cwd, &["feature/r"]);
     let (l, _) = layout(cwd, "r");
     let image = format!("app={}", oci(&l));
     let login = creds(ROBOT, PASSWORD);

@@ -28,10 +28,14 @@ pub mod fake_gitlab;
 pub mod fake_harbor;
 pub mod fake_oci;
 pub mod fake_quay;
+pub mod layouts;
+pub mod mixed_plan;
 pub mod ports;
 pub mod proxy;
 pub mod redirect;
 pub mod registry;
+pub mod report;
+pub mod run;
 pub mod token_server;
 pub mod util;
 
