@@ -4,14 +4,14 @@
 //! SKU, permissions (exit 3) and 429s; and `dockhand detect` for ACR hosts.
 
 use crate::support;
-use crate::support::layouts::{git, git_repo, layout, multiarch_layout, oci};
+use crate::support::layouts::{git, git_repo, layout, oci};
+use crate::support::mixed_plan::BranchPlan;
 use crate::support::report::entry_ending as entry;
 use crate::support::run::{Run, dockhand_env, ok};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use dockhand::fixtures::{self};
 use dockhand::naming::slug::slug_tag;
 use serde_json::Value;
 use support::fake_acr::{
@@ -91,9 +91,7 @@ fn publish_then_mixed_cleanup_through_the_acr_api() {
     let env = sp_env(&fake);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    let repo = git_repo(cwd, &["feature/x"]);
     let images_repo = format!("{}/team", fake.host());
-    let tag_x = slug_tag("feature/x");
     let publish = |extra: &[&str]| {
         let mut args = vec!["publish", "-i", &images_repo, "--implementation", "acr"];
         args.extend_from_slice(extra);
@@ -101,33 +99,14 @@ fn publish_then_mixed_cleanup_through_the_acr_api() {
     };
 
     // The seed example on the branch; backend also as `stable` (one digest, a kept and a stale tag).
-    let seeded = fixtures::seed_example(&cwd.join("images")).unwrap();
-    let backend = format!("backend={}", oci(&cwd.join("images/backend")));
-    let frontend = format!("frontend={}", oci(&cwd.join("images/frontend")));
-    publish(&[
-        "--image",
-        &backend,
-        "--image",
-        &frontend,
-        "--tag-git-branch",
-        "feature/x",
-    ]);
-    publish(&["--image", &backend, "--tag-custom", "stable"]);
     // Multi-arch: `app` on the branch (goes, with children and signature), `other` on main (stays).
-    let (app_layout, app_index) = multiarch_layout(cwd, "app");
-    let (other_layout, other_index) = multiarch_layout(cwd, "other");
-    publish(&[
-        "--image",
-        &format!("app={}", oci(&app_layout)),
-        "--tag-git-branch",
-        "feature/x",
-    ]);
-    publish(&[
-        "--image",
-        &format!("other={}", oci(&other_layout)),
-        "--tag-git-branch",
-        "main",
-    ]);
+    let BranchPlan {
+        repo,
+        tag_x,
+        seeded,
+        app_index,
+        other_index,
+    } = BranchPlan::publish(cwd, publish);
     let (app_sig, app_sig_digest) = push_signature(&fake, "team/app", &app_index);
     let (other_sig, _) = push_signature(&fake, "team/other", &other_index);
     // A stale image whose tag is locked.

@@ -4,14 +4,14 @@
 //! ordering, AR repositories that must exist, permissions (exit 3), 429s, and `dockhand detect`.
 
 use crate::support;
-use crate::support::layouts::{git, git_repo, layout, multiarch_layout, oci};
+use crate::support::layouts::{git, git_repo, layout, oci};
+use crate::support::mixed_plan::BranchPlan;
 use crate::support::report::entry_ending as entry;
 use crate::support::run::{Run, dockhand_env, ok};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use dockhand::fixtures::{self};
 use dockhand::naming::slug::slug_tag;
 use serde_json::Value;
 use support::fake_gcr::{DANGLING_PARENT, DANGLING_TAG, FakeGcr, Identities, json_key};
@@ -87,39 +87,18 @@ fn mixed_cleanup(artifact_registry: bool) {
     };
     let images_repo = format!("{}/{base}", fake.host());
     let env = key_env(cwd);
-    let repo = git_repo(cwd, &["feature/x"]);
-    let tag_x = slug_tag("feature/x");
     let publish = |extra: &[&str]| {
         let mut args = vec!["publish", "-i", &images_repo, "--implementation", "gcr"];
         args.extend_from_slice(extra);
         ok(dockhand(&args, cwd, &env));
     };
-    let seeded = fixtures::seed_example(&cwd.join("images")).unwrap();
-    let backend = format!("backend={}", oci(&cwd.join("images/backend")));
-    let frontend = format!("frontend={}", oci(&cwd.join("images/frontend")));
-    publish(&[
-        "--image",
-        &backend,
-        "--image",
-        &frontend,
-        "--tag-git-branch",
-        "feature/x",
-    ]);
-    publish(&["--image", &backend, "--tag-custom", "stable"]);
-    let (app_layout, app_index) = multiarch_layout(cwd, "app");
-    let (other_layout, other_index) = multiarch_layout(cwd, "other");
-    publish(&[
-        "--image",
-        &format!("app={}", oci(&app_layout)),
-        "--tag-git-branch",
-        "feature/x",
-    ]);
-    publish(&[
-        "--image",
-        &format!("other={}", oci(&other_layout)),
-        "--tag-git-branch",
-        "main",
-    ]);
+    let BranchPlan {
+        repo,
+        tag_x,
+        seeded,
+        app_index,
+        other_index,
+    } = BranchPlan::publish(cwd, publish);
     let r = |n: &str| format!("{base}/{n}");
     let (app_sig, _) = push_signature(&fake, &r("app"), &app_index);
     let (other_sig, _) = push_signature(&fake, &r("other"), &other_index);

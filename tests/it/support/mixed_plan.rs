@@ -180,3 +180,56 @@ impl MixedPlan {
         want("lib", &self.tag_z, "delete", "kept");
     }
 }
+
+/// The other shared scenario, for registries that judge the seed example by one branch: backend
+/// and frontend tagged `feature/x`, backend also `stable` (one digest, a stale and a kept tag),
+/// and two multi-arch images, `app` on `feature/x` and `other` on `main`.
+pub struct BranchPlan {
+    /// The checkout: `main`, and `feature/x` until the test deletes it.
+    pub repo: PathBuf,
+    pub tag_x: String,
+    /// The seed example's (name, digest) pairs, backend first.
+    pub seeded: Vec<(String, String)>,
+    pub app_index: String,
+    pub other_index: String,
+}
+
+impl BranchPlan {
+    /// Publishes it all with `publish`, which runs `dockhand publish` with these extra arguments.
+    pub fn publish(cwd: &Path, publish: impl Fn(&[&str])) -> BranchPlan {
+        let repo = super::layouts::git_repo(cwd, &["feature/x"]);
+        let seeded = fixtures::seed_example(&cwd.join("images")).unwrap();
+        let backend = format!("backend={}", oci(&cwd.join("images/backend")));
+        let frontend = format!("frontend={}", oci(&cwd.join("images/frontend")));
+        publish(&[
+            "--image",
+            &backend,
+            "--image",
+            &frontend,
+            "--tag-git-branch",
+            "feature/x",
+        ]);
+        publish(&["--image", &backend, "--tag-custom", "stable"]);
+        let (app_layout, app_index) = multiarch_layout(cwd, "app");
+        let (other_layout, other_index) = multiarch_layout(cwd, "other");
+        publish(&[
+            "--image",
+            &format!("app={}", oci(&app_layout)),
+            "--tag-git-branch",
+            "feature/x",
+        ]);
+        publish(&[
+            "--image",
+            &format!("other={}", oci(&other_layout)),
+            "--tag-git-branch",
+            "main",
+        ]);
+        BranchPlan {
+            repo,
+            tag_x: slug_tag("feature/x"),
+            seeded,
+            app_index,
+            other_index,
+        }
+    }
+}
