@@ -140,7 +140,7 @@ impl Reg {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures: OCI layouts and a git repository
+// Fixtures
 
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
