@@ -4,6 +4,7 @@
 //! (tag lists, HEAD by tag and by digest), in the JSON document and in the exit codes.
 
 use crate::support;
+use crate::support::client::BlockingClient as Reg;
 use crate::support::layouts::{
     fallback_tag, git, git_repo_main_ahead, layout, multiarch_layout, oci,
 };
@@ -69,76 +70,6 @@ fn is_attached(tag: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // The registry, seen without dockhand
 
-struct Reg {
-    rt: tokio::runtime::Runtime,
-    client: RegistryClient,
-}
-
-impl Reg {
-    fn new(url: &str) -> Reg {
-        Reg {
-            rt: tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap(),
-            client: RegistryClient::new(url, Creds::Anonymous),
-        }
-    }
-
-    /// Every tag, sorted (attached `sha256-…` tags included).
-    fn tags(&self, repo: &str) -> Vec<String> {
-        self.rt.block_on(self.client.tags(repo))
-    }
-
-    /// The image tags, sorted (attached `sha256-…` tags left out).
-    fn image_tags(&self, repo: &str) -> Vec<String> {
-        self.tags(repo)
-            .into_iter()
-            .filter(|t| !is_attached(t))
-            .collect()
-    }
-
-    /// tag → digest for every tag.
-    fn resolve_all(&self, repo: &str) -> BTreeMap<String, String> {
-        self.tags(repo)
-            .into_iter()
-            .map(|t| {
-                let d = self.head(repo, &t).expect("listed tag resolves");
-                (t, d)
-            })
-            .collect()
-    }
-
-    fn head(&self, repo: &str, reference: &str) -> Option<String> {
-        self.rt.block_on(self.client.head_manifest(repo, reference))
-    }
-
-    fn get(&self, repo: &str, reference: &str) -> Option<Manifest> {
-        self.rt.block_on(self.client.get_manifest(repo, reference))
-    }
-
-    /// Pushes a small distinct image (one layer holding `content`), created `days_ago`.
-    fn push(&self, repo: &str, tag: &str, content: &str, days_ago: u64) -> String {
-        let created = rfc3339(unix_now() - days_ago * 86_400);
-        self.rt
-            .block_on(
-                self.client
-                    .push_image(repo, tag, &[content.as_bytes().to_vec()], &created),
-            )
-            .digest
-    }
-
-    /// Puts the manifest `digest` under another tag.
-    fn retag(&self, repo: &str, digest: &str, tag: &str) {
-        let m = self.get(repo, digest).expect("manifest to retag");
-        let d = self
-            .rt
-            .block_on(self.client.put_manifest(repo, tag, &m.media_type, &m.bytes));
-        assert_eq!(d, digest);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
@@ -154,7 +85,7 @@ fn git_aware_cleanup_deletes_exactly_the_stale_tags() {
     let reg = RegistryServer::anonymous();
     // Every dockhand run goes through the proxy, so the no-op run can be checked for writes.
     let proxy = FaultProxy::start(&reg.url());
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let repo = git_repo_main_ahead(cwd, &["feature/a", "feature/b"]);
@@ -292,7 +223,7 @@ fn git_aware_cleanup_deletes_exactly_the_stale_tags() {
 fn two_tags_on_one_digest_one_kept() {
     let reg = RegistryServer::anonymous();
     let proxy = FaultProxy::start(&reg.url());
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let repo = git_repo_main_ahead(cwd, &["feature/x"]);
@@ -383,7 +314,7 @@ fn two_tags_on_one_digest_one_kept() {
 #[test]
 fn retention_keep_last_counts_images() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let host = reg.host();
@@ -476,7 +407,7 @@ fn retention_keep_last_counts_images() {
 #[test]
 fn monorepo_prefixes_are_not_confused() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let images_repo = format!("{}/mono", reg.host());
@@ -537,7 +468,7 @@ fn monorepo_prefixes_are_not_confused() {
 #[test]
 fn monorepo_single_image_never_touches_a_longer_prefix() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let images_repo = format!("{}/mono", reg.host());
@@ -581,7 +512,7 @@ fn monorepo_single_image_never_touches_a_longer_prefix() {
 #[test]
 fn multi_arch_children_and_signatures() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let repo = git_repo_main_ahead(cwd, &["feature/m"]);
@@ -694,7 +625,7 @@ fn multi_arch_children_and_signatures() {
 fn interrupted_run_converges() {
     let reg = RegistryServer::anonymous();
     let proxy = FaultProxy::start(&reg.url());
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     const STALE: usize = 40;
@@ -786,7 +717,7 @@ fn interrupted_run_converges() {
 #[test]
 fn dry_run_matches_real_run() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let repo = git_repo_main_ahead(cwd, &["feature/keep", "feature/gone1", "feature/gone2"]);
@@ -930,7 +861,7 @@ fn no_images_refuses() {
 #[test]
 fn report_file_written() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     for i in 1..=3 {
@@ -1003,7 +934,7 @@ fn report_file_written() {
 #[test]
 fn interrupted_untag_converges() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let repo = git_repo_main_ahead(cwd, &["feature/x"]);
@@ -1151,7 +1082,7 @@ fn commit_tags_follow_keep_commits() {
         .filter(|t| !is_attached(t))
         .collect();
     assert_eq!(gone, set([shas[0].clone(), shas[1].clone()]), "{doc}");
-    let left = Reg::new(&reg.url()).image_tags("c/app");
+    let left = Reg::new(&reg.url(), Creds::Anonymous).image_tags("c/app");
     assert_eq!(
         left.into_iter().collect::<BTreeSet<_>>(),
         set([shas[2].clone(), shas[3].clone()])
@@ -1352,7 +1283,7 @@ fn deletion_disabled_exits_4() {
         ..Default::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     client.push("locked/app", "old", "old content", 30);
     client.push("locked/app", "new", "new content", 1);
     let images_repo = format!("{}/locked", reg.host());
@@ -1417,7 +1348,7 @@ fn assert_intact(client: &Reg, repo: &str) -> BTreeMap<String, String> {
         );
         for b in blobs {
             assert!(
-                client.rt.block_on(client.client.blob_exists(repo, b)),
+                client.blob_exists(repo, b),
                 "{repo}:{tag}: blob {b} is missing"
             );
         }
@@ -1453,7 +1384,7 @@ fn cleanup_args<'a>(host: &'a str, image: &'a str, extra: &[&'a str]) -> Vec<&'a
 fn tags_put_on_planned_digests_during_cleanup_survive() {
     let reg = RegistryServer::anonymous();
     let proxy = FaultProxy::start(&reg.url());
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     const ROUNDS: usize = 5;
     const OLD: usize = 150;
@@ -1554,7 +1485,7 @@ fn tags_put_on_planned_digests_during_cleanup_survive() {
 #[test]
 fn two_cleanups_at_once_converge() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     const ROUNDS: usize = 5;
     for round in 0..ROUNDS {
@@ -1600,7 +1531,7 @@ fn two_cleanups_at_once_converge() {
 #[test]
 fn many_untags_of_one_digest() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let digest = client.push("shared", "stay", "one shared image", 10);
     const RUNS: usize = 10;
@@ -1627,7 +1558,7 @@ fn many_untags_of_one_digest() {
 #[test]
 fn dangling_tags_are_found_and_repaired() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let old = seed_old(&client, "dangle", 2);
     let keep = client.push("dangle", "keep-0", "dangle keep", 1);
@@ -1676,7 +1607,7 @@ fn dangling_tags_are_found_and_repaired() {
 fn swapped_manifest_bodies_are_refused() {
     let reg = RegistryServer::anonymous();
     let proxy = FaultProxy::start(&reg.url());
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let old = seed_old(&client, "swap", 2);
     // An untagged manifest: pushed under a tag, then re-pushed by digest and the tag moved.
@@ -1716,7 +1647,7 @@ fn swapped_manifest_bodies_are_refused() {
 fn deletions_that_did_not_happen_are_not_reported_deleted() {
     let reg = RegistryServer::anonymous();
     let proxy = FaultProxy::start(&reg.url());
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let old = seed_old(&client, "liar", 3);
     let host = proxy.host();
@@ -1786,7 +1717,7 @@ fn a_fresh_tag_on_old_content_is_within_the_grace_period() {
         "kept",
         "same image as `again`"
     );
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     assert_eq!(client.head("graced/app", "again"), Some(x_digest));
 }
 
@@ -1796,7 +1727,7 @@ fn a_fresh_tag_on_old_content_is_within_the_grace_period() {
 #[test]
 fn tags_dated_only_by_their_content_fail_closed_under_grace() {
     let reg = RegistryServer::anonymous();
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let old = seed_old(&client, "undated", 2);
     let host = reg.host();
@@ -1842,7 +1773,7 @@ fn tags_dated_only_by_their_content_fail_closed_under_grace() {
 fn misnamed_inputs_are_refused_before_any_request() {
     let reg = RegistryServer::anonymous();
     let proxy = FaultProxy::start(&reg.url());
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     let old = seed_old(&client, "inputs", 3);
     let host = proxy.host();
@@ -1899,7 +1830,7 @@ fn misnamed_inputs_are_refused_before_any_request() {
 fn a_deletion_that_happened_despite_an_error_counts() {
     let reg = RegistryServer::anonymous();
     let proxy = FaultProxy::start(&reg.url());
-    let client = Reg::new(&reg.url());
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
     let dir = tempfile::tempdir().unwrap();
     seed_old(&client, "halfway", 3);
     let keep = client.push("halfway", "keep-0", "halfway keep", 1);

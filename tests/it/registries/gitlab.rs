@@ -4,6 +4,7 @@
 //! received (counted), in the JSON document and in the exit codes.
 
 use crate::support;
+use crate::support::client::BlockingClient;
 use crate::support::layouts::{fallback_tag, git, git_repo_main_ahead, multiarch_layout};
 use crate::support::report::{entries, entry_ending as entry, summary};
 use crate::support::run::{Run, dockhand_env, json, ok};
@@ -15,9 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 use dockhand::fixtures::{self};
 use dockhand::naming::slug::slug_tag;
 use serde_json::Value;
+use support::Creds;
 use support::fake_gitlab::{FakeGitlab, GitlabOptions, Paging};
 use support::fake_oci::{FaultRule, RetryAfter};
-use support::{Creds, RegistryClient, rfc3339, unix_now};
 
 /// The binary with this module's extra environment (an empty list has a type here).
 fn dockhand(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Run {
@@ -41,46 +42,12 @@ fn publish(cwd: &Path, images_repo: &str, name: &str, layout: &Path, extra: &[&s
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
-/// A registry client logged in through `/jwt/auth` with the `api` token.
-struct Client {
-    rt: tokio::runtime::Runtime,
-    c: RegistryClient,
-}
-
-impl Client {
-    fn new(fake: &FakeGitlab) -> Client {
-        Client {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            c: RegistryClient::new(
-                &fake.url(),
-                Creds::Basic("someone".into(), "glpat-api".into()),
-            ),
-        }
-    }
-
-    /// Pushes a small distinct image under `tag`; returns its digest.
-    fn push(&self, repo: &str, tag: &str, content: &str) -> String {
-        let created = rfc3339(unix_now() - 86_400);
-        self.rt
-            .block_on(
-                self.c
-                    .push_image(repo, tag, &[content.as_bytes().to_vec()], &created),
-            )
-            .digest
-    }
-
-    /// Puts the manifest `digest` under another tag too.
-    fn retag(&self, repo: &str, digest: &str, tag: &str) {
-        let m = self
-            .rt
-            .block_on(self.c.get_manifest(repo, digest))
-            .expect("manifest to retag");
-        self.rt
-            .block_on(self.c.put_manifest(repo, tag, &m.media_type, &m.bytes));
-    }
+/// A registry client logged in through `/jwt/auth` with the `api` token; its pushes are a day old.
+fn logged_in(fake: &FakeGitlab) -> BlockingClient {
+    BlockingClient::new(
+        &fake.url(),
+        Creds::Basic("someone".into(), "glpat-api".into()),
+    )
 }
 
 fn days_ago(days: u64, extra_secs: u64) -> SystemTime {
@@ -106,7 +73,7 @@ fn mixed_plan(case: VariantCase) {
         rest_tag_delete: case.rest_tag_delete,
         ..GitlabOptions::default()
     });
-    let client = Client::new(&fake);
+    let client = logged_in(&fake);
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let repo = git_repo_main_ahead(cwd, &["feature/a", "feature/b"]);
@@ -162,7 +129,7 @@ fn mixed_plan(case: VariantCase) {
         &["--tag-git-branch", "main"],
     );
     let sig_tag = format!("{}.sig", fallback_tag(&root_index));
-    let sig = client.push("group/project", &sig_tag, "signature of the root image");
+    let sig = client.push("group/project", &sig_tag, "signature of the root image", 1);
 
     let root = "group/project";
     let (be, fe, mu) = (
@@ -361,9 +328,9 @@ fn mixed_plan_with_legacy_tag_reference_delete() {
 
 /// Seeds `group/project` (root) and `group/project/a/b` (two levels below) by hand, old.
 fn seed_nested(fake: &FakeGitlab) -> (String, String) {
-    let client = Client::new(fake);
-    let root = client.push("group/project", "old-root", "root image");
-    let nested = client.push("group/project/a/b", "old-nested", "nested image");
+    let client = logged_in(fake);
+    let root = client.push("group/project", "old-root", "root image", 1);
+    let nested = client.push("group/project/a/b", "old-nested", "nested image", 1);
     fake.set_pushed("group/project", &root, days_ago(30, 0));
     fake.set_pushed("group/project/a/b", &nested, days_ago(30, 0));
     (root, nested)
@@ -477,10 +444,10 @@ fn refused_tokens_exit_3_naming_the_token() {
         features: None,
         ..GitlabOptions::default()
     });
-    let client = Client::new(&fake);
-    let d = client.push("other/project", "old", "other");
+    let client = logged_in(&fake);
+    let d = client.push("other/project", "old", "other", 1);
     fake.set_pushed("other/project", &d, days_ago(30, 0));
-    let d = client.push("group/project/app", "old", "app");
+    let d = client.push("group/project/app", "old", "app", 1);
     client.retag("group/project/app", &d, "keep");
     fake.set_pushed("group/project/app", &d, days_ago(30, 0));
     let dir = tempfile::tempdir().unwrap();
@@ -566,12 +533,12 @@ fn protected_tags_are_kept_with_the_reason() {
         protected: vec!["^release-".into()],
         ..GitlabOptions::default()
     });
-    let client = Client::new(&fake);
+    let client = logged_in(&fake);
     let r = "group/project/app";
-    let shared = client.push(r, "release-1", "shared");
+    let shared = client.push(r, "release-1", "shared", 1);
     client.retag(r, &shared, "keepme");
-    let lone = client.push(r, "release-2", "lone");
-    let old = client.push(r, "old", "old");
+    let lone = client.push(r, "release-2", "lone", 1);
+    let old = client.push(r, "old", "old", 1);
     for d in [&shared, &lone, &old] {
         fake.set_pushed(r, d, days_ago(30, 0));
     }
@@ -624,14 +591,14 @@ fn protected_tags_are_kept_with_the_reason() {
 #[test]
 fn tag_details_only_for_timed_tags_with_offset_times() {
     let fake = FakeGitlab::start(GitlabOptions::default());
-    let client = Client::new(&fake);
+    let client = logged_in(&fake);
     let r = "group/project/aged";
     // 7 days and an hour old: older than 7d only if the `+02:00` offset is read right.
-    let a = client.push(r, "old-1", "a");
+    let a = client.push(r, "old-1", "a", 1);
     fake.set_pushed(r, &a, days_ago(7, 3600));
-    let b = client.push(r, "old-2", "b");
+    let b = client.push(r, "old-2", "b", 1);
     fake.set_pushed(r, &b, days_ago(6, 0));
-    let c = client.push(r, "other", "c");
+    let c = client.push(r, "other", "c", 1);
     fake.set_pushed(r, &c, days_ago(30, 0));
     let dir = tempfile::tempdir().unwrap();
     let images_repo = format!("{}/group/project", fake.host());
@@ -680,9 +647,9 @@ fn tag_lists_page_in_every_shape() {
             paging,
             ..GitlabOptions::default()
         });
-        let client = Client::new(&fake);
+        let client = logged_in(&fake);
         let r = "group/project/many";
-        let d = client.push(r, "t-000", "many");
+        let d = client.push(r, "t-000", "many", 1);
         let m = fake.manifest(r, &d).unwrap();
         fake.with_store(|s| {
             for i in 1..130 {
@@ -727,8 +694,8 @@ fn tag_lists_page_in_every_shape() {
 #[test]
 fn rate_limited_api_is_waited_out() {
     let fake = FakeGitlab::start(GitlabOptions::default());
-    let client = Client::new(&fake);
-    client.push("group/project/app", "v1", "app");
+    let client = logged_in(&fake);
+    client.push("group/project/app", "v1", "app", 1);
     fake.fail_next(FaultRule::too_many(
         "/registry/repositories",
         1,
@@ -854,9 +821,9 @@ fn detect_auto_mode_and_nesting() {
 #[test]
 fn fake_follows_gitlab() {
     let fake = FakeGitlab::start(GitlabOptions::default());
-    let client = Client::new(&fake);
-    client.push("group/project", "v1", "root");
-    client.push("group/project/app", "v1", "app");
+    let client = logged_in(&fake);
+    client.push("group/project", "v1", "root", 1);
+    client.push("group/project/app", "v1", "app", 1);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -953,18 +920,14 @@ fn fake_follows_gitlab() {
     assert!(fake.tags("group/project/app").is_empty());
 
     // The registry tag DELETE untags only where `tag_delete` is advertised.
-    let client = Client::new(&fake);
-    let d = client.push("group/project/app", "a", "app");
+    let client = logged_in(&fake);
+    let d = client.push("group/project/app", "a", "app", 1);
     client.retag("group/project/app", &d, "b");
-    let status = client
-        .rt
-        .block_on(client.c.delete_manifest("group/project/app", "a"));
+    let status = client.delete_manifest("group/project/app", "a");
     assert_eq!(status.as_u16(), 202);
     assert_eq!(fake.tags("group/project/app"), vec!["b"]);
     fake.update(|o| o.features = Some("tag_rename".into()));
-    let status = client
-        .rt
-        .block_on(client.c.delete_manifest("group/project/app", "b"));
+    let status = client.delete_manifest("group/project/app", "b");
     assert_eq!(status.as_u16(), 400, "DIGEST_INVALID without tag_delete");
     assert_eq!(fake.tags("group/project/app"), vec!["b"]);
 }
@@ -975,7 +938,7 @@ fn fake_follows_gitlab() {
 #[test]
 fn oauth_token_goes_as_bearer() {
     let fake = FakeGitlab::start(GitlabOptions::default());
-    Client::new(&fake).push("group/project/app", "v1", "app");
+    logged_in(&fake).push("group/project/app", "v1", "app", 1);
     let dir = tempfile::tempdir().unwrap();
     let images_repo = format!("{}/group/project", fake.host());
     let args = [

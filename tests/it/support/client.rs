@@ -3,6 +3,7 @@
 //! challenges by itself (resend once after a 401) and panics with the
 //! registry's answer on anything unexpected.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -604,4 +605,87 @@ pub async fn expect_status(resp: Response, ok: &[u16], what: &str) -> Response {
     let headers = format!("{:?}", resp.headers());
     let body = resp.text().await.unwrap_or_default();
     panic!("{what}: expected {ok:?}, got {status}\nheaders: {headers}\nbody: {body}");
+}
+
+/// A [`RegistryClient`] for tests without a runtime of their own: every call blocks on the
+/// client's runtime.
+pub struct BlockingClient {
+    rt: tokio::runtime::Runtime,
+    client: RegistryClient,
+}
+
+impl BlockingClient {
+    pub fn new(url: &str, creds: Creds) -> BlockingClient {
+        BlockingClient {
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap(),
+            client: RegistryClient::new(url, creds),
+        }
+    }
+
+    /// Every tag, sorted (attached `sha256-…` tags included).
+    pub fn tags(&self, repo: &str) -> Vec<String> {
+        self.rt.block_on(self.client.tags(repo))
+    }
+
+    /// The image tags, sorted: without the `sha256-…` tags that origin records and cosign
+    /// artifacts hang off.
+    pub fn image_tags(&self, repo: &str) -> Vec<String> {
+        self.tags(repo)
+            .into_iter()
+            .filter(|t| !t.starts_with("sha256-"))
+            .collect()
+    }
+
+    /// tag → digest for every tag.
+    pub fn resolve_all(&self, repo: &str) -> BTreeMap<String, String> {
+        self.tags(repo)
+            .into_iter()
+            .map(|t| {
+                let d = self.head(repo, &t).expect("listed tag resolves");
+                (t, d)
+            })
+            .collect()
+    }
+
+    pub fn head(&self, repo: &str, reference: &str) -> Option<String> {
+        self.rt.block_on(self.client.head_manifest(repo, reference))
+    }
+
+    pub fn get(&self, repo: &str, reference: &str) -> Option<Manifest> {
+        self.rt.block_on(self.client.get_manifest(repo, reference))
+    }
+
+    /// Pushes a small distinct image (one layer holding `content`), created `days_ago`; returns
+    /// its digest.
+    pub fn push(&self, repo: &str, tag: &str, content: &str, days_ago: u64) -> String {
+        let created = super::util::rfc3339(super::util::unix_now() - days_ago * 86_400);
+        self.rt
+            .block_on(
+                self.client
+                    .push_image(repo, tag, &[content.as_bytes().to_vec()], &created),
+            )
+            .digest
+    }
+
+    pub fn blob_exists(&self, repo: &str, digest: &str) -> bool {
+        self.rt.block_on(self.client.blob_exists(repo, digest))
+    }
+
+    pub fn delete_manifest(&self, repo: &str, reference: &str) -> StatusCode {
+        self.rt
+            .block_on(self.client.delete_manifest(repo, reference))
+    }
+
+    /// Puts the manifest `digest` under another tag too.
+    pub fn retag(&self, repo: &str, digest: &str, tag: &str) {
+        let m = self.get(repo, digest).expect("manifest to retag");
+        let d = self
+            .rt
+            .block_on(self.client.put_manifest(repo, tag, &m.media_type, &m.bytes));
+        assert_eq!(d, digest);
+    }
 }

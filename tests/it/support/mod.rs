@@ -39,7 +39,7 @@ pub mod run;
 pub mod token_server;
 pub mod util;
 
-pub use client::{Creds, MANIFEST_ACCEPT, Manifest, RegistryClient, push_image, push_index};
+pub use client::{Creds, MANIFEST_ACCEPT, RegistryClient, push_image, push_index};
 pub use ports::{bind_loopback, free_port};
 pub use proxy::{Fault, FaultAction, FaultProxy, SilentServer};
 pub use redirect::RedirectPair;
