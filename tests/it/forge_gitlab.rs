@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dockhand::Kind;
@@ -123,28 +123,13 @@ async fn listing(
     } else {
         &project.tags
     };
-    let per_page = query
-        .get("per_page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(20)
-        .min(100);
-    let page = query
-        .get("page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(1);
-    let total = items.len();
-    let pages = total.div_ceil(per_page).max(1);
-    let body: Vec<serde_json::Value> = items
+    let items = items
         .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
         .map(|n| serde_json::json!({ "name": n, "merged": false, "protected": n == "main" }))
         .collect();
-
+    // GitLab's links carry the project id as a query parameter too.
     let host = header("host").unwrap_or("localhost").to_string();
-    let link_for = |p: usize| {
+    let link_for = |p: usize, per_page: usize| {
         let mut u = Url::parse(&format!("http://{host}{}", uri.path())).unwrap();
         u.query_pairs_mut()
             .append_pair("id", &id)
@@ -152,45 +137,11 @@ async fn listing(
             .append_pair("per_page", &per_page.to_string());
         u.to_string()
     };
-    let mut links = Vec::new();
-    if page > 1 {
-        links.push(format!("<{}>; rel=\"prev\"", link_for(page - 1)));
-    }
-    if page < pages {
-        links.push(format!("<{}>; rel=\"next\"", link_for(page + 1)));
-    }
-    links.push(format!("<{}>; rel=\"first\"", link_for(1)));
-    links.push(format!("<{}>; rel=\"last\"", link_for(pages)));
-
-    let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
-    let h = resp.headers_mut();
-    let mut set = |name: &'static str, value: String| {
-        h.insert(name, HeaderValue::from_str(&value).unwrap());
-    };
-    set("x-total", total.to_string());
-    set("x-total-pages", pages.to_string());
-    set("x-page", page.to_string());
-    set("x-per-page", per_page.to_string());
-    set(
-        "x-next-page",
-        if page < pages {
-            (page + 1).to_string()
-        } else {
-            String::new()
-        },
-    );
-    set(
-        "x-prev-page",
-        if page > 1 {
-            (page - 1).to_string()
-        } else {
-            String::new()
-        },
-    );
-    if fake.paging == Paging::Both {
-        set("link", links.join(", "));
-    }
-    resp
+    support::fake_gitlab::offset_page(
+        items,
+        &query,
+        (fake.paging == Paging::Both).then_some(&link_for),
+    )
 }
 
 async fn serve(fake: Arc<Fake>) -> Url {

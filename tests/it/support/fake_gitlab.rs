@@ -439,13 +439,32 @@ fn host(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-/// One page of `items` with GitLab's offset headers (and `Link` unless `headers_only`).
-fn offset_page(
+/// A page URL for [`offset_page`]: this request's URL with its query kept but for `page`.
+fn same_query_link<'a>(
+    q: &'a HashMap<String, String>,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+) -> impl Fn(usize, usize) -> String + 'a {
+    move |p, _per_page| {
+        let mut u = url::Url::parse(&format!("http://{}{}", host(headers), uri.path())).unwrap();
+        {
+            let mut qp = u.query_pairs_mut();
+            for (k, v) in q.iter().filter(|(k, _)| *k != "page") {
+                qp.append_pair(k, v);
+            }
+            qp.append_pair("page", &p.to_string());
+        }
+        u.to_string()
+    }
+}
+
+/// One page of `items` as GitLab's offset paging answers it: `page` and `per_page` (default
+/// 20, at most 100) from the query, the `X-*` headers, and a `Link` header (prev, next, first,
+/// last) when `link` builds the URL of a page (from the page and `per_page`).
+pub fn offset_page(
     items: Vec<Value>,
     q: &HashMap<String, String>,
-    uri: &Uri,
-    headers: &HeaderMap,
-    headers_only: bool,
+    link: Option<&dyn Fn(usize, usize) -> String>,
 ) -> Response {
     let per_page = q
         .get("per_page")
@@ -465,26 +484,6 @@ fn offset_page(
         .skip((page - 1) * per_page)
         .take(per_page)
         .collect();
-    let link = |p: usize| {
-        let mut u = url::Url::parse(&format!("http://{}{}", host(headers), uri.path())).unwrap();
-        {
-            let mut qp = u.query_pairs_mut();
-            for (k, v) in q.iter().filter(|(k, _)| *k != "page") {
-                qp.append_pair(k, v);
-            }
-            qp.append_pair("page", &p.to_string());
-        }
-        u.to_string()
-    };
-    let mut links = Vec::new();
-    if page > 1 {
-        links.push(format!("<{}>; rel=\"prev\"", link(page - 1)));
-    }
-    if page < pages {
-        links.push(format!("<{}>; rel=\"next\"", link(page + 1)));
-    }
-    links.push(format!("<{}>; rel=\"first\"", link(1)));
-    links.push(format!("<{}>; rel=\"last\"", link(pages)));
     let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
     let h = resp.headers_mut();
     let mut set = |name: &'static str, value: String| {
@@ -510,7 +509,16 @@ fn offset_page(
             String::new()
         },
     );
-    if !headers_only {
+    if let Some(link) = link {
+        let mut links = Vec::new();
+        if page > 1 {
+            links.push(format!("<{}>; rel=\"prev\"", link(page - 1, per_page)));
+        }
+        if page < pages {
+            links.push(format!("<{}>; rel=\"next\"", link(page + 1, per_page)));
+        }
+        links.push(format!("<{}>; rel=\"first\"", link(1, per_page)));
+        links.push(format!("<{}>; rel=\"last\"", link(pages, per_page)));
         set("link", links.join(", "));
     }
     resp
@@ -595,12 +603,11 @@ async fn list_repositories(
             })
         })
         .collect();
+    let link = same_query_link(&q, &uri, &headers);
     offset_page(
         items,
         &q,
-        &uri,
-        &headers,
-        opts.paging == Paging::HeadersOnly,
+        (opts.paging != Paging::HeadersOnly).then_some(&link),
     )
 }
 
@@ -640,12 +647,11 @@ async fn list_tags(
     if keyset {
         keyset_page(items, &q, &uri, &headers)
     } else {
+        let link = same_query_link(&q, &uri, &headers);
         offset_page(
             items.into_iter().map(|(_, v)| v).collect(),
             &q,
-            &uri,
-            &headers,
-            opts.paging == Paging::HeadersOnly,
+            (opts.paging != Paging::HeadersOnly).then_some(&link),
         )
     }
 }
