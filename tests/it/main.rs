@@ -1,0 +1,24 @@
+//! dockhand's integration tests, as one test binary: the shared `support` code (real and fake
+//! registries, running the binary, fixtures) is compiled and linked once instead of once per test
+//! file, and every helper is reachable from every test.
+//!
+//! A new test file is one module here: put it in `tests/it/` and add its `mod` line below
+//! (a file directly in `tests/` would become a test binary of its own again).
+//! Test ids are `module::name` (`cargo nextest run -E 'test(/^cleanup::/)'`).
+
+mod ci;
+mod cleanup;
+mod cli;
+mod fake_oci;
+mod forge_github;
+mod forge_gitlab;
+mod harness;
+mod packaging;
+mod proptests;
+mod publish;
+mod registries;
+mod registry;
+mod robustness;
+mod sources;
+mod support;
+mod terminal;
