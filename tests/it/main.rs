@@ -9,6 +9,7 @@
 mod ci;
 mod cleanup;
 mod cli;
+mod examples;
 mod fake_oci;
 mod forge_github;
 mod forge_gitlab;

@@ -25,13 +25,11 @@
 //! `scripts/install-ci-tools` (check-jsonschema, gitlab-ci-local under `.tools/`). A missing tool
 //! skips a test with a message on a developer's machine, and fails it when `CI` is set.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::*;
+use crate::support::*;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
