@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod credentials;
 pub mod distribution;
+pub mod host;
 pub mod implementations;
 pub mod media;
 pub mod paging;

@@ -29,12 +29,12 @@ use crate::error::{Error, Result};
 use crate::implementation::Capabilities;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
+use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
 use crate::registry::transport::{Request, Transport};
 use crate::registry::untag::{self, Untagged};
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url, scrub};
-use crate::settings::Settings;
 
 /// Every REST request carries these (https://docs.github.com/rest/packages).
 const ACCEPT_JSON: &str = "application/vnd.github+json";
@@ -649,7 +649,7 @@ impl GitHub {
         caps: Capabilities,
         oci: Distribution,
         host: &str,
-        settings: &Settings,
+        config: &HostConfig,
     ) -> Result<GitHub> {
         let transport = oci.transport().clone();
         let legacy = is_legacy(host);
@@ -661,7 +661,7 @@ impl GitHub {
             ));
         }
         let registry_credential = transport.credential(host).await?;
-        let token = match (&settings.forge.github_token, &registry_credential) {
+        let token = match (&config.github.token, &registry_credential) {
             (Some(t), _) if !t.expose().trim().is_empty() => Some(t.clone()),
             (_, Some(Credential::Basic { password, .. })) => Some(password.clone()),
             _ => None,
@@ -678,9 +678,9 @@ impl GitHub {
                 transport.set_credential(host, Credential::basic("dockhand", t.expose()));
             }
         }
-        let base = settings
-            .forge
-            .github_api_url
+        let base = config
+            .github
+            .api_url
             .clone()
             .unwrap_or_else(|| default_api_url(host));
         Ok(GitHub {
@@ -703,7 +703,7 @@ impl GitHub {
             },
             oci,
             legacy,
-            dry_run: settings.dry_run,
+            dry_run: config.dry_run,
         })
     }
 }

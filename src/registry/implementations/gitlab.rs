@@ -33,18 +33,18 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
-use crate::cleanup::forge::gitlab::{Token, next_page};
 use crate::error::{Error, Result};
+use crate::forge::gitlab::{Token, next_page};
 use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
+use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::redact_url;
-use crate::settings::Settings;
 
 /// The feature GitLab's registry advertises when `DELETE /v2/<path>/manifests/<tag>` untags
 /// (container registry 16.4+, docs/registries.md#gitlab).
@@ -185,13 +185,9 @@ impl GitLab {
         caps: Capabilities,
         oci: Distribution,
         host: &str,
-        settings: &Settings,
+        config: &HostConfig,
     ) -> Result<GitLab> {
-        let token = settings
-            .forge
-            .gitlab_token
-            .as_ref()
-            .map(Token::from_settings);
+        let token = config.gitlab.token.clone();
         if let Some(t) = &token
             && oci.transport().credential(host).await?.is_none()
         {
@@ -207,10 +203,10 @@ impl GitLab {
             oci,
             host: host.to_string(),
             token,
-            explicit_api: settings.forge.gitlab_api_url.clone(),
-            explicit_project: settings
-                .forge
-                .gitlab_project
+            explicit_api: config.gitlab.api_url.clone(),
+            explicit_project: config
+                .gitlab
+                .project
                 .as_deref()
                 .map(|p| p.trim().trim_matches('/').to_string())
                 .filter(|p| !p.is_empty()),
@@ -1010,20 +1006,6 @@ mod tests {
         let secs = z.duration_since(UNIX_EPOCH).unwrap().as_secs();
         assert_eq!(secs, 1_546_793_391);
         assert!(parse_time("yesterday").is_none());
-    }
-
-    #[test]
-    fn tokens_from_settings() {
-        use crate::secret::Secret;
-        use crate::settings::ForgeToken;
-        let t = Token::from_settings(&ForgeToken::Private(Secret::new("glpat-x")));
-        assert!(matches!(&t, Token::Private(s) if s.expose() == "glpat-x"));
-        let t = Token::from_settings(&ForgeToken::Private(Secret::new("oauth2:abc")));
-        assert!(matches!(&t, Token::Bearer(s) if s.expose() == "abc"));
-        assert_eq!(t.header().unwrap().1.to_str().unwrap(), "Bearer abc");
-        let t = Token::from_settings(&ForgeToken::Job(Secret::new("job")));
-        assert_eq!(t.header().unwrap().0.as_str(), "job-token");
-        assert!(t.describe().contains("CI_JOB_TOKEN"));
     }
 
     #[test]

@@ -28,12 +28,12 @@ use crate::error::{Error, Result};
 use crate::implementation::Capabilities;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
+use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url};
-use crate::settings::Settings;
 
 /// Largest page the artifacts API serves (Harbor's API: `page_size` ≤ 100).
 const PAGE_SIZE: usize = 100;
@@ -60,9 +60,9 @@ impl Harbor {
         caps: Capabilities,
         oci: Distribution,
         host: &str,
-        settings: &Settings,
+        config: &HostConfig,
     ) -> Result<Harbor> {
-        let v = &settings.vendor;
+        let v = &config.vendor;
         let (login, login_source) = match (&v.harbor_username, &v.harbor_password) {
             (Some(u), Some(p)) => {
                 // The same account logs in to the registry when nothing else is configured.

@@ -30,13 +30,13 @@ use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
+use crate::registry::host::HostConfig;
 use crate::registry::media::ACCEPT_MANIFESTS;
 use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url};
-use crate::settings::Settings;
 
 /// Largest page of the tag API (Quay's API: `limit` ≤ 100).
 const PAGE_SIZE: usize = 100;
@@ -59,9 +59,9 @@ impl Quay {
         caps: Capabilities,
         oci: Distribution,
         host: &str,
-        settings: &Settings,
+        config: &HostConfig,
     ) -> Result<Quay> {
-        let token = settings.vendor.quay_token.clone();
+        let token = config.vendor.quay_token.clone();
         if let Some(t) = &token
             && oci.transport().credential(host).await?.is_none()
         {

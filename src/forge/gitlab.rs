@@ -31,16 +31,13 @@ pub enum Token {
 }
 
 impl Token {
-    /// The token the settings hold. A `--gitlab-token` given as `oauth2:<token>` is an OAuth
-    /// token, sent as `Authorization: Bearer` (GitLab's own `oauth2` user name convention).
-    pub fn from_settings(token: &crate::settings::ForgeToken) -> Token {
-        use crate::settings::ForgeToken;
-        match token {
-            ForgeToken::Private(s) => match s.expose().strip_prefix("oauth2:") {
-                Some(oauth) => Token::Bearer(Secret::new(oauth)),
-                None => Token::Private(s.clone()),
-            },
-            ForgeToken::Job(s) => Token::Job(s.clone()),
+    /// A token given as an option (`--gitlab-token`): an access token for `PRIVATE-TOKEN`, or,
+    /// written `oauth2:<token>`, an OAuth token sent as `Authorization: Bearer` (GitLab's own
+    /// `oauth2` user name convention). Both the registry and git-ref paths take it from here.
+    pub fn from_option(token: &Secret) -> Token {
+        match token.expose().strip_prefix("oauth2:") {
+            Some(oauth) => Token::Bearer(Secret::new(oauth)),
+            None => Token::Private(token.clone()),
         }
     }
 

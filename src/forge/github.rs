@@ -41,8 +41,8 @@ const SCOPE_HINT: &str = "the GitHub token needs read access to the repository's
 
 #[derive(GraphQLQuery)]
 #[graphql(
-    schema_path = "src/cleanup/forge/github_schema.graphql",
-    query_path = "src/cleanup/forge/github_refs.graphql",
+    schema_path = "src/forge/github_schema.graphql",
+    query_path = "src/forge/github_refs.graphql",
     response_derives = "Debug"
 )]
 pub struct RepositoryRefs;
