@@ -9,6 +9,7 @@ pub mod implementations;
 pub mod media;
 pub mod paging;
 pub mod probe;
+pub mod rest;
 pub mod retry;
 pub mod transport;
 pub mod untag;

@@ -21,7 +21,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
 use reqwest::header::CONTENT_TYPE;
@@ -36,6 +35,7 @@ use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
 use crate::registry::host::{HostConfig, VendorApis};
 use crate::registry::paging::Pages;
+use crate::registry::rest::parse_time;
 use crate::registry::transport::{Body, Request, Transport};
 use crate::registry::untag::{self, Untagged};
 use crate::registry::{Listed, Listing, Registry, Timed};
@@ -386,26 +386,6 @@ fn lock_reason(a: &Attributes) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// RFC 3339 with ACR's 7 fractional digits (`2024-05-01T12:00:21.0856539Z`).
-pub fn parse_time(s: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(s.trim()).ok().or_else(|| {
-        // Longer fractions than nanoseconds, or an offset: cut to what humantime reads.
-        let t = s.trim().trim_end_matches('Z');
-        let (main, frac) = t.split_once('.').unwrap_or((t, ""));
-        let digits: String = frac
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .take(9)
-            .collect();
-        let cut = if digits.is_empty() {
-            format!("{main}Z")
-        } else {
-            format!("{main}.{digits}Z")
-        };
-        humantime::parse_rfc3339_weak(&cut).ok()
-    })
 }
 
 impl Acr {

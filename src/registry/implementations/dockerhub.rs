@@ -625,7 +625,7 @@ impl DockerHub {
                 .tag_last_pushed
                 .as_deref()
                 .or(t.last_updated.as_deref())
-                .and_then(|s| humantime::parse_rfc3339_weak(s).ok());
+                .and_then(crate::registry::rest::parse_time);
             let Some(digest) = t.digest.filter(|d| d.contains(':')) else {
                 undigested.push((t.name, pushed));
                 continue;
@@ -957,12 +957,7 @@ fn hub_detail(body: &str) -> String {
 }
 
 fn error_code(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    v.get("errors")?
-        .get(0)?
-        .get("code")?
-        .as_str()
-        .map(str::to_string)
+    crate::registry::rest::OciError::first(body).and_then(|e| e.code)
 }
 
 #[cfg(test)]

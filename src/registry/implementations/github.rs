@@ -101,19 +101,7 @@ pub fn default_api_url(host: &str) -> Url {
 /// `a/b` → `a%2Fb`: each segment percent-encoded once and the separators encoded, so the
 /// package name stays one path segment (a URL library must not turn it back into `/`).
 pub fn encode_package(name: &str) -> String {
-    name.split('/')
-        .map(|seg| {
-            seg.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("%2F")
+    crate::registry::rest::encode_segment(name)
 }
 
 /// Owner and package name of a repository (`owner/a/b` → `owner`, `a/b`).
@@ -166,7 +154,7 @@ impl Version {
         [&self.created_at, &self.updated_at]
             .into_iter()
             .flatten()
-            .filter_map(|t| humantime::parse_rfc3339_weak(t).ok())
+            .filter_map(|t| crate::registry::rest::parse_time(t))
             .max()
     }
 }

@@ -24,7 +24,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -41,6 +40,7 @@ use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
 use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
+use crate::registry::rest::parse_time;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
@@ -801,13 +801,7 @@ fn unsupported_text(status: u16, code: Option<&str>) -> String {
 
 /// The `code` of the first registry error in a body.
 fn registry_code(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    v.get("errors")?
-        .get(0)?
-        .get("code")?
-        .as_str()
-        .map(str::to_string)
-        .filter(|c| !c.is_empty())
+    crate::registry::rest::OciError::first_code(body)
 }
 
 /// `https://gitlab.example/jwt/auth` → `https://gitlab.example/api/v4` (a relative URL root such
@@ -837,34 +831,6 @@ pub fn project_candidates(explicit: Option<&str>, path: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// An RFC 3339 time with any offset (`2019-01-06T16:49:51.272+00:00`, `…Z`, `…-05:00`).
-pub fn parse_time(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    if let Some(rest) = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
-        return humantime::parse_rfc3339_weak(rest).ok();
-    }
-    // The offset is the last `+hh:mm` / `-hh:mm` after the time part.
-    let t = s.find('T').or_else(|| s.find(' '))?;
-    let (head, tail) = s.split_at(t);
-    let pos = tail.rfind(['+', '-'])?;
-    let (time, offset) = tail.split_at(pos);
-    let sign: i64 = if offset.starts_with('-') { -1 } else { 1 };
-    let digits: String = offset[1..].chars().filter(|c| c.is_ascii_digit()).collect();
-    if digits.len() != 4 {
-        return None;
-    }
-    let hours: i64 = digits[..2].parse().ok()?;
-    let minutes: i64 = digits[2..].parse().ok()?;
-    let local = humantime::parse_rfc3339_weak(&format!("{head}{time}")).ok()?;
-    let shift = Duration::from_secs(((hours * 60 + minutes) * 60) as u64);
-    // Local time = UTC + offset, so UTC = local − offset.
-    if sign > 0 {
-        local.checked_sub(shift)
-    } else {
-        local.checked_add(shift)
-    }
 }
 
 impl Registry for GitLab {
