@@ -581,15 +581,7 @@ fn with_role(e: Error, repo: &Repo) -> Error {
 }
 
 impl Registry for Acr {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,

@@ -774,15 +774,7 @@ impl DockerHub {
 }
 
 impl Registry for DockerHub {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,

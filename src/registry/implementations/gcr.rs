@@ -498,15 +498,7 @@ impl Gcr {
 }
 
 impl Registry for Gcr {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,

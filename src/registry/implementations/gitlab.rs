@@ -834,15 +834,7 @@ pub fn project_candidates(explicit: Option<&str>, path: &str) -> Vec<String> {
 }
 
 impl Registry for GitLab {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,

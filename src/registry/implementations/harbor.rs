@@ -312,15 +312,7 @@ impl Harbor {
 }
 
 impl Registry for Harbor {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn ensure_repository<'a>(&'a self, repo: &'a Repo) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.ensure_project(repo))

@@ -226,15 +226,7 @@ impl Quay {
 }
 
 impl Registry for Quay {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,
