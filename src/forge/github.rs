@@ -227,7 +227,12 @@ impl Client<'_> {
                 "GitHub secondary rate limit: waiting {}s before retrying",
                 wait.as_secs()
             ));
-            tokio::time::sleep(wait).await;
+            // Taken from the run-wide retry budget, as every other rate-limit wait is
+            // (docs/ARCHITECTURE.md, "The transport"); a raw sleep here escaped it.
+            let api = crate::registry::transport::host_port(&self.endpoint);
+            self.transport
+                .wait(&api, wait, "GitHub secondary rate limit")
+                .await?;
         };
 
         let status = resp.status();
