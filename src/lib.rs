@@ -15,6 +15,7 @@ pub mod detect;
 mod docs_guard;
 pub mod error;
 pub mod fixtures;
+pub mod forge;
 pub mod implementation;
 pub mod log;
 pub mod naming;

@@ -41,11 +41,10 @@ async fn read_refs(
             .unwrap_or_else(|| url::Url::parse("https://api.github.com").expect("static URL"));
         Ok((api, token, owner, name))
     };
-    let gitlab = || -> Result<(url::Url, crate::cleanup::forge::gitlab::Token, String)> {
-        use crate::cleanup::forge::gitlab::Token;
+    let gitlab = || -> Result<(url::Url, crate::forge::gitlab::Token, String)> {
         // The same parsing as the registry side (`oauth2:<token>` → `Authorization: Bearer`).
         let token = match f.gitlab_token.as_ref() {
-            Some(t) => Token::from_settings(t),
+            Some(t) => super::host::gitlab_token(t),
             None => {
                 return Err(
                     Error::input("--git-refs gitlab needs a GitLab token").with_hint(
@@ -73,13 +72,13 @@ async fn read_refs(
     match settings.policy.git_refs {
         Source::GitHub => {
             let (api, token, owner, name) = github()?;
-            crate::cleanup::forge::github::refs(&transport()?, &api, &token, &owner, &name)
+            crate::forge::github::refs(&transport()?, &api, &token, &owner, &name)
                 .await
                 .map(Some)
         }
         Source::GitLab => {
             let (api, token, project) = gitlab()?;
-            crate::cleanup::forge::gitlab::refs(&transport()?, &api, &token, &project)
+            crate::forge::gitlab::refs(&transport()?, &api, &token, &project)
                 .await
                 .map(Some)
         }
@@ -90,13 +89,13 @@ async fn read_refs(
         }
         Source::Auto if github().is_ok() => {
             let (api, token, owner, name) = github()?;
-            crate::cleanup::forge::github::refs(&transport()?, &api, &token, &owner, &name)
+            crate::forge::github::refs(&transport()?, &api, &token, &owner, &name)
                 .await
                 .map(Some)
         }
         Source::Auto if gitlab().is_ok() => {
             let (api, token, project) = gitlab()?;
-            crate::cleanup::forge::gitlab::refs(&transport()?, &api, &token, &project)
+            crate::forge::gitlab::refs(&transport()?, &api, &token, &project)
                 .await
                 .map(Some)
         }
@@ -232,7 +231,7 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         caps,
         ctx.oci.clone(),
         &crate::implementation::registry_api_host(&layout.repo.host),
-        settings,
+        &super::host::host_config(settings),
     )
     .await?;
 

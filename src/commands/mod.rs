@@ -5,6 +5,7 @@ pub mod cleanup;
 pub mod completions;
 pub mod context;
 pub mod detect;
+pub mod host;
 pub mod publish;
 pub mod run;
 

@@ -194,7 +194,7 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         caps,
         ctx.oci.clone(),
         &crate::implementation::registry_api_host(&layout.repo.host),
-        settings,
+        &super::host::host_config(settings),
     )
     .await?;
     if !settings.dry_run {

@@ -4,10 +4,12 @@
 pub mod auth;
 pub mod credentials;
 pub mod distribution;
+pub mod host;
 pub mod implementations;
 pub mod media;
 pub mod paging;
 pub mod probe;
+pub mod rest;
 pub mod retry;
 pub mod transport;
 pub mod untag;
@@ -233,6 +235,23 @@ pub async fn blob_created(
         .and_then(|c| humantime::parse_rfc3339_weak(c).ok()))
 }
 
+/// The accessors every [`Registry`] implementation writes the same way, for a struct with its
+/// capabilities in `caps` and its OCI client in `oci`. Used inside `impl Registry for …`.
+macro_rules! registry_accessors {
+    () => {
+        fn capabilities(&self) -> $crate::implementation::Capabilities {
+            self.caps
+        }
+        fn as_dyn(&self) -> &dyn $crate::registry::Registry {
+            self
+        }
+        fn oci(&self) -> &$crate::registry::distribution::Distribution {
+            &self.oci
+        }
+    };
+}
+pub(crate) use registry_accessors;
+
 /// Any OCI Distribution registry: everything through the provided methods.
 pub struct Generic {
     caps: Capabilities,
@@ -246,15 +265,7 @@ impl Generic {
 }
 
 impl Registry for Generic {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 }
 
 pub use implementations::open;

@@ -8,7 +8,36 @@
 
 use std::collections::HashSet;
 
-use crate::error::{Error, Result};
+use crate::error::{Classify, Error, Kind, Result};
+
+/// Why a paged listing was stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PagingError {
+    /// The server sent a page address already read.
+    #[error("{what} loops: the server sent us back to {page}, a page already read")]
+    Loop { what: String, page: String },
+    /// More pages than the bound.
+    #[error("{what} did not end after {max} pages (the next would have been {next})")]
+    TooLong {
+        what: String,
+        max: usize,
+        next: String,
+    },
+}
+
+impl Classify for PagingError {
+    fn kind(&self) -> Kind {
+        Kind::Operation
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            PagingError::Loop { .. } => {
+                Some("the registry's paging is broken; report it to its operator".into())
+            }
+            PagingError::TooLong { .. } => None,
+        }
+    }
+}
 
 /// Most pages one listing may take. Generous: at the OCI default of 100 tags per page that is a
 /// million tags, and registries that page by 1,000 or 10,000 (docker-registry serves everything
@@ -52,20 +81,17 @@ impl Pages {
     /// [`Pages::visit`] keyed by `key`, named in messages by `shown`.
     fn visit_as(&mut self, key: &str, shown: impl Fn() -> String) -> Result<()> {
         if self.seen.contains(key) {
-            let page = shown();
-            return Err(Error::operation(format!(
-                "{} loops: the server sent us back to {page}, a page already read",
-                self.what
-            ))
-            .with_hint("the registry's paging is broken; report it to its operator"));
+            return Err(Error::from_layer(PagingError::Loop {
+                what: self.what.clone(),
+                page: shown(),
+            }));
         }
         if self.seen.len() >= self.max {
-            return Err(Error::operation(format!(
-                "{} did not end after {} pages (the next would have been {})",
-                self.what,
-                self.max,
-                shown()
-            )));
+            return Err(Error::from_layer(PagingError::TooLong {
+                what: self.what.clone(),
+                max: self.max,
+                next: shown(),
+            }));
         }
         self.seen.insert(key.to_string());
         Ok(())
@@ -104,6 +130,30 @@ mod tests {
         p.visit_url(&u("2")).unwrap();
         let e = p.visit_url(&u("1")).unwrap_err();
         assert!(!e.message.contains("s3cr3t"), "{}", e.message);
+    }
+
+    /// The exact texts users read (pinned before the typed error replaced the format! calls).
+    #[test]
+    fn messages_are_pinned() {
+        let mut p = Pages::with_limit("the tag list of r/a", 1);
+        p.visit("1").unwrap();
+        let e = p.visit("1").unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Operation);
+        assert_eq!(
+            e.to_string(),
+            "the tag list of r/a loops: the server sent us back to 1, a page already read\n  \
+             hint: the registry's paging is broken; report it to its operator"
+        );
+        assert!(matches!(
+            e.layer::<PagingError>(),
+            Some(PagingError::Loop { .. })
+        ));
+        let e = p.visit("2").unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Operation);
+        assert_eq!(
+            e.to_string(),
+            "the tag list of r/a did not end after 1 pages (the next would have been 2)"
+        );
     }
 
     #[test]

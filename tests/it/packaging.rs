@@ -838,8 +838,8 @@ fn crate_metadata_and_package_contents() {
         "LICENSE-APACHE",
         "src/main.rs",
         "src/lib.rs",
-        "src/cleanup/forge/github_schema.graphql",
-        "src/cleanup/forge/github_refs.graphql",
+        "src/forge/github_schema.graphql",
+        "src/forge/github_refs.graphql",
     ] {
         assert!(files.contains(&needed), "{needed} not packaged:\n{list}");
     }

@@ -21,7 +21,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
 use reqwest::header::CONTENT_TYPE;
@@ -34,12 +33,13 @@ use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
+use crate::registry::host::{HostConfig, VendorApis};
 use crate::registry::paging::Pages;
+use crate::registry::rest::parse_time;
 use crate::registry::transport::{Body, Request, Transport};
 use crate::registry::untag::{self, Untagged};
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url};
-use crate::settings::{Settings, VendorSettings};
 
 /// The user name that marks a token instead of a password (`docker login` with a refresh token).
 pub const EMPTY_GUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -70,9 +70,9 @@ pub async fn open(
     caps: Capabilities,
     oci: Distribution,
     host: &str,
-    settings: &Settings,
+    config: &HostConfig,
 ) -> Result<Box<dyn Registry>> {
-    login(oci.transport(), host, settings).await?;
+    login(oci.transport(), host, config).await?;
     Ok(Box::new(Acr {
         caps,
         oci,
@@ -92,7 +92,7 @@ struct ServicePrincipal {
 /// The secret makes a service principal: with it, the client id and tenant are required; without
 /// it, `AZURE_CLIENT_ID`/`AZURE_TENANT_ID` alone (set for other tools, e.g. workload identity)
 /// are no service principal.
-fn service_principal(v: &VendorSettings) -> Result<Option<ServicePrincipal>> {
+fn service_principal(v: &VendorApis) -> Result<Option<ServicePrincipal>> {
     let Some(secret) = &v.azure_client_secret else {
         return Ok(None);
     };
@@ -135,8 +135,8 @@ pub fn authority(given: Option<&Url>, host: &str) -> String {
     }
 }
 
-async fn login(transport: &Transport, host: &str, settings: &Settings) -> Result<()> {
-    let v = &settings.vendor;
+async fn login(transport: &Transport, host: &str, config: &HostConfig) -> Result<()> {
+    let v = &config.vendor;
     // Checked before anything is sent: a half-given service principal is an input error.
     let sp = match &v.azure_access_token {
         Some(_) => None,
@@ -388,26 +388,6 @@ fn lock_reason(a: &Attributes) -> Option<&'static str> {
     }
 }
 
-/// RFC 3339 with ACR's 7 fractional digits (`2024-05-01T12:00:21.0856539Z`).
-pub fn parse_time(s: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(s.trim()).ok().or_else(|| {
-        // Longer fractions than nanoseconds, or an offset: cut to what humantime reads.
-        let t = s.trim().trim_end_matches('Z');
-        let (main, frac) = t.split_once('.').unwrap_or((t, ""));
-        let digits: String = frac
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .take(9)
-            .collect();
-        let cut = if digits.is_empty() {
-            format!("{main}Z")
-        } else {
-            format!("{main}.{digits}Z")
-        };
-        humantime::parse_rfc3339_weak(&cut).ok()
-    })
-}
-
 impl Acr {
     async fn api_url(&self, repo: &Repo, tail: &str) -> Result<Url> {
         let base = self.oci.transport().base_url(&repo.host).await?;
@@ -601,15 +581,7 @@ fn with_role(e: Error, repo: &Repo) -> Error {
 }
 
 impl Registry for Acr {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,
@@ -725,7 +697,7 @@ mod tests {
 
     #[test]
     fn half_a_service_principal_is_an_input_error() {
-        let mut v = VendorSettings {
+        let mut v = VendorApis {
             azure_client_secret: Some(Secret::new("sp-secret-xyz")),
             ..Default::default()
         };
@@ -736,7 +708,7 @@ mod tests {
         v.azure_client_id = Some("id".into());
         v.azure_tenant_id = Some("t".into());
         assert!(service_principal(&v).unwrap().is_some());
-        let no_secret = VendorSettings {
+        let no_secret = VendorApis {
             azure_client_id: Some("id".into()),
             ..Default::default()
         };

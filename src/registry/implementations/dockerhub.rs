@@ -42,6 +42,7 @@ use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
+use crate::registry::host::HostConfig;
 use crate::registry::media::{ACCEPT_MANIFESTS, is_index, is_manifest_type};
 use crate::registry::paging::Pages;
 use crate::registry::retry::parse_retry_after;
@@ -49,7 +50,6 @@ use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url};
-use crate::settings::Settings;
 
 /// The Hub API when `--docker-hub-api-url` is not given.
 pub const DEFAULT_API: &str = "https://hub.docker.com";
@@ -130,9 +130,9 @@ impl DockerHub {
         caps: Capabilities,
         oci: Distribution,
         host: &str,
-        settings: &Settings,
+        config: &HostConfig,
     ) -> Result<DockerHub> {
-        let v = &settings.vendor;
+        let v = &config.vendor;
         let api = match &v.docker_hub_api_url {
             Some(u) => u.clone(),
             None => Url::parse(DEFAULT_API).expect("static URL"),
@@ -166,7 +166,8 @@ impl DockerHub {
         // The Hub account is the registry account: without --registry-username, the Hub login
         // given on the command line is also the registry login (a publish needs one to push).
         // It wins over the Docker config, which is ambient, as an explicit option should.
-        if let (CredentialSource::Explicit(login), None) = (&source, &settings.registry_credential)
+        if let (CredentialSource::Explicit(login), false) =
+            (&source, config.registry_credential_given)
         {
             oci.transport().set_credential(
                 host,
@@ -624,7 +625,7 @@ impl DockerHub {
                 .tag_last_pushed
                 .as_deref()
                 .or(t.last_updated.as_deref())
-                .and_then(|s| humantime::parse_rfc3339_weak(s).ok());
+                .and_then(crate::registry::rest::parse_time);
             let Some(digest) = t.digest.filter(|d| d.contains(':')) else {
                 undigested.push((t.name, pushed));
                 continue;
@@ -773,15 +774,7 @@ impl DockerHub {
 }
 
 impl Registry for DockerHub {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,
@@ -956,12 +949,7 @@ fn hub_detail(body: &str) -> String {
 }
 
 fn error_code(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    v.get("errors")?
-        .get(0)?
-        .get("code")?
-        .as_str()
-        .map(str::to_string)
+    crate::registry::rest::OciError::first(body).and_then(|e| e.code)
 }
 
 #[cfg(test)]

@@ -732,17 +732,7 @@ impl Ecr {
 }
 
 impl Registry for Ecr {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,

@@ -27,12 +27,12 @@ use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, fallback_tag, next_link};
+use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::Secret;
-use crate::settings::Settings;
 
 const DANGLING_TAG: &str = "GOOGLE_MANIFEST_DANGLING_TAG";
 const DANGLING_PARENT: &str = "GOOGLE_MANIFEST_DANGLING_PARENT_IMAGE";
@@ -55,9 +55,9 @@ pub async fn open(
     caps: Capabilities,
     oci: Distribution,
     host: &str,
-    settings: &Settings,
+    config: &HostConfig,
 ) -> Result<Box<dyn Registry>> {
-    let v = &settings.vendor;
+    let v = &config.vendor;
     if let Some(token) = &v.google_access_token {
         oci.transport().set_credential(
             host,
@@ -498,15 +498,7 @@ impl Gcr {
 }
 
 impl Registry for Gcr {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,

@@ -29,12 +29,12 @@ use crate::error::{Error, Result};
 use crate::implementation::Capabilities;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
+use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
 use crate::registry::transport::{Request, Transport};
 use crate::registry::untag::{self, Untagged};
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url, scrub};
-use crate::settings::Settings;
 
 /// Every REST request carries these (https://docs.github.com/rest/packages).
 const ACCEPT_JSON: &str = "application/vnd.github+json";
@@ -101,19 +101,7 @@ pub fn default_api_url(host: &str) -> Url {
 /// `a/b` → `a%2Fb`: each segment percent-encoded once and the separators encoded, so the
 /// package name stays one path segment (a URL library must not turn it back into `/`).
 pub fn encode_package(name: &str) -> String {
-    name.split('/')
-        .map(|seg| {
-            seg.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("%2F")
+    crate::registry::rest::encode_segment(name)
 }
 
 /// Owner and package name of a repository (`owner/a/b` → `owner`, `a/b`).
@@ -166,7 +154,7 @@ impl Version {
         [&self.created_at, &self.updated_at]
             .into_iter()
             .flatten()
-            .filter_map(|t| humantime::parse_rfc3339_weak(t).ok())
+            .filter_map(|t| crate::registry::rest::parse_time(t))
             .max()
     }
 }
@@ -649,7 +637,7 @@ impl GitHub {
         caps: Capabilities,
         oci: Distribution,
         host: &str,
-        settings: &Settings,
+        config: &HostConfig,
     ) -> Result<GitHub> {
         let transport = oci.transport().clone();
         let legacy = is_legacy(host);
@@ -661,7 +649,7 @@ impl GitHub {
             ));
         }
         let registry_credential = transport.credential(host).await?;
-        let token = match (&settings.forge.github_token, &registry_credential) {
+        let token = match (&config.github.token, &registry_credential) {
             (Some(t), _) if !t.expose().trim().is_empty() => Some(t.clone()),
             (_, Some(Credential::Basic { password, .. })) => Some(password.clone()),
             _ => None,
@@ -678,9 +666,9 @@ impl GitHub {
                 transport.set_credential(host, Credential::basic("dockhand", t.expose()));
             }
         }
-        let base = settings
-            .forge
-            .github_api_url
+        let base = config
+            .github
+            .api_url
             .clone()
             .unwrap_or_else(|| default_api_url(host));
         Ok(GitHub {
@@ -703,21 +691,13 @@ impl GitHub {
             },
             oci,
             legacy,
-            dry_run: settings.dry_run,
+            dry_run: config.dry_run,
         })
     }
 }
 
 impl Registry for GitHub {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,

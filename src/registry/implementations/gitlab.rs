@@ -24,7 +24,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -33,18 +32,19 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
-use crate::cleanup::forge::gitlab::{Token, next_page};
 use crate::error::{Error, Result};
+use crate::forge::gitlab::{Token, next_page};
 use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
+use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
+use crate::registry::rest::parse_time;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::redact_url;
-use crate::settings::Settings;
 
 /// The feature GitLab's registry advertises when `DELETE /v2/<path>/manifests/<tag>` untags
 /// (container registry 16.4+, docs/registries.md#gitlab).
@@ -185,13 +185,9 @@ impl GitLab {
         caps: Capabilities,
         oci: Distribution,
         host: &str,
-        settings: &Settings,
+        config: &HostConfig,
     ) -> Result<GitLab> {
-        let token = settings
-            .forge
-            .gitlab_token
-            .as_ref()
-            .map(Token::from_settings);
+        let token = config.gitlab.token.clone();
         if let Some(t) = &token
             && oci.transport().credential(host).await?.is_none()
         {
@@ -207,10 +203,10 @@ impl GitLab {
             oci,
             host: host.to_string(),
             token,
-            explicit_api: settings.forge.gitlab_api_url.clone(),
-            explicit_project: settings
-                .forge
-                .gitlab_project
+            explicit_api: config.gitlab.api_url.clone(),
+            explicit_project: config
+                .gitlab
+                .project
                 .as_deref()
                 .map(|p| p.trim().trim_matches('/').to_string())
                 .filter(|p| !p.is_empty()),
@@ -805,13 +801,7 @@ fn unsupported_text(status: u16, code: Option<&str>) -> String {
 
 /// The `code` of the first registry error in a body.
 fn registry_code(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    v.get("errors")?
-        .get(0)?
-        .get("code")?
-        .as_str()
-        .map(str::to_string)
-        .filter(|c| !c.is_empty())
+    crate::registry::rest::OciError::first_code(body)
 }
 
 /// `https://gitlab.example/jwt/auth` → `https://gitlab.example/api/v4` (a relative URL root such
@@ -843,44 +833,8 @@ pub fn project_candidates(explicit: Option<&str>, path: &str) -> Vec<String> {
     out
 }
 
-/// An RFC 3339 time with any offset (`2019-01-06T16:49:51.272+00:00`, `…Z`, `…-05:00`).
-pub fn parse_time(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    if let Some(rest) = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
-        return humantime::parse_rfc3339_weak(rest).ok();
-    }
-    // The offset is the last `+hh:mm` / `-hh:mm` after the time part.
-    let t = s.find('T').or_else(|| s.find(' '))?;
-    let (head, tail) = s.split_at(t);
-    let pos = tail.rfind(['+', '-'])?;
-    let (time, offset) = tail.split_at(pos);
-    let sign: i64 = if offset.starts_with('-') { -1 } else { 1 };
-    let digits: String = offset[1..].chars().filter(|c| c.is_ascii_digit()).collect();
-    if digits.len() != 4 {
-        return None;
-    }
-    let hours: i64 = digits[..2].parse().ok()?;
-    let minutes: i64 = digits[2..].parse().ok()?;
-    let local = humantime::parse_rfc3339_weak(&format!("{head}{time}")).ok()?;
-    let shift = Duration::from_secs(((hours * 60 + minutes) * 60) as u64);
-    // Local time = UTC + offset, so UTC = local − offset.
-    if sign > 0 {
-        local.checked_sub(shift)
-    } else {
-        local.checked_add(shift)
-    }
-}
-
 impl Registry for GitLab {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,
@@ -1010,20 +964,6 @@ mod tests {
         let secs = z.duration_since(UNIX_EPOCH).unwrap().as_secs();
         assert_eq!(secs, 1_546_793_391);
         assert!(parse_time("yesterday").is_none());
-    }
-
-    #[test]
-    fn tokens_from_settings() {
-        use crate::secret::Secret;
-        use crate::settings::ForgeToken;
-        let t = Token::from_settings(&ForgeToken::Private(Secret::new("glpat-x")));
-        assert!(matches!(&t, Token::Private(s) if s.expose() == "glpat-x"));
-        let t = Token::from_settings(&ForgeToken::Private(Secret::new("oauth2:abc")));
-        assert!(matches!(&t, Token::Bearer(s) if s.expose() == "abc"));
-        assert_eq!(t.header().unwrap().1.to_str().unwrap(), "Bearer abc");
-        let t = Token::from_settings(&ForgeToken::Job(Secret::new("job")));
-        assert_eq!(t.header().unwrap().0.as_str(), "job-token");
-        assert!(t.describe().contains("CI_JOB_TOKEN"));
     }
 
     #[test]

@@ -28,12 +28,13 @@ use crate::error::{Error, Result};
 use crate::implementation::Capabilities;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
+use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
+use crate::registry::rest::{OciError, encode_segment};
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url};
-use crate::settings::Settings;
 
 /// Largest page the artifacts API serves (Harbor's API: `page_size` ≤ 100).
 const PAGE_SIZE: usize = 100;
@@ -60,9 +61,9 @@ impl Harbor {
         caps: Capabilities,
         oci: Distribution,
         host: &str,
-        settings: &Settings,
+        config: &HostConfig,
     ) -> Result<Harbor> {
-        let v = &settings.vendor;
+        let v = &config.vendor;
         let (login, login_source) = match (&v.harbor_username, &v.harbor_password) {
             (Some(u), Some(p)) => {
                 // The same account logs in to the registry when nothing else is configured.
@@ -108,7 +109,7 @@ impl Harbor {
         let s = format!(
             "{}projects/{}/repositories/{}/artifacts{tail}",
             self.api().await?,
-            encode(project),
+            encode_segment(project),
             encode_twice(rest)
         );
         Url::parse(&s).map_err(|e| Error::input(format!("invalid repository {repo}: {e}")))
@@ -265,7 +266,7 @@ impl Harbor {
         let url = self
             .api()
             .await?
-            .join(&format!("projects/{}", encode(project)))
+            .join(&format!("projects/{}", encode_segment(project)))
             .map_err(|e| Error::input(format!("invalid project {project:?}: {e}")))?;
         let mut req = Request::new(Method::GET, url.clone());
         req.registry_auth = false;
@@ -311,15 +312,7 @@ impl Harbor {
 }
 
 impl Registry for Harbor {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn ensure_repository<'a>(&'a self, repo: &'a Repo) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.ensure_project(repo))
@@ -340,7 +333,7 @@ impl Registry for Harbor {
     ) -> BoxFuture<'a, Result<Deleted>> {
         Box::pin(async move {
             let url = self
-                .artifacts_url(repo, &format!("/{}", encode(digest)))
+                .artifacts_url(repo, &format!("/{}", encode_segment(digest)))
                 .await?;
             self.delete(url, &format!("delete {repo}@{digest}")).await
         })
@@ -355,7 +348,10 @@ impl Registry for Harbor {
         Box::pin(async move {
             // The tag itself names the artifact: no lookup of its digest first.
             let url = self
-                .artifacts_url(repo, &format!("/{}/tags/{}", encode(tag), encode(tag)))
+                .artifacts_url(
+                    repo,
+                    &format!("/{}/tags/{}", encode_segment(tag), encode_segment(tag)),
+                )
                 .await?;
             let u = match self
                 .delete(url, &format!("delete tag {repo}:{tag}"))
@@ -423,7 +419,7 @@ fn to_listing(artifacts: Vec<Artifact>) -> Listing {
 
 /// Harbor writes RFC 3339 times (`2024-05-01T12:00:00.000Z`); the zero time means "never".
 fn parse_time(s: &str) -> Option<SystemTime> {
-    let t = humantime::parse_rfc3339_weak(s).ok()?;
+    let t = crate::registry::rest::parse_time(s)?;
     (t > SystemTime::UNIX_EPOCH).then_some(t)
 }
 
@@ -454,23 +450,8 @@ fn kept_reason(status: u16, code: Option<&str>, message: &str) -> Option<String>
 
 /// `{"errors":[{"code","message"}]}` → (code, message).
 async fn harbor_error(resp: reqwest::Response) -> (Option<String>, Option<String>) {
-    #[derive(Deserialize)]
-    struct Envelope {
-        #[serde(default)]
-        errors: Vec<Item>,
-    }
-    #[derive(Deserialize)]
-    struct Item {
-        #[serde(default)]
-        code: Option<String>,
-        #[serde(default)]
-        message: Option<String>,
-    }
     let text = resp.text().await.unwrap_or_default();
-    match serde_json::from_str::<Envelope>(&text)
-        .ok()
-        .and_then(|e| e.errors.into_iter().next())
-    {
+    match OciError::first(&text) {
         Some(i) => (i.code, i.message),
         None if text.trim().is_empty() => (None, None),
         None => (None, Some(text.trim().chars().take(200).collect())),
@@ -489,23 +470,9 @@ fn split(repo: &Repo) -> Result<(&str, &str)> {
     }
 }
 
-/// Percent-encodes one path segment: everything but RFC 3986 unreserved characters and `:`
-/// (digests stay `sha256:…`), so `/` becomes `%2F`.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Harbor decodes the repository segment twice: `a/b` → `a%2Fb` → `a%252Fb`.
 fn encode_twice(s: &str) -> String {
-    encode(&encode(s))
+    encode_segment(&encode_segment(s))
 }
 
 fn basic(user: &str, pass: &Secret) -> Result<HeaderValue> {
@@ -523,8 +490,8 @@ mod tests {
         assert_eq!(encode_twice("team/app"), "team%252Fapp");
         assert_eq!(encode_twice("app"), "app");
         assert_eq!(encode_twice("a/b/c"), "a%252Fb%252Fc");
-        assert_eq!(encode("sha256:ab"), "sha256:ab");
-        assert_eq!(encode("a b"), "a%20b");
+        assert_eq!(encode_segment("sha256:ab"), "sha256:ab");
+        assert_eq!(encode_segment("a b"), "a%20b");
         let r = Repo::new("h", "project/team/app");
         assert_eq!(split(&r).unwrap(), ("project", "team/app"));
         assert_eq!(

@@ -2,8 +2,8 @@
 //! (docs/registries.md#per-registry). Each holds its vendor API client and a [`Registry`] that
 //! overrides only what its vendor changes; everything else is the shared OCI data plane.
 //!
-//! [`open`] picks the module for the detected implementation and gives it the settings it
-//! reads (tokens, API URLs, credentials), so vendor logins happen here and nowhere else.
+//! [`open`] picks the module for the detected implementation and gives it the [`HostConfig`]
+//! (tokens, API URLs, credentials), so vendor logins happen here and nowhere else.
 
 pub mod acr;
 pub mod dockerhub;
@@ -18,7 +18,7 @@ use super::distribution::Distribution;
 use super::{Generic, Registry};
 use crate::error::Result;
 use crate::implementation::{Capabilities, Implementation};
-use crate::settings::Settings;
+use crate::registry::host::HostConfig;
 
 /// The registry object for a detected implementation. `host` is the registry host of the
 /// images repo (`host[:port]`). Vendors without a module of their own use the generic one with
@@ -27,7 +27,7 @@ pub async fn open(
     caps: Capabilities,
     oci: Distribution,
     host: &str,
-    settings: &Settings,
+    config: &HostConfig,
 ) -> Result<Box<dyn Registry>> {
     let generic = |oci| -> Result<Box<dyn Registry>> { Ok(Box::new(Generic::new(caps, oci))) };
     match caps.implementation {
@@ -36,25 +36,25 @@ pub async fn open(
         Implementation::Ecr => ecr::open(caps, oci, host).await,
 
         Implementation::GitHub => Ok(Box::new(
-            github::GitHub::open(caps, oci, host, settings).await?,
+            github::GitHub::open(caps, oci, host, config).await?,
         )),
 
         Implementation::GitLab => Ok(Box::new(
-            gitlab::GitLab::open(caps, oci, host, settings).await?,
+            gitlab::GitLab::open(caps, oci, host, config).await?,
         )),
 
         Implementation::DockerHub => Ok(Box::new(dockerhub::DockerHub::new(
-            caps, oci, host, settings,
+            caps, oci, host, config,
         )?)),
 
-        Implementation::Acr => acr::open(caps, oci, host, settings).await,
+        Implementation::Acr => acr::open(caps, oci, host, config).await,
 
         Implementation::Harbor => Ok(Box::new(
-            harbor::Harbor::open(caps, oci, host, settings).await?,
+            harbor::Harbor::open(caps, oci, host, config).await?,
         )),
 
-        Implementation::Quay => Ok(Box::new(quay::Quay::open(caps, oci, host, settings).await?)),
+        Implementation::Quay => Ok(Box::new(quay::Quay::open(caps, oci, host, config).await?)),
 
-        Implementation::Gcr => gcr::open(caps, oci, host, settings).await,
+        Implementation::Gcr => gcr::open(caps, oci, host, config).await,
     }
 }

@@ -30,13 +30,14 @@ use crate::implementation::Capabilities;
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
+use crate::registry::host::HostConfig;
 use crate::registry::media::ACCEPT_MANIFESTS;
 use crate::registry::paging::Pages;
+use crate::registry::rest::{OciError, encode_segment};
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
 use crate::secret::{Secret, redact_url};
-use crate::settings::Settings;
 
 /// Largest page of the tag API (Quay's API: `limit` ≤ 100).
 const PAGE_SIZE: usize = 100;
@@ -59,9 +60,9 @@ impl Quay {
         caps: Capabilities,
         oci: Distribution,
         host: &str,
-        settings: &Settings,
+        config: &HostConfig,
     ) -> Result<Quay> {
-        let token = settings.vendor.quay_token.clone();
+        let token = config.vendor.quay_token.clone();
         if let Some(t) = &token
             && oci.transport().credential(host).await?.is_none()
         {
@@ -96,8 +97,8 @@ impl Quay {
         let base = self.oci.transport().base_url(&self.host).await?;
         let s = format!(
             "{base}api/v1/repository/{}/{}/tag/{tail}",
-            encode(ns),
-            encode(name)
+            encode_segment(ns),
+            encode_segment(name)
         );
         Url::parse(&s).map_err(|e| Error::input(format!("invalid repository {repo}: {e}")))
     }
@@ -225,15 +226,7 @@ impl Quay {
 }
 
 impl Registry for Quay {
-    fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-    fn as_dyn(&self) -> &dyn Registry {
-        self
-    }
-    fn oci(&self) -> &Distribution {
-        &self.oci
-    }
+    crate::registry::registry_accessors!();
 
     fn listing<'a>(
         &'a self,
@@ -281,7 +274,7 @@ impl Registry for Quay {
                 };
                 return Ok((u, true));
             };
-            let url = self.tag_url(repo, &encode(tag)).await?;
+            let url = self.tag_url(repo, &encode_segment(tag)).await?;
             let resp = self.api_send(Method::DELETE, url.clone(), token).await?;
             let status = resp.status().as_u16();
             let u = match status {
@@ -350,7 +343,11 @@ fn to_listing(tags: Vec<QuayTag>, now: SystemTime) -> Listing {
             .start_ts
             .filter(|s| *s > 0)
             .map(|s| UNIX_EPOCH + Duration::from_secs(s as u64))
-            .or_else(|| t.last_modified.as_deref().and_then(parse_rfc2822));
+            .or_else(|| {
+                t.last_modified
+                    .as_deref()
+                    .and_then(crate::registry::rest::parse_time)
+            });
         let entry = listing.manifests.entry(digest.clone()).or_insert(Listed {
             // The tag API does not give a manifest media type: one HEAD per digest tells it.
             media_type: None,
@@ -361,17 +358,6 @@ fn to_listing(tags: Vec<QuayTag>, now: SystemTime) -> Listing {
         listing.tags.insert(t.name, digest);
     }
     listing
-}
-
-/// `Mon, 06 Jan 2025 10:00:00 -0000` (Quay's `last_modified`, UTC).
-fn parse_rfc2822(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    let utc = s
-        .strip_suffix("-0000")
-        .or_else(|| s.strip_suffix("+0000"))
-        .or_else(|| s.strip_suffix("GMT"))
-        .or_else(|| s.strip_suffix("UTC"))?;
-    httpdate::parse_http_date(&format!("{} GMT", utc.trim())).ok()
 }
 
 /// Quay's API errors (RFC 7807-like) and its registry errors (`{"errors":[…]}`), read together.
@@ -434,24 +420,9 @@ impl QuayError {
 }
 
 async fn quay_error(resp: reqwest::Response) -> QuayError {
-    #[derive(Deserialize)]
-    struct Envelope {
-        #[serde(default)]
-        errors: Vec<Item>,
-    }
-    #[derive(Deserialize)]
-    struct Item {
-        #[serde(default)]
-        code: Option<String>,
-        #[serde(default)]
-        message: Option<String>,
-    }
     let text = resp.text().await.unwrap_or_default();
     let mut e: QuayError = serde_json::from_str(&text).unwrap_or_default();
-    if let Some(i) = serde_json::from_str::<Envelope>(&text)
-        .ok()
-        .and_then(|v| v.errors.into_iter().next())
-    {
+    if let Some(i) = OciError::first(&text) {
         e.code = i.code;
         e.message = i.message;
     }
@@ -471,27 +442,18 @@ fn split(repo: &Repo) -> Result<(&str, &str)> {
     }
 }
 
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn rfc2822_times() {
-        let t = parse_rfc2822("Mon, 06 Jan 2025 10:00:00 -0000").unwrap();
+        let t = crate::registry::rest::parse_time("Mon, 06 Jan 2025 10:00:00 -0000").unwrap();
         assert_eq!(t, humantime::parse_rfc3339("2025-01-06T10:00:00Z").unwrap());
-        assert_eq!(parse_rfc2822("Mon, 06 Jan 2025 10:00:00 +0200"), None);
+        assert_eq!(
+            crate::registry::rest::parse_time("Mon, 06 Jan 2025 10:00:00 +0200"),
+            None
+        );
     }
 
     #[test]

@@ -41,8 +41,8 @@ const SCOPE_HINT: &str = "the GitHub token needs read access to the repository's
 
 #[derive(GraphQLQuery)]
 #[graphql(
-    schema_path = "src/cleanup/forge/github_schema.graphql",
-    query_path = "src/cleanup/forge/github_refs.graphql",
+    schema_path = "src/forge/github_schema.graphql",
+    query_path = "src/forge/github_refs.graphql",
     response_derives = "Debug"
 )]
 pub struct RepositoryRefs;
@@ -68,6 +68,41 @@ struct GraphqlError {
 #[derive(Deserialize)]
 struct RestError {
     message: Option<String>,
+}
+
+/// Failures of the GraphQL exchange itself that wrap a lower error (the texts are what the
+/// user reads; HTTP statuses and GraphQL errors are worded by `http_error`/`graphql_error`).
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("cannot encode the GraphQL query: {source}")]
+    Encode {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("reading the reply of {url} failed: {source}")]
+    Read {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the GraphQL reply of {url} is not what was asked for: {source}")]
+    Reply {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl crate::error::Classify for GitHubError {
+    fn kind(&self) -> Kind {
+        Kind::Operation
+    }
+}
+
+impl From<GitHubError> for Error {
+    fn from(e: GitHubError) -> Error {
+        Error::from_layer(e)
+    }
 }
 
 /// Every branch and tag name of `owner/repo`, without the `refs/heads/` / `refs/tags/` prefix.
@@ -195,7 +230,7 @@ impl Client<'_> {
         variables: repository_refs::Variables,
     ) -> Result<repository_refs::RepositoryRefsRepositoryRefs> {
         let body = serde_json::to_vec(&RepositoryRefs::build_query(variables))
-            .map_err(|e| Error::operation(format!("cannot encode the GraphQL query: {e}")))?;
+            .map_err(|source| GitHubError::Encode { source })?;
         let mut req = Request::new(Method::POST, self.endpoint.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, concat!("dockhand/", env!("CARGO_PKG_VERSION")))
@@ -227,7 +262,12 @@ impl Client<'_> {
                 "GitHub secondary rate limit: waiting {}s before retrying",
                 wait.as_secs()
             ));
-            tokio::time::sleep(wait).await;
+            // Taken from the run-wide retry budget, as every other rate-limit wait is
+            // (docs/ARCHITECTURE.md, "The transport"); a raw sleep here escaped it.
+            let api = crate::registry::transport::host_port(&self.endpoint);
+            self.transport
+                .wait(&api, wait, "GitHub secondary rate limit")
+                .await?;
         };
 
         let status = resp.status();
@@ -235,20 +275,16 @@ impl Client<'_> {
             .headers()
             .get("x-ratelimit-remaining")
             .is_some_and(|v| v.as_bytes() == b"0");
-        let bytes = resp.bytes().await.map_err(|e| {
-            Error::operation(format!(
-                "reading the reply of {} failed: {e}",
-                redact_url(&self.endpoint)
-            ))
+        let bytes = resp.bytes().await.map_err(|source| GitHubError::Read {
+            url: redact_url(&self.endpoint),
+            source,
         })?;
         if status != StatusCode::OK {
             return Err(self.http_error(status, rate_limited, &bytes));
         }
-        let reply: Reply = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::operation(format!(
-                "the GraphQL reply of {} is not what was asked for: {e}",
-                redact_url(&self.endpoint)
-            ))
+        let reply: Reply = serde_json::from_slice(&bytes).map_err(|source| GitHubError::Reply {
+            url: redact_url(&self.endpoint),
+            source,
         })?;
         if !reply.errors.is_empty() {
             return Err(self.graphql_error(&reply.errors));
@@ -337,6 +373,29 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The texts of the wrapped failures, as the format! calls they replaced wrote them.
+    #[test]
+    fn wrapped_failures_keep_their_text_and_source() {
+        let bad = || serde_json::from_slice::<serde_json::Value>(b"x").unwrap_err();
+        let e: Error = GitHubError::Reply {
+            url: "https://api.github.com/graphql".into(),
+            source: bad(),
+        }
+        .into();
+        assert_eq!(e.kind, Kind::Operation);
+        assert_eq!(
+            e.to_string(),
+            "the GraphQL reply of https://api.github.com/graphql is not what was asked for: \
+             expected value at line 1 column 1"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        let e: Error = GitHubError::Encode { source: bad() }.into();
+        assert_eq!(
+            e.to_string(),
+            "cannot encode the GraphQL query: expected value at line 1 column 1"
+        );
+    }
 
     fn endpoint(base: &str) -> String {
         graphql_endpoint(&Url::parse(base).unwrap())

@@ -13,11 +13,85 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::cleanup::model::GitRefs;
-use crate::error::{Error, Result};
+use crate::error::{Classify, Error, Kind, Result};
 use crate::registry::distribution::next_link;
 use crate::registry::paging::Pages;
 use crate::registry::transport::{Request, Transport};
 use crate::secret::{Secret, redact_url};
+
+/// What can go wrong talking to GitLab's REST API (the texts are what the user reads).
+#[derive(Debug, thiserror::Error)]
+pub enum GitLabError {
+    #[error("the GitLab token was refused")]
+    Refused,
+    #[error("the GitLab token may not read the {what} of project {project}")]
+    Forbidden { what: String, project: String },
+    #[error("GitLab project {project} not found (or the token cannot see it)")]
+    NotFound { project: String },
+    /// Any other status; `detail` is `: <message>` from the body, or empty.
+    #[error("GitLab answered GET {url} with HTTP {status}{detail}")]
+    Status {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("reading GitLab {what} from {url} failed: {source}")]
+    Read {
+        what: String,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("GitLab answered {url} with something other than a list of {what}: {source}")]
+    NotAList {
+        what: String,
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("GitLab sent a bad X-Next-Page header {0:?}")]
+    BadNextPage(String),
+    #[error("GitLab's next page {next} is not on the API's origin {origin}")]
+    ForeignNextPage { next: String, origin: String },
+}
+
+impl Classify for GitLabError {
+    fn kind(&self) -> Kind {
+        match self {
+            GitLabError::Refused | GitLabError::Forbidden { .. } => Kind::Auth,
+            GitLabError::NotFound { .. } => Kind::Input,
+            _ => Kind::Operation,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        let hint = match self {
+            GitLabError::Refused => {
+                "check that the token is valid and not expired (PRIVATE-TOKEN, CI_JOB_TOKEN or OAuth)"
+            }
+            GitLabError::Forbidden { .. } => {
+                "a personal, project or group token needs the read_api (or read_repository) \
+                 scope; CI_JOB_TOKEN works only for the pipeline's own project"
+            }
+            GitLabError::NotFound { .. } => {
+                "check --gitlab-project (CI_PROJECT_ID in GitLab CI) and the GitLab API URL"
+            }
+            GitLabError::NotAList { .. } => "check that the GitLab API URL ends in /api/v4",
+            GitLabError::ForeignNextPage { .. } => {
+                "set the GitLab API URL to the instance's external URL (CI_API_V4_URL)"
+            }
+            GitLabError::Status { .. } | GitLabError::Read { .. } | GitLabError::BadNextPage(_) => {
+                return None;
+            }
+        };
+        Some(hint.into())
+    }
+}
+
+impl From<GitLabError> for Error {
+    fn from(e: GitLabError) -> Error {
+        Error::from_layer(e)
+    }
+}
 
 /// How a GitLab API token is sent.
 #[derive(Debug, Clone)]
@@ -31,16 +105,13 @@ pub enum Token {
 }
 
 impl Token {
-    /// The token the settings hold. A `--gitlab-token` given as `oauth2:<token>` is an OAuth
-    /// token, sent as `Authorization: Bearer` (GitLab's own `oauth2` user name convention).
-    pub fn from_settings(token: &crate::settings::ForgeToken) -> Token {
-        use crate::settings::ForgeToken;
-        match token {
-            ForgeToken::Private(s) => match s.expose().strip_prefix("oauth2:") {
-                Some(oauth) => Token::Bearer(Secret::new(oauth)),
-                None => Token::Private(s.clone()),
-            },
-            ForgeToken::Job(s) => Token::Job(s.clone()),
+    /// A token given as an option (`--gitlab-token`): an access token for `PRIVATE-TOKEN`, or,
+    /// written `oauth2:<token>`, an OAuth token sent as `Authorization: Bearer` (GitLab's own
+    /// `oauth2` user name convention). Both the registry and git-ref paths take it from here.
+    pub fn from_option(token: &Secret) -> Token {
+        match token.expose().strip_prefix("oauth2:") {
+            Some(oauth) => Token::Bearer(Secret::new(oauth)),
+            None => Token::Private(token.clone()),
         }
     }
 
@@ -145,19 +216,17 @@ async fn list(
             return Err(failure(status, &text, project, what, &url));
         }
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| {
-            Error::operation(format!(
-                "reading GitLab {what} from {} failed: {e}",
-                redact_url(&url)
-            ))
+        let body = resp.bytes().await.map_err(|source| GitLabError::Read {
+            what: what.to_string(),
+            url: redact_url(&url),
+            source,
         })?;
-        let page: Vec<Named> = serde_json::from_slice(&body).map_err(|e| {
-            Error::operation(format!(
-                "GitLab answered {} with something other than a list of {what}: {e}",
-                redact_url(&url)
-            ))
-            .with_hint("check that the GitLab API URL ends in /api/v4")
-        })?;
+        let page: Vec<Named> =
+            serde_json::from_slice(&body).map_err(|source| GitLabError::NotAList {
+                what: what.to_string(),
+                url: redact_url(&url),
+                source,
+            })?;
         names.extend(page.into_iter().map(|n| n.name));
         match next_page(&headers, &url, &first)? {
             Some(next) => url = next,
@@ -182,40 +251,35 @@ pub fn next_page(headers: &HeaderMap, current: &Url, first: &Url) -> Result<Opti
         .filter(|v| !v.is_empty());
     match (x_next, link) {
         (Some(n), _) => {
-            let page: u64 = n.parse().map_err(|_| {
-                Error::operation(format!("GitLab sent a bad X-Next-Page header {n:?}"))
-            })?;
+            let page: u64 = n
+                .parse()
+                .map_err(|_| GitLabError::BadNextPage(n.to_string()))?;
             let mut next = first.clone();
             next.query_pairs_mut()
                 .append_pair("page", &page.to_string());
             Ok(Some(next))
         }
-        (None, Some(other)) => Err(Error::operation(format!(
-            "GitLab's next page {} is not on the API's origin {}",
-            redact_url(&other),
-            first.origin().ascii_serialization()
-        ))
-        .with_hint("set the GitLab API URL to the instance's external URL (CI_API_V4_URL)")),
+        (None, Some(other)) => Err(GitLabError::ForeignNextPage {
+            next: redact_url(&other),
+            origin: first.origin().ascii_serialization(),
+        }
+        .into()),
         (None, None) => Ok(None),
     }
 }
 
 fn failure(status: StatusCode, body: &str, project: &str, what: &str, url: &Url) -> Error {
     match status.as_u16() {
-        401 => Error::auth("the GitLab token was refused").with_hint(
-            "check that the token is valid and not expired (PRIVATE-TOKEN, CI_JOB_TOKEN or OAuth)",
-        ),
-        403 => Error::auth(format!(
-            "the GitLab token may not read the {what} of project {project}"
-        ))
-        .with_hint(
-            "a personal, project or group token needs the read_api (or read_repository) scope; \
-             CI_JOB_TOKEN works only for the pipeline's own project",
-        ),
-        404 => Error::input(format!(
-            "GitLab project {project} not found (or the token cannot see it)"
-        ))
-        .with_hint("check --gitlab-project (CI_PROJECT_ID in GitLab CI) and the GitLab API URL"),
+        401 => GitLabError::Refused.into(),
+        403 => GitLabError::Forbidden {
+            what: what.to_string(),
+            project: project.to_string(),
+        }
+        .into(),
+        404 => GitLabError::NotFound {
+            project: project.to_string(),
+        }
+        .into(),
         code => {
             let detail = serde_json::from_str::<ErrorBody>(body)
                 .ok()
@@ -236,10 +300,12 @@ fn failure(status: StatusCode, body: &str, project: &str, what: &str, url: &Url)
             } else {
                 format!(": {}", crate::secret::scrub(&detail))
             };
-            Error::operation(format!(
-                "GitLab answered GET {} with HTTP {code}{detail}",
-                redact_url(url)
-            ))
+            GitLabError::Status {
+                url: redact_url(url),
+                status: code,
+                detail,
+            }
+            .into()
         }
     }
 }
@@ -301,6 +367,72 @@ mod tests {
                 .unwrap()
                 .as_str()
                 .starts_with("https://g.example/")
+        );
+    }
+
+    /// The exact texts users read (pinned before the typed error replaced the format! calls).
+    #[test]
+    fn failure_messages_are_pinned() {
+        use crate::error::Kind;
+        let u =
+            Url::parse("https://g.example/api/v4/projects/1/repository/tags?private_token=s3cr3t")
+                .unwrap();
+        let shown = |status: u16, body: &str| {
+            let e = failure(
+                StatusCode::from_u16(status).unwrap(),
+                body,
+                "g/p",
+                "tags",
+                &u,
+            );
+            (e.kind, e.to_string())
+        };
+        assert_eq!(
+            shown(401, ""),
+            (
+                Kind::Auth,
+                "the GitLab token was refused\n  hint: check that the token is valid and not \
+                 expired (PRIVATE-TOKEN, CI_JOB_TOKEN or OAuth)"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            shown(403, ""),
+            (
+                Kind::Auth,
+                "the GitLab token may not read the tags of project g/p\n  hint: a personal, \
+                 project or group token needs the read_api (or read_repository) scope; \
+                 CI_JOB_TOKEN works only for the pipeline's own project"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            shown(404, ""),
+            (
+                Kind::Input,
+                "GitLab project g/p not found (or the token cannot see it)\n  hint: check \
+                 --gitlab-project (CI_PROJECT_ID in GitLab CI) and the GitLab API URL"
+                    .to_string()
+            )
+        );
+        let (kind, text) = shown(502, "  bad gateway  ");
+        assert_eq!(kind, Kind::Operation);
+        assert_eq!(
+            text,
+            format!(
+                "GitLab answered GET {} with HTTP 502: bad gateway",
+                redact_url(&u)
+            )
+        );
+        let (_, text) = shown(500, "");
+        assert_eq!(
+            text,
+            format!("GitLab answered GET {} with HTTP 500", redact_url(&u))
+        );
+        let (_, text) = shown(400, r#"{"message":{"per_page":["is invalid"]}}"#);
+        assert!(
+            text.ends_with(r#"HTTP 400: {"per_page":["is invalid"]}"#),
+            "{text}"
         );
     }
 
