@@ -1,4 +1,4 @@
-//! `cleanup::forge::github::refs` against an in-test fake of GitHub's GraphQL endpoint.
+//! `forge::github::refs` against an in-test fake of GitHub's GraphQL endpoint.
 //!
 //! The fake serves `repository(owner, name) { refs(refPrefix, first, after) { … } }` the way
 //! GitHub does: Bearer auth with a REST-style 401 body, `first` limited to 1..=100 (a GraphQL
@@ -16,8 +16,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
-use dockhand::cleanup::forge::github;
 use dockhand::error::Kind;
+use dockhand::forge::github;
 use dockhand::registry::credentials::CredentialStore;
 use dockhand::registry::transport::{Transport, TransportConfig};
 use dockhand::secret::Secret;

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dockhand::Kind;
-use dockhand::cleanup::forge::gitlab::{Token, refs};
+use dockhand::forge::gitlab::{Token, refs};
 use dockhand::registry::credentials::CredentialStore;
 use dockhand::registry::transport::{Transport, TransportConfig};
 use dockhand::secret::Secret;
