@@ -16,6 +16,7 @@ mod docs_guard;
 pub mod error;
 pub mod fixtures;
 pub mod implementation;
+pub mod kube;
 pub mod log;
 pub mod naming;
 pub mod publish;
