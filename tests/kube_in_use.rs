@@ -31,7 +31,8 @@ const BETA_TOKEN: &str = "beta-exec-token-0002";
 // The fake API server.
 
 struct FakeState {
-    token: String,
+    /// The bearer token required; `None` when a verified client certificate is (TLS fake).
+    token: Option<String>,
     lists: HashMap<String, Vec<Value>>,
     /// Continue tokens issued: token → (path, offset).
     continues: Mutex<HashMap<String, (String, usize)>>,
@@ -60,7 +61,9 @@ async fn handle(State(s): State<Arc<FakeState>>, uri: Uri, headers: HeaderMap) -
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if auth != format!("Bearer {}", s.token) {
+    if let Some(token) = &s.token
+        && auth != format!("Bearer {token}")
+    {
         return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
     }
     let path = uri.path().to_string();
@@ -146,13 +149,22 @@ const PATHS: [&str; 7] = [
 impl FakeKube {
     /// Serves `lists` (path → items); every other workload list is empty.
     fn start(token: &str, lists: Vec<(&str, Vec<Value>)>) -> FakeKube {
+        Self::start_with(Some(token), None, lists)
+    }
+
+    /// `tls`: serve HTTPS with this configuration (it checks client certificates; no bearer).
+    fn start_with(
+        token: Option<&str>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        lists: Vec<(&str, Vec<Value>)>,
+    ) -> FakeKube {
         let mut all: HashMap<String, Vec<Value>> =
             PATHS.iter().map(|p| (p.to_string(), Vec::new())).collect();
         for (p, items) in lists {
             all.insert(p.to_string(), items);
         }
         let state = Arc::new(FakeState {
-            token: token.to_string(),
+            token: token.map(str::to_string),
             lists: all,
             continues: Mutex::new(HashMap::new()),
             issued: AtomicUsize::new(1),
@@ -172,10 +184,22 @@ impl FakeKube {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                tokio::select! {
-                    _ = axum::serve(listener, app) => {}
-                    _ = stopped => {}
+                let tcp = tokio::net::TcpListener::from_std(listener).unwrap();
+                match tls {
+                    None => tokio::select! {
+                        _ = axum::serve(tcp, app) => {}
+                        _ = stopped => {}
+                    },
+                    Some(config) => {
+                        let listener = TlsListener {
+                            tcp,
+                            acceptor: tokio_rustls::TlsAcceptor::from(config),
+                        };
+                        tokio::select! {
+                            _ = axum::serve(listener, app) => {}
+                            _ = stopped => {}
+                        }
+                    }
                 }
             });
         });
@@ -212,6 +236,100 @@ impl Drop for FakeKube {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Accepts TCP connections and completes the TLS handshake; failed handshakes are dropped.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A certificate authority, a server certificate for `kube.test` and a client certificate,
+/// as PEM; and the server's TLS configuration (client certificates required, from that CA).
+struct Pki {
+    ca: String,
+    client_cert: String,
+    client_key: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+fn pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    };
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::CrlSign,
+    ];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "fake kube CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let server_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut sp = CertificateParams::new(vec!["kube.test".to_string()]).unwrap();
+    sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_cert = sp.signed_by(&server_key, &issuer).unwrap();
+
+    let client_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut cp = CertificateParams::new(Vec::<String>::new()).unwrap();
+    cp.distinguished_name.push(DnType::CommonName, "dockhand");
+    cp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = cp.signed_by(&client_key, &issuer).unwrap();
+
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(ca_cert.der().to_vec()))
+        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(server_cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+        )
+        .unwrap();
+    Pki {
+        ca: ca_cert.pem(),
+        client_cert: client_cert.pem(),
+        client_key: client_key.serialize_pem(),
+        server: Arc::new(server),
     }
 }
 
@@ -648,4 +766,73 @@ async fn the_planner_keeps_images_in_use_and_deletes_the_rest() {
     for t in p.tags.iter().filter(|t| !deleted.contains(t.tag.as_str())) {
         assert!(t.reason.contains("keep list"), "{t:?}");
     }
+}
+
+/// TLS: the CA from a relative `certificate-authority` file, `tls-server-name` (the certificate
+/// names `kube.test`, the server is `https://127.0.0.1:PORT`), a client certificate from a file
+/// and its key as `-data`; the same server without the CA is refused and fails closed.
+#[tokio::test]
+async fn tls_with_the_kubeconfigs_ca_server_name_and_client_certificate() {
+    let pki = pki();
+    let fake = FakeKube::start_with(
+        None,
+        Some(pki.server.clone()),
+        vec![(
+            "/apis/apps/v1/daemonsets",
+            vec![json!({
+                "metadata": {"name": "agent", "namespace": "kube-system"},
+                "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "quay.io/acme/agent:3"}]}}},
+            })],
+        )],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("pki")).unwrap();
+    std::fs::write(dir.path().join("pki/ca.pem"), &pki.ca).unwrap();
+    std::fs::write(dir.path().join("pki/client.pem"), &pki.client_cert).unwrap();
+    let config = dir.path().join("config");
+    let server = format!("https://127.0.0.1:{}", fake.port);
+    std::fs::write(
+        &config,
+        format!(
+            "clusters:\n\
+             - name: secure\n  cluster: {{server: '{server}', certificate-authority: pki/ca.pem, tls-server-name: kube.test}}\n\
+             - name: untrusted\n  cluster: {{server: '{server}', tls-server-name: kube.test}}\n\
+             users:\n\
+             - name: cert\n  user: {{client-certificate: pki/client.pem, client-key-data: {}}}\n\
+             contexts:\n\
+             - name: secure\n  context: {{cluster: secure, user: cert}}\n\
+             - name: untrusted\n  context: {{cluster: untrusted, user: cert}}\n",
+            dockhand::kube::client::base64(pki.client_key.as_bytes()),
+        ),
+    )
+    .unwrap();
+    let paths = vec![config];
+
+    let in_use = collect(&paths, &named(&["secure"]), false, &options())
+        .await
+        .unwrap();
+    assert_eq!(
+        in_use.images.references,
+        BTreeSet::from(["quay.io/acme/agent:3".to_string()])
+    );
+    assert_eq!(fake.state.log.lock().unwrap().len(), 7);
+
+    let e = collect(&paths, &named(&["untrusted"]), false, &options())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, Kind::Operation, "{e}");
+    assert!(e.message.contains("context untrusted"), "{e}");
+    assert!(
+        e.message.contains(&server),
+        "the kubeconfig's server is named: {e}"
+    );
+    assert!(
+        e.hint.as_deref().unwrap().contains("certificate-authority"),
+        "{e}"
+    );
+    assert_eq!(
+        fake.state.log.lock().unwrap().len(),
+        7,
+        "no request got through"
+    );
 }

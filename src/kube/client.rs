@@ -197,6 +197,8 @@ async fn run_exec(context: &str, exec: &ExecConfig) -> Result<ExecCredential, Ku
 /// One context's connection to its API server.
 pub struct ApiClient {
     context: String,
+    /// The kubeconfig's `server`, for messages (`base` may carry `tls-server-name` instead).
+    server: String,
     base: Url,
     http: reqwest::Client,
     auth: Option<HeaderValue>,
@@ -294,6 +296,7 @@ impl ApiClient {
         };
         Ok(ApiClient {
             context,
+            server: crate::secret::redact_url(&cluster.server),
             base,
             http,
             auth,
@@ -377,13 +380,13 @@ impl ApiClient {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = req.send().await.map_err(|e| KubeError::Unreachable {
             context: self.context.clone(),
-            server: self.base.to_string(),
+            server: self.server.clone(),
             message: crate::secret::scrub(&error_chain(&e)),
         })?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| KubeError::Unreachable {
             context: self.context.clone(),
-            server: self.base.to_string(),
+            server: self.server.clone(),
             message: format!("reading GET {path}: {}", error_chain(&e)),
         })?;
         let detail = || {
@@ -410,7 +413,7 @@ impl ApiClient {
             }),
             s if s.is_server_error() => Err(KubeError::Unreachable {
                 context: self.context.clone(),
-                server: self.base.to_string(),
+                server: self.server.clone(),
                 message: format!("GET {path} answered {status}: {}", detail()),
             }),
             _ => Err(self.malformed(path, &format!("answered {status}: {}", detail()))),

@@ -128,6 +128,12 @@ impl Classify for KubeError {
                  replicasets, jobs and cronjobs in all namespaces"
                     .into(),
             ),
+            KubeError::Unreachable { message, .. } if message.contains("certificate") => Some(
+                "the server's certificate is not trusted: set the cluster's \
+                 certificate-authority(-data), and tls-server-name when the certificate names \
+                 another host; nothing is deleted while a cluster's images are unknown"
+                    .into(),
+            ),
             KubeError::Unreachable { .. } => Some(
                 "nothing is deleted while a cluster's images are unknown; pass \
                  --skip-unreachable-clusters to clean up anyway"
