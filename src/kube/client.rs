@@ -194,6 +194,14 @@ async fn run_exec(context: &str, exec: &ExecConfig) -> Result<ExecCredential, Ku
 // ---------------------------------------------------------------------------------------------
 // The client.
 
+/// What [`ApiClient::list_pages`] hands over.
+pub enum Page<'a> {
+    /// The items of one page.
+    Items(&'a [Value]),
+    /// The continue token expired and the list starts over: forget the pages so far.
+    Restart,
+}
+
 /// One context's connection to its API server.
 pub struct ApiClient {
     context: String,
@@ -307,9 +315,26 @@ impl ApiClient {
     /// Every item of a list (`path` such as `/api/v1/pods`), following `continue` tokens.
     /// Returns the items and the number of pages read.
     pub async fn list(&self, path: &str) -> Result<(Vec<Value>, usize), KubeError> {
+        let mut items = Vec::new();
+        let pages = self
+            .list_pages(path, &mut |page| match page {
+                Page::Items(a) => items.extend(a.iter().cloned()),
+                Page::Restart => items.clear(),
+            })
+            .await?;
+        Ok((items, pages))
+    }
+
+    /// Reads a list page by page, handing each page's items to `on_page` (so a large cluster's
+    /// list is never held whole). After [`Page::Restart`] the list is read again from the start:
+    /// what the earlier pages gave must be dropped. Returns the number of pages of the last pass.
+    pub async fn list_pages(
+        &self,
+        path: &str,
+        on_page: &mut dyn FnMut(Page<'_>),
+    ) -> Result<usize, KubeError> {
         let mut restarted = false;
         'restart: loop {
-            let mut items = Vec::new();
             let mut seen = HashSet::new();
             let mut token: Option<String> = None;
             for page in 1..=MAX_PAGES {
@@ -327,12 +352,13 @@ impl ApiClient {
                     Err(KubeError::Gone { .. }) if token.is_some() && !restarted => {
                         // The continue token expired: the list starts over, once.
                         restarted = true;
+                        on_page(Page::Restart);
                         continue 'restart;
                     }
                     other => other?,
                 };
                 match body.get("items") {
-                    Some(Value::Array(a)) => items.extend(a.iter().cloned()),
+                    Some(Value::Array(a)) => on_page(Page::Items(a)),
                     Some(Value::Null) | None => {}
                     Some(_) => return Err(self.malformed(path, "items is not a list")),
                 }
@@ -341,7 +367,7 @@ impl ApiClient {
                     .and_then(Value::as_str)
                     .filter(|t| !t.is_empty());
                 match next {
-                    None => return Ok((items, page)),
+                    None => return Ok(page),
                     Some(t) => {
                         if !seen.insert(t.to_string()) {
                             return Err(self.malformed(

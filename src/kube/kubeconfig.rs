@@ -414,6 +414,13 @@ fn resolve_cluster(
         )?),
         _ => None,
     };
+    if c.insecure_skip_tls_verify && ca_pem.is_some() {
+        // kubectl refuses the same: a root certificate and the insecure flag contradict.
+        return Err(err(
+            "insecure-skip-tls-verify",
+            "is set together with a certificate authority; keep one of them".into(),
+        ));
+    }
     Ok(Cluster {
         name: name.to_string(),
         server,
@@ -688,6 +695,21 @@ contexts:
         )]);
         let e = crate::Error::from(k.resolve("x").unwrap_err());
         assert!(e.message.contains("exec.apiVersion"), "{e}");
+    }
+
+    #[test]
+    fn insecure_and_a_certificate_authority_contradict() {
+        let k = merge(vec![file(
+            "/k/config",
+            "clusters: [{name: c, cluster: {server: 'https://k', certificate-authority-data: Q0E=, insecure-skip-tls-verify: true}}]\n\
+             contexts: [{name: x, context: {cluster: c}}]\n",
+        )]);
+        let e = crate::Error::from(k.resolve("x").unwrap_err());
+        assert!(
+            e.message
+                .contains("clusters[c].cluster.insecure-skip-tls-verify"),
+            "{e}"
+        );
     }
 
     #[test]

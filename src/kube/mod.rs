@@ -235,9 +235,14 @@ pub async fn collect_context(
     let mut images = Images::default();
     let mut pages = 0;
     for kind in Workload::ALL {
-        let (items, n) = client.list(kind.path()).await?;
-        pages += n;
-        images.add_items(kind, &items);
+        let mut of_kind = Images::default();
+        pages += client
+            .list_pages(kind.path(), &mut |page| match page {
+                client::Page::Items(items) => of_kind.add_items(kind, items),
+                client::Page::Restart => of_kind = Images::default(),
+            })
+            .await?;
+        images.extend(&of_kind);
     }
     Ok(ContextReport {
         context: ctx.name.clone(),
