@@ -172,9 +172,14 @@ async fn run_exec(context: &str, exec: &ExecConfig) -> Result<ExecCredential, Ku
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let child = cmd
-        .spawn()
-        .map_err(|e| fail(format!("cannot start: {e}")))?;
+    let child = cmd.spawn().map_err(|e| {
+        let hint = exec
+            .install_hint
+            .as_deref()
+            .map(|h| format!(" ({})", h.trim()))
+            .unwrap_or_default();
+        fail(format!("cannot start: {e}{hint}"))
+    })?;
     let out = tokio::time::timeout(EXEC_TIMEOUT, child.wait_with_output())
         .await
         .map_err(|_| fail(format!("no answer within {} s", EXEC_TIMEOUT.as_secs())))?
@@ -505,6 +510,26 @@ mod tests {
             let e = parse_exec_credential(out, v1).unwrap_err();
             assert!(e.contains(want), "{e} should mention {want}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_missing_plugin_names_the_context_and_its_install_hint() {
+        let exec = ExecConfig {
+            key: "k".into(),
+            command: "/nonexistent/kube-login".into(),
+            args: vec![],
+            env: vec![],
+            api_version: "client.authentication.k8s.io/v1".into(),
+            install_hint: Some("install kube-login from your platform team".into()),
+        };
+        let e = crate::Error::from(ExecCache::default().get("prod", &exec).await.unwrap_err());
+        assert_eq!(e.kind, crate::Kind::Auth);
+        assert!(
+            e.message.contains("context prod")
+                && e.message.contains("/nonexistent/kube-login")
+                && e.message.contains("install kube-login"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -106,6 +106,8 @@ struct RawExec {
     env: Option<Vec<RawEnv>>,
     #[serde(default)]
     api_version: Option<String>,
+    #[serde(default)]
+    install_hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +298,8 @@ pub struct ExecConfig {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub api_version: String,
+    /// The kubeconfig's `installHint`, shown when the command cannot be started.
+    pub install_hint: Option<String>,
 }
 
 /// The exec credential API versions dockhand speaks.
@@ -537,6 +541,7 @@ fn resolve_user(context: &str, name: &str, entry: &Entry<RawUser>) -> Result<Use
                     .map(|e| (e.name, e.value))
                     .collect(),
                 api_version,
+                install_hint: nonempty(&x.install_hint),
             })
         }
     };
