@@ -17,6 +17,7 @@ pub mod error;
 pub mod fixtures;
 pub mod forge;
 pub mod implementation;
+pub mod kube;
 pub mod log;
 pub mod naming;
 pub mod publish;
