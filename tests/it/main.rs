@@ -14,6 +14,7 @@ mod fake_oci;
 mod forge_github;
 mod forge_gitlab;
 mod harness;
+mod kube_in_use;
 mod packaging;
 mod proptests;
 mod publish;
