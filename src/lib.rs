@@ -17,6 +17,8 @@ pub mod error;
 pub mod fixtures;
 pub mod implementation;
 pub mod log;
+#[cfg(test)]
+mod module_graph;
 pub mod naming;
 pub mod publish;
 pub mod registry;
