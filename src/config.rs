@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::error::{Error, Result};
-use crate::settings::options::{OptionKind, Origin, Value, Values};
+use crate::options::{OptionKind, Origin, Value, Values};
 
 /// File names looked for when `--config` is not given, in order.
 pub const DEFAULT_FILES: &[&str] = &["dockhand.yaml", "dockhand.yml", "werf.yaml", "werf.yml"];

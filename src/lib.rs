@@ -13,6 +13,7 @@ pub mod config;
 pub mod detect;
 #[cfg(test)]
 mod docs_guard;
+pub mod env;
 pub mod error;
 pub mod fixtures;
 pub mod implementation;
@@ -20,6 +21,7 @@ pub mod log;
 #[cfg(test)]
 mod module_graph;
 pub mod naming;
+pub mod options;
 pub mod publish;
 pub mod registry;
 pub mod secret;

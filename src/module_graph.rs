@@ -371,7 +371,6 @@ fn name(m: &Module) -> String {
 }
 
 #[test]
-#[ignore = "the cycles are broken in the next commits"]
 fn no_import_cycle_between_modules() {
     let g = graph();
     assert!(
@@ -413,7 +412,6 @@ const SETTINGS_KNOWN_EXCEPTIONS: &[&str] = &[
 
 /// Only the edge reads `settings`: `commands/`, `settings/` itself, `cli.rs` (and `main.rs`).
 #[test]
-#[ignore = "the moves come in the next commits"]
 fn only_the_edge_imports_settings() {
     let g = graph();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -19,9 +19,9 @@
 use serde::Serialize;
 
 use super::context::{self, CiContext, RefKind, Vendor};
+use crate::env::{self, Env};
 use crate::naming::reference::ImagesRepo;
-use crate::settings::env::{self, Env};
-use crate::settings::options::{OPTIONS, Origin, Value, Values};
+use crate::options::{OPTIONS, Origin, Value, Values};
 
 /// One value the CI implies for an option.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

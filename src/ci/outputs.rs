@@ -19,9 +19,8 @@ use std::path::Path;
 
 use super::Pipeline;
 use crate::cleanup::report::Report;
-use crate::commands::publish::PublishReport;
 use crate::error::{Error, Result};
-use crate::settings::Settings;
+use crate::publish::report::PublishReport;
 
 /// What a command produced.
 #[derive(Clone, Copy, Default)]
@@ -30,17 +29,23 @@ pub struct Results<'a> {
     pub cleanup: Option<&'a Report>,
 }
 
+/// The report files the user asked for (`--dotenv`, `--junit`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Files<'a> {
+    pub dotenv: Option<&'a Path>,
+    pub junit: Option<&'a Path>,
+}
+
 /// Writes every output file that applies. Secrets are never part of any of them.
-pub fn write(settings: &Settings, pipeline: &Pipeline, r: Results) -> Result<()> {
+pub fn write(files: Files, pipeline: &Pipeline, r: Results) -> Result<()> {
     if let Some(path) = &pipeline.github_output {
         append(path, &github_outputs(r, &delimiter()), "GITHUB_OUTPUT")?;
     }
     if let Some(path) = &pipeline.github_summary {
         append(path, &summary(r), "GITHUB_STEP_SUMMARY")?;
     }
-    if let Some(path) = settings
+    if let Some(path) = files
         .dotenv
-        .as_ref()
         .filter(|_| r.publish.is_some() || r.cleanup.is_some())
     {
         let (text, warnings) = dotenv(r);
@@ -51,7 +56,7 @@ pub fn write(settings: &Settings, pipeline: &Pipeline, r: Results) -> Result<()>
             Error::operation(format!("cannot write --dotenv {}: {e}", path.display()))
         })?;
     }
-    if let Some(path) = &settings.junit {
+    if let Some(path) = files.junit {
         std::fs::write(path, junit(r)).map_err(|e| {
             Error::operation(format!("cannot write --junit {}: {e}", path.display()))
         })?;
@@ -440,7 +445,7 @@ pub fn junit(r: Results) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::publish::{Failure, Published, Transfer};
+    use crate::publish::report::{Failure, Published, Transfer};
 
     fn report() -> PublishReport {
         PublishReport {

@@ -7,7 +7,18 @@ use std::path::Path;
 
 use super::model::GitRefs;
 use crate::error::{Error, Result};
-use crate::settings::GitRefs as Source;
+
+/// Where the branches and tags come from (`--git-refs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefSource {
+    #[default]
+    Auto,
+    Local,
+    Remote,
+    GitHub,
+    GitLab,
+    None,
+}
 
 /// Which commits the commit rules keep: the newest N of the history, and those made within a
 /// duration (`None` for a rule that is not set).
@@ -25,7 +36,7 @@ impl CommitRules {
 
 /// Reads the refs; `Ok(None)` when the source is `none`, or `auto` finds no repository.
 /// The commits that `rules` keep come from the checkout's history (not from `remote`).
-pub fn read(source: Source, dir: &Path, rules: CommitRules) -> Result<Option<GitRefs>> {
+pub fn read(source: RefSource, dir: &Path, rules: CommitRules) -> Result<Option<GitRefs>> {
     let with_commits = |mut refs: GitRefs| -> Result<GitRefs> {
         if rules.active() {
             refs.recent_commits = Some(recent_commits(dir, rules)?);
@@ -33,10 +44,10 @@ pub fn read(source: Source, dir: &Path, rules: CommitRules) -> Result<Option<Git
         Ok(refs)
     };
     match source {
-        Source::None => Ok(None),
-        Source::Local => local(dir).and_then(with_commits).map(Some),
-        Source::Remote => remote(dir).map(Some),
-        Source::Auto => match local(dir).and_then(with_commits) {
+        RefSource::None => Ok(None),
+        RefSource::Local => local(dir).and_then(with_commits).map(Some),
+        RefSource::Remote => remote(dir).map(Some),
+        RefSource::Auto => match local(dir).and_then(with_commits) {
             Ok(r) => Ok(Some(r)),
             Err(e) => {
                 crate::log::warn(&format!("git-aware cleanup is off: {e}"));
@@ -44,7 +55,7 @@ pub fn read(source: Source, dir: &Path, rules: CommitRules) -> Result<Option<Git
             }
         },
         // Forge APIs are asynchronous and read by the cleanup command (`forge`).
-        Source::GitHub | Source::GitLab => Err(Error::unsupported(
+        RefSource::GitHub | RefSource::GitLab => Err(Error::unsupported(
             "forge refs are read by forge::github / forge::gitlab",
         )),
     }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::settings::TagStrategy;
+use crate::naming::strategy::TagStrategy;
 
 /// Where a tag came from, as recorded by `dockhand publish` next to the image.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -166,7 +166,7 @@ pub async fn run(settings: &Settings) -> Result<()> {
         ),
     }
     crate::ci::outputs::write(
-        settings,
+        settings.output_files(),
         &settings.pipeline,
         crate::ci::outputs::Results {
             publish: None,

@@ -26,6 +26,12 @@ use crate::secret::Secret;
 use env::Env;
 use options::{Origin, Value, Values};
 
+// Moved below the edge (the library does not import settings); named here too so that code that
+// reads them through settings keeps compiling.
+pub use crate::cleanup::git::RefSource as GitRefs;
+pub use crate::cleanup::origin::OriginRecords;
+pub use crate::naming::strategy::TagStrategy;
+
 /// `--on-fork-pr`: what publish and cleanup do in a pull request from a fork.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnForkPr {
@@ -33,19 +39,6 @@ pub enum OnForkPr {
     #[default]
     Skip,
     Run,
-}
-
-/// `--origin-records`: whether publish attaches an origin record to each tag it sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OriginRecords {
-    /// Never attach one.
-    Off,
-    /// Attach, except where the only way is the referrers tag-schema fallback on a registry whose
-    /// UI lists every tag (Docker Hub): there the `sha256-<hex>` tags would crowd the tag list.
-    #[default]
-    Auto,
-    /// Always attach (the referrers API, else the fallback tag).
-    On,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,18 +53,6 @@ pub enum Output {
 pub struct ImageSpec {
     pub name: Option<String>,
     pub source: Option<String>,
-}
-
-/// Why a tag is in the list, which decides whether cleanup may prove its origin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TagStrategy {
-    Custom,
-    GitBranch,
-    GitTag,
-    GitCommit,
-    /// `--tag-by-digest`: derived from the content.
-    Digest,
 }
 
 /// `--tags-mode`: whether the user's tag options replace the CI's tag set (the default, as before
@@ -98,17 +79,6 @@ pub struct TagSpec {
     pub strategy: TagStrategy,
     /// The value before slugging (a branch name such as `feature/x`).
     pub source_value: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum GitRefs {
-    #[default]
-    Auto,
-    Local,
-    Remote,
-    GitHub,
-    GitLab,
-    None,
 }
 
 /// The cleanup policy as given (the planner of the cleanup issue consumes it).
@@ -221,6 +191,14 @@ pub struct Settings {
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(2 * 3600);
 
 impl Settings {
+    /// The report files the CI outputs write (`--dotenv`, `--junit`).
+    pub fn output_files(&self) -> crate::ci::outputs::Files<'_> {
+        crate::ci::outputs::Files {
+            dotenv: self.dotenv.as_deref(),
+            junit: self.junit.as_deref(),
+        }
+    }
+
     /// Layers and validates. `flags` are the values given on the command line; `config_flag` is
     /// `--config` (needed before the layers, to find the file); `cwd` is where default config
     /// files are looked for.
