@@ -99,9 +99,12 @@ impl Env {
 
     /// The CI-derived layer (below the config file): what the CI implies, given the user's
     /// layers `upper` (see `ci::defaults`).
-    pub fn ci_defaults(&self, upper: &Values) -> Values {
-        let ci = crate::ci::context::CiContext::from_env(self);
-        crate::ci::defaults::layer(&crate::ci::defaults::derive(ci.as_ref(), self, upper))
+    pub fn ci_defaults(
+        &self,
+        ci: Option<&crate::ci::context::CiContext>,
+        upper: &Values,
+    ) -> Values {
+        crate::ci::defaults::layer(&crate::ci::defaults::derive(ci, self, upper))
     }
 }
 

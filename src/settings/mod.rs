@@ -199,10 +199,15 @@ impl Settings {
         }
     }
 
-    /// Layers and validates. `flags` are the values given on the command line; `config_flag` is
-    /// `--config` (needed before the layers, to find the file); `cwd` is where default config
-    /// files are looked for.
-    pub fn build(flags: Values, env: &Env, cwd: &Path) -> Result<Settings> {
+    /// Layers and validates. `flags` are the values given on the command line; `ci` is the CI
+    /// context (computed once per run by the caller); `cwd` is where default config files are
+    /// looked for.
+    pub fn build(
+        flags: Values,
+        env: &Env,
+        ci: Option<&crate::ci::context::CiContext>,
+        cwd: &Path,
+    ) -> Result<Settings> {
         env.check_names()?;
         let env_layers = env
             .options(env::DOCKHAND_PREFIX)?
@@ -221,7 +226,7 @@ impl Settings {
             Some(c) => upper.over(c.values.clone()),
             None => upper,
         };
-        let ci_layer = env.ci_defaults(&values);
+        let ci_layer = env.ci_defaults(ci, &values);
         let add = match values.get("tags_mode") {
             Some((Value::Text(m), o)) => parse_tags_mode(m).map_err(|e| at(o, e))? == TagsMode::Add,
             _ => false,
@@ -237,9 +242,7 @@ impl Settings {
             joined.extend(user.into_iter().filter(|t| !ci.contains(t)));
             values.set("tag_custom", Value::List(joined), origin);
         }
-        let ci_commit = crate::ci::context::CiContext::from_env(env)
-            .and_then(|c| c.commit)
-            .map(|c| c.value);
+        let ci_commit = ci.and_then(|c| c.commit.as_ref()).map(|c| c.value.clone());
         let mut s = Settings::from_values(&values, config.as_ref(), ci_commit.as_deref())?;
         // An explicit GitLab token is a personal/project token; the CI job token is a job token.
         if s.forge.gitlab_token.is_none() {
@@ -247,10 +250,7 @@ impl Settings {
         }
         s.docker_config = env.docker_config_file();
         s.ci = env.ci_hints();
-        s.pipeline = crate::ci::Pipeline::from_env(
-            env,
-            crate::ci::context::CiContext::from_env(env).as_ref(),
-        );
+        s.pipeline = crate::ci::Pipeline::from_env(env, ci);
         s.config_path = config_path;
         s.project = config.map(|c| c.project);
         Ok(s)
@@ -806,11 +806,9 @@ mod tests {
             v.set_text(k, kind, val, Origin::Flag(k));
         }
         let dir = tempfile::tempdir().unwrap();
-        Settings::build(
-            v,
-            &Env::from_pairs(env.iter().map(|(a, b)| (a.to_string(), b.to_string()))),
-            dir.path(),
-        )
+        let env = Env::from_pairs(env.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        let ci = crate::ci::context::CiContext::from_env(&env);
+        Settings::build(v, &env, ci.as_ref(), dir.path())
     }
 
     fn tag_names(s: &Settings) -> Vec<&str> {
