@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::error::{Error, Result};
-use crate::options::{OptionKind, Origin, Value, Values};
+use crate::options::{OptionKind, Origin, Value, Values, spec};
 
 /// File names looked for when `--config` is not given, in order.
 pub const DEFAULT_FILES: &[&str] = &["dockhand.yaml", "dockhand.yml", "werf.yaml", "werf.yml"];
@@ -284,78 +284,44 @@ fn image_line(text: &str, index: usize) -> usize {
 
 fn meta_values(meta: MetaDoc, path: &Path) -> Values {
     let mut v = Values::default();
-    let origin = |key: &str| Origin::Config {
+    // The key a message names comes from the option table (`cleanup.keep_last`).
+    let origin = |name: &str| Origin::Config {
         file: path.to_path_buf(),
-        key: key.to_string(),
+        key: spec(name)
+            .and_then(|o| o.config_key())
+            .unwrap_or_else(|| panic!("{name} is no config key in the option table")),
     };
-    let mut text = |name: &'static str, key: &str, value: Option<String>| {
+    let mut text = |name: &'static str, value: Option<String>| {
         if let Some(s) = value {
-            v.set_text(name, OptionKind::Scalar, &s, origin(key));
+            v.set_text(name, OptionKind::Scalar, &s, origin(name));
         }
     };
-    text("images_repo", "images_repo", meta.images_repo);
+    text("images_repo", meta.images_repo);
+    text("images_repo_mode", meta.images_repo_mode);
+    text("implementation", meta.implementation);
+    text("concurrency", meta.concurrency.map(|n| n.to_string()));
     text(
-        "images_repo_mode",
-        "images_repo_mode",
-        meta.images_repo_mode,
-    );
-    text("implementation", "implementation", meta.implementation);
-    text(
-        "concurrency",
-        "concurrency",
-        meta.concurrency.map(|n| n.to_string()),
-    );
-    text(
-        "max_manifest_size",
         "max_manifest_size",
         meta.max_manifest_size.map(NumberOrText::into_text),
     );
-    text("origin_records", "origin_records", meta.origin_records);
+    text("origin_records", meta.origin_records);
     if let Some(c) = meta.cleanup {
-        text(
-            "keep_last",
-            "cleanup.keep_last",
-            c.keep_last.map(|n| n.to_string()),
-        );
-        text(
-            "keep_younger_than",
-            "cleanup.keep_younger_than",
-            c.keep_younger_than,
-        );
-        text("grace", "cleanup.grace", c.grace);
-        text("keep_list", "cleanup.keep_list", c.keep_list);
-        text(
-            "keep_commits",
-            "cleanup.keep_commits",
-            c.keep_commits.map(|n| n.to_string()),
-        );
-        text(
-            "keep_commits_younger_than",
-            "cleanup.keep_commits_younger_than",
-            c.keep_commits_younger_than,
-        );
-        text("git_refs", "cleanup.git_refs", c.git_refs);
-        text("git_dir", "cleanup.git_dir", c.git_dir);
+        text("keep_last", c.keep_last.map(|n| n.to_string()));
+        text("keep_younger_than", c.keep_younger_than);
+        text("grace", c.grace);
+        text("keep_list", c.keep_list);
+        text("keep_commits", c.keep_commits.map(|n| n.to_string()));
+        text("keep_commits_younger_than", c.keep_commits_younger_than);
+        text("git_refs", c.git_refs);
+        text("git_dir", c.git_dir);
         if let Some(b) = c.allow_latest {
-            v.set(
-                "allow_latest",
-                Value::Bool(b),
-                origin("cleanup.allow_latest"),
-            );
+            v.set("allow_latest", Value::Bool(b), origin("allow_latest"));
         }
         if let Some(p) = c.keep_tag {
-            v.set(
-                "keep_tag",
-                Value::List(p.into_vec()),
-                origin("cleanup.keep_tag"),
-            );
+            v.set("keep_tag", Value::List(p.into_vec()), origin("keep_tag"));
         }
         if let Some(p) = c.only_tag {
-            v.set(
-                "only_tag",
-                Value::List(p.into_vec()),
-                origin("cleanup.only_tag"),
-            );
+            v.set("only_tag", Value::List(p.into_vec()), origin("only_tag"));
         }
     }
     if let Some(b) = meta.no_probe {
@@ -396,6 +362,7 @@ fn yaml_error(file: &str, key: &str, e: &serde_yaml_ng::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::OPTION_SPECS;
 
     fn parse_str(text: &str) -> Result<Config> {
         parse(text, Path::new("dockhand.yaml"))
@@ -485,5 +452,42 @@ mod tests {
                 .message
                 .contains("defined twice")
         );
+    }
+
+    /// The file reads exactly the options the table gives a config key, under that key.
+    #[test]
+    fn config_keys_are_the_option_tables() {
+        let mut top = vec!["project: p".to_string()];
+        let mut cleanup = vec!["cleanup:".to_string()];
+        for o in OPTION_SPECS {
+            let value = match (o.name, o.kind) {
+                (_, OptionKind::Bool) => "true",
+                ("keep_last" | "keep_commits" | "concurrency" | "max_manifest_size", _) => "3",
+                _ => "x",
+            };
+            match o.config {
+                crate::options::ConfigKey::None => {}
+                crate::options::ConfigKey::Top => top.push(format!("{}: {value}", o.name)),
+                crate::options::ConfigKey::Cleanup => {
+                    cleanup.push(format!("  {}: {value}", o.name))
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dockhand.yaml");
+        std::fs::write(
+            &file,
+            format!("{}\n{}\n", top.join("\n"), cleanup.join("\n")),
+        )
+        .unwrap();
+        let config = load(&file).unwrap();
+        for o in OPTION_SPECS {
+            let got = config.values.get(o.name).map(|(_, origin)| origin.clone());
+            let want = o.config_key().map(|key| Origin::Config {
+                file: file.clone(),
+                key,
+            });
+            assert_eq!(got, want, "{}", o.name);
+        }
     }
 }

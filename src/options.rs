@@ -17,9 +17,90 @@ pub enum OptionKind {
     Bool,
 }
 
+/// Where an option sits in the config file's first document, if it can be set there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigKey {
+    /// Not a config key (flags and variables only).
+    None,
+    /// A top-level key of the first document: `images_repo`.
+    Top,
+    /// A key of its `cleanup:` section: `cleanup.keep_last`.
+    Cleanup,
+}
+
+/// One option: its name (the clap arg id and the snake_case spelling everywhere), its kind, and
+/// whether the config file sets it. Every other spelling is derived here, once: the flag, the
+/// `DOCKHAND_*` and `INPUT_*` variables, the config key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub kind: OptionKind,
+    pub config: ConfigKey,
+}
+
+impl OptionSpec {
+    /// `--images-repo`.
+    pub fn flag(&self) -> String {
+        format!("--{}", self.long())
+    }
+    /// `images-repo` (clap's long name).
+    pub fn long(&self) -> String {
+        self.name.replace('_', "-")
+    }
+    /// `DOCKHAND_IMAGES_REPO`.
+    pub fn dockhand_var(&self) -> String {
+        format!("DOCKHAND_{}", self.name.to_ascii_uppercase())
+    }
+    /// `INPUT_IMAGES_REPO` and `INPUT_IMAGES-REPO`: GitHub passes an action input verbatim, so
+    /// the kebab-case input names the same option.
+    pub fn input_vars(&self) -> [String; 2] {
+        let upper = self.name.to_ascii_uppercase();
+        [
+            format!("INPUT_{upper}"),
+            format!("INPUT_{}", upper.replace('_', "-")),
+        ]
+    }
+    /// `images_repo`, `cleanup.keep_last`, or `None`.
+    pub fn config_key(&self) -> Option<String> {
+        match self.config {
+            ConfigKey::None => None,
+            ConfigKey::Top => Some(self.name.to_string()),
+            ConfigKey::Cleanup => Some(format!("cleanup.{}", self.name)),
+        }
+    }
+}
+
+/// The option named `name`.
+pub fn spec(name: &str) -> Option<&'static OptionSpec> {
+    OPTION_SPECS.iter().find(|o| o.name == name)
+}
+
+/// The kind of option `name` (which must be in the table).
+pub fn kind_of(name: &str) -> OptionKind {
+    spec(name)
+        .unwrap_or_else(|| panic!("{name} is not in the option table"))
+        .kind
+}
+
+macro_rules! config_key {
+    () => {
+        ConfigKey::None
+    };
+    ($cfg:ident) => {
+        ConfigKey::$cfg
+    };
+}
+
 macro_rules! options {
-    ($($name:ident: $kind:ident),* $(,)?) => {
+    ($($name:ident: $kind:ident $(@ $cfg:ident)?),* $(,)?) => {
         /// Every option that can come from a flag, `DOCKHAND_*`, `INPUT_*` or the config file.
+        pub const OPTION_SPECS: &[OptionSpec] = &[$(OptionSpec {
+            name: stringify!($name),
+            kind: OptionKind::$kind,
+            config: config_key!($($cfg)?),
+        }),*];
+
+        /// The same table as (name, kind) pairs, the shape the integration tests read.
         pub const OPTIONS: &[(&str, OptionKind)] = &[$((stringify!($name), OptionKind::$kind)),*];
 
         /// The environment's view of the options (read with envy, all as strings).
@@ -43,17 +124,17 @@ macro_rules! options {
 
 options! {
     config: Scalar,
-    images_repo: Scalar,
-    images_repo_mode: Scalar,
-    implementation: Scalar,
-    insecure_registry: List,
-    no_probe: Bool,
-    concurrency: Scalar,
+    images_repo: Scalar @ Top,
+    images_repo_mode: Scalar @ Top,
+    implementation: Scalar @ Top,
+    insecure_registry: List @ Top,
+    no_probe: Bool @ Top,
+    concurrency: Scalar @ Top,
     connect_timeout: Scalar,
     read_timeout: Scalar,
     retry_budget: Scalar,
     deadline: Scalar,
-    max_manifest_size: Scalar,
+    max_manifest_size: Scalar @ Top,
     registry_username: Scalar,
     registry_password: Scalar,
     github_token: Scalar,
@@ -93,21 +174,21 @@ options! {
     tags_from: Scalar,
     dry_run: Bool,
     with_referrers: Bool,
-    keep_last: Scalar,
-    keep_younger_than: Scalar,
-    keep_tag: Patterns,
-    only_tag: Patterns,
-    grace: Scalar,
-    allow_latest: Bool,
-    keep_list: Scalar,
-    keep_commits: Scalar,
-    keep_commits_younger_than: Scalar,
-    git_refs: Scalar,
-    git_dir: Scalar,
+    keep_last: Scalar @ Cleanup,
+    keep_younger_than: Scalar @ Cleanup,
+    keep_tag: Patterns @ Cleanup,
+    only_tag: Patterns @ Cleanup,
+    grace: Scalar @ Cleanup,
+    allow_latest: Bool @ Cleanup,
+    keep_list: Scalar @ Cleanup,
+    keep_commits: Scalar @ Cleanup,
+    keep_commits_younger_than: Scalar @ Cleanup,
+    git_refs: Scalar @ Cleanup,
+    git_dir: Scalar @ Cleanup,
     report: Scalar,
     stages: Scalar,
     on_fork_pr: Scalar,
-    origin_records: Scalar,
+    origin_records: Scalar @ Top,
     dotenv: Scalar,
     junit: Scalar,
 }
@@ -181,7 +262,7 @@ impl Values {
     /// The options given on the command line (not clap defaults), found by their arg ids.
     pub fn from_matches(matches: &[&ArgMatches]) -> Values {
         let mut v = Values::default();
-        for (name, kind) in OPTIONS {
+        for OptionSpec { name, kind, .. } in OPTION_SPECS {
             for m in matches {
                 if !matches!(m.try_contains_id(name), Ok(true))
                     || m.value_source(name) != Some(ValueSource::CommandLine)

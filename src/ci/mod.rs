@@ -71,7 +71,7 @@ pub fn register_secrets(env: &Env, flags: &Values) {
             crate::secret::register(v);
         }
     }
-    for (name, _) in crate::options::OPTIONS {
+    for crate::options::OptionSpec { name, .. } in crate::options::OPTION_SPECS {
         if is_secret_option(name)
             && let Some((Value::Text(v), _)) = flags.get(name)
         {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 pub use crate::env::*;
 use crate::error::{Error, Result};
-use crate::options::{EnvValues, OPTIONS, Origin, Values};
+use crate::options::{EnvValues, OPTION_SPECS, Origin, Values};
 
 /// Variables with the dockhand prefix that are not options but are still ours.
 const OTHER_DOCKHAND_VARS: &[&str] = &[DOCKHAND_PROGRESS_INTERVAL];
@@ -77,7 +77,7 @@ impl Env {
             .filter_map(|(k, v)| {
                 let (prefix, rest) = split_prefix(k)?;
                 let name = rest.to_ascii_lowercase().replace('-', "_");
-                let option = OPTIONS.iter().any(|(o, _)| *o == name);
+                let option = OPTION_SPECS.iter().any(|o| o.name == name);
                 let known = match prefix {
                     DOCKHAND_PREFIX => {
                         // Our own dotenv report (`DOCKHAND_IMAGE_<NAME>=REF@DIGEST` and the
@@ -129,12 +129,15 @@ fn closest(var: &str) -> Option<&'static str> {
     let (_, rest) = split_prefix(var)?;
     let name = rest.to_ascii_lowercase().replace('-', "_");
     let squash = |s: &str| s.replace('_', "");
-    if let Some((o, _)) = OPTIONS.iter().find(|(o, _)| squash(o) == squash(&name)) {
-        return Some(o);
-    }
-    OPTIONS
+    if let Some(o) = OPTION_SPECS
         .iter()
-        .map(|(o, _)| (edit_distance(o, &name), *o))
+        .find(|o| squash(o.name) == squash(&name))
+    {
+        return Some(o.name);
+    }
+    OPTION_SPECS
+        .iter()
+        .map(|o| (edit_distance(o.name, &name), o.name))
         .filter(|(d, o)| *d <= o.len().max(name.len()) / 3)
         .min()
         .map(|(_, o)| o)

@@ -802,7 +802,7 @@ mod tests {
     fn build(flags: &[(&'static str, &str)], env: &[(&str, &str)]) -> Result<Settings> {
         let mut v = Values::default();
         for (k, val) in flags {
-            let kind = options::OPTIONS.iter().find(|(n, _)| n == k).unwrap().1;
+            let kind = options::kind_of(k);
             v.set_text(k, kind, val, Origin::Flag(k));
         }
         let dir = tempfile::tempdir().unwrap();
