@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::error::{Error, Result};
+use crate::error::{Classify, Error, Kind, Result};
 use crate::options::{OptionKind, Origin, Value, Values, spec};
 
 /// File names looked for when `--config` is not given, in order.
@@ -185,9 +185,48 @@ pub fn find(explicit: Option<&Path>, dir: &Path) -> Result<Option<PathBuf>> {
         .find(|p| p.is_file()))
 }
 
+/// The config file's failures that wrap a lower error (the others are plain [`Error`]s); the
+/// text is the message the user reads, the lower error stays the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `at` is `:LINE:COLUMN` (or empty), `key` is `` key `a.b`:`` (or empty), `message` is the
+    /// parser's text without its own position.
+    #[error("{file}{at}:{key} {message}")]
+    Yaml {
+        file: String,
+        at: String,
+        key: String,
+        message: String,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+}
+
+impl Classify for ConfigError {
+    fn kind(&self) -> Kind {
+        Kind::Input
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Read { .. } => None,
+            ConfigError::Yaml { .. } => Some("see examples/dockhand.yaml for the format".into()),
+        }
+    }
+}
+
 pub fn load(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(format!("cannot read config file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        Error::from_layer(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
     parse(&text, path)
 }
 
@@ -196,8 +235,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
     // First pass: find out what each document is (line numbers come from the second pass).
     let mut kinds = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        let value =
-            serde_yaml_ng::Value::deserialize(doc).map_err(|e| yaml_error(&file, "", &e))?;
+        let value = serde_yaml_ng::Value::deserialize(doc).map_err(|e| yaml_error(&file, "", e))?;
         kinds.push(doc_kind(&value));
     }
     let mut config = Config {
@@ -339,10 +377,10 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
 
 fn path_error(file: &str, e: serde_path_to_error::Error<serde_yaml_ng::Error>) -> Error {
     let key = e.path().to_string();
-    yaml_error(file, if key == "." { "" } else { &key }, e.inner())
+    yaml_error(file, if key == "." { "" } else { &key }, e.into_inner())
 }
 
-fn yaml_error(file: &str, key: &str, e: &serde_yaml_ng::Error) -> Error {
+fn yaml_error(file: &str, key: &str, e: serde_yaml_ng::Error) -> Error {
     let at = e
         .location()
         .map(|l| format!(":{}:{}", l.line(), l.column()))
@@ -355,8 +393,13 @@ fn yaml_error(file: &str, key: &str, e: &serde_yaml_ng::Error) -> Error {
     } else {
         format!(" key `{key}`:")
     };
-    Error::input(format!("{file}{at}:{key} {msg}"))
-        .with_hint("see examples/dockhand.yaml for the format")
+    Error::from_layer(ConfigError::Yaml {
+        file: file.to_string(),
+        at,
+        key,
+        message: msg,
+        source: e,
+    })
 }
 
 #[cfg(test)]
@@ -489,5 +532,40 @@ mod tests {
             });
             assert_eq!(got, want, "{}", o.name);
         }
+    }
+
+    /// The messages of the typed config errors, pinned (they must not change).
+    #[test]
+    fn read_and_yaml_error_messages_are_pinned() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.yaml");
+        let e = load(&missing).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Input);
+        assert_eq!(
+            e.message,
+            format!(
+                "cannot read config file {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        assert_eq!(e.hint, None);
+        assert!(matches!(
+            e.layer::<ConfigError>(),
+            Some(ConfigError::Read { .. })
+        ));
+        let e = parse_str("project: p\ncleanup:\n  keep_last: many\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dockhand.yaml:3:14: key `cleanup.keep_last`: cleanup.keep_last: invalid type: string \"many\", \
+             expected u32\n  \
+             hint: see examples/dockhand.yaml for the format"
+        );
+        assert!(matches!(
+            e.layer::<ConfigError>(),
+            Some(ConfigError::Yaml { .. })
+        ));
+        let e = parse_str("project: [\n").unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Input);
+        assert!(e.message.starts_with("dockhand.yaml:"), "{e}");
     }
 }

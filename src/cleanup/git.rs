@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::model::GitRefs;
-use crate::error::{Error, Result};
+use crate::error::{Classify, Error, Kind, Result};
 
 /// Where the branches and tags come from (`--git-refs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,16 +76,32 @@ pub fn checkout_is_complete(dir: &Path) -> bool {
     fetch.lines().any(|l| l.contains("refs/heads/*"))
 }
 
+/// git could not be started (its own refusals are plain [`Error`]s with its stderr).
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("cannot run git: {source}")]
+    Spawn {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Classify for GitError {
+    fn kind(&self) -> Kind {
+        Kind::Input
+    }
+    fn hint(&self) -> Option<String> {
+        Some("install git, or pass --git-refs none".into())
+    }
+}
+
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
         .output()
-        .map_err(|e| {
-            Error::input(format!("cannot run git: {e}"))
-                .with_hint("install git, or pass --git-refs none")
-        })?;
+        .map_err(|source| Error::from_layer(GitError::Spawn { source }))?;
     if !out.status.success() {
         return Err(Error::input(format!(
             "git {} in {} failed: {}",
@@ -184,5 +200,18 @@ mod tests {
             vec!["feature/x", "main"]
         );
         assert_eq!(r.tags.into_iter().collect::<Vec<_>>(), vec!["v1.0"]);
+    }
+
+    /// The message of git's spawn failure, pinned (it must not change).
+    #[test]
+    fn spawn_error_message_is_pinned() {
+        let e = Error::from_layer(GitError::Spawn {
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+        });
+        assert_eq!(
+            e.to_string(),
+            "cannot run git: No such file or directory\n  hint: install git, or pass --git-refs none"
+        );
+        assert_eq!(e.kind, Kind::Input);
     }
 }
