@@ -286,7 +286,7 @@ impl DetailContext<'_> {
         let fields = body
             .map(|m| {
                 m.fields()
-                    .map_err(|e| Error::operation(format!("{repo}@{digest}: {e}")))
+                    .map_err(|e| Error::operation(format!("{repo}@{digest}: {e}")).with_source(e))
             })
             .transpose()?;
         let children: Vec<(String, String)> = match (&fields, is_index(media_type)) {

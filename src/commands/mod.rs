@@ -61,8 +61,9 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     crate::ci::progress::set_interval(env.get(crate::settings::env::DOCKHAND_PROGRESS_INTERVAL));
     crate::ci::register_secrets(&env, &flags);
     crate::log::flush_masks();
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::input(format!("cannot read the working directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        Error::input(format!("cannot read the working directory: {e}")).with_source(e)
+    })?;
     let settings = Settings::build(flags.clone(), &env, ci.as_ref(), &cwd)?;
     set_color(settings.color, &env, vendor);
     let writes = matches!(

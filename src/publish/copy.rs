@@ -325,7 +325,7 @@ impl Engine {
         {
             for b in m
                 .blobs()
-                .map_err(|e| Error::input(format!("source {}: {e}", src.label)))?
+                .map_err(|e| Error::input(format!("source {}: {e}", src.label)).with_source(e))?
             {
                 if seen.insert(b.digest.clone()) {
                     blobs.push(b);

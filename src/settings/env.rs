@@ -40,7 +40,9 @@ impl Env {
             .collect();
         let parsed: EnvValues = envy::prefixed(prefix)
             .from_iter(pairs.into_iter().map(|(c, (_, v))| (c, v)))
-            .map_err(|e| Error::input(format!("environment variables {prefix}*: {e}")))?;
+            .map_err(|e| {
+                Error::input(format!("environment variables {prefix}*: {e}")).with_source(e)
+            })?;
         let prefix = prefix.to_string();
         Ok(parsed.into_values(move |name| {
             let canonical = format!("{prefix}{}", name.to_ascii_uppercase());

@@ -319,6 +319,7 @@ impl Settings {
             r.parse(name, |s| {
                 url::Url::parse(s.trim_end_matches('/')).map_err(|e| {
                     Error::input(format!("{s:?} is not a URL ({e})"))
+                        .with_source(e)
                         .with_hint("give it as https://HOST/PATH")
                 })
             })
@@ -494,6 +495,7 @@ fn images(r: &Reader, config: Option<&Config>) -> Result<Vec<ImageSpec>> {
                         c.path.display(),
                         entry.line
                     ))
+                    .with_source(e)
                 })?;
             }
         }
@@ -654,6 +656,7 @@ fn duration(s: &str) -> Result<Duration> {
     }
     humantime::parse_duration(s.trim()).map_err(|e| {
         Error::input(format!("{s:?} is not a duration ({e})"))
+            .with_source(e)
             .with_hint("write it like 30d, 12h or 90m")
     })
 }

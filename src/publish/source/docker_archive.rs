@@ -295,8 +295,9 @@ fn convert(
         config: config_desc,
         layers,
     };
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|e| Error::input(format!("{}: cannot write a manifest: {e}", archive.label())))?;
+    let bytes = serde_json::to_vec(&body).map_err(|e| {
+        Error::input(format!("{}: cannot write a manifest: {e}", archive.label())).with_source(e)
+    })?;
     let root = Manifest::new(Bytes::from(bytes), Some(DOCKER_MANIFEST));
     let manifests = HashMap::from([(root.digest.clone(), root.clone())]);
     Ok(Tree {

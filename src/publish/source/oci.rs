@@ -239,8 +239,9 @@ fn names(entries: &[Descriptor]) -> String {
 
 /// `blobs/<algorithm>/<encoded>` for a validated digest (never a path outside `blobs/`).
 pub(super) fn blob_path(store: &dyn Store, digest: &str) -> Result<String> {
-    let d = Digest::parse(digest)
-        .map_err(|e| Error::input(format!("{}: invalid digest {digest:?}: {e}", store.label())))?;
+    let d = Digest::parse(digest).map_err(|e| {
+        Error::input(format!("{}: invalid digest {digest:?}: {e}", store.label())).with_source(e)
+    })?;
     Ok(format!("blobs/{}/{}", d.algorithm(), d.hex()))
 }
 

@@ -355,7 +355,7 @@ fn read_meta(f: &mut dyn Input, offset: u64, len: u64) -> Result<Vec<u8>> {
     }
     let mut out = vec![0u8; usize::try_from(len).unwrap_or(0)];
     f.read_at(offset, &mut out)
-        .map_err(|e| Error::input(format!("cannot read an extended header: {e}")))?;
+        .map_err(|e| Error::input(format!("cannot read an extended header: {e}")).with_source(e))?;
     Ok(out)
 }
 
