@@ -25,6 +25,7 @@ pub mod log;
 mod module_graph;
 pub mod naming;
 pub mod options;
+pub mod origin;
 pub mod publish;
 // Exception until the registry rework lands (then removed): `implementations/ecr.rs` resolves its
 // endpoint from the process environment and a `credentials.rs` test reads PATH.

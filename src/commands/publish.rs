@@ -5,10 +5,10 @@ use std::time::SystemTime;
 
 use super::context::Context;
 use super::detect;
-use crate::cleanup::model::Origin;
 use crate::error::{Error, Result};
 use crate::naming::layout::Layout;
 use crate::naming::tags_from::names_repository;
+use crate::origin::Origin;
 use crate::publish::copy::{Engine, ImageTransfer};
 use crate::publish::image::SourceImage;
 use crate::publish::source::SourceSpec;
@@ -139,13 +139,13 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         )));
     }
     let caps = layout_caps(&resolved);
-    match crate::cleanup::origin::decide(settings.origin_records, &caps) {
-        crate::cleanup::origin::Decision::Attach => {}
-        crate::cleanup::origin::Decision::Off => {
+    match crate::origin::decide(settings.origin_records, &caps) {
+        crate::origin::Decision::Attach => {}
+        crate::origin::Decision::Off => {
             crate::log::verbose("origin records off (--origin-records off)");
             jobs.iter_mut().for_each(|j| j.origins.clear());
         }
-        crate::cleanup::origin::Decision::AutoOff(why) => {
+        crate::origin::Decision::AutoOff(why) => {
             crate::log::notice(&why);
             jobs.iter_mut().for_each(|j| j.origins.clear());
         }

@@ -15,9 +15,8 @@ use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 
 use super::image::SourceImage;
-use crate::cleanup::model::Origin;
-use crate::cleanup::origin;
 use crate::error::{Error, Kind, Result};
+use crate::origin::{self, Origin};
 use crate::registry::distribution::{Distribution, Mounted, Repo};
 use crate::registry::media::{Descriptor, EMPTY_DIGEST, Manifest};
 

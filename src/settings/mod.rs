@@ -29,8 +29,8 @@ use options::{Origin, Value, Values};
 // Moved below the edge (the library does not import settings); named here too so that code that
 // reads them through settings keeps compiling.
 pub use crate::cleanup::git::RefSource as GitRefs;
-pub use crate::cleanup::origin::OriginRecords;
 pub use crate::naming::strategy::TagStrategy;
+pub use crate::origin::OriginRecords;
 
 /// `--on-fork-pr`: what publish and cleanup do in a pull request from a fork.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
