@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValue, StyledStr};
 use clap::{Arg, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::settings::options::OPTIONS;
+use crate::settings::options::spec;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -526,10 +526,7 @@ pub const VENDOR_HEADING: &str = "Registry vendor options";
 
 /// The environment variable that sets option `id` (every option of the table has one).
 pub fn env_var(id: &str) -> Option<String> {
-    OPTIONS
-        .iter()
-        .any(|(name, _)| *name == id)
-        .then(|| format!("DOCKHAND_{}", id.to_ascii_uppercase()))
+    spec(id).map(|o| o.dockhand_var())
 }
 
 /// The command line as `main`, the completions and the man page see it: the derive's definition
@@ -623,6 +620,7 @@ mod tests {
     use super::*;
     use crate::implementation::Implementation;
     use crate::naming::layout::ModeChoice;
+    use crate::options::OptionKind;
     use crate::settings::{self, GitRefs, Output};
 
     #[test]
@@ -713,22 +711,42 @@ mod tests {
     }
 
     /// Every option of the table but `stages` (an action input) is a flag, and every flag that is
-    /// an option names its variable.
+    /// an option has the table's long name, kind (a switch for a `Bool`, repeatable for a list)
+    /// and variable: the derive cannot drift from the table.
     #[test]
     fn options_and_flags_agree() {
         let mut cmd = command();
         cmd.build();
-        let mut ids: Vec<String> = cmd
-            .get_arguments()
-            .map(|a| a.get_id().to_string())
-            .collect();
+        let mut args: Vec<Arg> = cmd.get_arguments().cloned().collect();
         for sub in cmd.get_subcommands() {
-            ids.extend(sub.get_arguments().map(|a| a.get_id().to_string()));
+            args.extend(sub.get_arguments().cloned());
         }
-        for (name, _) in OPTIONS {
+        for o in crate::options::OPTION_SPECS {
             assert!(
-                *name == "stages" || ids.iter().any(|i| i == name),
-                "option {name} has no flag"
+                o.name == "stages" || args.iter().any(|a| a.get_id() == o.name),
+                "option {} has no flag",
+                o.name
+            );
+        }
+        for arg in &args {
+            let Some(o) = spec(arg.get_id().as_str()) else {
+                continue;
+            };
+            assert_eq!(arg.get_long(), Some(o.long().as_str()), "{}", o.name);
+            let switch = matches!(arg.get_action(), clap::ArgAction::SetTrue);
+            assert_eq!(switch, o.kind == OptionKind::Bool, "{}: switch", o.name);
+            if matches!(o.kind, OptionKind::List | OptionKind::Patterns) {
+                assert!(
+                    matches!(arg.get_action(), clap::ArgAction::Append),
+                    "{}: a list option is repeatable",
+                    o.name
+                );
+            }
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(
+                help.ends_with(&format!("[env: {}]", o.dockhand_var())),
+                "{}: {help}",
+                o.name
             );
         }
     }

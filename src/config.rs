@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::error::{Error, Result};
-use crate::settings::options::{OptionKind, Origin, Value, Values};
+use crate::error::{Classify, Error, Kind, Result};
+use crate::options::{OptionKind, Origin, Value, Values, spec};
 
 /// File names looked for when `--config` is not given, in order.
 pub const DEFAULT_FILES: &[&str] = &["dockhand.yaml", "dockhand.yml", "werf.yaml", "werf.yml"];
@@ -185,9 +185,48 @@ pub fn find(explicit: Option<&Path>, dir: &Path) -> Result<Option<PathBuf>> {
         .find(|p| p.is_file()))
 }
 
+/// The config file's failures that wrap a lower error (the others are plain [`Error`]s); the
+/// text is the message the user reads, the lower error stays the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `at` is `:LINE:COLUMN` (or empty), `key` is `` key `a.b`:`` (or empty), `message` is the
+    /// parser's text without its own position.
+    #[error("{file}{at}:{key} {message}")]
+    Yaml {
+        file: String,
+        at: String,
+        key: String,
+        message: String,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+}
+
+impl Classify for ConfigError {
+    fn kind(&self) -> Kind {
+        Kind::Input
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Read { .. } => None,
+            ConfigError::Yaml { .. } => Some("see examples/dockhand.yaml for the format".into()),
+        }
+    }
+}
+
 pub fn load(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(format!("cannot read config file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        Error::from_layer(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
     parse(&text, path)
 }
 
@@ -196,8 +235,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
     // First pass: find out what each document is (line numbers come from the second pass).
     let mut kinds = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        let value =
-            serde_yaml_ng::Value::deserialize(doc).map_err(|e| yaml_error(&file, "", &e))?;
+        let value = serde_yaml_ng::Value::deserialize(doc).map_err(|e| yaml_error(&file, "", e))?;
         kinds.push(doc_kind(&value));
     }
     let mut config = Config {
@@ -284,78 +322,44 @@ fn image_line(text: &str, index: usize) -> usize {
 
 fn meta_values(meta: MetaDoc, path: &Path) -> Values {
     let mut v = Values::default();
-    let origin = |key: &str| Origin::Config {
+    // The key a message names comes from the option table (`cleanup.keep_last`).
+    let origin = |name: &str| Origin::Config {
         file: path.to_path_buf(),
-        key: key.to_string(),
+        key: spec(name)
+            .and_then(|o| o.config_key())
+            .unwrap_or_else(|| panic!("{name} is no config key in the option table")),
     };
-    let mut text = |name: &'static str, key: &str, value: Option<String>| {
+    let mut text = |name: &'static str, value: Option<String>| {
         if let Some(s) = value {
-            v.set_text(name, OptionKind::Scalar, &s, origin(key));
+            v.set_text(name, OptionKind::Scalar, &s, origin(name));
         }
     };
-    text("images_repo", "images_repo", meta.images_repo);
+    text("images_repo", meta.images_repo);
+    text("images_repo_mode", meta.images_repo_mode);
+    text("implementation", meta.implementation);
+    text("concurrency", meta.concurrency.map(|n| n.to_string()));
     text(
-        "images_repo_mode",
-        "images_repo_mode",
-        meta.images_repo_mode,
-    );
-    text("implementation", "implementation", meta.implementation);
-    text(
-        "concurrency",
-        "concurrency",
-        meta.concurrency.map(|n| n.to_string()),
-    );
-    text(
-        "max_manifest_size",
         "max_manifest_size",
         meta.max_manifest_size.map(NumberOrText::into_text),
     );
-    text("origin_records", "origin_records", meta.origin_records);
+    text("origin_records", meta.origin_records);
     if let Some(c) = meta.cleanup {
-        text(
-            "keep_last",
-            "cleanup.keep_last",
-            c.keep_last.map(|n| n.to_string()),
-        );
-        text(
-            "keep_younger_than",
-            "cleanup.keep_younger_than",
-            c.keep_younger_than,
-        );
-        text("grace", "cleanup.grace", c.grace);
-        text("keep_list", "cleanup.keep_list", c.keep_list);
-        text(
-            "keep_commits",
-            "cleanup.keep_commits",
-            c.keep_commits.map(|n| n.to_string()),
-        );
-        text(
-            "keep_commits_younger_than",
-            "cleanup.keep_commits_younger_than",
-            c.keep_commits_younger_than,
-        );
-        text("git_refs", "cleanup.git_refs", c.git_refs);
-        text("git_dir", "cleanup.git_dir", c.git_dir);
+        text("keep_last", c.keep_last.map(|n| n.to_string()));
+        text("keep_younger_than", c.keep_younger_than);
+        text("grace", c.grace);
+        text("keep_list", c.keep_list);
+        text("keep_commits", c.keep_commits.map(|n| n.to_string()));
+        text("keep_commits_younger_than", c.keep_commits_younger_than);
+        text("git_refs", c.git_refs);
+        text("git_dir", c.git_dir);
         if let Some(b) = c.allow_latest {
-            v.set(
-                "allow_latest",
-                Value::Bool(b),
-                origin("cleanup.allow_latest"),
-            );
+            v.set("allow_latest", Value::Bool(b), origin("allow_latest"));
         }
         if let Some(p) = c.keep_tag {
-            v.set(
-                "keep_tag",
-                Value::List(p.into_vec()),
-                origin("cleanup.keep_tag"),
-            );
+            v.set("keep_tag", Value::List(p.into_vec()), origin("keep_tag"));
         }
         if let Some(p) = c.only_tag {
-            v.set(
-                "only_tag",
-                Value::List(p.into_vec()),
-                origin("cleanup.only_tag"),
-            );
+            v.set("only_tag", Value::List(p.into_vec()), origin("only_tag"));
         }
     }
     if let Some(b) = meta.no_probe {
@@ -373,10 +377,10 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
 
 fn path_error(file: &str, e: serde_path_to_error::Error<serde_yaml_ng::Error>) -> Error {
     let key = e.path().to_string();
-    yaml_error(file, if key == "." { "" } else { &key }, e.inner())
+    yaml_error(file, if key == "." { "" } else { &key }, e.into_inner())
 }
 
-fn yaml_error(file: &str, key: &str, e: &serde_yaml_ng::Error) -> Error {
+fn yaml_error(file: &str, key: &str, e: serde_yaml_ng::Error) -> Error {
     let at = e
         .location()
         .map(|l| format!(":{}:{}", l.line(), l.column()))
@@ -389,13 +393,19 @@ fn yaml_error(file: &str, key: &str, e: &serde_yaml_ng::Error) -> Error {
     } else {
         format!(" key `{key}`:")
     };
-    Error::input(format!("{file}{at}:{key} {msg}"))
-        .with_hint("see examples/dockhand.yaml for the format")
+    Error::from_layer(ConfigError::Yaml {
+        file: file.to_string(),
+        at,
+        key,
+        message: msg,
+        source: e,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::OPTION_SPECS;
 
     fn parse_str(text: &str) -> Result<Config> {
         parse(text, Path::new("dockhand.yaml"))
@@ -485,5 +495,77 @@ mod tests {
                 .message
                 .contains("defined twice")
         );
+    }
+
+    /// The file reads exactly the options the table gives a config key, under that key.
+    #[test]
+    fn config_keys_are_the_option_tables() {
+        let mut top = vec!["project: p".to_string()];
+        let mut cleanup = vec!["cleanup:".to_string()];
+        for o in OPTION_SPECS {
+            let value = match (o.name, o.kind) {
+                (_, OptionKind::Bool) => "true",
+                ("keep_last" | "keep_commits" | "concurrency" | "max_manifest_size", _) => "3",
+                _ => "x",
+            };
+            match o.config {
+                crate::options::ConfigKey::None => {}
+                crate::options::ConfigKey::Top => top.push(format!("{}: {value}", o.name)),
+                crate::options::ConfigKey::Cleanup => {
+                    cleanup.push(format!("  {}: {value}", o.name))
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dockhand.yaml");
+        std::fs::write(
+            &file,
+            format!("{}\n{}\n", top.join("\n"), cleanup.join("\n")),
+        )
+        .unwrap();
+        let config = load(&file).unwrap();
+        for o in OPTION_SPECS {
+            let got = config.values.get(o.name).map(|(_, origin)| origin.clone());
+            let want = o.config_key().map(|key| Origin::Config {
+                file: file.clone(),
+                key,
+            });
+            assert_eq!(got, want, "{}", o.name);
+        }
+    }
+
+    /// The messages of the typed config errors, pinned (they must not change).
+    #[test]
+    fn read_and_yaml_error_messages_are_pinned() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.yaml");
+        let e = load(&missing).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Input);
+        assert_eq!(
+            e.message,
+            format!(
+                "cannot read config file {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        assert_eq!(e.hint, None);
+        assert!(matches!(
+            e.layer::<ConfigError>(),
+            Some(ConfigError::Read { .. })
+        ));
+        let e = parse_str("project: p\ncleanup:\n  keep_last: many\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dockhand.yaml:3:14: key `cleanup.keep_last`: cleanup.keep_last: invalid type: string \"many\", \
+             expected u32\n  \
+             hint: see examples/dockhand.yaml for the format"
+        );
+        assert!(matches!(
+            e.layer::<ConfigError>(),
+            Some(ConfigError::Yaml { .. })
+        ));
+        let e = parse_str("project: [\n").unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Input);
+        assert!(e.message.starts_with("dockhand.yaml:"), "{e}");
     }
 }

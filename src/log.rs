@@ -99,8 +99,8 @@ pub fn stdout_color() -> bool {
 
 /// Whether to colour: `NO_COLOR` > `CLICOLOR_FORCE` > `CLICOLOR=0` > `TERM=dumb` > a terminal or
 /// a CI whose log renders ANSI. Empty values count as unset (the `Env` snapshot drops them).
-pub fn color_wanted(env: &crate::settings::env::Env, is_tty: bool, vendor: Option<Vendor>) -> bool {
-    use crate::settings::env::{CLICOLOR, CLICOLOR_FORCE, NO_COLOR, TERM};
+pub fn color_wanted(env: &crate::env::Env, is_tty: bool, vendor: Option<Vendor>) -> bool {
+    use crate::env::{CLICOLOR, CLICOLOR_FORCE, NO_COLOR, TERM};
     if env.get(NO_COLOR).is_some() {
         return false;
     }
@@ -157,7 +157,7 @@ pub fn escape_property(s: &str) -> String {
 /// Prints one line of ours. On GitHub, a line that would read as a workflow command (text from a
 /// registry can start with `::`) is fenced with `::stop-commands::`.
 fn line(text: &str) {
-    crate::ci::progress::suspend(|| line_now(text));
+    suspend(|| line_now(text));
 }
 
 fn line_now(text: &str) {
@@ -298,7 +298,7 @@ pub fn stage(name: &str, title: &str) -> Stage {
         ),
         Dialect::Plain => {
             if verbosity() >= 1 {
-                crate::ci::progress::suspend(|| eprintln!("== {title}"))
+                suspend(|| eprintln!("== {title}"))
             }
         }
     }
@@ -328,10 +328,32 @@ fn unix_now() -> u64 {
         .unwrap_or_default()
 }
 
+/// The progress bars being drawn (`ci::progress`), if any, so that log lines can be printed above
+/// them. Kept here, by the printer, so that the log does not depend on the progress module.
+fn active() -> &'static std::sync::Mutex<Option<indicatif::MultiProgress>> {
+    static ACTIVE: std::sync::OnceLock<std::sync::Mutex<Option<indicatif::MultiProgress>>> =
+        std::sync::OnceLock::new();
+    ACTIVE.get_or_init(|| std::sync::Mutex::new(None))
+}
+
+/// Runs `print` with the bars (if any are drawn) hidden, so the line lands above them.
+pub fn suspend<R>(print: impl FnOnce() -> R) -> R {
+    let bars = active().lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match bars {
+        Some(b) => b.suspend(print),
+        None => print(),
+    }
+}
+
+/// Registers the bars being drawn (`None` when they are gone).
+pub fn set_bars(bars: Option<indicatif::MultiProgress>) {
+    *active().lock().unwrap_or_else(|p| p.into_inner()) = bars;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::env::Env;
+    use crate::env::Env;
 
     #[test]
     fn colour_rules() {

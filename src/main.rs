@@ -1,3 +1,6 @@
+// Only `dockhand::env` reads the process environment (clippy.toml).
+#![warn(clippy::disallowed_methods)]
+
 use std::process::ExitCode;
 use std::time::Duration;
 

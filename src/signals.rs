@@ -23,8 +23,9 @@ impl Stop {
     /// Installs both handlers now (a signal that arrives later is seen by [`Stop::wait`]).
     pub fn install() -> Result<Stop> {
         let install = |kind: SignalKind, name: &str| {
-            signal(kind)
-                .map_err(|e| Error::operation(format!("cannot install a handler for {name}: {e}")))
+            signal(kind).map_err(|e| {
+                Error::operation(format!("cannot install a handler for {name}: {e}")).with_source(e)
+            })
         };
         Ok(Stop {
             int: install(SignalKind::interrupt(), "SIGINT")?,

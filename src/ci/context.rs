@@ -20,7 +20,7 @@
 
 use serde::Serialize;
 
-use crate::settings::env::Env;
+use crate::env::Env;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

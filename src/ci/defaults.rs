@@ -19,9 +19,9 @@
 use serde::Serialize;
 
 use super::context::{self, CiContext, RefKind, Vendor};
+use crate::env::{self, Env};
 use crate::naming::reference::ImagesRepo;
-use crate::settings::env::{self, Env};
-use crate::settings::options::{OPTIONS, Origin, Value, Values};
+use crate::options::{Origin, Value, Values, kind_of};
 
 /// One value the CI implies for an option.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -230,12 +230,12 @@ pub fn derive(ci: Option<&CiContext>, env: &Env, upper: &Values) -> Vec<Derived>
 pub fn layer(derived: &[Derived]) -> Values {
     let mut v = Values::default();
     for d in derived.iter().filter(|d| d.overridden_by.is_none()) {
-        let kind = OPTIONS
-            .iter()
-            .find(|(n, _)| *n == d.option)
-            .map(|(_, k)| *k)
-            .expect("derived options are in the option table");
-        v.set_text(d.option, kind, &d.value, Origin::Env(d.from.clone()));
+        v.set_text(
+            d.option,
+            kind_of(d.option),
+            &d.value,
+            Origin::Env(d.from.clone()),
+        );
     }
     v
 }
@@ -269,7 +269,7 @@ mod tests {
         let ci = context::detect(&env, None);
         let mut u = Values::default();
         for (k, v) in upper {
-            let kind = OPTIONS.iter().find(|(n, _)| n == k).unwrap().1;
+            let kind = kind_of(k);
             u.set_text(k, kind, v, Origin::Flag(k));
         }
         derive(ci.as_ref(), &env, &u)

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use context::{CiContext, Vendor};
 
-use crate::settings::env::{self, Env};
-use crate::settings::options::{Value, Values};
+use crate::env::{self, Env};
+use crate::options::{Value, Values};
 
 /// What a command needs to know about its pipeline to write its outputs.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +71,7 @@ pub fn register_secrets(env: &Env, flags: &Values) {
             crate::secret::register(v);
         }
     }
-    for (name, _) in crate::settings::options::OPTIONS {
+    for crate::options::OptionSpec { name, .. } in crate::options::OPTION_SPECS {
         if is_secret_option(name)
             && let Some((Value::Text(v), _)) = flags.get(name)
         {

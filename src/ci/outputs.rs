@@ -15,13 +15,12 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Pipeline;
 use crate::cleanup::report::Report;
-use crate::commands::publish::PublishReport;
-use crate::error::{Error, Result};
-use crate::settings::Settings;
+use crate::error::{Classify, Error, Kind, Result};
+use crate::publish::report::PublishReport;
 
 /// What a command produced.
 #[derive(Clone, Copy, Default)]
@@ -30,43 +29,71 @@ pub struct Results<'a> {
     pub cleanup: Option<&'a Report>,
 }
 
+/// The report files the user asked for (`--dotenv`, `--junit`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Files<'a> {
+    pub dotenv: Option<&'a Path>,
+    pub junit: Option<&'a Path>,
+}
+
 /// Writes every output file that applies. Secrets are never part of any of them.
-pub fn write(settings: &Settings, pipeline: &Pipeline, r: Results) -> Result<()> {
+pub fn write(files: Files, pipeline: &Pipeline, r: Results) -> Result<()> {
     if let Some(path) = &pipeline.github_output {
         append(path, &github_outputs(r, &delimiter()), "GITHUB_OUTPUT")?;
     }
     if let Some(path) = &pipeline.github_summary {
         append(path, &summary(r), "GITHUB_STEP_SUMMARY")?;
     }
-    if let Some(path) = settings
+    if let Some(path) = files
         .dotenv
-        .as_ref()
         .filter(|_| r.publish.is_some() || r.cleanup.is_some())
     {
         let (text, warnings) = dotenv(r);
         for w in warnings {
             crate::log::warn(&w);
         }
-        std::fs::write(path, text).map_err(|e| {
-            Error::operation(format!("cannot write --dotenv {}: {e}", path.display()))
-        })?;
+        std::fs::write(path, text).map_err(|e| OutputError::write("--dotenv", path, e))?;
     }
-    if let Some(path) = &settings.junit {
-        std::fs::write(path, junit(r)).map_err(|e| {
-            Error::operation(format!("cannot write --junit {}: {e}", path.display()))
-        })?;
+    if let Some(path) = files.junit {
+        std::fs::write(path, junit(r)).map_err(|e| OutputError::write("--junit", path, e))?;
     }
     Ok(())
 }
 
-fn append(path: &Path, text: &str, what: &str) -> Result<()> {
+fn append(path: &Path, text: &str, what: &'static str) -> Result<()> {
     // Other steps' writers share these files: append, never truncate.
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| Error::operation(format!("cannot write {what} {}: {e}", path.display())))
+        .map_err(|e| OutputError::write(what, path, e))
+}
+
+/// An output file that could not be written (`what`: `--dotenv`, `--junit`, `GITHUB_OUTPUT`, …).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {what} {}: {source}", path.display())]
+pub struct OutputError {
+    pub what: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl OutputError {
+    fn write(what: &'static str, path: &Path, source: std::io::Error) -> Error {
+        Error::from_layer(OutputError {
+            what,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+impl Classify for OutputError {
+    fn kind(&self) -> Kind {
+        Kind::Operation
+    }
 }
 
 /// A heredoc delimiter no value can guess: `ghadelimiter_<random hex>` (std's per-process
@@ -440,7 +467,7 @@ pub fn junit(r: Results) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::publish::{Failure, Published, Transfer};
+    use crate::publish::report::{Failure, Published, Transfer};
 
     fn report() -> PublishReport {
         PublishReport {
@@ -644,5 +671,52 @@ mod tests {
             publish: Some(&p),
             cleanup: Some(&c),
         }));
+    }
+
+    /// The messages of the typed output errors, pinned (they must not change).
+    #[test]
+    fn write_error_messages_are_pinned() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("no-such-dir").join("f");
+        let reason = "No such file or directory (os error 2)";
+        let r = Results::default();
+        let publish = report();
+        let with = Results {
+            publish: Some(&publish),
+            cleanup: None,
+        };
+        for (files, what) in [
+            (
+                Files {
+                    dotenv: Some(&bad),
+                    junit: None,
+                },
+                "--dotenv",
+            ),
+            (
+                Files {
+                    dotenv: None,
+                    junit: Some(&bad),
+                },
+                "--junit",
+            ),
+        ] {
+            let e = write(files, &Pipeline::default(), with).unwrap_err();
+            assert_eq!(e.kind, crate::error::Kind::Operation);
+            assert!(e.layer::<OutputError>().is_some());
+            assert_eq!(
+                e.message,
+                format!("cannot write {what} {}: {reason}", bad.display())
+            );
+        }
+        let pipeline = Pipeline {
+            github_output: Some(bad.clone()),
+            ..Pipeline::default()
+        };
+        let e = write(Files::default(), &pipeline, r).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("cannot write GITHUB_OUTPUT {}: {reason}", bad.display())
+        );
     }
 }

@@ -1,11 +1,10 @@
 //! Progress for long work. In a CI log (a pipe, not a terminal) a line every few seconds while a
 //! future runs; no bar is ever drawn there. On a terminal, where there is a natural counter (tags
 //! deleted of those planned, bytes uploaded), an `indicatif` bar on stderr instead of the lines;
-//! log lines printed meanwhile go above it ([`suspend`]).
+//! log lines printed meanwhile go above it (`log::suspend`).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -37,21 +36,6 @@ pub fn set_bars(on: bool) {
 
 pub fn bars() -> bool {
     BARS.load(Ordering::Relaxed)
-}
-
-/// The bars being drawn, if any, so that log lines can be printed above them.
-fn active() -> &'static Mutex<Option<MultiProgress>> {
-    static ACTIVE: OnceLock<Mutex<Option<MultiProgress>>> = OnceLock::new();
-    ACTIVE.get_or_init(|| Mutex::new(None))
-}
-
-/// Runs `print` with the bars (if any are drawn) hidden, so the line lands above them.
-pub fn suspend<R>(print: impl FnOnce() -> R) -> R {
-    let bars = active().lock().unwrap_or_else(|p| p.into_inner()).clone();
-    match bars {
-        Some(b) => b.suspend(print),
-        None => print(),
-    }
 }
 
 /// Above this many images, one line for all of them.
@@ -173,7 +157,7 @@ async fn with_bars<F: Future>(
     // indicatif's own check keeps bars off a non-terminal too; `bars()` decided first.
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let lines = meter.lines(what, &multi);
-    *active().lock().unwrap_or_else(|p| p.into_inner()) = Some(multi.clone());
+    crate::log::set_bars(Some(multi.clone()));
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     tokio::pin!(work);
     let out = loop {
@@ -190,7 +174,7 @@ async fn with_bars<F: Future>(
             }
         }
     };
-    *active().lock().unwrap_or_else(|p| p.into_inner()) = None;
+    crate::log::set_bars(None);
     for l in &lines {
         l.bar.finish_and_clear();
     }

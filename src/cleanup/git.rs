@@ -6,8 +6,19 @@
 use std::path::Path;
 
 use super::model::GitRefs;
-use crate::error::{Error, Result};
-use crate::settings::GitRefs as Source;
+use crate::error::{Classify, Error, Kind, Result};
+
+/// Where the branches and tags come from (`--git-refs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefSource {
+    #[default]
+    Auto,
+    Local,
+    Remote,
+    GitHub,
+    GitLab,
+    None,
+}
 
 /// Which commits the commit rules keep: the newest N of the history, and those made within a
 /// duration (`None` for a rule that is not set).
@@ -25,7 +36,7 @@ impl CommitRules {
 
 /// Reads the refs; `Ok(None)` when the source is `none`, or `auto` finds no repository.
 /// The commits that `rules` keep come from the checkout's history (not from `remote`).
-pub fn read(source: Source, dir: &Path, rules: CommitRules) -> Result<Option<GitRefs>> {
+pub fn read(source: RefSource, dir: &Path, rules: CommitRules) -> Result<Option<GitRefs>> {
     let with_commits = |mut refs: GitRefs| -> Result<GitRefs> {
         if rules.active() {
             refs.recent_commits = Some(recent_commits(dir, rules)?);
@@ -33,10 +44,10 @@ pub fn read(source: Source, dir: &Path, rules: CommitRules) -> Result<Option<Git
         Ok(refs)
     };
     match source {
-        Source::None => Ok(None),
-        Source::Local => local(dir).and_then(with_commits).map(Some),
-        Source::Remote => remote(dir).map(Some),
-        Source::Auto => match local(dir).and_then(with_commits) {
+        RefSource::None => Ok(None),
+        RefSource::Local => local(dir).and_then(with_commits).map(Some),
+        RefSource::Remote => remote(dir).map(Some),
+        RefSource::Auto => match local(dir).and_then(with_commits) {
             Ok(r) => Ok(Some(r)),
             Err(e) => {
                 crate::log::warn(&format!("git-aware cleanup is off: {e}"));
@@ -44,7 +55,7 @@ pub fn read(source: Source, dir: &Path, rules: CommitRules) -> Result<Option<Git
             }
         },
         // Forge APIs are asynchronous and read by the cleanup command (`forge`).
-        Source::GitHub | Source::GitLab => Err(Error::unsupported(
+        RefSource::GitHub | RefSource::GitLab => Err(Error::unsupported(
             "forge refs are read by forge::github / forge::gitlab",
         )),
     }
@@ -65,16 +76,32 @@ pub fn checkout_is_complete(dir: &Path) -> bool {
     fetch.lines().any(|l| l.contains("refs/heads/*"))
 }
 
+/// git could not be started (its own refusals are plain [`Error`]s with its stderr).
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("cannot run git: {source}")]
+    Spawn {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Classify for GitError {
+    fn kind(&self) -> Kind {
+        Kind::Input
+    }
+    fn hint(&self) -> Option<String> {
+        Some("install git, or pass --git-refs none".into())
+    }
+}
+
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
         .output()
-        .map_err(|e| {
-            Error::input(format!("cannot run git: {e}"))
-                .with_hint("install git, or pass --git-refs none")
-        })?;
+        .map_err(|source| Error::from_layer(GitError::Spawn { source }))?;
     if !out.status.success() {
         return Err(Error::input(format!(
             "git {} in {} failed: {}",
@@ -173,5 +200,18 @@ mod tests {
             vec!["feature/x", "main"]
         );
         assert_eq!(r.tags.into_iter().collect::<Vec<_>>(), vec!["v1.0"]);
+    }
+
+    /// The message of git's spawn failure, pinned (it must not change).
+    #[test]
+    fn spawn_error_message_is_pinned() {
+        let e = Error::from_layer(GitError::Spawn {
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+        });
+        assert_eq!(
+            e.to_string(),
+            "cannot run git: No such file or directory\n  hint: install git, or pass --git-refs none"
+        );
+        assert_eq!(e.kind, Kind::Input);
     }
 }

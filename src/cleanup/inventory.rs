@@ -15,9 +15,9 @@ use std::time::SystemTime;
 use futures_util::StreamExt;
 
 use super::model::{Inventory, ManifestInfo};
-use super::origin;
 use super::plan::attached_subject;
 use crate::error::{Error, Result};
+use crate::origin;
 use crate::registry::Registry;
 use crate::registry::distribution::{Repo, fallback_tag};
 use crate::registry::media::{Manifest, is_index};
@@ -243,7 +243,7 @@ type TagRead = (String, String, Option<Manifest>);
 struct Details {
     children: Vec<(String, String)>,
     referrers: Vec<String>,
-    origins: Vec<super::model::Origin>,
+    origins: Vec<crate::origin::Origin>,
     pushed: Option<SystemTime>,
     created: Option<SystemTime>,
     throwaway: bool,
@@ -286,7 +286,7 @@ impl DetailContext<'_> {
         let fields = body
             .map(|m| {
                 m.fields()
-                    .map_err(|e| Error::operation(format!("{repo}@{digest}: {e}")))
+                    .map_err(|e| Error::operation(format!("{repo}@{digest}: {e}")).with_source(e))
             })
             .transpose()?;
         let children: Vec<(String, String)> = match (&fields, is_index(media_type)) {

@@ -5,6 +5,7 @@ pub mod git;
 pub mod guard;
 pub mod inventory;
 pub mod model;
-pub mod origin;
+/// Origin records moved to `crate::origin` (publish writes them); named here as before.
+pub use crate::origin;
 pub mod plan;
 pub mod report;

@@ -6,19 +6,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::settings::TagStrategy;
-
-/// Where a tag came from, as recorded by `dockhand publish` next to the image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub image: Option<String>,
-    pub tag: String,
-    pub strategy: TagStrategy,
-    /// `refs/heads/NAME` or `refs/tags/NAME` for git strategies.
-    pub git_ref: Option<String>,
-    pub commit: Option<String>,
-    pub pushed: Option<SystemTime>,
-}
+pub use crate::origin::Origin;
 
 /// A manifest in the repository: a tagged image, an index child, or a referrer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use regex::Regex;
 
 use super::model::*;
-use crate::settings::TagStrategy;
+use crate::naming::strategy::TagStrategy;
 
 /// References or digests that must stay (`--keep-list`).
 #[derive(Debug, Clone, Default)]

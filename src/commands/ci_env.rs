@@ -59,16 +59,21 @@ struct Doc<'a> {
 }
 
 /// `upper` is the user's layers (flags, `DOCKHAND_*`, `INPUT_*`, config) the CI values sit under.
-pub fn run(settings: &Settings, env: &Env, upper: &Values, format: Option<&str>) -> Result<()> {
+pub fn run(
+    settings: &Settings,
+    env: &Env,
+    ci: Option<&CiContext>,
+    upper: &Values,
+    format: Option<&str>,
+) -> Result<()> {
     let format = match format {
         Some(f) => Format::parse(f)?,
         None if settings.output == Output::Json => Format::Json,
         None => Format::Shell,
     };
-    let ci = CiContext::from_env(env);
-    let derived = defaults::derive(ci.as_ref(), env, upper);
+    let derived = defaults::derive(ci, env, upper);
     let implementation = defaults::implementation_hint(env, &derived);
-    print!("{}", render(format, ci.as_ref(), implementation, &derived));
+    print!("{}", render(format, ci, implementation, &derived));
     Ok(())
 }
 

@@ -116,6 +116,7 @@ async fn read_refs(
 pub fn read_keep_list(path: &std::path::Path) -> Result<KeepList> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::input(format!("--keep-list {}: {e}", path.display()))
+            .with_source(e)
             .with_hint("give a readable file")
     })?;
     let mut list = KeepList::default();
@@ -131,6 +132,7 @@ pub fn read_keep_list(path: &std::path::Path) -> Result<KeepList> {
         } else {
             let r = crate::naming::reference::Reference::parse(line).map_err(|e| {
                 Error::input(format!("--keep-list {}:{}: {e}", path.display(), n + 1))
+                    .with_source(e)
             })?;
             let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
             list.references
@@ -165,7 +167,7 @@ pub async fn run(settings: &Settings) -> Result<()> {
         ),
     }
     crate::ci::outputs::write(
-        settings,
+        settings.output_files(),
         &settings.pipeline,
         crate::ci::outputs::Results {
             publish: None,
@@ -329,6 +331,7 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         let json = serde_json::to_vec_pretty(&doc).unwrap_or_default();
         std::fs::write(path, json).map_err(|e| {
             Error::operation(format!("cannot write --report {}: {e}", path.display()))
+                .with_source(e)
         })?;
     }
     Ok(doc)

@@ -39,7 +39,7 @@ pub fn man_page(sub: Option<&str>) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     clap_mangen::Man::new(page)
         .render(&mut out)
-        .map_err(|e| Error::operation(format!("cannot render the man page: {e}")))?;
+        .map_err(|e| Error::operation(format!("cannot render the man page: {e}")).with_source(e))?;
     Ok(out)
 }
 
@@ -48,7 +48,7 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
     stdout
         .write_all(bytes)
         .and_then(|()| stdout.flush())
-        .map_err(|e| Error::operation(format!("cannot write to stdout: {e}")))
+        .map_err(|e| Error::operation(format!("cannot write to stdout: {e}")).with_source(e))
 }
 
 #[cfg(test)]

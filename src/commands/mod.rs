@@ -37,7 +37,8 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     let flags = Values::from_matches(&layers);
     let env = Env::from_process();
     // The log dialect and the secrets come first: on GitHub every secret is masked before any
-    // other line, warnings about the settings included.
+    // other line, warnings about the settings included. The CI context is computed here, once
+    // per run, and handed to the settings and `ci-env`.
     let ci = crate::ci::context::CiContext::from_env(&env);
     let vendor = ci.as_ref().map(|c| c.vendor);
     crate::log::set_dialect(crate::log::Dialect::of(vendor));
@@ -61,9 +62,10 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     crate::ci::progress::set_interval(env.get(crate::settings::env::DOCKHAND_PROGRESS_INTERVAL));
     crate::ci::register_secrets(&env, &flags);
     crate::log::flush_masks();
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::input(format!("cannot read the working directory: {e}")))?;
-    let settings = Settings::build(flags.clone(), &env, &cwd)?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        Error::input(format!("cannot read the working directory: {e}")).with_source(e)
+    })?;
+    let settings = Settings::build(flags.clone(), &env, ci.as_ref(), &cwd)?;
     set_color(settings.color, &env, vendor);
     let writes = matches!(
         cli.command,
@@ -90,7 +92,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
             Command::CiEnv(args) => {
                 let upper = ci_env::upper_layers(flags, &env, &settings)?;
                 let format = args.format.as_ref().map(crate::cli::value_name);
-                ci_env::run(&settings, &env, &upper, format.as_deref())
+                ci_env::run(&settings, &env, ci.as_ref(), &upper, format.as_deref())
             }
             Command::Completions(_) | Command::Man(_) => Ok(()),
         }

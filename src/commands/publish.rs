@@ -3,59 +3,19 @@
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use serde::Serialize;
-
 use super::context::Context;
 use super::detect;
-use crate::cleanup::model::Origin;
 use crate::error::{Error, Result};
 use crate::naming::layout::Layout;
 use crate::naming::tags_from::names_repository;
+use crate::origin::Origin;
 use crate::publish::copy::{Engine, ImageTransfer};
 use crate::publish::image::SourceImage;
 use crate::publish::source::SourceSpec;
 use crate::registry::distribution::Repo;
 use crate::settings::{ImageSpec, Output, Settings, TagSpec, TagStrategy};
 
-/// One (image, tag) result: the contract's `images[]` entry.
-#[derive(Debug, Clone, Serialize)]
-pub struct Published {
-    pub image: Option<String>,
-    pub reference: String,
-    pub digest: String,
-    /// False when the tag already pointed at this digest.
-    pub pushed: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Transfer {
-    pub blobs_uploaded: u64,
-    pub bytes_uploaded: u64,
-    pub blobs_mounted: u64,
-    pub blobs_present: u64,
-    pub manifests_put: u64,
-    /// HTTP requests sent to registries in this run (detection included).
-    pub requests: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PublishReport {
-    pub implementation: &'static str,
-    pub dry_run: bool,
-    pub images: Vec<Published>,
-    pub failed: Vec<Failure>,
-    pub transfer: Transfer,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub image: Option<String>,
-    pub references: Vec<String>,
-    pub error: String,
-    /// Decides the exit code: refused credentials everywhere are exit 3, not 1.
-    #[serde(skip)]
-    pub kind: crate::error::Kind,
-}
+pub use crate::publish::report::{Failure, PublishReport, Published, Transfer};
 
 /// Checks what can be checked without the network: images, sources, tags.
 fn check_input(settings: &Settings) -> Result<()> {
@@ -100,7 +60,7 @@ pub async fn run(settings: &Settings) -> Result<()> {
     let report = publish(settings).await?;
     print(&report, settings.output);
     crate::ci::outputs::write(
-        settings,
+        settings.output_files(),
         &settings.pipeline,
         crate::ci::outputs::Results {
             publish: Some(&report),
@@ -179,13 +139,13 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         )));
     }
     let caps = layout_caps(&resolved);
-    match crate::cleanup::origin::decide(settings.origin_records, &caps) {
-        crate::cleanup::origin::Decision::Attach => {}
-        crate::cleanup::origin::Decision::Off => {
+    match crate::origin::decide(settings.origin_records, &caps) {
+        crate::origin::Decision::Attach => {}
+        crate::origin::Decision::Off => {
             crate::log::verbose("origin records off (--origin-records off)");
             jobs.iter_mut().for_each(|j| j.origins.clear());
         }
-        crate::cleanup::origin::Decision::AutoOff(why) => {
+        crate::origin::Decision::AutoOff(why) => {
             crate::log::notice(&why);
             jobs.iter_mut().for_each(|j| j.origins.clear());
         }

@@ -73,7 +73,7 @@ fn write_outputs(
     cleanup: Option<&Report>,
 ) -> Result<()> {
     crate::ci::outputs::write(
-        settings,
+        settings.output_files(),
         &settings.pipeline,
         crate::ci::outputs::Results { publish, cleanup },
     )

@@ -172,7 +172,7 @@ impl Layout {
 
     /// The reference of `image` (None = unnamed image) under `tag`.
     pub fn target(&self, image: Option<&str>, tag: &str) -> Result<Target> {
-        validate_tag(tag).map_err(|e| Error::input(format!("tag {tag:?}: {e}")))?;
+        validate_tag(tag).map_err(|e| Error::input(format!("tag {tag:?}: {e}")).with_source(e))?;
         let host = &self.repo.host;
         let base = self.repo.path.join("/");
         let title = self.caps.implementation.title();
@@ -190,7 +190,8 @@ impl Layout {
                 tag: tag.to_string(),
             });
         };
-        validate_image_name(name).map_err(|e| Error::input(format!("image name {name:?}: {e}")))?;
+        validate_image_name(name)
+            .map_err(|e| Error::input(format!("image name {name:?}: {e}")).with_source(e))?;
         match self.mode {
             Mode::Multirepo => {
                 // GitLab: an image nests at most two levels below its project, and the address
@@ -227,7 +228,7 @@ impl Layout {
                     .with_hint("rename the image without '/', or use multirepo"));
                 }
                 let tag = monorepo_tag(name, tag)
-                    .map_err(|e| Error::input(format!("image {name:?}: {e}")))?;
+                    .map_err(|e| Error::input(format!("image {name:?}: {e}")).with_source(e))?;
                 Ok(Target {
                     repository: format!("{host}/{base}"),
                     tag,

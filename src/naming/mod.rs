@@ -1,9 +1,11 @@
 //! Names: references, tags, the werf slug, and where each image goes (layout). All pure.
 
 pub mod layout;
+pub mod path;
 pub mod reference;
 pub mod semver;
 pub mod slug;
+pub mod strategy;
 pub mod tag;
 pub mod tags_from;
 

@@ -111,7 +111,7 @@ pub fn monorepo_tag(image: &str, tag: &str) -> Result<String, TagError> {
 
 /// Checks an image name from the config: lowercase repository components separated by `/`.
 pub fn validate_image_name(name: &str) -> Result<(), ImageNameError> {
-    use super::reference::{PathProblem, check_repository_path};
+    use super::path::{PathProblem, check_repository_path};
     check_repository_path(name).map_err(|problem| match problem {
         PathProblem::Empty => ImageNameError::Empty,
         PathProblem::EmptyComponent => ImageNameError::EmptyComponent,

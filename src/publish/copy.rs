@@ -15,9 +15,8 @@ use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 
 use super::image::SourceImage;
-use crate::cleanup::model::Origin;
-use crate::cleanup::origin;
 use crate::error::{Error, Kind, Result};
+use crate::origin::{self, Origin};
 use crate::registry::distribution::{Distribution, Mounted, Repo};
 use crate::registry::media::{Descriptor, EMPTY_DIGEST, Manifest};
 
@@ -325,7 +324,7 @@ impl Engine {
         {
             for b in m
                 .blobs()
-                .map_err(|e| Error::input(format!("source {}: {e}", src.label)))?
+                .map_err(|e| Error::input(format!("source {}: {e}", src.label)).with_source(e))?
             {
                 if seen.insert(b.digest.clone()) {
                     blobs.push(b);

@@ -46,7 +46,9 @@ impl SourceImage {
                 let path_text = text.to_string();
                 let image = tokio::task::spawn_blocking(move || open_local(&local))
                     .await
-                    .map_err(|e| Error::operation(format!("reading {path_text}: {e}")))??;
+                    .map_err(|e| {
+                        Error::operation(format!("reading {path_text}: {e}")).with_source(e)
+                    })??;
                 Ok(SourceImage {
                     root: image.root.clone(),
                     manifests: image.manifests.clone(),
@@ -60,7 +62,7 @@ impl SourceImage {
 
     async fn open_registry(text: &str, reference: &str, oci: &Distribution) -> Result<SourceImage> {
         let r = Reference::parse(reference)
-            .map_err(|e| Error::input(format!("source {text:?}: {e}")))?;
+            .map_err(|e| Error::input(format!("source {text:?}: {e}")).with_source(e))?;
         let repo = Repo::new(registry_api_host(&r.registry), r.repository.clone());
         let wanted = r
             .digest
@@ -121,6 +123,7 @@ impl SourceImage {
                     "source {}: manifest {} is not valid JSON: {e}",
                     self.label, m.digest
                 ))
+                .with_source(e)
             })?;
             for b in blobs {
                 if seen.insert(b.digest.clone()) {

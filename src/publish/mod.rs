@@ -2,4 +2,5 @@
 
 pub mod copy;
 pub mod image;
+pub mod report;
 pub mod source;

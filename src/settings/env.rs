@@ -1,112 +1,38 @@
-//! Every environment variable dockhand reads, in one place.
-//!
-//! The process environment is read once into an [`Env`] snapshot; the rest of the program asks
-//! it typed questions, and tests build one from pairs. Empty values count as unset, because CI
-//! systems commonly pass every declared input, empty or not.
-//!
-//! | variable | meaning |
-//! |---|---|
-//! | `DOCKHAND_<OPTION>` | any option (see `options::OPTIONS`), e.g. `DOCKHAND_IMAGES_REPO` |
-//! | `INPUT_<OPTION>` | the same, as GitHub passes a Docker action's inputs |
-//! | `DOCKER_CONFIG`, `HOME` | where the Docker config (`config.json`) is |
-//! | `CI_REGISTRY` | GitLab's registry host: that host is GitLab |
-//! | `GITHUB_SERVER_URL` | a GitHub Enterprise Server, whose registry hosts are GitHub's |
-//! | `GITHUB_TOKEN`, `GITHUB_API_URL`, `GITHUB_REPOSITORY` | defaults for `--github-*` |
-//! | `CI_JOB_TOKEN`, `CI_API_V4_URL`, `CI_PROJECT_ID` | defaults for `--gitlab-*` (the job token as a `JOB-TOKEN`) |
-//! | `INPUT_TOKEN` | the GitHub action's `token` input: GitHub token and ghcr.io password |
-//! | `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY` | files a GitHub step writes its outputs and summary to |
-//! | `NO_COLOR`, `CLICOLOR_FORCE`, `CLICOLOR`, `TERM` | whether log lines are coloured |
-//! | CI vendor variables | which CI runs and its branch/tag/commit/PR: see `ci::context` and `ci::defaults` |
+//! The option variables: `DOCKHAND_*` and `INPUT_*` read into an option layer, unknown names
+//! refused, and the CI-default layer. The snapshot itself and every variable's name are in
+//! [`crate::env`] (re-exported here), which the library below the edge reads.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
-use super::options::{EnvValues, OPTIONS, Origin, Values};
-use crate::detect::CiHints;
+pub use crate::env::*;
 use crate::error::{Error, Result};
-
-pub const DOCKHAND_PREFIX: &str = "DOCKHAND_";
-pub const INPUT_PREFIX: &str = "INPUT_";
-pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
-pub const HOME: &str = "HOME";
-pub const CI_REGISTRY: &str = "CI_REGISTRY";
-pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
-pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
-pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
-pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
-pub const CI_JOB_TOKEN: &str = "CI_JOB_TOKEN";
-pub const CI_API_V4_URL: &str = "CI_API_V4_URL";
-pub const CI_PROJECT_ID: &str = "CI_PROJECT_ID";
-/// Ambient vendor credentials, as the vendors' own tools read them.
-pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
-pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
-pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
-pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
-pub const GOOGLE_APPLICATION_CREDENTIALS: &str = "GOOGLE_APPLICATION_CREDENTIALS";
-pub const INPUT_TOKEN: &str = "INPUT_TOKEN";
-pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
-pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
-pub const NO_COLOR: &str = "NO_COLOR";
-pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
-pub const CLICOLOR: &str = "CLICOLOR";
-pub const TERM: &str = "TERM";
-/// Seconds between progress lines (tests shorten it).
-pub const DOCKHAND_PROGRESS_INTERVAL: &str = "DOCKHAND_PROGRESS_INTERVAL";
+use crate::options::{EnvValues, OPTION_SPECS, Origin, Values};
 
 /// Variables with the dockhand prefix that are not options but are still ours.
 const OTHER_DOCKHAND_VARS: &[&str] = &[DOCKHAND_PROGRESS_INTERVAL];
 
-#[derive(Debug, Clone, Default)]
-pub struct Env {
-    vars: HashMap<String, String>,
-}
-
 impl Env {
-    pub fn from_process() -> Env {
-        Env::from_pairs(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
-    }
-
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Env {
-        Env {
-            vars: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .filter(|(_, v)| !v.is_empty())
-                .collect(),
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str)
-    }
-
-    /// Every (non-empty) variable, for the secret scan that runs before anything is printed.
-    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
     /// The options set through variables with `prefix` (`DOCKHAND_` or `INPUT_`). GitHub passes
     /// an input named `dry-run` as `INPUT_DRY-RUN`, verbatim: the kebab-case spelling and the
     /// underscore spelling of a name mean the same option.
     pub fn options(&self, prefix: &str) -> Result<Values> {
         let mut pairs: HashMap<String, (String, String)> = HashMap::new();
-        for (k, v) in self.vars.iter().filter(|(k, _)| k.starts_with(prefix)) {
+        for (k, v) in self.vars().filter(|(k, _)| k.starts_with(prefix)) {
             let canonical = canonical_name(k);
             if let Some((other, before)) = pairs.get(&canonical)
                 && before != v
             {
-                let (a, b) = if other < k { (other, k) } else { (k, other) };
+                let (a, b) = if other.as_str() < k {
+                    (other.as_str(), k)
+                } else {
+                    (k, other.as_str())
+                };
                 return Err(Error::input(format!(
                     "{a} and {b} name the same option with different values"
                 ))
                 .with_hint("set only one of them"));
             }
-            pairs.insert(canonical, (k.clone(), v.clone()));
+            pairs.insert(canonical, (k.to_string(), v.to_string()));
         }
         let written: HashMap<String, String> = pairs
             .iter()
@@ -114,7 +40,9 @@ impl Env {
             .collect();
         let parsed: EnvValues = envy::prefixed(prefix)
             .from_iter(pairs.into_iter().map(|(c, (_, v))| (c, v)))
-            .map_err(|e| Error::input(format!("environment variables {prefix}*: {e}")))?;
+            .map_err(|e| {
+                Error::input(format!("environment variables {prefix}*: {e}")).with_source(e)
+            })?;
         let prefix = prefix.to_string();
         Ok(parsed.into_values(move |name| {
             let canonical = format!("{prefix}{}", name.to_ascii_uppercase());
@@ -147,61 +75,38 @@ impl Env {
     /// `DOCKHAND_*` and `INPUT_*` variables that name no option, sorted.
     pub fn unknown_vars(&self) -> Vec<String> {
         let mut unknown: Vec<String> = self
-            .vars
-            .iter()
+            .vars()
             .filter_map(|(k, v)| {
                 let (prefix, rest) = split_prefix(k)?;
                 let name = rest.to_ascii_lowercase().replace('-', "_");
-                let option = OPTIONS.iter().any(|(o, _)| *o == name);
+                let option = OPTION_SPECS.iter().any(|o| o.name == name);
                 let known = match prefix {
                     DOCKHAND_PREFIX => {
                         // Our own dotenv report (`DOCKHAND_IMAGE_<NAME>=REF@DIGEST` and the
                         // outputs, `DOCKHAND_DELETED`, …) reaches later jobs.
                         let report = (name.starts_with("image_") && v.contains("@sha256:"))
-                            || crate::ci::outputs::dotenv_output_keys().contains(k);
-                        option || OTHER_DOCKHAND_VARS.contains(&k.as_str()) || report
+                            || crate::ci::outputs::dotenv_output_keys()
+                                .iter()
+                                .any(|o| o == k);
+                        option || OTHER_DOCKHAND_VARS.contains(&k) || report
                     }
                     _ => option || OTHER_INPUTS.contains(&name.as_str()),
                 };
-                (!known).then(|| k.clone())
+                (!known).then(|| k.to_string())
             })
             .collect();
         unknown.sort();
         unknown
     }
 
-    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
-    pub fn docker_config_file(&self) -> Option<PathBuf> {
-        if let Some(dir) = self.get(DOCKER_CONFIG) {
-            return Some(PathBuf::from(dir).join("config.json"));
-        }
-        self.get(HOME)
-            .map(|h| PathBuf::from(h).join(".docker").join("config.json"))
-    }
-
     /// The CI-derived layer (below the config file): what the CI implies, given the user's
     /// layers `upper` (see `ci::defaults`).
-    pub fn ci_defaults(&self, upper: &Values) -> Values {
-        let ci = crate::ci::context::CiContext::from_env(self);
-        crate::ci::defaults::layer(&crate::ci::defaults::derive(ci.as_ref(), self, upper))
-    }
-
-    /// `CI_JOB_TOKEN`, which is sent as a `JOB-TOKEN` (not a personal token).
-    pub fn ci_job_token(&self) -> Option<&str> {
-        self.get(CI_JOB_TOKEN)
-    }
-
-    /// What the CI environment says about registry hosts.
-    pub fn ci_hints(&self) -> CiHints {
-        let github_server_host = self
-            .get(GITHUB_SERVER_URL)
-            .and_then(|u| url::Url::parse(u).ok())
-            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-            .filter(|h| h != "github.com");
-        CiHints {
-            gitlab_registry: self.get(CI_REGISTRY).map(str::to_string),
-            github_server_host,
-        }
+    pub fn ci_defaults(
+        &self,
+        ci: Option<&crate::ci::context::CiContext>,
+        upper: &Values,
+    ) -> Values {
+        crate::ci::defaults::layer(&crate::ci::defaults::derive(ci, self, upper))
     }
 }
 
@@ -226,12 +131,15 @@ fn closest(var: &str) -> Option<&'static str> {
     let (_, rest) = split_prefix(var)?;
     let name = rest.to_ascii_lowercase().replace('-', "_");
     let squash = |s: &str| s.replace('_', "");
-    if let Some((o, _)) = OPTIONS.iter().find(|(o, _)| squash(o) == squash(&name)) {
-        return Some(o);
-    }
-    OPTIONS
+    if let Some(o) = OPTION_SPECS
         .iter()
-        .map(|(o, _)| (edit_distance(o, &name), *o))
+        .find(|o| squash(o.name) == squash(&name))
+    {
+        return Some(o.name);
+    }
+    OPTION_SPECS
+        .iter()
+        .map(|o| (edit_distance(o.name, &name), o.name))
         .filter(|(d, o)| *d <= o.len().max(name.len()) / 3)
         .min()
         .map(|(_, o)| o)
@@ -257,8 +165,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::options::Value;
     use super::*;
+    use crate::options::Value;
 
     #[test]
     fn reads_prefixed_options_with_their_names() {
@@ -299,35 +207,12 @@ mod tests {
             "a dotenv report's variable is ours, a typo is not"
         );
     }
-
-    #[test]
-    fn docker_config_location() {
-        assert_eq!(
-            Env::from_pairs([("DOCKER_CONFIG", "/c"), ("HOME", "/h")]).docker_config_file(),
-            Some("/c/config.json".into())
-        );
-        assert_eq!(
-            Env::from_pairs([("HOME", "/h")]).docker_config_file(),
-            Some("/h/.docker/config.json".into())
-        );
-    }
-
-    #[test]
-    fn ci_hints() {
-        let env = Env::from_pairs([
-            ("CI_REGISTRY", "gitlab.example:5050"),
-            ("GITHUB_SERVER_URL", "https://github.com"),
-        ]);
-        let h = env.ci_hints();
-        assert_eq!(h.gitlab_registry.as_deref(), Some("gitlab.example:5050"));
-        assert_eq!(h.github_server_host, None);
-    }
 }
 
 #[cfg(test)]
 mod name_tests {
-    use super::super::options::Value;
     use super::*;
+    use crate::options::Value;
 
     #[test]
     fn kebab_case_inputs_are_the_underscore_options() {

@@ -26,6 +26,12 @@ use crate::secret::Secret;
 use env::Env;
 use options::{Origin, Value, Values};
 
+// Moved below the edge (the library does not import settings); named here too so that code that
+// reads them through settings keeps compiling.
+pub use crate::cleanup::git::RefSource as GitRefs;
+pub use crate::naming::strategy::TagStrategy;
+pub use crate::origin::OriginRecords;
+
 /// `--on-fork-pr`: what publish and cleanup do in a pull request from a fork.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnForkPr {
@@ -33,19 +39,6 @@ pub enum OnForkPr {
     #[default]
     Skip,
     Run,
-}
-
-/// `--origin-records`: whether publish attaches an origin record to each tag it sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OriginRecords {
-    /// Never attach one.
-    Off,
-    /// Attach, except where the only way is the referrers tag-schema fallback on a registry whose
-    /// UI lists every tag (Docker Hub): there the `sha256-<hex>` tags would crowd the tag list.
-    #[default]
-    Auto,
-    /// Always attach (the referrers API, else the fallback tag).
-    On,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,18 +53,6 @@ pub enum Output {
 pub struct ImageSpec {
     pub name: Option<String>,
     pub source: Option<String>,
-}
-
-/// Why a tag is in the list, which decides whether cleanup may prove its origin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TagStrategy {
-    Custom,
-    GitBranch,
-    GitTag,
-    GitCommit,
-    /// `--tag-by-digest`: derived from the content.
-    Digest,
 }
 
 /// `--tags-mode`: whether the user's tag options replace the CI's tag set (the default, as before
@@ -98,17 +79,6 @@ pub struct TagSpec {
     pub strategy: TagStrategy,
     /// The value before slugging (a branch name such as `feature/x`).
     pub source_value: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum GitRefs {
-    #[default]
-    Auto,
-    Local,
-    Remote,
-    GitHub,
-    GitLab,
-    None,
 }
 
 /// The cleanup policy as given (the planner of the cleanup issue consumes it).
@@ -221,10 +191,23 @@ pub struct Settings {
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(2 * 3600);
 
 impl Settings {
-    /// Layers and validates. `flags` are the values given on the command line; `config_flag` is
-    /// `--config` (needed before the layers, to find the file); `cwd` is where default config
-    /// files are looked for.
-    pub fn build(flags: Values, env: &Env, cwd: &Path) -> Result<Settings> {
+    /// The report files the CI outputs write (`--dotenv`, `--junit`).
+    pub fn output_files(&self) -> crate::ci::outputs::Files<'_> {
+        crate::ci::outputs::Files {
+            dotenv: self.dotenv.as_deref(),
+            junit: self.junit.as_deref(),
+        }
+    }
+
+    /// Layers and validates. `flags` are the values given on the command line; `ci` is the CI
+    /// context (computed once per run by the caller); `cwd` is where default config files are
+    /// looked for.
+    pub fn build(
+        flags: Values,
+        env: &Env,
+        ci: Option<&crate::ci::context::CiContext>,
+        cwd: &Path,
+    ) -> Result<Settings> {
         env.check_names()?;
         let env_layers = env
             .options(env::DOCKHAND_PREFIX)?
@@ -243,7 +226,7 @@ impl Settings {
             Some(c) => upper.over(c.values.clone()),
             None => upper,
         };
-        let ci_layer = env.ci_defaults(&values);
+        let ci_layer = env.ci_defaults(ci, &values);
         let add = match values.get("tags_mode") {
             Some((Value::Text(m), o)) => parse_tags_mode(m).map_err(|e| at(o, e))? == TagsMode::Add,
             _ => false,
@@ -259,9 +242,7 @@ impl Settings {
             joined.extend(user.into_iter().filter(|t| !ci.contains(t)));
             values.set("tag_custom", Value::List(joined), origin);
         }
-        let ci_commit = crate::ci::context::CiContext::from_env(env)
-            .and_then(|c| c.commit)
-            .map(|c| c.value);
+        let ci_commit = ci.and_then(|c| c.commit.as_ref()).map(|c| c.value.clone());
         let mut s = Settings::from_values(&values, config.as_ref(), ci_commit.as_deref())?;
         // An explicit GitLab token is a personal/project token; the CI job token is a job token.
         if s.forge.gitlab_token.is_none() {
@@ -269,10 +250,7 @@ impl Settings {
         }
         s.docker_config = env.docker_config_file();
         s.ci = env.ci_hints();
-        s.pipeline = crate::ci::Pipeline::from_env(
-            env,
-            crate::ci::context::CiContext::from_env(env).as_ref(),
-        );
+        s.pipeline = crate::ci::Pipeline::from_env(env, ci);
         s.config_path = config_path;
         s.project = config.map(|c| c.project);
         Ok(s)
@@ -341,6 +319,7 @@ impl Settings {
             r.parse(name, |s| {
                 url::Url::parse(s.trim_end_matches('/')).map_err(|e| {
                     Error::input(format!("{s:?} is not a URL ({e})"))
+                        .with_source(e)
                         .with_hint("give it as https://HOST/PATH")
                 })
             })
@@ -516,6 +495,7 @@ fn images(r: &Reader, config: Option<&Config>) -> Result<Vec<ImageSpec>> {
                         c.path.display(),
                         entry.line
                     ))
+                    .with_source(e)
                 })?;
             }
         }
@@ -676,6 +656,7 @@ fn duration(s: &str) -> Result<Duration> {
     }
     humantime::parse_duration(s.trim()).map_err(|e| {
         Error::input(format!("{s:?} is not a duration ({e})"))
+            .with_source(e)
             .with_hint("write it like 30d, 12h or 90m")
     })
 }
@@ -824,15 +805,13 @@ mod tests {
     fn build(flags: &[(&'static str, &str)], env: &[(&str, &str)]) -> Result<Settings> {
         let mut v = Values::default();
         for (k, val) in flags {
-            let kind = options::OPTIONS.iter().find(|(n, _)| n == k).unwrap().1;
+            let kind = options::kind_of(k);
             v.set_text(k, kind, val, Origin::Flag(k));
         }
         let dir = tempfile::tempdir().unwrap();
-        Settings::build(
-            v,
-            &Env::from_pairs(env.iter().map(|(a, b)| (a.to_string(), b.to_string()))),
-            dir.path(),
-        )
+        let env = Env::from_pairs(env.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        let ci = crate::ci::context::CiContext::from_env(&env);
+        Settings::build(v, &env, ci.as_ref(), dir.path())
     }
 
     fn tag_names(s: &Settings) -> Vec<&str> {

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use super::error::json_error;
 use super::oci::{self, CONTAINERD_NAME, REF_NAME, Tree};
 use super::oci_archive::open_archive;
 use super::store::{Region, Store, io_error};
@@ -65,7 +66,7 @@ pub(super) fn open(
         )));
     };
     let images: Vec<SavedImage> = serde_json::from_slice(&listing)
-        .map_err(|e| Error::input(format!("{label}: manifest.json is invalid: {e}")))?;
+        .map_err(|e| json_error(format!("{label}: manifest.json is invalid"), e))?;
     let image = choose(&images, selector, label)?;
     let (config_region, config) = read_config(&archive, image)?;
     if has_layout && let Some(tree) = from_layout(&archive, &sha256_digest(&config))? {
@@ -155,10 +156,10 @@ fn read_config(archive: &TarArchive, image: &SavedImage) -> Result<(Region, Vec<
     let region = archive.locate(&image.config)?.ok_or_else(missing)?;
     let bytes = archive.read_small(&image.config)?.ok_or_else(missing)?;
     serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
-        Error::input(format!(
-            "{label}: config {} is not valid JSON: {e}",
-            image.config
-        ))
+        json_error(
+            format!("{label}: config {} is not valid JSON", image.config),
+            e,
+        )
     })?;
     Ok((region, bytes))
 }
@@ -279,7 +280,7 @@ fn convert(
             ))
         })?;
         let (digest, gzipped) =
-            hash_region(&region).map_err(|e| io_error(archive.label(), path, &e))?;
+            hash_region(&region).map_err(|e| io_error(archive.label(), path, e))?;
         let media_type = if gzipped {
             DOCKER_LAYER_GZIP
         } else {
@@ -294,8 +295,9 @@ fn convert(
         config: config_desc,
         layers,
     };
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|e| Error::input(format!("{}: cannot write a manifest: {e}", archive.label())))?;
+    let bytes = serde_json::to_vec(&body).map_err(|e| {
+        Error::input(format!("{}: cannot write a manifest: {e}", archive.label())).with_source(e)
+    })?;
     let root = Manifest::new(Bytes::from(bytes), Some(DOCKER_MANIFEST));
     let manifests = HashMap::from([(root.digest.clone(), root.clone())]);
     Ok(Tree {

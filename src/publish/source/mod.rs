@@ -7,6 +7,8 @@
 //! multi-gigabyte layers can be streamed to the registry.
 
 mod docker_archive;
+mod error;
+pub use error::SourceError;
 mod oci;
 mod oci_archive;
 mod spec;

@@ -11,6 +11,7 @@ use std::path::Path;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use super::error::json_error;
 use super::store::{DirStore, Store};
 use super::{BlobLocation, LocalImage};
 use crate::error::{Error, Result};
@@ -153,7 +154,7 @@ pub(super) fn check_layout(store: &dyn Store) -> Result<()> {
         ))
     })?;
     let layout: LayoutFile = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::input(format!("{label}: oci-layout is not valid JSON: {e}")))?;
+        .map_err(|e| json_error(format!("{label}: oci-layout is not valid JSON"), e))?;
     match layout.image_layout_version.as_deref() {
         Some(v) if v.starts_with("1.") => Ok(()),
         Some(v) => Err(Error::input(format!(
@@ -174,7 +175,7 @@ pub(super) fn index_entries(store: &dyn Store) -> Result<Vec<Descriptor>> {
         ))
     })?;
     let index: ManifestFields = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::input(format!("{label}: index.json is invalid: {e}")))?;
+        .map_err(|e| json_error(format!("{label}: index.json is invalid"), e))?;
     Ok(index.manifests)
 }
 
@@ -238,8 +239,9 @@ fn names(entries: &[Descriptor]) -> String {
 
 /// `blobs/<algorithm>/<encoded>` for a validated digest (never a path outside `blobs/`).
 pub(super) fn blob_path(store: &dyn Store, digest: &str) -> Result<String> {
-    let d = Digest::parse(digest)
-        .map_err(|e| Error::input(format!("{}: invalid digest {digest:?}: {e}", store.label())))?;
+    let d = Digest::parse(digest).map_err(|e| {
+        Error::input(format!("{}: invalid digest {digest:?}: {e}", store.label())).with_source(e)
+    })?;
     Ok(format!("blobs/{}/{}", d.algorithm(), d.hex()))
 }
 
@@ -272,7 +274,7 @@ pub(super) fn read_manifest(store: &dyn Store, desc: &Descriptor, role: &str) ->
     let manifest = Manifest::new(Bytes::from(bytes), Some(&desc.media_type));
     manifest
         .fields()
-        .map_err(|e| Error::input(format!("{label}: {role} {digest} is not valid JSON: {e}")))?;
+        .map_err(|e| json_error(format!("{label}: {role} {digest} is not valid JSON"), e))?;
     Ok(manifest)
 }
 
@@ -293,7 +295,7 @@ pub(super) fn read_tree(store: &dyn Store, root: &Descriptor) -> Result<Tree> {
         }
         let fields = manifest
             .fields()
-            .map_err(|e| Error::input(format!("{}: {e}", store.label())))?;
+            .map_err(|e| json_error(store.label().to_string(), e))?;
         for child in &fields.manifests {
             if depth + 1 > MAX_DEPTH {
                 return Err(Error::input(format!(

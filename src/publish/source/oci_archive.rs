@@ -40,7 +40,7 @@ pub(super) fn open_archive(path: &Path, label: &str) -> Result<TarArchive> {
             path.display()
         )));
     }
-    if !starts_with_gzip_magic(path).map_err(|e| io_error(label, path.display(), &e))? {
+    if !starts_with_gzip_magic(path).map_err(|e| io_error(label, path.display(), e))? {
         return TarArchive::index(path, label);
     }
     TarArchive::index_gzip(path, label).map_err(|e| {

@@ -105,6 +105,7 @@ fn selector(source: &str, reference: &str) -> Result<ArchiveSelector> {
         Error::input(format!(
             "image source {source:?}: invalid image reference: {e}"
         ))
+        .with_source(e)
         .with_hint(ACCEPTED_FORMS)
     })?;
     Ok(ArchiveSelector::Reference(reference.to_string()))

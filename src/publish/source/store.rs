@@ -70,7 +70,7 @@ pub(super) fn read_small_default(
     }
     read_region(&region)
         .map(Some)
-        .map_err(|e| io_error(store.label(), path, &e))
+        .map_err(|e| io_error(store.label(), path, e))
 }
 
 fn read_region(region: &Region) -> std::io::Result<Vec<u8>> {
@@ -86,9 +86,7 @@ fn read_region(region: &Region) -> std::io::Result<Vec<u8>> {
 }
 
 /// A local I/O failure while reading a source: the user's input is unreadable (exit 2).
-pub(super) fn io_error(label: &str, what: impl std::fmt::Display, e: &std::io::Error) -> Error {
-    Error::input(format!("{label}: cannot read {what}: {e}"))
-}
+pub(super) use super::error::io_error;
 
 /// An OCI layout directory.
 pub(super) struct DirStore {
@@ -111,7 +109,7 @@ impl DirStore {
     /// the way) leads out of the layout: publishing would upload a file the layout never held.
     fn inside(&self, path: &str, full: &Path) -> Result<PathBuf> {
         let real =
-            std::fs::canonicalize(full).map_err(|e| io_error(&self.label, full.display(), &e))?;
+            std::fs::canonicalize(full).map_err(|e| io_error(&self.label, full.display(), e))?;
         let root = self.canonical_root.as_deref().ok_or_else(|| {
             Error::input(format!(
                 "{}: cannot resolve the layout directory {}",
@@ -154,7 +152,7 @@ impl Store for DirStore {
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error(&self.label, full.display(), &e)),
+            Err(e) => Err(io_error(&self.label, full.display(), e)),
         }
     }
 }

@@ -136,10 +136,10 @@ struct Pending {
 impl TarArchive {
     /// Reads every header of the tar at `file`.
     pub fn index(file: &Path, label: &str) -> Result<TarArchive> {
-        let mut f = std::fs::File::open(file).map_err(|e| io_error(label, file.display(), &e))?;
+        let mut f = std::fs::File::open(file).map_err(|e| io_error(label, file.display(), e))?;
         let total = f
             .metadata()
-            .map_err(|e| io_error(label, file.display(), &e))?
+            .map_err(|e| io_error(label, file.display(), e))?
             .len();
         let mut archive = TarArchive::empty(file, label, false);
         archive
@@ -151,7 +151,7 @@ impl TarArchive {
     /// Reads every header of the gzip-compressed tar at `file` from its decompressed stream
     /// (every gzip member, as pigz and `cat a.gz b.gz` write), keeping small entries.
     pub fn index_gzip(file: &Path, label: &str) -> Result<TarArchive> {
-        let f = std::fs::File::open(file).map_err(|e| io_error(label, file.display(), &e))?;
+        let f = std::fs::File::open(file).map_err(|e| io_error(label, file.display(), e))?;
         let decoder =
             flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(256 << 10, f));
         let mut stream = Stream {
@@ -355,7 +355,7 @@ fn read_meta(f: &mut dyn Input, offset: u64, len: u64) -> Result<Vec<u8>> {
     }
     let mut out = vec![0u8; usize::try_from(len).unwrap_or(0)];
     f.read_at(offset, &mut out)
-        .map_err(|e| Error::input(format!("cannot read an extended header: {e}")))?;
+        .map_err(|e| Error::input(format!("cannot read an extended header: {e}")).with_source(e))?;
     Ok(out)
 }
 

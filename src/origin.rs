@@ -9,10 +9,35 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use super::model::Origin;
 use crate::implementation::Capabilities;
+use crate::naming::strategy::TagStrategy;
 use crate::registry::media::{Descriptor, Manifest, artifact_manifest};
-use crate::settings::{OriginRecords, TagStrategy};
+
+/// `--origin-records`: whether publish attaches an origin record to each tag it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OriginRecords {
+    /// Never attach one.
+    Off,
+    /// Attach, except where the only way is the referrers tag-schema fallback on a registry whose
+    /// UI lists every tag (Docker Hub): there the `sha256-<hex>` tags would crowd the tag list.
+    #[default]
+    Auto,
+    /// Always attach (the referrers API, else the fallback tag).
+    On,
+}
+
+/// `publish` writes origin records and `cleanup` reads them, so they live apart from both.
+/// Where a tag came from, as recorded by `dockhand publish` next to the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub image: Option<String>,
+    pub tag: String,
+    pub strategy: TagStrategy,
+    /// `refs/heads/NAME` or `refs/tags/NAME` for git strategies.
+    pub git_ref: Option<String>,
+    pub commit: Option<String>,
+    pub pushed: Option<SystemTime>,
+}
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.dockhand.origin.v1+json";
 const A_IMAGE: &str = "dev.dockhand.image";
