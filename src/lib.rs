@@ -29,9 +29,6 @@ pub mod naming;
 pub mod options;
 pub mod origin;
 pub mod publish;
-// Exception until the registry rework lands (then removed): `implementations/ecr.rs` resolves its
-// endpoint from the process environment and a `credentials.rs` test reads PATH.
-#[allow(clippy::disallowed_methods)]
 pub mod registry;
 pub mod secret;
 pub mod settings;

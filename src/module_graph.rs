@@ -396,20 +396,6 @@ fn no_import_cycle_between_modules() {
     assert!(found.is_empty(), "import cycles:\n{}", found.join("\n"));
 }
 
-/// Files outside the edge that still import `settings` until the registry rework lands (its
-/// `HostConfig` replaces them). This list may only shrink.
-const SETTINGS_KNOWN_EXCEPTIONS: &[&str] = &[
-    "src/registry/implementations/acr.rs",
-    "src/registry/implementations/dockerhub.rs",
-    "src/registry/implementations/gcr.rs",
-    "src/registry/implementations/github.rs",
-    "src/registry/implementations/gitlab.rs",
-    "src/registry/implementations/harbor.rs",
-    "src/registry/implementations/mod.rs",
-    "src/registry/implementations/quay.rs",
-    "src/cleanup/forge/gitlab.rs",
-];
-
 /// Only the edge reads `settings`: `commands/`, `settings/` itself, `cli.rs` (and `main.rs`).
 #[test]
 fn only_the_edge_imports_settings() {
@@ -432,22 +418,10 @@ fn only_the_edge_imports_settings() {
         .filter(|f| !f.starts_with("src/commands/") && f != "src/cli.rs")
         .collect();
     importers.sort();
-    let unexpected: Vec<&String> = importers
-        .iter()
-        .filter(|f| !SETTINGS_KNOWN_EXCEPTIONS.contains(&f.as_str()))
-        .collect();
     assert!(
-        unexpected.is_empty(),
+        importers.is_empty(),
         "these files import crate::settings (allowed: src/commands/, src/settings/, src/cli.rs, \
-         src/main.rs): {unexpected:?}"
-    );
-    let stale: Vec<&&str> = SETTINGS_KNOWN_EXCEPTIONS
-        .iter()
-        .filter(|f| !importers.iter().any(|i| i == *f))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "no longer import settings, remove from SETTINGS_KNOWN_EXCEPTIONS: {stale:?}"
+         src/main.rs): {importers:?}"
     );
 }
 

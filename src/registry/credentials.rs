@@ -356,6 +356,7 @@ mod tests {
         .unwrap();
         let s = CredentialStore::load(Some(&path)).unwrap();
         // The helper is found through PATH, as docker does it.
+        #[allow(clippy::disallowed_methods)] // a test that extends PATH for its own child
         let old = std::env::var("PATH").unwrap_or_default();
         // SAFETY: the test sets PATH for a child process it starts itself; no other thread reads it meanwhile in this test binary's own test.
         unsafe { std::env::set_var("PATH", format!("{}:{old}", dir.path().display())) };

@@ -355,7 +355,9 @@ pub async fn open(caps: Capabilities, oci: Distribution, host: &str) -> Result<B
         crate::log::verbose("public.ecr.aws: ECR Public has no API support yet; using the OCI API");
         return Ok(Box::new(crate::registry::Generic::new(caps, oci)));
     }
-    let target = Target::resolve(host, &|k| std::env::var(k).ok());
+    // The AWS variables (region, endpoint) come from the one environment snapshot module.
+    let env = crate::env::Env::from_process();
+    let target = Target::resolve(host, &|k| env.get(k).map(str::to_owned));
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &target.region {
         loader = loader.region(aws_sdk_ecr::config::Region::new(region.clone()));
