@@ -210,8 +210,9 @@ pub struct TagArgs {
     /// docker/metadata-action's `type=sha` does.
     #[arg(long)]
     pub tag_sha: bool,
-    /// `latest`: auto (the default) for a git tag that is a release version (v1.2.3, not
-    /// v1.2.3-rc.1), true always, false never.
+    /// `latest`: auto (the default) for the repository's highest release version (v2.0.1, not a
+    /// fix v1.4.1 of an old line, not v2.1.0-rc.1), or the default branch of a repository
+    /// without release tags; true always, false never.
     #[arg(long, value_name = "WHEN")]
     pub tag_latest: Option<LatestArg>,
     /// Put before each tag made from a git branch or tag (and its versions).
@@ -444,7 +445,8 @@ pub enum ColorArg {
 /// `--tag-latest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LatestArg {
-    /// For a git tag that is a release version (docker/metadata-action's `latest=auto`).
+    /// The newest release: a git tag that is the repository's highest release version; without
+    /// release tags, the default branch.
     Auto,
     /// Always.
     True,

@@ -100,6 +100,9 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
         .arg("-C")
         .arg(dir)
         .args(args)
+        // A remote that wants credentials must fail, not wait for a prompt nobody answers
+        // (git(1): GIT_TERMINAL_PROMPT).
+        .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .map_err(|source| Error::from_layer(GitError::Spawn { source }))?;
     if !out.status.success() {
@@ -150,6 +153,65 @@ fn recent_commits(dir: &Path, rules: CommitRules) -> Result<std::collections::BT
         out.extend(text.lines().map(str::to_string));
     }
     Ok(out)
+}
+
+/// How long `--tag-latest auto` waits for `git ls-remote --tags` before it counts the
+/// repository's tags as unknown.
+pub const LS_REMOTE_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Every tag of the repository at `dir`, for `--tag-latest auto`, or `None` when they cannot be
+/// known in full. A complete clone lists them itself. A shallow one (a CI checkout) may hold none
+/// or only the tag it builds, so `origin` is asked, within [`LS_REMOTE_LIMIT`].
+pub fn repository_tags(dir: &Path) -> Option<Vec<String>> {
+    let shallow = git(dir, &["rev-parse", "--is-shallow-repository"]).ok()?;
+    if shallow.trim() == "false" {
+        let text = git(dir, &["tag", "--list"]).ok()?;
+        return Some(text.lines().map(str::to_string).collect());
+    }
+    let text = git_within(dir, &["ls-remote", "--tags", "origin"], LS_REMOTE_LIMIT)?;
+    let refs = parse(text.lines().filter_map(|l| l.split_whitespace().nth(1)));
+    Some(refs.tags.into_iter().collect())
+}
+
+/// `git` that is killed after `limit`; `None` when it fails or runs out of time (said in a
+/// verbose line).
+fn git_within(dir: &Path, args: &[&str], limit: std::time::Duration) -> Option<String> {
+    use std::io::Read;
+    let mut child = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    // The output of ls-remote --tags is small, but read it on a thread so a full pipe cannot
+    // stall the child while we wait.
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).map(|_| text)
+    });
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return reader.join().ok()?.ok(),
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) if start.elapsed() >= limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                crate::log::verbose(&format!(
+                    "git {} gave no answer within {}s",
+                    args.join(" "),
+                    limit.as_secs()
+                ));
+                return None;
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
 }
 
 fn remote(dir: &Path) -> Result<GitRefs> {

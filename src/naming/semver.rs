@@ -118,8 +118,9 @@ pub fn expand(git_tag: &str) -> Vec<String> {
 /// `--tag-latest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Latest {
-    /// metadata-action's `flavor: latest=auto`, narrowed to releases: `latest` for a git tag that
-    /// is a semantic version without pre-release, never for a branch, pull request or commit.
+    /// `latest` follows the newest release: a git tag that is the highest release version of
+    /// the repository; in a repository without release tags, the default branch. Never a
+    /// pre-release, another branch, a pull request or a commit. See [`decide_latest`].
     #[default]
     Auto,
     /// Always `latest`.
@@ -140,15 +141,89 @@ impl std::str::FromStr for Latest {
     }
 }
 
-/// Whether the run tags `latest`, given the git tag it publishes (if any).
-pub fn wants_latest(choice: Latest, git_tag: Option<&str>) -> bool {
+/// What `--tag-latest auto` weighs: what this run publishes, and what the repository holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatestFacts {
+    /// The git tag this run publishes.
+    pub git_tag: Option<String>,
+    /// The branch this run publishes (no git tag), and the repository's default branch.
+    pub branch: Option<String>,
+    pub default_branch: Option<String>,
+    /// Every tag of the repository, when it could be read in full; `None` when not (a shallow
+    /// CI checkout fetches no tags, or only the one it builds).
+    pub repo_tags: Option<Vec<String>>,
+}
+
+/// Whether the run tags `latest`, and why (the run says it, so a missing `latest` is explained).
+///
+/// `auto` keeps `latest` on the newest release, where metadata-action's `latest=auto` gives it to
+/// whichever release tag was pushed last: a fix released for an old line (`v1.4.1` after
+/// `v2.0.0`) must not move `latest` back. Without release tags, `latest` is the default branch
+/// (the idiom `type=raw,value=latest,enable={{is_default_branch}}` of that action's README).
+pub fn decide_latest(choice: Latest, f: &LatestFacts) -> (bool, String) {
     match choice {
-        Latest::True => true,
-        Latest::False => false,
-        Latest::Auto => git_tag
-            .and_then(Version::parse)
-            .is_some_and(|v| !v.is_prerelease()),
+        Latest::True => return (true, "--tag-latest true".into()),
+        Latest::False => return (false, "--tag-latest false".into()),
+        Latest::Auto => {}
     }
+    let highest = f.repo_tags.as_ref().map(|tags| highest_release(tags));
+    if let Some(t) = &f.git_tag {
+        let Some(v) = Version::parse(t) else {
+            return (false, format!("the git tag {t} is no version"));
+        };
+        if v.is_prerelease() {
+            return (false, format!("{t} is a pre-release"));
+        }
+        return match highest {
+            Some(Some((top, name))) if release_key(&top) > release_key(&v) => (
+                false,
+                format!("{t} is not the repository's highest release ({name} is)"),
+            ),
+            Some(_) => (true, format!("{t} is the repository's highest release")),
+            None => (
+                true,
+                format!("{t} is a release (the repository's other tags could not be read)"),
+            ),
+        };
+    }
+    let (Some(branch), Some(default)) = (&f.branch, &f.default_branch) else {
+        return (false, "no release tag and not the default branch".into());
+    };
+    if branch != default {
+        return (
+            false,
+            format!("{branch} is not the default branch ({default})"),
+        );
+    }
+    match highest {
+        Some(None) => (
+            true,
+            format!("{branch} is the default branch and the repository has no release tags"),
+        ),
+        Some(Some((_, name))) => (
+            false,
+            format!("latest follows the releases ({name} is the highest), not the default branch"),
+        ),
+        None => (
+            false,
+            format!(
+                "{branch} is the default branch, but the repository's tags could not be read to \
+                 rule out releases (fetch tags, or pass --tag-latest true)"
+            ),
+        ),
+    }
+}
+
+/// The highest release version among `tags`, with the tag that names it.
+fn highest_release(tags: &[String]) -> Option<(Version, String)> {
+    tags.iter()
+        .filter_map(|t| Version::parse(t).map(|v| (v, t.clone())))
+        .filter(|(v, _)| !v.is_prerelease())
+        .max_by_key(|(v, _)| release_key(v))
+}
+
+fn release_key(v: &Version) -> (u64, u64, u64) {
+    (v.major, v.minor, v.patch)
 }
 
 /// metadata-action's short commit length (`type=sha`, `format=short`).
@@ -198,24 +273,110 @@ mod tests {
     }
 
     #[test]
-    fn latest_follows_the_flavor() {
-        // (choice, git tag, latest?).
-        let rows: &[(Latest, Option<&str>, bool)] = &[
-            // README "Semver" table: `refs/tags/v1.2.3` → ..., `latest`.
-            (Latest::Auto, Some("v1.2.3"), true),
-            // README "Semver" table: `refs/tags/v2.0.8-beta.67` → `2.0.8-beta.67` only.
-            (Latest::Auto, Some("v2.0.8-beta.67"), false),
-            // README "Semver" table: `refs/heads/master` → `master` only; no git tag, no latest.
-            (Latest::Auto, None, false),
-            // A git tag that is no version: dockhand adds no `latest` (no release to point at).
-            (Latest::Auto, Some("nightly"), false),
-            // `latest=true` / `latest=false` of the flavor input.
-            (Latest::True, None, true),
-            (Latest::True, Some("v2.0.8-beta.67"), true),
-            (Latest::False, Some("v1.2.3"), false),
+    fn latest_follows_the_newest_release_else_the_default_branch() {
+        let tags = |t: &[&str]| Some(t.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let on_tag = |t: &str, repo: Option<Vec<String>>| LatestFacts {
+            git_tag: Some(t.into()),
+            repo_tags: repo,
+            ..Default::default()
+        };
+        let on_branch = |b: &str, repo: Option<Vec<String>>| LatestFacts {
+            branch: Some(b.into()),
+            default_branch: Some("main".into()),
+            repo_tags: repo,
+            ..Default::default()
+        };
+        let releases = tags(&["v1.4.0", "v2.0.0", "v2.1.0-rc.1", "nightly"]);
+        // (choice, facts, latest?, reason contains).
+        let rows: Vec<(Latest, LatestFacts, bool, &str)> = vec![
+            // metadata-action's README "Semver" table: refs/tags/v1.2.3 → … latest.
+            (
+                Latest::Auto,
+                on_tag("v1.2.3", None),
+                true,
+                "other tags could not be read",
+            ),
+            (
+                Latest::Auto,
+                on_tag("v2.0.1", releases.clone()),
+                true,
+                "highest release",
+            ),
+            (
+                Latest::Auto,
+                on_tag("v2.0.0", releases.clone()),
+                true,
+                "highest release",
+            ),
+            // A fix for an old line does not take latest from v2.0.0.
+            (
+                Latest::Auto,
+                on_tag("v1.4.1", releases.clone()),
+                false,
+                "(v2.0.0 is)",
+            ),
+            // A pre-release above every release still gets no latest.
+            (
+                Latest::Auto,
+                on_tag("v3.0.0-rc.1", releases.clone()),
+                false,
+                "pre-release",
+            ),
+            (
+                Latest::Auto,
+                on_tag("nightly", releases.clone()),
+                false,
+                "no version",
+            ),
+            // metadata-action's README: refs/heads/master → master only, unless asked.
+            (
+                Latest::Auto,
+                on_branch("main", tags(&["nightly"])),
+                true,
+                "no release tags",
+            ),
+            (
+                Latest::Auto,
+                on_branch("main", tags(&[])),
+                true,
+                "no release tags",
+            ),
+            (
+                Latest::Auto,
+                on_branch("main", releases.clone()),
+                false,
+                "follows the releases",
+            ),
+            (
+                Latest::Auto,
+                on_branch("main", None),
+                false,
+                "could not be read",
+            ),
+            (
+                Latest::Auto,
+                on_branch("feature", tags(&[])),
+                false,
+                "not the default branch",
+            ),
+            (
+                Latest::Auto,
+                LatestFacts::default(),
+                false,
+                "not the default branch",
+            ),
+            (Latest::True, on_branch("feature", None), true, "true"),
+            (
+                Latest::False,
+                on_tag("v9.9.9", releases.clone()),
+                false,
+                "false",
+            ),
         ];
-        for (choice, tag, want) in rows {
-            assert_eq!(wants_latest(*choice, *tag), *want, "{choice:?} {tag:?}");
+        for (choice, facts, want, why) in rows {
+            let (got, reason) = decide_latest(choice, &facts);
+            assert_eq!(got, want, "{choice:?} {facts:?}: {reason}");
+            assert!(reason.contains(why), "{reason:?} does not say {why:?}");
         }
         assert_eq!("AUTO".parse::<Latest>(), Ok(Latest::Auto));
         assert!("yes".parse::<Latest>().is_err());

@@ -165,6 +165,8 @@ pub struct Settings {
     /// `--tags-from` full references: each tag goes to the image whose repository it names.
     pub tags_from: Vec<TagsFromEntry>,
     pub tag_by_digest: bool,
+    /// `--tag-latest`; `auto` is decided in [`Settings::build`] with the repository's tags.
+    pub tag_latest: Latest,
     pub dry_run: bool,
     /// Copy referrers of the sources (registry, or held in an OCI layout) along with the images.
     pub with_referrers: bool,
@@ -247,6 +249,17 @@ impl Settings {
         // An explicit GitLab token is a personal/project token; the CI job token is a job token.
         if s.forge.gitlab_token.is_none() {
             s.forge.gitlab_token = env.ci_job_token().map(|t| ForgeToken::Job(Secret::new(t)));
+        }
+        if s.tag_latest == Latest::Auto {
+            let default_branch = ci
+                .and_then(|c| c.default_branch.as_ref())
+                .map(|b| b.value.clone());
+            let git_dir = s
+                .policy
+                .git_dir
+                .clone()
+                .unwrap_or_else(|| cwd.to_path_buf());
+            resolve_latest(&mut s, default_branch, &git_dir);
         }
         s.docker_config = env.docker_config_file();
         s.ci = env.ci_hints();
@@ -356,7 +369,7 @@ impl Settings {
             google_access_token: secret("google_access_token"),
             google_json_key: r.text("google_json_key").map(|(t, _)| PathBuf::from(t)),
         };
-        let (tags, tags_from) = tags(&r, ci_commit)?;
+        let (tags, tags_from, tag_latest) = tags(&r, ci_commit)?;
         let policy = policy(&r)?;
         let stages = match r.text("stages") {
             Some((s, o)) => {
@@ -411,6 +424,7 @@ impl Settings {
             images,
             tags,
             tags_from,
+            tag_latest,
             tag_by_digest: r.flag("tag_by_digest")?,
             dry_run: r.flag("dry_run")?,
             with_referrers: r.flag("with_referrers")?,
@@ -530,7 +544,7 @@ fn images(r: &Reader, config: Option<&Config>) -> Result<Vec<ImageSpec>> {
 /// and a git tag's semver expansion (docker/metadata-action's `type=semver`); the commit;
 /// `sha-<7>`; `--tags-from`; `latest` by `--tag-latest`. Full references of `--tags-from` are
 /// returned apart: publish matches them with each image's repository.
-fn tags(r: &Reader, ci_commit: Option<&str>) -> Result<(Vec<TagSpec>, Vec<TagsFromEntry>)> {
+fn tags(r: &Reader, ci_commit: Option<&str>) -> Result<(Vec<TagSpec>, Vec<TagsFromEntry>, Latest)> {
     let mut out: Vec<TagSpec> = Vec::new();
     let mut push = |t: TagSpec| {
         if !out.iter().any(|o| o.tag == t.tag) {
@@ -640,14 +654,56 @@ fn tags(r: &Reader, ci_commit: Option<&str>) -> Result<(Vec<TagSpec>, Vec<TagsFr
                 .map_err(|e| Error::input(e).with_hint("use auto (the default), true or false"))
         })?
         .unwrap_or_default();
-    if semver::wants_latest(latest, git_tag.as_deref()) {
-        push(TagSpec {
-            tag: "latest".into(),
-            strategy: TagStrategy::Custom,
-            source_value: "latest".into(),
-        });
+    if latest == Latest::True {
+        push(latest_spec());
     }
-    Ok((out, bound))
+    Ok((out, bound, latest))
+}
+
+fn latest_spec() -> TagSpec {
+    TagSpec {
+        tag: "latest".into(),
+        strategy: TagStrategy::Custom,
+        source_value: "latest".into(),
+    }
+}
+
+/// `--tag-latest auto`: adds `latest` when this run publishes the newest release (or, in a
+/// repository without releases, the default branch), and says why either way when a release or
+/// the default branch is involved. The repository's tags are read only then.
+fn resolve_latest(s: &mut Settings, default_branch: Option<String>, git_dir: &Path) {
+    let source = |k: TagStrategy| {
+        s.tags
+            .iter()
+            .find(|t| t.strategy == k)
+            .map(|t| t.source_value.clone())
+    };
+    let mut facts = semver::LatestFacts {
+        git_tag: source(TagStrategy::GitTag),
+        branch: source(TagStrategy::GitBranch),
+        default_branch,
+        repo_tags: None,
+    };
+    let release = facts
+        .git_tag
+        .as_deref()
+        .and_then(semver::Version::parse)
+        .is_some_and(|v| !v.is_prerelease());
+    let on_default =
+        facts.git_tag.is_none() && facts.branch.is_some() && facts.branch == facts.default_branch;
+    if !release && !on_default {
+        return;
+    }
+    facts.repo_tags = crate::cleanup::git::repository_tags(git_dir);
+    let (latest, why) = semver::decide_latest(Latest::Auto, &facts);
+    if latest {
+        if !s.tags.iter().any(|t| t.tag == "latest") {
+            s.tags.push(latest_spec());
+        }
+        crate::log::verbose(&format!("latest: {why}"));
+    } else {
+        crate::log::info(&format!("no latest tag: {why}"));
+    }
 }
 
 fn duration(s: &str) -> Result<Duration> {

@@ -5,6 +5,7 @@
 //! that secrets never reach stdout/stderr, and the exit codes.
 
 use crate::support;
+use crate::support::layouts::git;
 use crate::support::run::Run;
 
 use std::collections::BTreeMap;
@@ -1070,4 +1071,117 @@ fn github_tag_push_gets_semver_latest_and_sha_tags() {
     assert!(run.stderr.contains("DOCKHAND_TAG_LATEST"), "{run:?}");
     let tags = tags_of(&reg.url(), "octo-org/hello-world/backend", None);
     assert!(!tags.iter().any(|t| t.contains("3.0.1")), "{tags:?}");
+}
+
+/// `--tag-latest auto` keeps `latest` on the newest release: a fix for an old line does not take
+/// it; without release tags the default branch has it; a shallow checkout asks `origin` for the
+/// tags, and when nobody can tell, the default branch gets no `latest` and the run says why.
+#[test]
+fn latest_follows_the_newest_release_else_the_default_branch() {
+    let reg = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Anonymous,
+        delete_enabled: false,
+    });
+    let host = reg.host();
+    let images = tempfile::tempdir().unwrap();
+    fixtures::seed_example(&images.path().join("images")).unwrap();
+    let image = format!(
+        "backend=oci:{}",
+        images.path().join("images/backend").display()
+    );
+    // The project's history: releases v1.4.0 and v2.0.0, then the fix v1.4.1 of the old line.
+    let origin = tempfile::tempdir().unwrap();
+    let o = origin.path();
+    git(o, &["init", "-q", "-b", "main"]);
+    std::fs::write(o.join("README"), "x").unwrap();
+    git(o, &["add", "-A"]);
+    git(o, &["commit", "-qm", "one"]);
+    for t in ["v1.4.0", "v2.0.0", "v1.4.1"] {
+        git(o, &["tag", t]);
+    }
+    let publish = |dir: &Path, repo: &str, git_ref: &str, name: &str, kind: &str| {
+        let mut env = github_env(
+            dir,
+            "ghs_tokenValue0123456789",
+            &[
+                ("image", &image),
+                ("images-repo", &format!("{host}/{repo}")),
+                ("insecure-registry", &host),
+                ("implementation", "default"),
+                ("stages", "publish"),
+            ],
+        );
+        env.insert("GITHUB_REF".into(), git_ref.into());
+        env.insert("GITHUB_REF_NAME".into(), name.into());
+        env.insert("GITHUB_REF_TYPE".into(), kind.into());
+        let run = dockhand(&["run"], dir, &env);
+        run.code(0);
+        (run, tags_of(&reg.url(), &format!("{repo}/backend"), None))
+    };
+    let latest = |tags: &[String]| tags.iter().any(|t| t == "latest");
+
+    // A complete clone lists its own tags.
+    let (run, tags) = publish(o, "fix", "refs/tags/v1.4.1", "v1.4.1", "tag");
+    assert!(
+        tags.contains(&"1.4.1".to_string()) && !latest(&tags),
+        "{tags:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("no latest tag: v1.4.1 is not the repository's highest release (v2.0.0 is)"),
+        "{run:?}"
+    );
+    git(o, &["tag", "v2.1.0"]);
+    let (_, tags) = publish(o, "release", "refs/tags/v2.1.0", "v2.1.0", "tag");
+    assert!(latest(&tags), "{tags:?}");
+    // The default branch of a project with releases: latest stays with the releases.
+    let (run, tags) = publish(o, "main", "refs/heads/main", "main", "branch");
+    assert!(
+        tags.contains(&"main".to_string()) && !latest(&tags),
+        "{tags:?}"
+    );
+    assert!(
+        run.stderr.contains("latest follows the releases (v2.1.0"),
+        "{run:?}"
+    );
+
+    // A shallow CI checkout has no tags of its own: origin is asked.
+    let checkouts = tempfile::tempdir().unwrap();
+    let shallow = checkouts.path().join("shallow");
+    let url = format!("file://{}", o.display());
+    git(
+        checkouts.path(),
+        &["clone", "-q", "--depth", "1", "--no-tags", &url, "shallow"],
+    );
+    let (run, tags) = publish(&shallow, "shallow", "refs/tags/v1.4.1", "v1.4.1", "tag");
+    assert!(!latest(&tags), "{tags:?} {run:?}");
+    // Its origin gone, nobody can tell: a release still gets latest, the default branch not.
+    git(
+        &shallow,
+        &["remote", "set-url", "origin", "http://127.0.0.1:9/gone.git"],
+    );
+    let (_, tags) = publish(&shallow, "unknown-tag", "refs/tags/v2.2.0", "v2.2.0", "tag");
+    assert!(latest(&tags), "{tags:?}");
+    let (run, tags) = publish(
+        &shallow,
+        "unknown-main",
+        "refs/heads/main",
+        "main",
+        "branch",
+    );
+    assert!(!latest(&tags), "{tags:?}");
+    assert!(run.stderr.contains("could not be read"), "{run:?}");
+
+    // A project without release tags: the default branch is latest, another branch is not.
+    let plain = tempfile::tempdir().unwrap();
+    let p = plain.path();
+    git(p, &["init", "-q", "-b", "main"]);
+    std::fs::write(p.join("README"), "x").unwrap();
+    git(p, &["add", "-A"]);
+    git(p, &["commit", "-qm", "one"]);
+    git(p, &["tag", "nightly"]);
+    let (_, tags) = publish(p, "plain-main", "refs/heads/main", "main", "branch");
+    assert!(latest(&tags), "{tags:?}");
+    let (_, tags) = publish(p, "plain-dev", "refs/heads/dev", "dev", "branch");
+    assert!(!latest(&tags), "{tags:?}");
 }

@@ -172,14 +172,7 @@ fn inputs_and_variables_name_real_options() {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = run(Command::new("git")
-        .args(["-c", "user.name=ci", "-c", "user.email=ci@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1"));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::support::layouts::git_out as git;
 
 /// The component, included as GitLab would (`component: HOST/PROJECT/dockhand@SHA`, typed
 /// inputs), runs in gitlab-ci-local: its job publishes to the pipeline's CI_REGISTRY with the job
@@ -296,8 +289,9 @@ verify:
         lines.contains(&format!("DOCKHAND_DIGEST={digest}").as_str()),
         "{dotenv}"
     );
+    // `main` is GitLab's default branch here, in a project without release tags: `latest` too.
     assert!(
-        lines.contains(&format!("DOCKHAND_TAGS=main,{sha}").as_str()),
+        lines.contains(&format!("DOCKHAND_TAGS=main,{sha},latest").as_str()),
         "{dotenv}"
     );
     let junit = std::fs::read_to_string(p.join("dockhand-junit.xml")).unwrap();

@@ -81,6 +81,11 @@ pub fn git(repo: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// [`git`]'s output without its final newline (a commit id, a branch name).
+pub fn git_out(repo: &Path, args: &[&str]) -> String {
+    git(repo, args).trim().to_string()
+}
+
 /// `dir/repo`: one commit on `main`, and `branches` pointing at it.
 pub fn git_repo(dir: &Path, branches: &[&str]) -> PathBuf {
     let repo = dir.join("repo");
