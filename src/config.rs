@@ -498,6 +498,27 @@ mod tests {
     }
 
     #[test]
+    fn keep_in_use_keys() {
+        let c = parse_str(
+            "project: p\ncleanup:\n  keep_in_use: kubernetes\n  kube_context: [prod, staging]\n  \
+             kubeconfig: ci/kubeconfig\n  skip_unreachable_clusters: true\n",
+        )
+        .unwrap();
+        let get = |k: &str| c.values.get(k).unwrap().0.clone();
+        assert_eq!(get("keep_in_use"), Value::List(vec!["kubernetes".into()]));
+        assert_eq!(
+            get("kube_context"),
+            Value::List(vec!["prod".into(), "staging".into()])
+        );
+        assert_eq!(get("kubeconfig"), Value::Text("ci/kubeconfig".into()));
+        assert_eq!(get("skip_unreachable_clusters"), Value::Bool(true));
+        assert_eq!(
+            c.values.get("kube_context").unwrap().1.label(),
+            "dockhand.yaml: cleanup.kube_context"
+        );
+    }
+
+    #[test]
     fn manifest_size_as_a_number_or_with_a_unit() {
         for (text, want) in [("8388608", "8388608"), ("8MiB", "8MiB")] {
             let c = parse_str(&format!("project: p\nmax_manifest_size: {text}\n")).unwrap();

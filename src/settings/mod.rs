@@ -888,6 +888,52 @@ mod tests {
         Settings::build(v, &env, ci.as_ref(), dir.path())
     }
 
+    #[test]
+    fn keep_in_use_reads_kubeconfig_and_contexts() {
+        use crate::kube::Contexts;
+        let s = build(
+            &[("keep_in_use", "kubernetes")],
+            &[("KUBECONFIG", "/k/a:/k/b"), ("HOME", "/h")],
+        )
+        .unwrap();
+        let k = s.policy.keep_in_use.unwrap();
+        assert_eq!(k.kubeconfig, vec![PathBuf::from("/k/a"), "/k/b".into()]);
+        assert_eq!(k.contexts, Contexts::All);
+        assert!(!k.skip_unreachable);
+
+        // The flag wins over KUBECONFIG; HOME is the last default.
+        let s = build(
+            &[
+                ("keep_in_use", "Kubernetes"),
+                ("kubeconfig", "/x/config"),
+                ("kube_context", "prod"),
+                ("skip_unreachable_clusters", "true"),
+            ],
+            &[("KUBECONFIG", "/k/a")],
+        )
+        .unwrap();
+        let k = s.policy.keep_in_use.unwrap();
+        assert_eq!(k.kubeconfig, vec![PathBuf::from("/x/config")]);
+        assert_eq!(k.contexts, Contexts::Named(vec!["prod".into()]));
+        assert!(k.skip_unreachable);
+        let s = build(
+            &[],
+            &[("DOCKHAND_KEEP_IN_USE", "kubernetes"), ("HOME", "/h")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.policy.keep_in_use.unwrap().kubeconfig,
+            vec![PathBuf::from("/h/.kube/config")]
+        );
+        assert!(build(&[], &[]).unwrap().policy.keep_in_use.is_none());
+
+        let e = build(&[("keep_in_use", "docker")], &[]).unwrap_err();
+        assert!(e.to_string().contains("--keep-in-use"), "{e}");
+        let e = build(&[("kubeconfig", "/x")], &[]).unwrap_err();
+        assert!(e.to_string().contains("--kubeconfig"), "{e}");
+        assert!(e.hint.unwrap().contains("--keep-in-use kubernetes"));
+    }
+
     fn tag_names(s: &Settings) -> Vec<&str> {
         s.tags.iter().map(|t| t.tag.as_str()).collect()
     }
