@@ -270,6 +270,22 @@ pub struct PolicyArgs {
     /// File of references or digests that must stay, one a line.
     #[arg(long, value_name = "FILE")]
     pub keep_list: Option<PathBuf>,
+    /// Keep every image the workloads of a runtime use (repeatable): `kubernetes` reads the
+    /// clusters of the kubeconfig. A cluster that cannot be read stops the cleanup (exit 1,
+    /// nothing deleted). For other runtimes, list their images with --keep-list.
+    #[arg(long, value_name = "RUNTIME", ignore_case = true)]
+    pub keep_in_use: Vec<KeepInUseArg>,
+    /// With --keep-in-use kubernetes: a kubeconfig context to read (repeatable; default: all).
+    #[arg(long, value_name = "NAME")]
+    pub kube_context: Vec<String>,
+    /// With --keep-in-use kubernetes: the kubeconfig file (default: the files in KUBECONFIG,
+    /// else ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --keep-in-use kubernetes: leave out, with a warning, clusters that cannot be reached
+    /// instead of stopping; the images in use there are then not kept.
+    #[arg(long)]
+    pub skip_unreachable_clusters: bool,
     /// Keep commit tags (`--tag-git-commit`) of the newest N commits of the checkout's history.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub keep_commits: Option<String>,
@@ -473,6 +489,13 @@ pub enum OriginRecordsArg {
     Auto,
     /// Always attach them.
     On,
+}
+
+/// `--keep-in-use`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeepInUseArg {
+    /// The workloads of the kubeconfig's clusters (pods and pod templates).
+    Kubernetes,
 }
 
 /// `--git-refs`.

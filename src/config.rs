@@ -103,6 +103,10 @@ struct CleanupSection {
     grace: Option<String>,
     allow_latest: Option<bool>,
     keep_list: Option<String>,
+    keep_in_use: Option<OneOrMany>,
+    kube_context: Option<OneOrMany>,
+    kubeconfig: Option<String>,
+    skip_unreachable_clusters: Option<bool>,
     keep_commits: Option<u32>,
     keep_commits_younger_than: Option<String>,
     git_refs: Option<String>,
@@ -348,6 +352,7 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
         text("keep_younger_than", c.keep_younger_than);
         text("grace", c.grace);
         text("keep_list", c.keep_list);
+        text("kubeconfig", c.kubeconfig);
         text("keep_commits", c.keep_commits.map(|n| n.to_string()));
         text("keep_commits_younger_than", c.keep_commits_younger_than);
         text("git_refs", c.git_refs);
@@ -357,6 +362,27 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
         }
         if let Some(p) = c.keep_tag {
             v.set("keep_tag", Value::List(p.into_vec()), origin("keep_tag"));
+        }
+        if let Some(b) = c.skip_unreachable_clusters {
+            v.set(
+                "skip_unreachable_clusters",
+                Value::Bool(b),
+                origin("skip_unreachable_clusters"),
+            );
+        }
+        if let Some(r) = c.keep_in_use {
+            v.set(
+                "keep_in_use",
+                Value::List(r.into_vec()),
+                origin("keep_in_use"),
+            );
+        }
+        if let Some(k) = c.kube_context {
+            v.set(
+                "kube_context",
+                Value::List(k.into_vec()),
+                origin("kube_context"),
+            );
         }
         if let Some(p) = c.only_tag {
             v.set("only_tag", Value::List(p.into_vec()), origin("only_tag"));
@@ -468,6 +494,27 @@ mod tests {
         assert_eq!(
             c.values.get("keep_tag").unwrap().0,
             Value::List(vec!["^v".into()])
+        );
+    }
+
+    #[test]
+    fn keep_in_use_keys() {
+        let c = parse_str(
+            "project: p\ncleanup:\n  keep_in_use: kubernetes\n  kube_context: [prod, staging]\n  \
+             kubeconfig: ci/kubeconfig\n  skip_unreachable_clusters: true\n",
+        )
+        .unwrap();
+        let get = |k: &str| c.values.get(k).unwrap().0.clone();
+        assert_eq!(get("keep_in_use"), Value::List(vec!["kubernetes".into()]));
+        assert_eq!(
+            get("kube_context"),
+            Value::List(vec!["prod".into(), "staging".into()])
+        );
+        assert_eq!(get("kubeconfig"), Value::Text("ci/kubeconfig".into()));
+        assert_eq!(get("skip_unreachable_clusters"), Value::Bool(true));
+        assert_eq!(
+            c.values.get("kube_context").unwrap().1.label(),
+            "dockhand.yaml: cleanup.kube_context"
         );
     }
 

@@ -10,6 +10,7 @@
 //! | `DOCKHAND_<OPTION>` | any option (see `options::OPTIONS`; read by `settings::env`), e.g. `DOCKHAND_IMAGES_REPO` |
 //! | `INPUT_<OPTION>` | the same, as GitHub passes a Docker action's inputs |
 //! | `DOCKER_CONFIG`, `HOME` | where the Docker config (`config.json`) is |
+//! | `KUBECONFIG`, `HOME` | the kubeconfig files `--keep-in-use kubernetes` reads (else `~/.kube/config`) |
 //! | `CI_REGISTRY` | GitLab's registry host: that host is GitLab |
 //! | `GITHUB_SERVER_URL` | a GitHub Enterprise Server, whose registry hosts are GitHub's |
 //! | `GITHUB_TOKEN`, `GITHUB_API_URL`, `GITHUB_REPOSITORY` | defaults for `--github-*` |
@@ -28,6 +29,8 @@ pub const DOCKHAND_PREFIX: &str = "DOCKHAND_";
 pub const INPUT_PREFIX: &str = "INPUT_";
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 pub const HOME: &str = "HOME";
+/// Kubeconfig files joined by `:` (kubectl's variable), for `--keep-in-use kubernetes`.
+pub const KUBECONFIG: &str = "KUBECONFIG";
 pub const CI_REGISTRY: &str = "CI_REGISTRY";
 pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
 pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";

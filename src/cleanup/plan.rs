@@ -20,12 +20,23 @@ use regex::Regex;
 use super::model::*;
 use crate::naming::strategy::TagStrategy;
 
-/// References or digests that must stay (`--keep-list`).
+/// References or digests that must stay (`--keep-list`, `--keep-in-use`).
 #[derive(Debug, Clone, Default)]
 pub struct KeepList {
     pub digests: HashSet<String>,
     /// `host/path:tag`.
     pub references: HashSet<String>,
+    /// Why an entry is there when it is not the `--keep-list` file ("in use on Kubernetes
+    /// (context prod)"), so that the report says which workload source kept a tag.
+    pub why: HashMap<String, String>,
+}
+
+impl KeepList {
+    fn reason(&self, entry: &str) -> &str {
+        self.why
+            .get(entry)
+            .map_or("in the keep list", String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -489,7 +500,7 @@ fn image_keep_reason(
     now: SystemTime,
 ) -> Option<String> {
     if policy.keep_list.digests.contains(digest) {
-        return Some("its digest is in the keep list".into());
+        return Some(format!("its digest is {}", policy.keep_list.reason(digest)));
     }
     for tag in tags
         .iter()
@@ -497,7 +508,8 @@ fn image_keep_reason(
     {
         let reference = format!("{}:{tag}", inv.repository);
         if policy.keep_list.references.contains(&reference) {
-            return Some(format!("{reference} is in the keep list"));
+            let why = policy.keep_list.reason(&reference);
+            return Some(format!("{reference} is {why}"));
         }
     }
     let Some((pushed, clock)) = pushed else {

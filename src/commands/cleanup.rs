@@ -210,10 +210,21 @@ pub fn outcome(doc: &report::Report) -> Result<()> {
 /// Plans and (unless a dry run) executes; writes `--report`; returns the document.
 pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
     check_input(settings)?;
-    let keep_list = match &settings.policy.keep_list {
+    let mut keep_list = match &settings.policy.keep_list {
         Some(p) => read_keep_list(p)?,
         None => KeepList::default(),
     };
+    if let Some(k) = &settings.policy.keep_in_use {
+        // Before any registry request: a cluster that cannot be read stops the run (exit 1,
+        // nothing deleted) unless --skip-unreachable-clusters (docs/keep-in-use.md).
+        let http = crate::kube::HttpOptions::from(&super::context::transport_config(settings));
+        let in_use =
+            crate::kube::collect(&k.kubeconfig, &k.contexts, k.skip_unreachable, &http).await?;
+        for line in in_use.summary() {
+            crate::log::info(&format!("--keep-in-use kubernetes: {line}"));
+        }
+        in_use.merge_into(&mut keep_list);
+    }
     let git_dir = settings
         .policy
         .git_dir

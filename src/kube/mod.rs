@@ -194,10 +194,28 @@ impl InUse {
     }
 
     /// Adds these images to an existing keep list (e.g. one read from `--keep-list`).
+    /// Each entry records the contexts that use it, for the cleanup report's reason.
     pub fn merge_into(&self, keep: &mut KeepList) {
         keep.digests.extend(self.images.digests.iter().cloned());
         keep.references
             .extend(self.images.references.iter().cloned());
+        let mut users: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for c in &self.contexts {
+            for entry in c.images.digests.iter().chain(&c.images.references) {
+                users.entry(entry).or_default().push(&c.context);
+            }
+        }
+        for (entry, contexts) in users {
+            let label = if contexts.len() == 1 {
+                "context"
+            } else {
+                "contexts"
+            };
+            keep.why.insert(
+                entry.to_string(),
+                format!("in use on Kubernetes ({label} {})", contexts.join(", ")),
+            );
+        }
     }
 
     /// One line per context (and per skipped context), for the log.

@@ -81,6 +81,15 @@ pub struct TagSpec {
     pub source_value: String,
 }
 
+/// `--keep-in-use kubernetes` and its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepInUse {
+    /// `--kubeconfig`, else `KUBECONFIG`'s files, else `~/.kube/config` (filled in by `build`).
+    pub kubeconfig: Vec<PathBuf>,
+    pub contexts: crate::kube::Contexts,
+    pub skip_unreachable: bool,
+}
+
 /// The cleanup policy as given (the planner of the cleanup issue consumes it).
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -91,6 +100,8 @@ pub struct Policy {
     pub grace: Duration,
     pub allow_latest: bool,
     pub keep_list: Option<PathBuf>,
+    /// `--keep-in-use kubernetes`: the clusters whose images in use are kept.
+    pub keep_in_use: Option<KeepInUse>,
     /// Commit tags of the newest N commits are kept.
     pub keep_commits: Option<u32>,
     /// Commit tags of commits made within this duration are kept.
@@ -262,6 +273,14 @@ impl Settings {
             resolve_latest(&mut s, default_branch, &git_dir);
         }
         s.docker_config = env.docker_config_file();
+        if let Some(k) = &mut s.policy.keep_in_use
+            && k.kubeconfig.is_empty()
+        {
+            k.kubeconfig = crate::kube::kubeconfig::default_paths(
+                env.get(env::KUBECONFIG),
+                env.get(env::HOME).map(Path::new),
+            );
+        }
         s.ci = env.ci_hints();
         s.pipeline = crate::ci::Pipeline::from_env(env, ci);
         s.config_path = config_path;
@@ -748,6 +767,7 @@ fn policy(r: &Reader) -> Result<Policy> {
         grace: r.parse("grace", duration)?.unwrap_or(DEFAULT_GRACE),
         allow_latest: r.flag("allow_latest")?,
         keep_list: r.text("keep_list").map(|(p, _)| PathBuf::from(p)),
+        keep_in_use: keep_in_use(r)?,
         git_refs,
         git_dir: r.text("git_dir").map(|(p, _)| PathBuf::from(p)),
         report: r.text("report").map(|(p, _)| PathBuf::from(p)),
@@ -788,6 +808,60 @@ pub fn parse_origin_records(s: &str) -> Result<OriginRecords> {
         _ => Err(Error::input(format!("unknown origin records choice {s:?}"))
             .with_hint("use off, auto (the default) or on")),
     }
+}
+
+/// `--keep-in-use` (`cli::KeepInUseArg` documents the values) and the Kubernetes options.
+fn keep_in_use(r: &Reader) -> Result<Option<KeepInUse>> {
+    let mut kubernetes = false;
+    for (v, o) in r.list("keep_in_use") {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "kubernetes" => kubernetes = true,
+            _ => {
+                return Err(at(
+                    o,
+                    Error::input(format!("unknown runtime {v:?}")).with_hint(
+                        "use kubernetes; for other runtimes list their images with --keep-list FILE",
+                    ),
+                ));
+            }
+        }
+    }
+    let contexts: Vec<(String, &Origin)> = r.list("kube_context");
+    let kubeconfig = r.text("kubeconfig");
+    let skip_unreachable = r.flag("skip_unreachable_clusters")?;
+    if !kubernetes {
+        // The Kubernetes options alone would read nothing: a forgotten --keep-in-use would
+        // silently delete images that are in use.
+        let stray = contexts
+            .first()
+            .map(|(_, o)| *o)
+            .or(kubeconfig.as_ref().map(|(_, o)| *o))
+            .or_else(|| {
+                skip_unreachable
+                    .then(|| r.0.get("skip_unreachable_clusters").map(|(_, o)| o))
+                    .flatten()
+            });
+        return match stray {
+            Some(o) => Err(at(
+                o,
+                Error::input("applies only with --keep-in-use kubernetes")
+                    .with_hint("add --keep-in-use kubernetes, or remove this option"),
+            )),
+            None => Ok(None),
+        };
+    }
+    let names: Vec<String> = contexts.into_iter().map(|(c, _)| c).collect();
+    Ok(Some(KeepInUse {
+        kubeconfig: kubeconfig
+            .map(|(p, _)| vec![PathBuf::from(p)])
+            .unwrap_or_default(),
+        contexts: if names.is_empty() {
+            crate::kube::Contexts::All
+        } else {
+            crate::kube::Contexts::Named(names)
+        },
+        skip_unreachable,
+    }))
 }
 
 /// `--git-refs` (`cli::GitRefsArg` documents the same values).
@@ -868,6 +942,52 @@ mod tests {
         let env = Env::from_pairs(env.iter().map(|(a, b)| (a.to_string(), b.to_string())));
         let ci = crate::ci::context::CiContext::from_env(&env);
         Settings::build(v, &env, ci.as_ref(), dir.path())
+    }
+
+    #[test]
+    fn keep_in_use_reads_kubeconfig_and_contexts() {
+        use crate::kube::Contexts;
+        let s = build(
+            &[("keep_in_use", "kubernetes")],
+            &[("KUBECONFIG", "/k/a:/k/b"), ("HOME", "/h")],
+        )
+        .unwrap();
+        let k = s.policy.keep_in_use.unwrap();
+        assert_eq!(k.kubeconfig, vec![PathBuf::from("/k/a"), "/k/b".into()]);
+        assert_eq!(k.contexts, Contexts::All);
+        assert!(!k.skip_unreachable);
+
+        // The flag wins over KUBECONFIG; HOME is the last default.
+        let s = build(
+            &[
+                ("keep_in_use", "Kubernetes"),
+                ("kubeconfig", "/x/config"),
+                ("kube_context", "prod"),
+                ("skip_unreachable_clusters", "true"),
+            ],
+            &[("KUBECONFIG", "/k/a")],
+        )
+        .unwrap();
+        let k = s.policy.keep_in_use.unwrap();
+        assert_eq!(k.kubeconfig, vec![PathBuf::from("/x/config")]);
+        assert_eq!(k.contexts, Contexts::Named(vec!["prod".into()]));
+        assert!(k.skip_unreachable);
+        let s = build(
+            &[],
+            &[("DOCKHAND_KEEP_IN_USE", "kubernetes"), ("HOME", "/h")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.policy.keep_in_use.unwrap().kubeconfig,
+            vec![PathBuf::from("/h/.kube/config")]
+        );
+        assert!(build(&[], &[]).unwrap().policy.keep_in_use.is_none());
+
+        let e = build(&[("keep_in_use", "docker")], &[]).unwrap_err();
+        assert!(e.to_string().contains("--keep-in-use"), "{e}");
+        let e = build(&[("kubeconfig", "/x")], &[]).unwrap_err();
+        assert!(e.to_string().contains("--kubeconfig"), "{e}");
+        assert!(e.hint.unwrap().contains("--keep-in-use kubernetes"));
     }
 
     fn tag_names(s: &Settings) -> Vec<&str> {

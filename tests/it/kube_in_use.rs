@@ -764,7 +764,8 @@ async fn the_planner_keeps_images_in_use_and_deletes_the_rest() {
     assert_eq!(deleted, BTreeSet::from(["weekly", "v0"]), "{p:#?}");
     assert_eq!(p.deletions().count(), 3, "api:v0, web:v0, report:weekly");
     for t in p.tags.iter().filter(|t| !deleted.contains(t.tag.as_str())) {
-        assert!(t.reason.contains("keep list"), "{t:?}");
+        // The reason names where the image is used, not just "keep list".
+        assert!(t.reason.contains("in use on Kubernetes (context"), "{t:?}");
     }
 }
 
@@ -834,5 +835,252 @@ async fn tls_with_the_kubeconfigs_ca_server_name_and_client_certificate() {
         fake.state.log.lock().unwrap().len(),
         7,
         "no request got through"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The binary: `dockhand cleanup --keep-in-use kubernetes` against a real registry.
+
+/// A kubeconfig with context `prod` (token auth) at `prod`, and, when given, `staging` at
+/// `staging` (same user).
+fn cli_kubeconfig(file: &Path, prod: &str, staging: Option<&str>) {
+    let mut clusters = format!("- name: prod\n  cluster: {{server: '{prod}'}}\n");
+    let mut contexts = "- name: prod\n  context: {cluster: prod, user: u}\n".to_string();
+    if let Some(s) = staging {
+        clusters.push_str(&format!("- name: staging\n  cluster: {{server: '{s}'}}\n"));
+        contexts.push_str("- name: staging\n  context: {cluster: staging, user: u}\n");
+    }
+    std::fs::write(
+        file,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n{clusters}\
+             users:\n- name: u\n  user: {{token: {ALPHA_TOKEN}}}\ncontexts:\n{contexts}"
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn cleanup_keeps_the_tags_a_cluster_uses_and_fails_closed_when_one_is_unreachable() {
+    use crate::support::client::BlockingClient as Reg;
+    use crate::support::report::{entry, set};
+    use crate::support::run::dockhand;
+    use crate::support::{Creds, RegistryServer};
+
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    // Oldest first; --keep-last 1 keeps only `new`.
+    let by_digest = client.push("app", "old-1", "old one", 4);
+    client.push("app", "old-2", "old two", 3);
+    client.push("app", "old-3", "old three", 2);
+    client.push("app", "new", "new", 1);
+    let all_tags = vec!["new", "old-1", "old-2", "old-3"];
+    assert_eq!(client.image_tags("app"), all_tags);
+
+    // A pod runs old-1 by digest; a cronjob's template names old-2 by tag.
+    let fake = FakeKube::start(
+        ALPHA_TOKEN,
+        vec![
+            (
+                "/api/v1/pods",
+                vec![pod(
+                    "api-0",
+                    &format!("{host}/app@{by_digest}"),
+                    Some(&format!("{host}/app@{by_digest}")),
+                )],
+            ),
+            (
+                "/apis/batch/v1/cronjobs",
+                vec![cronjob("nightly", &format!("{host}/app:old-2"))],
+            ),
+        ],
+    );
+    let unreachable = format!("http://127.0.0.1:{}", closed_port());
+    let one = cwd.join("kube-one");
+    cli_kubeconfig(&one, &fake.url(), None);
+    let two = cwd.join("kube-two");
+    cli_kubeconfig(&two, &fake.url(), Some(&unreachable));
+
+    let run = |kubeconfig: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "cleanup",
+            "-i",
+            &host,
+            "--image",
+            "app",
+            "--keep-last",
+            "1",
+            "--grace",
+            "0",
+            "--keep-in-use",
+            "kubernetes",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        dockhand(&args, cwd)
+    };
+    // Dry run: the two tags in use are kept, and the report says where they are used.
+    let r = run(&one, &["--dry-run"]).ok();
+    let doc = r.json();
+    assert_eq!(
+        crate::support::report::entries(&doc)
+            .iter()
+            .filter(|e| e["action"] == "delete")
+            .map(|e| e["tag"].as_str().unwrap().to_string())
+            .collect::<BTreeSet<_>>(),
+        set(["old-3"]),
+        "{doc:#}"
+    );
+    for tag in ["old-1", "old-2"] {
+        let e = entry(&doc, tag);
+        assert_eq!(e["action"], "keep", "{doc:#}");
+        let reason = e["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("in use on Kubernetes (context prod)"),
+            "{tag}: {reason}"
+        );
+    }
+    assert!(
+        entry(&doc, "old-1")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("digest"),
+        "old-1 is kept by its running digest: {doc:#}"
+    );
+    assert!(
+        r.stderr.contains("context prod"),
+        "the log says what each context gave: {}",
+        r.stderr
+    );
+    assert_eq!(
+        client.image_tags("app"),
+        all_tags,
+        "a dry run deletes nothing"
+    );
+
+    // One cluster unreachable: exit 1 naming it, nothing deleted.
+    let r = run(&two, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("context staging"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--skip-unreachable-clusters"),
+        "the hint names the way out: {}",
+        r.stderr
+    );
+    assert_eq!(client.image_tags("app"), all_tags, "nothing was deleted");
+
+    // Skipped with a warning: the cleanup proceeds with what prod uses.
+    let r = run(&two, &["--skip-unreachable-clusters"]).ok();
+    assert!(
+        r.stderr.contains("staging") && r.stderr.contains("skipped"),
+        "a warning names the skipped context: {}",
+        r.stderr
+    );
+    let doc = r.json();
+    for tag in ["old-1", "old-2", "new"] {
+        assert_eq!(entry(&doc, tag)["action"], "keep", "{doc:#}");
+    }
+    assert_eq!(entry(&doc, "old-3")["action"], "delete", "{doc:#}");
+    assert_eq!(client.image_tags("app"), vec!["new", "old-1", "old-2"]);
+    assert_eq!(client.head("app", "old-1"), Some(by_digest));
+}
+
+#[test]
+fn keep_in_use_options_are_checked_before_any_request() {
+    use crate::support::run::{dockhand, dockhand_env};
+    use crate::support::{FaultProxy, RegistryServer};
+
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let repo = proxy.host();
+    let base = ["cleanup", "-i", &repo, "--image", "app", "--dry-run"];
+    fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        a
+    }
+    let refused = |r: &crate::support::run::Run, names: &[&str]| {
+        assert_eq!(r.code, 2, "{r:?}");
+        for n in names {
+            assert!(r.stderr.contains(n), "{n} in: {}", r.stderr);
+        }
+    };
+
+    // An unknown runtime, as a flag (clap lists the values) and as a variable.
+    let r = dockhand(&with(&base, &["--keep-in-use", "docker"]), cwd);
+    refused(&r, &["--keep-in-use", "kubernetes"]);
+    let r = dockhand_env(&base, cwd, &[("DOCKHAND_KEEP_IN_USE", "docker")]);
+    refused(&r, &["DOCKHAND_KEEP_IN_USE", "kubernetes", "--keep-list"]);
+    let r = dockhand_env(&base, cwd, &[("INPUT_KEEP-IN-USE", "swarm")]);
+    refused(&r, &["INPUT_KEEP-IN-USE", "kubernetes"]);
+    // Kubernetes options without --keep-in-use would read nothing.
+    let r = dockhand(&with(&base, &["--kube-context", "prod"]), cwd);
+    refused(&r, &["--kube-context", "--keep-in-use kubernetes"]);
+    let r = dockhand_env(
+        &base,
+        cwd,
+        &[("DOCKHAND_SKIP_UNREACHABLE_CLUSTERS", "true")],
+    );
+    refused(&r, &["DOCKHAND_SKIP_UNREACHABLE_CLUSTERS", "--keep-in-use"]);
+    let r = dockhand_env(
+        &base,
+        cwd,
+        &[("DOCKHAND_SKIP_UNREACHABLE_CLUSTERS", "maybe")],
+    );
+    refused(&r, &["DOCKHAND_SKIP_UNREACHABLE_CLUSTERS", "true or false"]);
+    // A kubeconfig that is missing, or names no such context.
+    let missing = cwd.join("nope");
+    let r = dockhand(
+        &with(
+            &base,
+            &[
+                "--keep-in-use",
+                "kubernetes",
+                "--kubeconfig",
+                missing.to_str().unwrap(),
+            ],
+        ),
+        cwd,
+    );
+    refused(&r, &["nope"]);
+    let config = cwd.join("kubeconfig");
+    cli_kubeconfig(&config, "http://127.0.0.1:1", None);
+    let r = dockhand(
+        &with(
+            &base,
+            &[
+                "--keep-in-use",
+                "KUBERNETES",
+                "--kubeconfig",
+                config.to_str().unwrap(),
+                "--kube-context",
+                "prd",
+            ],
+        ),
+        cwd,
+    );
+    refused(&r, &["prd", "--kube-context"]);
+    // KUBECONFIG is the default (HOME is the test's directory, with no ~/.kube/config).
+    let r = dockhand_env(
+        &with(
+            &base,
+            &["--keep-in-use", "kubernetes", "--kube-context", "prd"],
+        ),
+        cwd,
+        &[("KUBECONFIG", config.to_str().unwrap())],
+    );
+    refused(&r, &["prd", "prod"]);
+    assert!(
+        proxy.requests().is_empty(),
+        "nothing may be sent: {:?}",
+        proxy.requests()
     );
 }
