@@ -78,7 +78,9 @@ pub async fn sync(settings: &Settings, source: &str, destination: &str) -> Resul
             "sync source and destination are the same repository ({src})"
         )));
     }
-    let ctx = Context::new(settings)?;
+    // The registry credentials of the options are the mirror's (the side written to); the
+    // source's come from the Docker config.
+    let ctx = Context::logged_in(settings, Some(&dst.host))?;
     // --implementation names the mirror's registry (the one written to); the source is detected.
     let (src_registry, src_caps) = open(settings, &ctx, &src, None).await?;
     let (dst_registry, dst_caps) = open(settings, &ctx, &dst, settings.implementation).await?;

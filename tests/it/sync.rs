@@ -178,3 +178,53 @@ fn bad_input_exits_2_with_nothing_sent() {
         "requests were sent:\n{after}"
     );
 }
+
+#[test]
+fn refused_credentials_exit_3_and_the_docker_config_logs_in() {
+    let src = RegistryServer::anonymous();
+    let dst = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Htpasswd(vec![("mirror", "s3cret")]),
+        delete_enabled: true,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let (la, da) = layout(cwd, "a");
+    let src_base = format!("{}/src", src.host());
+    publish(cwd, &src_base, &la, "a");
+    let src_repo = format!("{src_base}/app");
+    let dst_repo = format!("{}/mirror/app", dst.host());
+    let args = [
+        "sync",
+        src_repo.as_str(),
+        dst_repo.as_str(),
+        "--output",
+        "json",
+    ];
+
+    // No credentials for the mirror: the registry refuses them (exit 3).
+    dockhand(&args, cwd).code(3);
+
+    // --registry-username/--registry-password are the mirror's.
+    let mut with_creds = args.to_vec();
+    with_creds.extend([
+        "--registry-username",
+        "mirror",
+        "--registry-password",
+        "s3cret",
+        "--dry-run",
+    ]);
+    let dry = ok(dockhand(&with_creds, cwd)).json();
+    assert_eq!(dry["tags"][0]["action"], "copied", "{dry}");
+
+    // The Docker config's credentials for the mirror's host are used.
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("mirror:s3cret");
+    let config = serde_json::json!({"auths": {dst.host(): {"auth": auth}}});
+    std::fs::create_dir_all(cwd.join(".docker")).unwrap();
+    std::fs::write(cwd.join(".docker/config.json"), config.to_string()).unwrap();
+    let doc = ok(dockhand(&args, cwd)).json();
+    assert_eq!(
+        actions(&doc),
+        [("a".to_string(), "copied".to_string(), da, None)]
+    );
+}
