@@ -27,7 +27,6 @@ use std::sync::Mutex;
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use reqwest::header::{ACCEPT, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
@@ -166,6 +165,8 @@ pub struct GitLab {
     explicit_api: Option<Url>,
     explicit_project: Option<String>,
     api: tokio::sync::OnceCell<Url>,
+    /// The forge client the REST calls go through (token, rate limit), made on first use.
+    rest: std::sync::OnceLock<crate::forge::gitlab::Api>,
     /// Registry features from an authenticated `GET /v2/`.
     features: tokio::sync::OnceCell<Vec<String>>,
     /// Project id → its repositories (`None`: no such project, or not visible).
@@ -211,6 +212,7 @@ impl GitLab {
                 .map(|p| p.trim().trim_matches('/').to_string())
                 .filter(|p| !p.is_empty()),
             api: Default::default(),
+            rest: Default::default(),
             features: Default::default(),
             projects: Default::default(),
             located: Default::default(),
@@ -267,13 +269,15 @@ impl GitLab {
 
     /// One REST request with the API token, JSON accepted.
     async fn api_send(&self, method: Method, url: Url) -> Result<reqwest::Response> {
-        let (name, value) = self.token()?.header()?;
-        let mut req = Request::new(method, url);
-        req.registry_auth = false;
-        req.headers.insert(name, value);
-        req.headers
-            .insert(ACCEPT, HeaderValue::from_static("application/json"));
-        self.oci.transport().send(req).await
+        let rest = match self.rest.get() {
+            Some(rest) => rest,
+            None => {
+                let rest =
+                    crate::forge::gitlab::Api::new(self.oci.transport().clone(), self.token()?)?;
+                self.rest.get_or_init(|| rest)
+            }
+        };
+        rest.send(method, url).await
     }
 
     /// `{api}/projects/<project>/<tail…>` with each part one path segment (a project path's `/`
