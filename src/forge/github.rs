@@ -29,6 +29,7 @@ use url::Url;
 use crate::cleanup::model::GitRefs;
 use crate::error::{Error, Kind, Result};
 use crate::registry::paging::Pages;
+use crate::registry::rest::{MessageError, VendorError, excerpt};
 use crate::registry::transport::{Body, Request, Transport};
 use crate::secret::{Secret, redact_url, scrub};
 
@@ -63,12 +64,6 @@ struct GraphqlError {
     message: String,
     #[serde(rename = "type")]
     kind: Option<String>,
-}
-
-/// A REST-style error body (`{"message": "Bad credentials", "documentation_url": …}`).
-#[derive(Deserialize)]
-struct RestError {
-    message: Option<String>,
 }
 
 /// Failures of the GraphQL exchange itself that wrap a lower error (the texts are what the
@@ -271,9 +266,8 @@ impl Client<'_> {
     }
 
     fn http_error(&self, status: StatusCode, rate_limited: bool, body: &[u8]) -> Error {
-        let message = serde_json::from_slice::<RestError>(body)
-            .ok()
-            .and_then(|e| e.message)
+        let message = MessageError::parse(&String::from_utf8_lossy(body))
+            .and_then(|e| e.message())
             .map(|m| format!(": {}", scrub(&m)))
             .unwrap_or_default();
         let what = format!(
@@ -472,15 +466,10 @@ impl Reply {
     /// The `message` of GitHub's error body (`{"message", "documentation_url"}`), else the
     /// body's start.
     pub fn message(&self) -> String {
-        serde_json::from_slice::<RestError>(&self.body)
-            .ok()
-            .and_then(|m| m.message)
-            .unwrap_or_else(|| {
-                String::from_utf8_lossy(&self.body)
-                    .chars()
-                    .take(200)
-                    .collect()
-            })
+        let body = String::from_utf8_lossy(&self.body);
+        MessageError::parse(&body)
+            .and_then(|m| m.message())
+            .unwrap_or_else(|| excerpt(&body))
     }
 
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {

@@ -18,6 +18,7 @@ use crate::cleanup::model::GitRefs;
 use crate::error::{Classify, Error, Kind, Result};
 use crate::registry::distribution::next_link;
 use crate::registry::paging::Pages;
+use crate::registry::rest::{MessageError, VendorError};
 use crate::registry::transport::{Request, Transport};
 use crate::secret::{Secret, redact_url};
 
@@ -185,12 +186,6 @@ struct Named {
     name: String,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    message: Option<serde_json::Value>,
-    error: Option<serde_json::Value>,
-}
-
 async fn list(api: &Api, api_url: &Url, project: &str, what: &str) -> Result<BTreeSet<String>> {
     let first = first_page(api_url, project, what)?;
     let mut url = first.clone();
@@ -350,20 +345,7 @@ fn failure(status: StatusCode, body: &str, project: &str, what: &str, url: &Url)
         }
         .into(),
         code => {
-            let detail = serde_json::from_str::<ErrorBody>(body)
-                .ok()
-                .and_then(|b| b.message.or(b.error))
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                })
-                .unwrap_or_else(|| {
-                    body.chars()
-                        .take(200)
-                        .collect::<String>()
-                        .trim()
-                        .to_string()
-                });
+            let detail = MessageError::detail(body);
             let detail = if detail.is_empty() {
                 String::new()
             } else {

@@ -305,20 +305,6 @@ async fn exchange(
         })
 }
 
-#[derive(Deserialize)]
-struct ErrorEnvelope {
-    #[serde(default)]
-    errors: Vec<ErrorItem>,
-}
-
-#[derive(Deserialize)]
-struct ErrorItem {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
 /// `": <code> <message>"` (ACR errors: read `errors[0]`) and the code; the correlation id too.
 async fn acr_error(resp: reqwest::Response) -> (String, Option<String>) {
     let correlation = resp
@@ -328,20 +314,18 @@ async fn acr_error(resp: reqwest::Response) -> (String, Option<String>) {
         .map(|c| format!(" (correlation id {c})"))
         .unwrap_or_default();
     let text = resp.text().await.unwrap_or_default();
-    match serde_json::from_str::<ErrorEnvelope>(&text)
-        .ok()
-        .and_then(|e| e.errors.into_iter().next())
-    {
+    match crate::registry::rest::OciError::first(&text) {
         Some(e) => (
-            format!(": {} {}{correlation}", e.code, e.message),
-            Some(e.code).filter(|c| !c.is_empty()),
+            format!(
+                ": {} {}{correlation}",
+                e.code.as_deref().unwrap_or_default(),
+                e.message.as_deref().unwrap_or_default()
+            ),
+            e.code.filter(|c| !c.is_empty()),
         ),
         None if text.trim().is_empty() => (correlation, None),
         None => (
-            format!(
-                ": {}{correlation}",
-                text.chars().take(200).collect::<String>().trim()
-            ),
+            format!(": {}{correlation}", crate::registry::rest::excerpt(&text)),
             None,
         ),
     }

@@ -930,17 +930,8 @@ async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response, what: &st
 
 /// `: <detail>` from a Hub API error body (`{"detail": …}` or `{"message": …}`), or nothing.
 fn hub_detail(body: &str) -> String {
-    let v: Option<serde_json::Value> = serde_json::from_str(body).ok();
-    let msg = v
-        .as_ref()
-        .and_then(|v| {
-            v.get("detail")
-                .or_else(|| v.get("message"))
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| body.chars().take(200).collect());
-    let msg = msg.trim();
+    use crate::registry::rest::{HubError, VendorError};
+    let msg = HubError::detail(body);
     if msg.is_empty() {
         String::new()
     } else {

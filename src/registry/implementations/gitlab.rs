@@ -40,6 +40,7 @@ use crate::registry::distribution::{Deleted, Distribution, Repo};
 use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
 use crate::registry::rest::parse_time;
+use crate::registry::rest::{MessageError, VendorError};
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
@@ -120,40 +121,9 @@ struct TagDetail {
     created_at: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ApiError {
-    #[serde(default)]
-    message: Option<serde_json::Value>,
-    #[serde(default)]
-    error: Option<serde_json::Value>,
-}
-
-impl ApiError {
-    fn parse(body: &str) -> ApiError {
-        serde_json::from_str(body).unwrap_or_default()
-    }
-    fn text(v: &Option<serde_json::Value>) -> Option<String> {
-        v.as_ref().map(|v| match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-    }
-    fn message(&self) -> Option<String> {
-        Self::text(&self.message)
-    }
-    fn error(&self) -> Option<String> {
-        Self::text(&self.error)
-    }
-    fn detail(&self, body: &str) -> String {
-        let d = self.message().or_else(|| self.error()).unwrap_or_else(|| {
-            body.chars()
-                .take(200)
-                .collect::<String>()
-                .trim()
-                .to_string()
-        });
-        crate::secret::scrub(&d)
-    }
+/// The text of a GitLab API error body (`message`, else `error`), scrubbed.
+fn api_detail(body: &str) -> String {
+    crate::secret::scrub(&MessageError::detail(body))
 }
 
 pub struct GitLab {
@@ -302,7 +272,7 @@ impl GitLab {
             .as_ref()
             .map(Token::describe)
             .unwrap_or("the GitLab token");
-        let e = ApiError::parse(body);
+        let e = MessageError::parse(body).unwrap_or_default();
         let scope_hint = if write {
             "deleting needs a personal, project or group access token with the api scope and at \
              least the Developer role (pass --gitlab-token); CI_JOB_TOKEN may only delete in the \
@@ -327,13 +297,13 @@ impl GitLab {
                 };
                 Error::auth(format!(
                     "{who} may not {action}{scope} (HTTP 403: {})",
-                    e.detail(body)
+                    api_detail(body)
                 ))
                 .with_hint(scope_hint)
             }
             code => Error::operation(format!(
                 "GitLab answered HTTP {code} to {action}: {}",
-                e.detail(body)
+                api_detail(body)
             )),
         }
     }
@@ -548,7 +518,7 @@ impl GitLab {
         let resp = self.api_send(Method::DELETE, url).await?;
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
-        let e = ApiError::parse(&body);
+        let e = MessageError::parse(&body).unwrap_or_default();
         let protected = e
             .message()
             .is_some_and(|m| m.to_ascii_lowercase().contains("protected"));
@@ -562,7 +532,7 @@ impl GitLab {
                 code: e.error(),
             },
             400 | 403 if protected => {
-                Attempt::Kept(format!("GitLab keeps {repo}:{tag}: {}", e.detail(&body)))
+                Attempt::Kept(format!("GitLab keeps {repo}:{tag}: {}", api_detail(&body)))
             }
             401 | 403 => {
                 return Err(self.refused(status, &body, &format!("delete tag {repo}:{tag}"), true));
@@ -571,7 +541,7 @@ impl GitLab {
                 return Err(Error::operation(format!(
                     "GitLab could not delete tag {repo}:{tag}: HTTP {} {}",
                     status.as_u16(),
-                    e.detail(&body)
+                    api_detail(&body)
                 )));
             }
         })

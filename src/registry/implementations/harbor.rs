@@ -454,7 +454,7 @@ async fn harbor_error(resp: reqwest::Response) -> (Option<String>, Option<String
     match OciError::first(&text) {
         Some(i) => (i.code, i.message),
         None if text.trim().is_empty() => (None, None),
-        None => (None, Some(text.trim().chars().take(200).collect())),
+        None => (None, Some(crate::registry::rest::excerpt(&text))),
     }
 }
 
