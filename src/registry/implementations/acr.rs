@@ -38,7 +38,7 @@ use crate::registry::paging::Pages;
 use crate::registry::rest::parse_time;
 use crate::registry::transport::{Body, Request, Transport};
 use crate::registry::untag::{self, Untagged};
-use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::registry::{Listed, Listing, Registry};
 use crate::secret::{Secret, redact_url};
 
 /// The user name that marks a token instead of a password (`docker login` with a refresh token).
@@ -567,13 +567,7 @@ fn with_role(e: Error, repo: &Repo) -> Error {
 impl Registry for Acr {
     crate::registry::registry_accessors!();
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        _timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(self.list(repo))
-    }
+    crate::registry::registry_call!(listing, self, |repo, _timed| self.list(repo));
 
     fn delete_digest<'a>(
         &'a self,
@@ -602,23 +596,16 @@ impl Registry for Acr {
         })
     }
 
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move {
-            if !self.classic.load(Ordering::Relaxed)
-                && let Some(u) = self.untag_api(repo, tag).await?
-            {
-                return Ok((u, true));
-            }
-            untag::untag(self, repo, tag, tag_delete_works)
-                .await
-                .map_err(|e| with_role(e, repo))
-        })
-    }
+    crate::registry::registry_call!(untag, self, |repo, tag, tag_delete_works| async move {
+        if !self.classic.load(Ordering::Relaxed)
+            && let Some(u) = self.untag_api(repo, tag).await?
+        {
+            return Ok((u, true));
+        }
+        untag::untag(self, repo, tag, tag_delete_works)
+            .await
+            .map_err(|e| with_role(e, repo))
+    });
 }
 
 #[cfg(test)]

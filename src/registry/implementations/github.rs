@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use futures_util::future::BoxFuture;
 use reqwest::Method;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
@@ -31,8 +30,8 @@ use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
 use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
-use crate::registry::untag::{self, Untagged};
-use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::registry::untag::{self};
+use crate::registry::{Listed, Listing, Registry};
 use crate::secret::{Secret, redact_url, scrub};
 
 /// Every REST request carries these (https://docs.github.com/rest/packages).
@@ -534,86 +533,71 @@ impl GitHub {
 impl Registry for GitHub {
     crate::registry::registry_accessors!();
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        _timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(async move {
-            let Some(versions) = self.api.list_versions(repo, None).await? else {
-                // No package, or one the token cannot see: the registry tells which.
-                return match self.oci.tags(repo, None).await? {
-                    Some(tags) if !tags.is_empty() => Err(Error::auth(format!(
-                        "{repo} has {} tag(s) in the registry, but the GitHub API shows no package {} \
+    crate::registry::registry_call!(listing, self, |repo, _timed| async move {
+        let Some(versions) = self.api.list_versions(repo, None).await? else {
+            // No package, or one the token cannot see: the registry tells which.
+            return match self.oci.tags(repo, None).await? {
+                Some(tags) if !tags.is_empty() => Err(Error::auth(format!(
+                    "{repo} has {} tag(s) in the registry, but the GitHub API shows no package {} \
                          to this token",
-                        tags.len(),
-                        split(repo)?.1
-                    ))
-                    .with_hint(TOKEN_HINT)),
-                    _ => Ok(Some(Listing::default())),
-                };
-            };
-            // A classic token names its scopes: one that cannot delete fails the cleanup here,
-            // before anything is planned or deleted.
-            let scopes = self
-                .api
-                .scopes_seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if !self.dry_run
-                && let Some(scopes) = scopes
-                && !scopes.split(',').any(|s| s.trim() == "delete:packages")
-            {
-                let shown = if scopes.is_empty() {
-                    "none".to_string()
-                } else {
-                    scopes
-                };
-                return Err(Error::auth(format!(
-                    "the GitHub token cannot delete package versions of {repo}: it lacks the \
-                     delete:packages scope (the token's scopes: {shown})"
+                    tags.len(),
+                    split(repo)?.1
                 ))
-                .with_hint(TOKEN_HINT));
-            }
-            let mut listing = Listing::default();
-            for v in versions {
-                for t in v.tags() {
-                    // werf saw a synthetic tag on the legacy registry that is no image.
-                    if self.legacy && t == "docker-base-layer" {
-                        continue;
-                    }
-                    listing.tags.insert(t.clone(), v.name.clone());
+                .with_hint(TOKEN_HINT)),
+                _ => Ok(Some(Listing::default())),
+            };
+        };
+        // A classic token names its scopes: one that cannot delete fails the cleanup here,
+        // before anything is planned or deleted.
+        let scopes = self
+            .api
+            .scopes_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if !self.dry_run
+            && let Some(scopes) = scopes
+            && !scopes.split(',').any(|s| s.trim() == "delete:packages")
+        {
+            let shown = if scopes.is_empty() {
+                "none".to_string()
+            } else {
+                scopes
+            };
+            return Err(Error::auth(format!(
+                "the GitHub token cannot delete package versions of {repo}: it lacks the \
+                     delete:packages scope (the token's scopes: {shown})"
+            ))
+            .with_hint(TOKEN_HINT));
+        }
+        let mut listing = Listing::default();
+        for v in versions {
+            for t in v.tags() {
+                // werf saw a synthetic tag on the legacy registry that is no image.
+                if self.legacy && t == "docker-base-layer" {
+                    continue;
                 }
-                listing.manifests.insert(
-                    v.name.clone(),
-                    Listed {
-                        media_type: None,
-                        pushed: v.pushed(),
-                    },
-                );
+                listing.tags.insert(t.clone(), v.name.clone());
             }
-            Ok(Some(listing))
-        })
-    }
+            listing.manifests.insert(
+                v.name.clone(),
+                Listed {
+                    media_type: None,
+                    pushed: v.pushed(),
+                },
+            );
+        }
+        Ok(Some(listing))
+    });
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(self.api.delete_version(repo, digest))
-    }
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| self
+        .api
+        .delete_version(repo, digest));
 
-    /// Registry tag DELETE is 405 on ghcr: straight to the safe untag.
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        _tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move { Ok((untag::safe_untag(self, repo, tag).await?, false)) })
-    }
+    // Registry tag DELETE is 405 on ghcr: straight to the safe untag.
+    crate::registry::registry_call!(untag, self, |repo, tag, _tag_delete_works| async move {
+        Ok((untag::safe_untag(self, repo, tag).await?, false))
+    });
 }
 
 /// Tags → digests of a versions page, for tests and diagnostics.

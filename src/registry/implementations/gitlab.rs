@@ -26,7 +26,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
@@ -810,72 +809,50 @@ pub fn project_candidates(explicit: Option<&str>, path: &str) -> Vec<String> {
 impl Registry for GitLab {
     crate::registry::registry_accessors!();
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(async move { self.list(repo, timed).await.map(Some) })
-    }
+    crate::registry::registry_call!(listing, self, |repo, timed| async move {
+        self.list(repo, timed).await.map(Some)
+    });
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(async move {
-            Ok(
-                match self
-                    .registry_delete(repo, &format!("manifests/{digest}"))
-                    .await?
-                {
-                    Attempt::Done => Deleted::Done,
-                    Attempt::Gone => Deleted::NotFound,
-                    Attempt::Kept(reason) => Deleted::Kept { reason },
-                    // A plain 404 on a manifest DELETE: nothing there (as the OCI client reads it).
-                    Attempt::Unsupported {
-                        status: 404,
-                        code: None,
-                    } => Deleted::NotFound,
-                    Attempt::Unsupported { status, code } => Deleted::Unsupported { status, code },
-                },
-            )
-        })
-    }
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
+        Ok(
+            match self
+                .registry_delete(repo, &format!("manifests/{digest}"))
+                .await?
+            {
+                Attempt::Done => Deleted::Done,
+                Attempt::Gone => Deleted::NotFound,
+                Attempt::Kept(reason) => Deleted::Kept { reason },
+                // A plain 404 on a manifest DELETE: nothing there (as the OCI client reads it).
+                Attempt::Unsupported {
+                    status: 404,
+                    code: None,
+                } => Deleted::NotFound,
+                Attempt::Unsupported { status, code } => Deleted::Unsupported { status, code },
+            },
+        )
+    });
 
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        _tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move { Ok((self.untag_one(repo, tag).await?, true)) })
-    }
+    crate::registry::registry_call!(untag, self, |repo, tag, _tag_delete_works| async move {
+        Ok((self.untag_one(repo, tag).await?, true))
+    });
 
-    fn untag_tags<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tags: &'a [String],
-        concurrency: usize,
-    ) -> BoxFuture<'a, Vec<Result<Untagged>>> {
-        Box::pin(async move {
-            let Some((first, rest)) = tags.split_first() else {
-                return Vec::new();
-            };
-            // The first tag decides the variant; the rest reuse it concurrently.
-            let mut out = vec![self.untag_one(repo, first).await];
-            let calls: Vec<_> = rest
-                .iter()
-                .map(|t| self.untag_one(repo, t.as_str()))
-                .collect();
-            let more: Vec<Result<Untagged>> = futures_util::stream::iter(calls)
-                .buffered(concurrency.max(1))
-                .collect()
-                .await;
-            out.extend(more);
-            out
-        })
-    }
+    crate::registry::registry_call!(untag_tags, self, |repo, tags, concurrency| async move {
+        let Some((first, rest)) = tags.split_first() else {
+            return Vec::new();
+        };
+        // The first tag decides the variant; the rest reuse it concurrently.
+        let mut out = vec![self.untag_one(repo, first).await];
+        let calls: Vec<_> = rest
+            .iter()
+            .map(|t| self.untag_one(repo, t.as_str()))
+            .collect();
+        let more: Vec<Result<Untagged>> = futures_util::stream::iter(calls)
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        out.extend(more);
+        out
+    });
 }
 
 #[cfg(test)]
