@@ -1072,6 +1072,7 @@ pub fn bearer_value(token: &Secret) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Kind;
 
     #[test]
     fn loopback_hosts() {
@@ -1107,6 +1108,77 @@ mod tests {
         );
         assert!(!t.is_insecure("other.example:5000"));
         assert!(t.is_insecure("127.0.0.1:8080"), "loopback, as in Docker");
+    }
+
+    fn transport(config: TransportConfig) -> Transport {
+        Transport::new(
+            config,
+            crate::registry::credentials::CredentialStore::default(),
+        )
+        .unwrap()
+    }
+
+    /// The texts of the connection-level failures, pinned before they became typed.
+    #[test]
+    fn connection_failure_texts_are_pinned() {
+        let t = transport(TransportConfig {
+            read_timeout: Duration::from_secs(3),
+            ..Default::default()
+        });
+        let url = Url::parse("https://r.example:5000/v2/app/tags/list").unwrap();
+        let e = t.idle_error(&Method::GET, &url).error;
+        assert_eq!(e.kind, Kind::Operation);
+        assert_eq!(
+            e.to_string(),
+            "GET https://r.example:5000/v2/app/tags/list failed: no answer from r.example:5000 \
+             for 3s (--read-timeout)\n  hint: check that r.example:5000 is a reachable registry; \
+             raise --read-timeout (DOCKHAND_READ_TIMEOUT) if it is just slow"
+        );
+        let e = ConnError::fatal(&format!("too many redirects for {}", redact_url(&url))).error;
+        assert_eq!(
+            e.to_string(),
+            "too many redirects for https://r.example:5000/v2/app/tags/list"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wait_past_the_budget_is_refused_in_words() {
+        let mut config = TransportConfig::default();
+        config.budget.max_wait = Duration::from_secs(1);
+        let t = transport(config);
+        let e = t
+            .wait(
+                "api.github.com",
+                Duration::from_secs(30),
+                "x-ratelimit-reset",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::Operation);
+        assert!(
+            e.message
+                .starts_with("api.github.com asks to wait 30 s (x-ratelimit-reset); not waited: "),
+            "{e}"
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("try again later, or raise --retry-budget")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_probe_names_its_limit() {
+        // A listener that never answers: accepted, then nothing.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let t = transport(TransportConfig::default());
+        let e = t
+            .probe_ping(&host, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::Operation);
+        assert_eq!(e.to_string(), format!("no answer from {host} within 300ms"));
+        drop(listener);
     }
 
     #[test]
