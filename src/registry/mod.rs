@@ -12,6 +12,7 @@ pub mod probe;
 pub mod rest;
 pub mod retry;
 pub mod transport;
+pub mod transport_error;
 pub mod untag;
 
 use std::collections::BTreeMap;
