@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures_util::future::BoxFuture;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -569,32 +568,26 @@ impl Registry for Acr {
 
     crate::registry::registry_call!(listing, self, |repo, _timed| self.list(repo));
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(async move {
-            if let Some(reason) = self.digest_lock(repo, digest) {
-                return Ok(Deleted::Kept { reason });
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
+        if let Some(reason) = self.digest_lock(repo, digest) {
+            return Ok(Deleted::Kept { reason });
+        }
+        match self.oci.delete_manifest(repo, digest).await {
+            Ok(Deleted::Unsupported { status, code })
+                if code.as_deref() == Some(DISALLOWED) || status == 409 =>
+            {
+                Ok(Deleted::Kept {
+                    reason: format!(
+                        "locked on the registry (HTTP {status} {})",
+                        code.unwrap_or_default()
+                    )
+                    .replace(" )", ")"),
+                })
             }
-            match self.oci.delete_manifest(repo, digest).await {
-                Ok(Deleted::Unsupported { status, code })
-                    if code.as_deref() == Some(DISALLOWED) || status == 409 =>
-                {
-                    Ok(Deleted::Kept {
-                        reason: format!(
-                            "locked on the registry (HTTP {status} {})",
-                            code.unwrap_or_default()
-                        )
-                        .replace(" )", ")"),
-                    })
-                }
-                Ok(d) => Ok(d),
-                Err(e) => Err(with_role(e, repo)),
-            }
-        })
-    }
+            Ok(d) => Ok(d),
+            Err(e) => Err(with_role(e, repo)),
+        }
+    });
 
     crate::registry::registry_call!(untag, self, |repo, tag, tag_delete_works| async move {
         if !self.classic.load(Ordering::Relaxed)

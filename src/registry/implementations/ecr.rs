@@ -28,7 +28,6 @@ use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::{ImageIdentifier, TagStatus};
 use base64::Engine;
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 
 use crate::error::{Error, Result};
 use crate::implementation::Capabilities;
@@ -752,60 +751,58 @@ impl Registry for Ecr {
         Ok(Some(listing))
     });
 
-    fn ensure_repository<'a>(&'a self, repo: &'a Repo) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            if self
-                .ensured
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&repo.name)
-            {
-                return Ok(());
-            }
-            self.login().await?;
-            let resource = self.resource(Some(&repo.name));
-            // DescribeRepositories first: push-only roles (AmazonEC2ContainerRegistryPowerUser)
-            // may describe but not create, and must still publish to existing repositories.
-            let described = self
-                .call("DescribeRepositories", || {
+    crate::registry::registry_call!(ensure_repository, self, |repo| async move {
+        if self
+            .ensured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&repo.name)
+        {
+            return Ok(());
+        }
+        self.login().await?;
+        let resource = self.resource(Some(&repo.name));
+        // DescribeRepositories first: push-only roles (AmazonEC2ContainerRegistryPowerUser)
+        // may describe but not create, and must still publish to existing repositories.
+        let described = self
+            .call("DescribeRepositories", || {
+                self.client
+                    .describe_repositories()
+                    .set_registry_id(self.target.account.clone())
+                    .repository_names(&repo.name)
+                    .send()
+            })
+            .await;
+        let create = match described {
+            Ok(_) => false,
+            Err(e) if e.is("RepositoryNotFoundException") => true,
+            // Not allowed to look: creating (and tolerating "already exists") still tells.
+            Err(e) if e.is_auth() => true,
+            Err(e) => return Err(api_error("DescribeRepositories", &resource, e)),
+        };
+        if create {
+            let created = self
+                .call("CreateRepository", || {
                     self.client
-                        .describe_repositories()
+                        .create_repository()
                         .set_registry_id(self.target.account.clone())
-                        .repository_names(&repo.name)
+                        .repository_name(&repo.name)
                         .send()
                 })
                 .await;
-            let create = match described {
-                Ok(_) => false,
-                Err(e) if e.is("RepositoryNotFoundException") => true,
-                // Not allowed to look: creating (and tolerating "already exists") still tells.
-                Err(e) if e.is_auth() => true,
-                Err(e) => return Err(api_error("DescribeRepositories", &resource, e)),
-            };
-            if create {
-                let created = self
-                    .call("CreateRepository", || {
-                        self.client
-                            .create_repository()
-                            .set_registry_id(self.target.account.clone())
-                            .repository_name(&repo.name)
-                            .send()
-                    })
-                    .await;
-                match created {
-                    Ok(_) => crate::log::info(&format!("ECR: created repository {}", repo.name)),
-                    // Another job created it meanwhile.
-                    Err(e) if e.is("RepositoryAlreadyExistsException") => {}
-                    Err(e) => return Err(api_error("CreateRepository", &resource, e)),
-                }
+            match created {
+                Ok(_) => crate::log::info(&format!("ECR: created repository {}", repo.name)),
+                // Another job created it meanwhile.
+                Err(e) if e.is("RepositoryAlreadyExistsException") => {}
+                Err(e) => return Err(api_error("CreateRepository", &resource, e)),
             }
-            self.ensured
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(repo.name.clone());
-            Ok(())
-        })
-    }
+        }
+        self.ensured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(repo.name.clone());
+        Ok(())
+    });
 
     crate::registry::registry_call!(
         created,

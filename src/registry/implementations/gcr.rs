@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::future::BoxFuture;
 use reqwest::Method;
 use serde::Deserialize;
 use url::Url;
@@ -502,15 +501,13 @@ impl Registry for Gcr {
 
     crate::registry::registry_call!(listing, self, |repo, _timed| self.list(repo));
 
-    fn ensure_repository<'a>(&'a self, repo: &'a Repo) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            if self.artifact_registry {
-                self.check_repository(repo).await
-            } else {
-                Ok(())
-            }
-        })
-    }
+    crate::registry::registry_call!(ensure_repository, self, |repo| async move {
+        if self.artifact_registry {
+            self.check_repository(repo).await
+        } else {
+            Ok(())
+        }
+    });
 
     crate::registry::registry_call!(delete_digest, self, |repo, digest| self
         .delete_untagged(repo, digest));

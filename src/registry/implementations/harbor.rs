@@ -18,7 +18,6 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use futures_util::future::BoxFuture;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -314,9 +313,7 @@ impl Harbor {
 impl Registry for Harbor {
     crate::registry::registry_accessors!();
 
-    fn ensure_repository<'a>(&'a self, repo: &'a Repo) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.ensure_project(repo))
-    }
+    crate::registry::registry_call!(ensure_repository, self, |repo| self.ensure_project(repo));
 
     crate::registry::registry_call!(listing, self, |repo, _timed| async move {
         Ok(Some(to_listing(self.artifacts(repo).await?)))
