@@ -19,6 +19,7 @@ async fn read_refs(
     settings: &Settings,
     git_dir: &std::path::Path,
     rules: git::CommitRules,
+    run_transport: &crate::registry::transport::Transport,
 ) -> Result<Option<crate::cleanup::model::GitRefs>> {
     use crate::settings::GitRefs as Source;
     let f = &settings.forge;
@@ -63,12 +64,7 @@ async fn read_refs(
             .unwrap_or_else(|| url::Url::parse("https://gitlab.com/api/v4").expect("static URL"));
         Ok((api, token, project))
     };
-    let transport = || {
-        crate::registry::transport::Transport::new(
-            super::context::transport_config(settings),
-            crate::registry::credentials::CredentialStore::default(),
-        )
-    };
+    let transport = || Ok::<_, Error>(run_transport.clone());
     match settings.policy.git_refs {
         Source::GitHub => {
             let (api, token, owner, name) = github()?;
@@ -234,9 +230,9 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         newest: settings.policy.keep_commits,
         within: settings.policy.keep_commits_younger_than,
     };
-    let git_refs = read_refs(settings, &git_dir, commit_rules).await?;
-
     let ctx = Context::new(settings)?;
+    let git_refs = read_refs(settings, &git_dir, commit_rules, ctx.oci.transport()).await?;
+
     let resolved = detect::resolve(settings, &ctx).await?;
     let layout = &resolved.layout;
     let caps = Capabilities::of(resolved.detection.implementation, &layout.repo.host);

@@ -6,6 +6,8 @@
 //! id or the full path with each `/` encoded once as `%2F` (docs/registries.md#gitlab).
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -16,6 +18,7 @@ use crate::cleanup::model::GitRefs;
 use crate::error::{Classify, Error, Kind, Result};
 use crate::registry::distribution::next_link;
 use crate::registry::paging::Pages;
+use crate::registry::rest::{MessageError, VendorError};
 use crate::registry::transport::{Request, Transport};
 use crate::secret::{Secret, redact_url};
 
@@ -154,9 +157,9 @@ pub async fn refs(
         return Err(Error::input("the GitLab project is empty")
             .with_hint("set --gitlab-project to the numeric id or the full path group/project"));
     }
-    let auth = token.header()?;
-    let branches = list(transport, api_url, &auth, project, "branches").await?;
-    let tags = list(transport, api_url, &auth, project, "tags").await?;
+    let api = Api::new(transport.clone(), token)?;
+    let branches = list(&api, api_url, project, "branches").await?;
+    let tags = list(&api, api_url, project, "tags").await?;
     Ok(GitRefs {
         branches,
         tags,
@@ -183,33 +186,14 @@ struct Named {
     name: String,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    message: Option<serde_json::Value>,
-    error: Option<serde_json::Value>,
-}
-
-async fn list(
-    transport: &Transport,
-    api_url: &Url,
-    auth: &(HeaderName, HeaderValue),
-    project: &str,
-    what: &str,
-) -> Result<BTreeSet<String>> {
+async fn list(api: &Api, api_url: &Url, project: &str, what: &str) -> Result<BTreeSet<String>> {
     let first = first_page(api_url, project, what)?;
     let mut url = first.clone();
     let mut names = BTreeSet::new();
     let mut pages = Pages::new(format!("GitLab's {what} of project {project}"));
     loop {
         pages.visit_url(&url)?;
-        let mut req = Request::new(Method::GET, url.clone());
-        req.registry_auth = false;
-        req.headers.insert(auth.0.clone(), auth.1.clone());
-        req.headers.insert(
-            reqwest::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        );
-        let resp = transport.send(req).await?;
+        let resp = api.send(Method::GET, url.clone()).await?;
         let status = resp.status();
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
@@ -232,6 +216,86 @@ async fn list(
             Some(next) => url = next,
             None => return Ok(names),
         }
+    }
+}
+
+/// GitLab's rate limits (https://docs.gitlab.com/ee/user/gitlab_com/index.html#gitlabcom-specific-rate-limits):
+/// every API reply carries `RateLimit-Remaining` and `RateLimit-Reset` (epoch seconds); once
+/// the remaining count is 0 the next request waits for the reset instead of running into 429s.
+/// A 429 itself carries `Retry-After`, which the transport already waits out (run-wide budget).
+#[derive(Default)]
+pub struct RateLimit {
+    /// The window is spent until then.
+    blocked_until: Mutex<Option<SystemTime>>,
+}
+
+/// The longest wait for a reset; a later one is left to the 429 and its `Retry-After`.
+const MAX_RESET_WAIT: Duration = Duration::from_secs(60);
+
+impl RateLimit {
+    /// Notes a spent window from a reply's headers.
+    fn note(&self, headers: &HeaderMap) {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let spent = header("ratelimit-remaining") == Some("0");
+        let reset = header("ratelimit-reset")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|s| UNIX_EPOCH + Duration::from_secs(s));
+        if spent && let Some(reset) = reset {
+            *self.blocked_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(reset);
+        }
+    }
+
+    /// How long to wait before the next request (at most [`MAX_RESET_WAIT`]).
+    fn wait(&self, now: SystemTime) -> Option<Duration> {
+        let until = self
+            .blocked_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        let wait = until.duration_since(now).ok()?;
+        Some(wait.min(MAX_RESET_WAIT))
+    }
+}
+
+/// One GitLab API client over the run's transport: the token, JSON accepted, the rate limit
+/// kept. Git refs and the container registry implementation both send through it.
+pub struct Api {
+    pub transport: Transport,
+    auth: (HeaderName, HeaderValue),
+    limit: RateLimit,
+}
+
+impl Api {
+    pub fn new(transport: Transport, token: &Token) -> Result<Api> {
+        Ok(Api {
+            transport,
+            auth: token.header()?,
+            limit: RateLimit::default(),
+        })
+    }
+
+    /// Sends one API request (never with registry credentials), waiting for a spent window's
+    /// reset first.
+    pub async fn send(&self, method: Method, url: Url) -> Result<reqwest::Response> {
+        if let Some(wait) = self.limit.wait(SystemTime::now()) {
+            let api = crate::registry::transport::host_port(&url);
+            self.transport.wait(&api, wait, "RateLimit-Reset").await?;
+        }
+        let mut req = Request::new(method, url);
+        req.registry_auth = false;
+        req.headers.insert(self.auth.0.clone(), self.auth.1.clone());
+        req.headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        let resp = self.transport.send(req).await?;
+        self.limit.note(resp.headers());
+        Ok(resp)
     }
 }
 
@@ -281,20 +345,7 @@ fn failure(status: StatusCode, body: &str, project: &str, what: &str, url: &Url)
         }
         .into(),
         code => {
-            let detail = serde_json::from_str::<ErrorBody>(body)
-                .ok()
-                .and_then(|b| b.message.or(b.error))
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                })
-                .unwrap_or_else(|| {
-                    body.chars()
-                        .take(200)
-                        .collect::<String>()
-                        .trim()
-                        .to_string()
-                });
+            let detail = MessageError::detail(body);
             let detail = if detail.is_empty() {
                 String::new()
             } else {
@@ -456,5 +507,28 @@ mod tests {
             &u,
         );
         assert!(e.message.contains("per_page is invalid"), "{e}");
+    }
+
+    #[test]
+    fn a_spent_window_waits_for_its_reset_once() {
+        let limit = RateLimit::default();
+        let now = SystemTime::now();
+        let reset = now.duration_since(UNIX_EPOCH).unwrap().as_secs() + 5;
+        let mut headers = HeaderMap::new();
+        headers.insert("ratelimit-remaining", HeaderValue::from_static("7"));
+        headers.insert("ratelimit-reset", HeaderValue::from(reset));
+        limit.note(&headers);
+        assert_eq!(limit.wait(now), None, "budget left: no wait");
+        headers.insert("ratelimit-remaining", HeaderValue::from_static("0"));
+        limit.note(&headers);
+        let wait = limit.wait(now).unwrap();
+        assert!(
+            wait > Duration::from_secs(3) && wait <= Duration::from_secs(5),
+            "{wait:?}"
+        );
+        assert_eq!(limit.wait(now), None, "waited once");
+        headers.insert("ratelimit-reset", HeaderValue::from(reset + 3600));
+        limit.note(&headers);
+        assert_eq!(limit.wait(now), Some(MAX_RESET_WAIT));
     }
 }

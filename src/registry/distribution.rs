@@ -97,20 +97,6 @@ pub struct Ping {
 }
 
 #[derive(Debug, Deserialize)]
-struct ErrorEnvelope {
-    #[serde(default)]
-    errors: Vec<ErrorItem>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorItem {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Debug, Deserialize)]
 struct TagList {
     #[serde(default)]
     tags: Option<Vec<String>>,
@@ -771,22 +757,18 @@ async fn read_prefix(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
 
 async fn error_parts(resp: reqwest::Response) -> (String, Option<String>) {
     let text = String::from_utf8_lossy(&read_prefix(resp, ERROR_BODY_LIMIT).await).into_owned();
-    let code = serde_json::from_str::<ErrorEnvelope>(&text)
-        .ok()
-        .and_then(|e| e.errors.into_iter().next());
-    match code {
+    match crate::registry::rest::OciError::first(&text) {
         Some(item) => (
-            format!("{} {}", item.code, item.message).trim().to_string(),
-            Some(item.code).filter(|c| !c.is_empty()),
+            format!(
+                "{} {}",
+                item.code.as_deref().unwrap_or_default(),
+                item.message.as_deref().unwrap_or_default()
+            )
+            .trim()
+            .to_string(),
+            item.code.filter(|c| !c.is_empty()),
         ),
-        None => (
-            text.chars()
-                .take(200)
-                .collect::<String>()
-                .trim()
-                .to_string(),
-            None,
-        ),
+        None => (crate::registry::rest::excerpt(&text), None),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod probe;
 pub mod rest;
 pub mod retry;
 pub mod transport;
+pub mod transport_error;
 pub mod untag;
 
 use std::collections::BTreeMap;
@@ -251,6 +252,81 @@ macro_rules! registry_accessors {
     };
 }
 pub(crate) use registry_accessors;
+
+/// One [`Registry`] method an implementation overrides, written as a closure over the method's
+/// arguments whose body is the future: `registry_call!(listing, self, |repo, _timed| self.list(repo));`.
+/// The boxed-future signature is written here once instead of in every implementation file
+/// (`self` is passed in because a macro may not name its caller's `self` itself).
+macro_rules! registry_call {
+    (listing, $s:tt, |$repo:ident, $timed:ident| $body:expr) => {
+        fn listing<'a>(
+            &'a $s,
+            $repo: &'a $crate::registry::distribution::Repo,
+            $timed: $crate::registry::Timed<'a>,
+        ) -> futures_util::future::BoxFuture<'a, $crate::error::Result<Option<$crate::registry::Listing>>> {
+            Box::pin($body)
+        }
+    };
+    (ensure_repository, $s:tt, |$repo:ident| $body:expr) => {
+        fn ensure_repository<'a>(
+            &'a $s,
+            $repo: &'a $crate::registry::distribution::Repo,
+        ) -> futures_util::future::BoxFuture<'a, $crate::error::Result<()>> {
+            Box::pin($body)
+        }
+    };
+    (delete_digest, $s:tt, |$repo:ident, $digest:ident| $body:expr) => {
+        fn delete_digest<'a>(
+            &'a $s,
+            $repo: &'a $crate::registry::distribution::Repo,
+            $digest: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, $crate::error::Result<$crate::registry::distribution::Deleted>> {
+            Box::pin($body)
+        }
+    };
+    (untag, $s:tt, |$repo:ident, $tag:ident, $works:ident| $body:expr) => {
+        fn untag<'a>(
+            &'a $s,
+            $repo: &'a $crate::registry::distribution::Repo,
+            $tag: &'a str,
+            $works: Option<bool>,
+        ) -> futures_util::future::BoxFuture<'a, $crate::error::Result<($crate::registry::untag::Untagged, bool)>> {
+            Box::pin($body)
+        }
+    };
+    (delete_digests, $s:tt, |$repo:ident, $digests:ident, $concurrency:ident| $body:expr) => {
+        fn delete_digests<'a>(
+            &'a $s,
+            $repo: &'a $crate::registry::distribution::Repo,
+            $digests: &'a [String],
+            $concurrency: usize,
+        ) -> futures_util::future::BoxFuture<'a, Vec<$crate::error::Result<$crate::registry::distribution::Deleted>>> {
+            Box::pin($body)
+        }
+    };
+    (untag_tags, $s:tt, |$repo:ident, $tags:ident, $concurrency:ident| $body:expr) => {
+        fn untag_tags<'a>(
+            &'a $s,
+            $repo: &'a $crate::registry::distribution::Repo,
+            $tags: &'a [String],
+            $concurrency: usize,
+        ) -> futures_util::future::BoxFuture<'a, Vec<$crate::error::Result<$crate::registry::untag::Untagged>>> {
+            Box::pin($body)
+        }
+    };
+    (created, $s:tt, |$repo:ident, $digest:ident, $media_type:ident, $children:ident| $body:expr) => {
+        fn created<'a>(
+            &'a $s,
+            $repo: &'a $crate::registry::distribution::Repo,
+            $digest: &'a str,
+            $media_type: &'a str,
+            $children: &'a [(String, String)],
+        ) -> futures_util::future::BoxFuture<'a, $crate::error::Result<Option<std::time::SystemTime>>> {
+            Box::pin($body)
+        }
+    };
+}
+pub(crate) use registry_call;
 
 /// Any OCI Distribution registry: everything through the provided methods.
 pub struct Generic {

@@ -1,6 +1,6 @@
 //! What the vendor REST APIs share, so each implementation file keeps only what its vendor does
 //! differently: one percent-encoder for path segments, one time parser for the formats the
-//! vendors write, and the OCI error envelope most of them reuse.
+//! vendors write, and the vendor error envelopes behind one trait ([`VendorError`]).
 
 use std::time::{Duration, SystemTime};
 
@@ -125,6 +125,103 @@ impl OciError {
     }
 }
 
+/// A vendor API's error body: the code and the text it gives, read the one way every
+/// implementation words an error (`detail`: the text, else the body's start).
+pub trait VendorError: Sized {
+    /// The envelope in `body`, if the body is one.
+    fn parse(body: &str) -> Option<Self>;
+    /// The error code (`DENIED`, `UNAUTHORIZED`, …), where the vendor sends one.
+    fn code(&self) -> Option<String> {
+        None
+    }
+    /// The human text.
+    fn text(&self) -> Option<String>;
+
+    /// The envelope's text, else the body's first 200 characters (trimmed).
+    fn detail(body: &str) -> String {
+        Self::parse(body)
+            .and_then(|e| e.text())
+            .unwrap_or_else(|| excerpt(body))
+    }
+}
+
+/// The start of a body that is no known envelope: 200 characters, trimmed.
+pub fn excerpt(body: &str) -> String {
+    body.chars()
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+impl VendorError for OciError {
+    fn parse(body: &str) -> Option<OciError> {
+        OciError::first(body)
+    }
+    fn code(&self) -> Option<String> {
+        self.code.clone()
+    }
+    fn text(&self) -> Option<String> {
+        self.message.clone()
+    }
+}
+
+/// The `{"message": …}` / `{"error": …}` / `{"detail": …}` bodies of GitHub
+/// (`{"message","documentation_url"}`, https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api),
+/// GitLab (https://docs.gitlab.com/ee/api/rest/troubleshooting.html) and Docker Hub. A value
+/// that is not a string (GitLab's validation errors are objects) is shown as JSON.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MessageError {
+    #[serde(default)]
+    pub message: Option<serde_json::Value>,
+    #[serde(default)]
+    pub error: Option<serde_json::Value>,
+    #[serde(default)]
+    pub detail: Option<serde_json::Value>,
+}
+
+impl MessageError {
+    fn show(v: &Option<serde_json::Value>) -> Option<String> {
+        v.as_ref().map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+    pub fn message(&self) -> Option<String> {
+        Self::show(&self.message)
+    }
+    /// GitLab's OAuth-style `error` (`insufficient_scope`, …).
+    pub fn error(&self) -> Option<String> {
+        Self::show(&self.error)
+    }
+}
+
+impl VendorError for MessageError {
+    fn parse(body: &str) -> Option<MessageError> {
+        serde_json::from_str(body).ok()
+    }
+    /// `message`, else `error`, else `detail`.
+    fn text(&self) -> Option<String> {
+        self.message()
+            .or_else(|| self.error())
+            .or_else(|| Self::show(&self.detail))
+    }
+}
+
+/// Docker Hub's API bodies: `{"detail": …}` before `{"message": …}`, strings only
+/// (https://docs.docker.com/reference/api/hub/latest/).
+pub struct HubError(MessageError);
+
+impl VendorError for HubError {
+    fn parse(body: &str) -> Option<HubError> {
+        MessageError::parse(body).map(HubError)
+    }
+    fn text(&self) -> Option<String> {
+        let text = |v: &Option<serde_json::Value>| v.as_ref()?.as_str().map(str::to_string);
+        text(&self.0.detail).or_else(|| text(&self.0.message))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +291,36 @@ mod tests {
         );
         assert_eq!(OciError::first_code(r#"{"errors":[{"code":""}]}"#), None);
         assert_eq!(OciError::first_code("404 page not found"), None);
+    }
+
+    #[test]
+    fn vendor_envelopes() {
+        assert_eq!(
+            MessageError::detail(r#"{"message":"Bad credentials","documentation_url":"x"}"#),
+            "Bad credentials"
+        );
+        assert_eq!(
+            MessageError::detail(r#"{"error":"insufficient_scope"}"#),
+            "insufficient_scope"
+        );
+        assert_eq!(
+            MessageError::detail(r#"{"message":{"name":["taken"]}}"#),
+            r#"{"name":["taken"]}"#
+        );
+        assert_eq!(
+            MessageError::detail("  <html>oops</html> "),
+            "<html>oops</html>"
+        );
+        assert_eq!(HubError::detail(r#"{"detail":"d","message":"m"}"#), "d");
+        assert_eq!(HubError::detail(r#"{"message":"m"}"#), "m");
+        assert_eq!(
+            OciError::detail(r#"{"errors":[{"code":"DENIED","message":"no"}]}"#),
+            "no"
+        );
+        assert_eq!(
+            OciError::parse(r#"{"errors":[{"code":"DENIED"}]}"#).and_then(|e| e.code()),
+            Some("DENIED".to_string())
+        );
+        assert_eq!(excerpt(&"x".repeat(300)).len(), 200);
     }
 }

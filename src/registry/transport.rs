@@ -23,6 +23,7 @@ use super::auth::{Challenge, Scope, TokenCache, merge_scopes};
 use super::credentials::{Credential, CredentialStore};
 use super::retry::{BudgetSpent, RetryBudget, RetryPolicy, parse_retry_after, retryable_status};
 use crate::error::{Error, Result};
+use crate::registry::transport_error::TransportError;
 use crate::secret::{Secret, redact_url};
 
 /// A request body that can be produced again for a retry or a redirect.
@@ -204,7 +205,7 @@ impl Transport {
                 b = b.read_timeout(config.read_timeout);
             }
             b.build()
-                .map_err(|e| Error::operation(format!("cannot set up the HTTP client: {e}")))
+                .map_err(|source| Error::from(TransportError::ClientSetup { source }))
         };
         Ok(Transport {
             inner: Arc::new(Inner {
@@ -322,7 +323,7 @@ impl Transport {
                         // not either, so say so now instead of trying twice more.
                         Err(e) if e.is_connect() || e.is_timeout() => {
                             let url = http.join("v2/").expect("static path");
-                            return Err(self.send_error(&Method::GET, &url, &e).error);
+                            return Err(self.send_error(&Method::GET, &url, e).error);
                         }
                         _ => {}
                     }
@@ -706,7 +707,7 @@ impl Transport {
             {
                 Ok(r) => r,
                 Err(Waited::Failed(e)) => {
-                    let mut e = self.send_error(&method, &url, &e);
+                    let mut e = self.send_error(&method, &url, e);
                     e.replayable &= req.replay_on_connection_error;
                     return Err(e);
                 }
@@ -731,15 +732,14 @@ impl Transport {
             if next.scheme() == "http" && !self.is_insecure(&target) {
                 return Err(ConnError {
                     replayable: false,
-                    error: Error::operation(format!(
-                        "{host} redirected {method} {} to plain HTTP ({}); refused, because \
-                         {target} is not an insecure registry",
-                        redact_url(&url),
-                        redact_url(&next)
-                    ))
-                    .with_hint(format!(
-                        "if {target} may be reached without TLS, pass --insecure-registry {target}"
-                    )),
+                    error: TransportError::PlainHttpRedirect {
+                        host: host.to_string(),
+                        method: method.to_string(),
+                        url: redact_url(&url),
+                        next: redact_url(&next),
+                        target,
+                    }
+                    .into(),
                 });
             }
             if status == StatusCode::SEE_OTHER {
@@ -748,10 +748,13 @@ impl Transport {
             }
             url = next;
         }
-        Err(ConnError::fatal(&format!(
-            "too many redirects for {}",
-            redact_url(&req.url)
-        )))
+        Err(ConnError {
+            replayable: false,
+            error: TransportError::TooManyRedirects {
+                url: redact_url(&req.url),
+            }
+            .into(),
+        })
     }
 
     /// Waits for the answer (status and headers) to one attempt. Fails it when no byte has moved
@@ -804,58 +807,61 @@ impl Transport {
             // A server that says nothing for this long is not helped by asking again: the run
             // fails within the timeout instead of a multiple of it.
             replayable: false,
-            error: Error::operation(format!(
-                "{method} {} failed: no answer from {host} for {limit} (--read-timeout)",
-                redact_url(url)
-            ))
-            .with_hint(format!(
-                "check that {host} is a reachable registry; raise --read-timeout (DOCKHAND_READ_TIMEOUT) if it is just slow"
-            )),
+            error: TransportError::Idle {
+                method: method.to_string(),
+                url: redact_url(url),
+                host,
+                limit: limit.to_string(),
+            }
+            .into(),
         }
     }
 
     /// Turns a failed send into a sentence: timeouts name their option, TLS failures say what is
     /// wrong with the certificate and how to fix it (rustls' own names, `UnknownIssuer` and the
     /// like, mean nothing to a user).
-    fn send_error(&self, method: &Method, url: &Url, e: &reqwest::Error) -> ConnError {
+    fn send_error(&self, method: &Method, url: &Url, source: reqwest::Error) -> ConnError {
         let host = host_port(url);
-        let chain = crate::secret::scrub(&error_chain(e));
+        let chain = crate::secret::scrub(&error_chain(&source));
         let cfg = &self.inner.config;
-        let prefix = format!("{method} {} failed", redact_url(url));
-        if e.is_timeout() {
-            if e.is_connect() {
-                let limit = humantime::format_duration(cfg.connect_timeout);
+        let attempt = format!("{method} {} failed", redact_url(url));
+        if source.is_timeout() {
+            if source.is_connect() {
+                let limit = humantime::format_duration(cfg.connect_timeout).to_string();
                 return ConnError {
                     replayable: false,
-                    error: Error::operation(format!(
-                        "{prefix}: no connection to {host} within {limit} (--connect-timeout)"
-                    ))
-                    .with_hint(format!(
-                        "check the address and that {host} is reachable from here; raise --connect-timeout (DOCKHAND_CONNECT_TIMEOUT) on a slow network"
-                    )),
+                    error: TransportError::ConnectTimeout {
+                        attempt,
+                        host,
+                        limit,
+                        source,
+                    }
+                    .into(),
                 };
             }
             return self.idle_error(method, url);
         }
         if let Some((what, verified)) = tls_problem(&chain) {
-            let hint = if verified {
-                format!(
-                    "if {host} uses a private or self-signed certificate authority, put its certificate in a PEM file and set SSL_CERT_FILE to it (or SSL_CERT_DIR to its directory); to skip verification for this host only, pass --insecure-registry {host}"
-                )
-            } else {
-                format!(
-                    "check that {host} serves HTTPS on this port; for a registry that speaks plain HTTP, pass --insecure-registry {host}"
-                )
-            };
             return ConnError {
                 replayable: false,
-                error: Error::operation(format!("{prefix}: {}", what.replace("HOST", &host)))
-                    .with_hint(hint),
+                error: TransportError::Tls {
+                    attempt,
+                    what: what.replace("HOST", &host),
+                    host,
+                    verified,
+                    source,
+                }
+                .into(),
             };
         }
         ConnError {
             replayable: true,
-            error: Error::operation(format!("{prefix}: {chain}")),
+            error: TransportError::Send {
+                attempt,
+                chain,
+                source,
+            }
+            .into(),
         }
     }
 
@@ -865,11 +871,13 @@ impl Transport {
     /// `"X-Retry-After"`.
     pub async fn wait(&self, host: &str, delay: Duration, why: &str) -> Result<()> {
         if let Err(spent) = self.inner.spent.take(&self.inner.config.budget, delay) {
-            return Err(Error::operation(format!(
-                "{host} asks to wait {} s ({why}); not waited: {spent}",
-                delay.as_secs_f64().round()
-            ))
-            .with_hint("try again later, or raise --retry-budget"));
+            return Err(TransportError::BudgetSpent {
+                host: host.to_string(),
+                secs: delay.as_secs_f64().round(),
+                why: why.to_string(),
+                spent: spent.to_string(),
+            }
+            .into());
         }
         if delay >= ANNOUNCE_WAIT {
             crate::log::info(&format!(
@@ -898,10 +906,11 @@ impl Transport {
         };
         match tokio::time::timeout(limit, once).await {
             Ok(r) => r,
-            Err(_) => Err(Error::operation(format!(
-                "no answer from {host} within {}",
-                humantime::format_duration(limit)
-            ))),
+            Err(_) => Err(TransportError::ProbeTimeout {
+                host: host.to_string(),
+                limit: humantime::format_duration(limit).to_string(),
+            }
+            .into()),
         }
     }
 }
@@ -1072,6 +1081,7 @@ pub fn bearer_value(token: &Secret) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Kind;
 
     #[test]
     fn loopback_hosts() {
@@ -1107,6 +1117,81 @@ mod tests {
         );
         assert!(!t.is_insecure("other.example:5000"));
         assert!(t.is_insecure("127.0.0.1:8080"), "loopback, as in Docker");
+    }
+
+    fn transport(config: TransportConfig) -> Transport {
+        Transport::new(
+            config,
+            crate::registry::credentials::CredentialStore::default(),
+        )
+        .unwrap()
+    }
+
+    /// The texts of the connection-level failures, pinned before they became typed.
+    #[test]
+    fn connection_failure_texts_are_pinned() {
+        let t = transport(TransportConfig {
+            read_timeout: Duration::from_secs(3),
+            ..Default::default()
+        });
+        let url = Url::parse("https://r.example:5000/v2/app/tags/list").unwrap();
+        let e = t.idle_error(&Method::GET, &url).error;
+        assert_eq!(e.kind, Kind::Operation);
+        assert_eq!(
+            e.to_string(),
+            "GET https://r.example:5000/v2/app/tags/list failed: no answer from r.example:5000 \
+             for 3s (--read-timeout)\n  hint: check that r.example:5000 is a reachable registry; \
+             raise --read-timeout (DOCKHAND_READ_TIMEOUT) if it is just slow"
+        );
+        let e: Error = TransportError::TooManyRedirects {
+            url: redact_url(&url),
+        }
+        .into();
+        assert!(e.layer::<TransportError>().is_some());
+        assert_eq!(
+            e.to_string(),
+            "too many redirects for https://r.example:5000/v2/app/tags/list"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wait_past_the_budget_is_refused_in_words() {
+        let mut config = TransportConfig::default();
+        config.budget.max_wait = Duration::from_secs(1);
+        let t = transport(config);
+        let e = t
+            .wait(
+                "api.github.com",
+                Duration::from_secs(30),
+                "x-ratelimit-reset",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::Operation);
+        assert!(
+            e.message
+                .starts_with("api.github.com asks to wait 30 s (x-ratelimit-reset); not waited: "),
+            "{e}"
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("try again later, or raise --retry-budget")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_probe_names_its_limit() {
+        // A listener that never answers: accepted, then nothing.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let t = transport(TransportConfig::default());
+        let e = t
+            .probe_ping(&host, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::Operation);
+        assert_eq!(e.to_string(), format!("no answer from {host} within 300ms"));
+        drop(listener);
     }
 
     #[test]

@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures_util::future::BoxFuture;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -38,7 +37,7 @@ use crate::registry::paging::Pages;
 use crate::registry::rest::parse_time;
 use crate::registry::transport::{Body, Request, Transport};
 use crate::registry::untag::{self, Untagged};
-use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::registry::{Listed, Listing, Registry};
 use crate::secret::{Secret, redact_url};
 
 /// The user name that marks a token instead of a password (`docker login` with a refresh token).
@@ -305,20 +304,6 @@ async fn exchange(
         })
 }
 
-#[derive(Deserialize)]
-struct ErrorEnvelope {
-    #[serde(default)]
-    errors: Vec<ErrorItem>,
-}
-
-#[derive(Deserialize)]
-struct ErrorItem {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
 /// `": <code> <message>"` (ACR errors: read `errors[0]`) and the code; the correlation id too.
 async fn acr_error(resp: reqwest::Response) -> (String, Option<String>) {
     let correlation = resp
@@ -328,20 +313,18 @@ async fn acr_error(resp: reqwest::Response) -> (String, Option<String>) {
         .map(|c| format!(" (correlation id {c})"))
         .unwrap_or_default();
     let text = resp.text().await.unwrap_or_default();
-    match serde_json::from_str::<ErrorEnvelope>(&text)
-        .ok()
-        .and_then(|e| e.errors.into_iter().next())
-    {
+    match crate::registry::rest::OciError::first(&text) {
         Some(e) => (
-            format!(": {} {}{correlation}", e.code, e.message),
-            Some(e.code).filter(|c| !c.is_empty()),
+            format!(
+                ": {} {}{correlation}",
+                e.code.as_deref().unwrap_or_default(),
+                e.message.as_deref().unwrap_or_default()
+            ),
+            e.code.filter(|c| !c.is_empty()),
         ),
         None if text.trim().is_empty() => (correlation, None),
         None => (
-            format!(
-                ": {}{correlation}",
-                text.chars().take(200).collect::<String>().trim()
-            ),
+            format!(": {}{correlation}", crate::registry::rest::excerpt(&text)),
             None,
         ),
     }
@@ -583,58 +566,39 @@ fn with_role(e: Error, repo: &Repo) -> Error {
 impl Registry for Acr {
     crate::registry::registry_accessors!();
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        _timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(self.list(repo))
-    }
+    crate::registry::registry_call!(listing, self, |repo, _timed| self.list(repo));
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(async move {
-            if let Some(reason) = self.digest_lock(repo, digest) {
-                return Ok(Deleted::Kept { reason });
-            }
-            match self.oci.delete_manifest(repo, digest).await {
-                Ok(Deleted::Unsupported { status, code })
-                    if code.as_deref() == Some(DISALLOWED) || status == 409 =>
-                {
-                    Ok(Deleted::Kept {
-                        reason: format!(
-                            "locked on the registry (HTTP {status} {})",
-                            code.unwrap_or_default()
-                        )
-                        .replace(" )", ")"),
-                    })
-                }
-                Ok(d) => Ok(d),
-                Err(e) => Err(with_role(e, repo)),
-            }
-        })
-    }
-
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move {
-            if !self.classic.load(Ordering::Relaxed)
-                && let Some(u) = self.untag_api(repo, tag).await?
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
+        if let Some(reason) = self.digest_lock(repo, digest) {
+            return Ok(Deleted::Kept { reason });
+        }
+        match self.oci.delete_manifest(repo, digest).await {
+            Ok(Deleted::Unsupported { status, code })
+                if code.as_deref() == Some(DISALLOWED) || status == 409 =>
             {
-                return Ok((u, true));
+                Ok(Deleted::Kept {
+                    reason: format!(
+                        "locked on the registry (HTTP {status} {})",
+                        code.unwrap_or_default()
+                    )
+                    .replace(" )", ")"),
+                })
             }
-            untag::untag(self, repo, tag, tag_delete_works)
-                .await
-                .map_err(|e| with_role(e, repo))
-        })
-    }
+            Ok(d) => Ok(d),
+            Err(e) => Err(with_role(e, repo)),
+        }
+    });
+
+    crate::registry::registry_call!(untag, self, |repo, tag, tag_delete_works| async move {
+        if !self.classic.load(Ordering::Relaxed)
+            && let Some(u) = self.untag_api(repo, tag).await?
+        {
+            return Ok((u, true));
+        }
+        untag::untag(self, repo, tag, tag_delete_works)
+            .await
+            .map_err(|e| with_role(e, repo))
+    });
 }
 
 #[cfg(test)]

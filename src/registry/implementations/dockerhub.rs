@@ -31,7 +31,6 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -48,7 +47,7 @@ use crate::registry::paging::Pages;
 use crate::registry::retry::parse_retry_after;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
-use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::registry::{Listed, Listing, Registry};
 use crate::secret::{Secret, redact_url};
 
 /// The Hub API when `--docker-hub-api-url` is not given.
@@ -776,63 +775,44 @@ impl DockerHub {
 impl Registry for DockerHub {
     crate::registry::registry_accessors!();
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        _timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(async move {
-            // The Hub listing has push times for every tag anyway: nothing to save by `timed`.
-            let listing = self.listing_of(repo).await?;
-            self.note_pull_quota(repo, &listing).await;
-            Ok(Some(listing))
-        })
-    }
+    crate::registry::registry_call!(listing, self, |repo, _timed| async move {
+        // The Hub listing has push times for every tag anyway: nothing to save by `timed`.
+        let listing = self.listing_of(repo).await?;
+        self.note_pull_quota(repo, &listing).await;
+        Ok(Some(listing))
+    });
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(async move {
-            let tags: Vec<String> = self
-                .known_tags(repo)
-                .await?
-                .into_iter()
-                .filter(|(_, d)| d == digest)
-                .map(|(t, _)| t)
-                .collect();
-            for t in &tags {
-                self.delete_tag(repo, t).await?;
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
+        let tags: Vec<String> = self
+            .known_tags(repo)
+            .await?
+            .into_iter()
+            .filter(|(_, d)| d == digest)
+            .map(|(t, _)| t)
+            .collect();
+        for t in &tags {
+            self.delete_tag(repo, t).await?;
+        }
+        match self.delete_untagged(repo, digest).await? {
+            // The tags were what made it an image; the registry keeps the untagged manifest
+            // where it refuses digest deletes (historically 405): say so, it is not a failure.
+            Deleted::Unsupported { status, .. } if !tags.is_empty() => {
+                crate::log::warn(&format!(
+                    "{repo}@{digest}: its tags are deleted; Docker Hub's registry refused to delete the untagged manifest (HTTP {status}), so it stays until Hub removes untagged images"
+                ));
+                Ok(Deleted::Done)
             }
-            match self.delete_untagged(repo, digest).await? {
-                // The tags were what made it an image; the registry keeps the untagged manifest
-                // where it refuses digest deletes (historically 405): say so, it is not a failure.
-                Deleted::Unsupported { status, .. } if !tags.is_empty() => {
-                    crate::log::warn(&format!(
-                        "{repo}@{digest}: its tags are deleted; Docker Hub's registry refused to delete the untagged manifest (HTTP {status}), so it stays until Hub removes untagged images"
-                    ));
-                    Ok(Deleted::Done)
-                }
-                other => Ok(other),
-            }
-        })
-    }
+            other => Ok(other),
+        }
+    });
 
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        _tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move {
-            let u = match self.delete_tag(repo, tag).await? {
-                Deleted::NotFound => Untagged::Absent,
-                _ => Untagged::Native,
-            };
-            Ok((u, true))
-        })
-    }
+    crate::registry::registry_call!(untag, self, |repo, tag, _tag_delete_works| async move {
+        let u = match self.delete_tag(repo, tag).await? {
+            Deleted::NotFound => Untagged::Absent,
+            _ => Untagged::Native,
+        };
+        Ok((u, true))
+    });
 }
 
 #[derive(Debug, Deserialize)]
@@ -930,17 +910,8 @@ async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response, what: &st
 
 /// `: <detail>` from a Hub API error body (`{"detail": …}` or `{"message": …}`), or nothing.
 fn hub_detail(body: &str) -> String {
-    let v: Option<serde_json::Value> = serde_json::from_str(body).ok();
-    let msg = v
-        .as_ref()
-        .and_then(|v| {
-            v.get("detail")
-                .or_else(|| v.get("message"))
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| body.chars().take(200).collect());
-    let msg = msg.trim();
+    use crate::registry::rest::{HubError, VendorError};
+    let msg = HubError::detail(body);
     if msg.is_empty() {
         String::new()
     } else {

@@ -28,7 +28,6 @@ use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::{ImageIdentifier, TagStatus};
 use base64::Engine;
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 
 use crate::error::{Error, Result};
 use crate::implementation::Capabilities;
@@ -37,7 +36,7 @@ use crate::registry::distribution::{Deleted, Distribution, Repo};
 use crate::registry::paging::Pages;
 use crate::registry::retry::RetryPolicy;
 use crate::registry::untag::Untagged;
-use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::registry::{Listed, Listing, Registry};
 use crate::secret::Secret;
 
 /// Ids per `BatchDeleteImage` / `DescribeImages` call (docs/registries.md#aws-ecr: 1–100).
@@ -736,93 +735,81 @@ impl Ecr {
 impl Registry for Ecr {
     crate::registry::registry_accessors!();
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        _timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(async move {
-            self.login().await?;
-            let mut listing = Listing::default();
-            for image in self.images(repo).await?.unwrap_or_default() {
-                for t in &image.tags {
-                    listing.tags.insert(t.clone(), image.digest.clone());
-                }
-                listing.manifests.insert(
-                    image.digest.clone(),
-                    Listed {
-                        media_type: image.media_type,
-                        pushed: image.pushed,
-                    },
-                );
+    crate::registry::registry_call!(listing, self, |repo, _timed| async move {
+        self.login().await?;
+        let mut listing = Listing::default();
+        for image in self.images(repo).await?.unwrap_or_default() {
+            for t in &image.tags {
+                listing.tags.insert(t.clone(), image.digest.clone());
             }
-            Ok(Some(listing))
-        })
-    }
+            listing.manifests.insert(
+                image.digest.clone(),
+                Listed {
+                    media_type: image.media_type,
+                    pushed: image.pushed,
+                },
+            );
+        }
+        Ok(Some(listing))
+    });
 
-    fn ensure_repository<'a>(&'a self, repo: &'a Repo) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            if self
-                .ensured
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&repo.name)
-            {
-                return Ok(());
-            }
-            self.login().await?;
-            let resource = self.resource(Some(&repo.name));
-            // DescribeRepositories first: push-only roles (AmazonEC2ContainerRegistryPowerUser)
-            // may describe but not create, and must still publish to existing repositories.
-            let described = self
-                .call("DescribeRepositories", || {
+    crate::registry::registry_call!(ensure_repository, self, |repo| async move {
+        if self
+            .ensured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&repo.name)
+        {
+            return Ok(());
+        }
+        self.login().await?;
+        let resource = self.resource(Some(&repo.name));
+        // DescribeRepositories first: push-only roles (AmazonEC2ContainerRegistryPowerUser)
+        // may describe but not create, and must still publish to existing repositories.
+        let described = self
+            .call("DescribeRepositories", || {
+                self.client
+                    .describe_repositories()
+                    .set_registry_id(self.target.account.clone())
+                    .repository_names(&repo.name)
+                    .send()
+            })
+            .await;
+        let create = match described {
+            Ok(_) => false,
+            Err(e) if e.is("RepositoryNotFoundException") => true,
+            // Not allowed to look: creating (and tolerating "already exists") still tells.
+            Err(e) if e.is_auth() => true,
+            Err(e) => return Err(api_error("DescribeRepositories", &resource, e)),
+        };
+        if create {
+            let created = self
+                .call("CreateRepository", || {
                     self.client
-                        .describe_repositories()
+                        .create_repository()
                         .set_registry_id(self.target.account.clone())
-                        .repository_names(&repo.name)
+                        .repository_name(&repo.name)
                         .send()
                 })
                 .await;
-            let create = match described {
-                Ok(_) => false,
-                Err(e) if e.is("RepositoryNotFoundException") => true,
-                // Not allowed to look: creating (and tolerating "already exists") still tells.
-                Err(e) if e.is_auth() => true,
-                Err(e) => return Err(api_error("DescribeRepositories", &resource, e)),
-            };
-            if create {
-                let created = self
-                    .call("CreateRepository", || {
-                        self.client
-                            .create_repository()
-                            .set_registry_id(self.target.account.clone())
-                            .repository_name(&repo.name)
-                            .send()
-                    })
-                    .await;
-                match created {
-                    Ok(_) => crate::log::info(&format!("ECR: created repository {}", repo.name)),
-                    // Another job created it meanwhile.
-                    Err(e) if e.is("RepositoryAlreadyExistsException") => {}
-                    Err(e) => return Err(api_error("CreateRepository", &resource, e)),
-                }
+            match created {
+                Ok(_) => crate::log::info(&format!("ECR: created repository {}", repo.name)),
+                // Another job created it meanwhile.
+                Err(e) if e.is("RepositoryAlreadyExistsException") => {}
+                Err(e) => return Err(api_error("CreateRepository", &resource, e)),
             }
-            self.ensured
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(repo.name.clone());
-            Ok(())
-        })
-    }
+        }
+        self.ensured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(repo.name.clone());
+        Ok(())
+    });
 
-    fn created<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-        _media_type: &'a str,
-        _children: &'a [(String, String)],
-    ) -> BoxFuture<'a, Result<Option<SystemTime>>> {
-        Box::pin(async move {
+    crate::registry::registry_call!(
+        created,
+        self,
+        |repo, digest, _media_type, _children| async move {
             self.login().await?;
             let id = Id::Digest(digest.to_string()).identifier();
             let out = self
@@ -850,47 +837,31 @@ impl Registry for Ecr {
                     e,
                 )),
             }
-        })
-    }
+        }
+    );
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(async move {
-            let digests = [digest.to_string()];
-            self.delete_digests(repo, &digests, 1)
-                .await
-                .pop()
-                .unwrap_or_else(|| Err(Error::operation("no outcome")))
-        })
-    }
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
+        let digests = [digest.to_string()];
+        self.delete_digests(repo, &digests, 1)
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(Error::operation("no outcome")))
+    });
 
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        _tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move {
-            let tags = [tag.to_string()];
-            let r = self
-                .untag_tags(repo, &tags, 1)
-                .await
-                .pop()
-                .unwrap_or_else(|| Err(Error::operation("no outcome")));
-            r.map(|u| (u, true))
-        })
-    }
+    crate::registry::registry_call!(untag, self, |repo, tag, _tag_delete_works| async move {
+        let tags = [tag.to_string()];
+        let r = self
+            .untag_tags(repo, &tags, 1)
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(Error::operation("no outcome")));
+        r.map(|u| (u, true))
+    });
 
-    fn delete_digests<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digests: &'a [String],
-        concurrency: usize,
-    ) -> BoxFuture<'a, Vec<Result<Deleted>>> {
-        Box::pin(async move {
+    crate::registry::registry_call!(
+        delete_digests,
+        self,
+        |repo, digests, concurrency| async move {
             if let Err(e) = self.login().await {
                 return digests.iter().map(|_| Err(e.clone())).collect();
             }
@@ -908,66 +879,59 @@ impl Registry for Ecr {
                     IdOutcome::CallFailed(e) => Err(e),
                 })
                 .collect()
-        })
-    }
+        }
+    );
 
-    fn untag_tags<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tags: &'a [String],
-        concurrency: usize,
-    ) -> BoxFuture<'a, Vec<Result<Untagged>>> {
-        Box::pin(async move {
-            if let Err(e) = self.login().await {
-                return tags.iter().map(|_| Err(e.clone())).collect();
+    crate::registry::registry_call!(untag_tags, self, |repo, tags, concurrency| async move {
+        if let Err(e) = self.login().await {
+            return tags.iter().map(|_| Err(e.clone())).collect();
+        }
+        // On ECR removing an image's last tag deletes the image
+        // (https://docs.aws.amazon.com/cli/latest/reference/ecr/batch-delete-image.html). The
+        // planner untags only where another tag stays; check that against ECR's view now,
+        // so a tag that became the last one meanwhile is left alone and said so.
+        let images = match self.images(repo).await {
+            Ok(images) => images.unwrap_or_default(),
+            Err(e) => return tags.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut tags_of: BTreeMap<&str, &Image> = BTreeMap::new();
+        for image in &images {
+            for t in &image.tags {
+                tags_of.insert(t.as_str(), image);
             }
-            // On ECR removing an image's last tag deletes the image
-            // (https://docs.aws.amazon.com/cli/latest/reference/ecr/batch-delete-image.html). The
-            // planner untags only where another tag stays; check that against ECR's view now,
-            // so a tag that became the last one meanwhile is left alone and said so.
-            let images = match self.images(repo).await {
-                Ok(images) => images.unwrap_or_default(),
-                Err(e) => return tags.iter().map(|_| Err(e.clone())).collect(),
-            };
-            let mut tags_of: BTreeMap<&str, &Image> = BTreeMap::new();
-            for image in &images {
-                for t in &image.tags {
-                    tags_of.insert(t.as_str(), image);
-                }
-            }
-            let mut out: Vec<Option<Result<Untagged>>> = vec![None; tags.len()];
-            let mut send: Vec<(usize, Id)> = Vec::new();
-            for (i, tag) in tags.iter().enumerate() {
-                match tags_of.get(tag.as_str()) {
-                    None => out[i] = Some(Ok(Untagged::Absent)),
-                    Some(image) if image.tags.len() == 1 => {
-                        out[i] = Some(Ok(Untagged::Kept(format!(
-                            "{tag} is the last tag of {} on ECR, where removing it would delete \
+        }
+        let mut out: Vec<Option<Result<Untagged>>> = vec![None; tags.len()];
+        let mut send: Vec<(usize, Id)> = Vec::new();
+        for (i, tag) in tags.iter().enumerate() {
+            match tags_of.get(tag.as_str()) {
+                None => out[i] = Some(Ok(Untagged::Absent)),
+                Some(image) if image.tags.len() == 1 => {
+                    out[i] = Some(Ok(Untagged::Kept(format!(
+                        "{tag} is the last tag of {} on ECR, where removing it would delete \
                              the image; a later run deletes the image if no tag is added",
-                            image.digest
-                        ))))
-                    }
-                    Some(_) => send.push((i, Id::Tag(tag.clone()))),
+                        image.digest
+                    ))))
                 }
+                Some(_) => send.push((i, Id::Tag(tag.clone()))),
             }
-            let ids: Vec<Id> = send.iter().map(|(_, id)| id.clone()).collect();
-            let outcomes = self.batch_delete(repo, &ids, concurrency).await;
-            for ((i, _), o) in send.into_iter().zip(outcomes) {
-                let tag = &tags[i];
-                out[i] = Some(match o {
-                    IdOutcome::Deleted => Ok(Untagged::Native),
-                    IdOutcome::NotFound => Ok(Untagged::Absent),
-                    IdOutcome::Failed { code, reason, auth } => {
-                        Err(self.failure(repo, &format!(":{tag}"), &code, &reason, auth))
-                    }
-                    IdOutcome::CallFailed(e) => Err(e),
-                });
-            }
-            out.into_iter()
-                .map(|o| o.unwrap_or_else(|| Err(Error::operation("no outcome"))))
-                .collect()
-        })
-    }
+        }
+        let ids: Vec<Id> = send.iter().map(|(_, id)| id.clone()).collect();
+        let outcomes = self.batch_delete(repo, &ids, concurrency).await;
+        for ((i, _), o) in send.into_iter().zip(outcomes) {
+            let tag = &tags[i];
+            out[i] = Some(match o {
+                IdOutcome::Deleted => Ok(Untagged::Native),
+                IdOutcome::NotFound => Ok(Untagged::Absent),
+                IdOutcome::Failed { code, reason, auth } => {
+                    Err(self.failure(repo, &format!(":{tag}"), &code, &reason, auth))
+                }
+                IdOutcome::CallFailed(e) => Err(e),
+            });
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(Error::operation("no outcome"))))
+            .collect()
+    });
 }
 
 #[cfg(test)]

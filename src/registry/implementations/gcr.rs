@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::future::BoxFuture;
 use reqwest::Method;
 use serde::Deserialize;
 use url::Url;
@@ -31,7 +30,7 @@ use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
-use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::registry::{Listed, Listing, Registry};
 use crate::secret::Secret;
 
 const DANGLING_TAG: &str = "GOOGLE_MANIFEST_DANGLING_TAG";
@@ -500,40 +499,22 @@ impl Gcr {
 impl Registry for Gcr {
     crate::registry::registry_accessors!();
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        _timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(self.list(repo))
-    }
+    crate::registry::registry_call!(listing, self, |repo, _timed| self.list(repo));
 
-    fn ensure_repository<'a>(&'a self, repo: &'a Repo) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            if self.artifact_registry {
-                self.check_repository(repo).await
-            } else {
-                Ok(())
-            }
-        })
-    }
+    crate::registry::registry_call!(ensure_repository, self, |repo| async move {
+        if self.artifact_registry {
+            self.check_repository(repo).await
+        } else {
+            Ok(())
+        }
+    });
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(self.delete_untagged(repo, digest))
-    }
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| self
+        .delete_untagged(repo, digest));
 
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        _tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move { Ok((self.untag_one(repo, tag).await?, true)) })
-    }
+    crate::registry::registry_call!(untag, self, |repo, tag, _tag_delete_works| async move {
+        Ok((self.untag_one(repo, tag).await?, true))
+    });
 }
 
 #[cfg(test)]

@@ -9,31 +9,29 @@
 //! single tag is removed by the safe untag (docs/registries.md#safe-untag): push a throw-away to
 //! the tag through the registry, then REST-delete the throw-away's version.
 //!
-//! GitHub's limits are respected here rather than in the transport: the primary limit
-//! (`x-ratelimit-remaining: 0` until `x-ratelimit-reset`), the secondary limit (403/429 with
-//! `retry-after`), and DELETEs paced and kept few at a time (about 180 a minute is the budget).
+//! GitHub's limits (primary, secondary, paced DELETEs) are kept by the forge client
+//! ([`crate::forge::github::Api`]) this file sends its REST calls through.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use bytes::Bytes;
-use futures_util::future::BoxFuture;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::forge::github::Reply;
 use crate::implementation::Capabilities;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
 use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
-use crate::registry::transport::{Request, Transport};
-use crate::registry::untag::{self, Untagged};
-use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::registry::transport::Request;
+use crate::registry::untag::{self};
+use crate::registry::{Listed, Listing, Registry};
 use crate::secret::{Secret, redact_url, scrub};
 
 /// Every REST request carries these (https://docs.github.com/rest/packages).
@@ -41,19 +39,6 @@ const ACCEPT_JSON: &str = "application/vnd.github+json";
 const API_VERSION: &str = "2022-11-28";
 /// Versions per page: the most the API serves (default 30).
 const PER_PAGE: usize = 100;
-/// DELETEs in flight at once: GitHub asks clients not to send writes concurrently.
-const DELETE_CONCURRENCY: usize = 2;
-/// DELETE costs 5 of the 900 secondary-limit points per minute: 180 a minute, 3 a second,
-/// with a burst allowance so a small cleanup does not wait at all.
-const DELETES_PER_SECOND: f64 = 3.0;
-const DELETE_BURST: f64 = 30.0;
-/// Waits for one request on the secondary limit, and the longest single one.
-const MAX_SECONDARY_WAITS: u32 = 5;
-const MAX_SECONDARY_WAIT: Duration = Duration::from_secs(120);
-/// The longest wait for the primary limit to reset; a later reset fails the run clearly.
-const MAX_PRIMARY_WAIT: Duration = Duration::from_secs(15 * 60);
-/// When the secondary limit gives no `retry-after`, GitHub says to wait at least a minute.
-const DEFAULT_SECONDARY_WAIT: Duration = Duration::from_secs(60);
 
 const TOKEN_HINT: &str = "GitHub Packages needs a classic personal access token with \
     read:packages (to list) and delete:packages (to delete), or a workflow GITHUB_TOKEN with \
@@ -167,90 +152,33 @@ struct Account {
     kind: String,
 }
 
-#[derive(Deserialize)]
-struct Message {
-    #[serde(default)]
-    message: String,
+/// 401/403 as an auth error naming what the call needs, with the token's scopes if shown.
+fn auth_error(reply: &Reply, what: &str, needs: &str) -> Error {
+    let scopes = match reply.header("x-oauth-scopes") {
+        Some(s) if !s.trim().is_empty() => format!("; the token's scopes: {}", s.trim()),
+        Some(_) => "; the token has no scopes".to_string(),
+        None => String::new(),
+    };
+    Error::auth(format!(
+        "GitHub refused {what} (HTTP {}: {}); this needs {needs}{scopes}",
+        reply.status.as_u16(),
+        scrub(&reply.message())
+    ))
+    .with_hint(TOKEN_HINT)
 }
 
-/// A buffered REST reply (all of them are small JSON documents).
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-    url: Url,
-}
-
-impl Reply {
-    fn message(&self) -> String {
-        serde_json::from_slice::<Message>(&self.body)
-            .map(|m| m.message)
-            .unwrap_or_else(|_| {
-                String::from_utf8_lossy(&self.body)
-                    .chars()
-                    .take(200)
-                    .collect()
-            })
-    }
-    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            Error::operation(format!(
-                "GitHub API reply of {} is not what was expected: {e}",
-                redact_url(&self.url)
-            ))
-        })
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-    /// 401/403 as an auth error naming what the call needs, with the token's scopes if shown.
-    fn auth_error(&self, what: &str, needs: &str) -> Error {
-        let scopes = match self.header("x-oauth-scopes") {
-            Some(s) if !s.trim().is_empty() => format!("; the token's scopes: {}", s.trim()),
-            Some(_) => "; the token has no scopes".to_string(),
-            None => String::new(),
-        };
-        Error::auth(format!(
-            "GitHub refused {what} (HTTP {}: {}); this needs {needs}{scopes}",
-            self.status.as_u16(),
-            scrub(&self.message())
-        ))
-        .with_hint(TOKEN_HINT)
-    }
-    fn error(&self, what: &str) -> Error {
-        Error::operation(format!(
-            "GitHub API {what} {} answered HTTP {}: {}",
-            redact_url(&self.url),
-            self.status.as_u16(),
-            scrub(&self.message())
-        ))
-    }
-}
-
-/// A token bucket for DELETEs.
-struct Pace {
-    tokens: f64,
-    last: Instant,
-}
-
-impl Pace {
-    /// Takes one token at `now`, or says how long to wait for it.
-    fn take(&mut self, now: Instant, rate: f64, burst: f64) -> Option<Duration> {
-        let refill = now.saturating_duration_since(self.last).as_secs_f64() * rate;
-        self.tokens = (self.tokens + refill).min(burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            None
-        } else {
-            Some(Duration::from_secs_f64((1.0 - self.tokens) / rate))
-        }
-    }
+fn api_error(reply: &Reply, what: &str) -> Error {
+    Error::operation(format!(
+        "GitHub API {what} {} answered HTTP {}: {}",
+        redact_url(&reply.url),
+        reply.status.as_u16(),
+        scrub(&reply.message())
+    ))
 }
 
 /// The REST packages API client.
 struct Api {
-    transport: Transport,
+    http: crate::forge::github::Api,
     base: Url,
     token: Option<Secret>,
     /// owner → URL scope (`orgs/o`, `users/o`, `user`).
@@ -259,10 +187,6 @@ struct Api {
     me: OnceCell<Option<String>>,
     /// repository name → digest → version id.
     versions: Mutex<HashMap<String, HashMap<String, u64>>>,
-    deletes: Semaphore,
-    pace: Mutex<Pace>,
-    /// The primary limit is spent until then (`x-ratelimit-reset`).
-    blocked_until: Mutex<Option<SystemTime>>,
     /// `x-oauth-scopes` of the last reply that had it (classic tokens).
     scopes_seen: Mutex<Option<String>>,
     /// The first DELETE refused for lack of permission: the rest are not sent.
@@ -283,13 +207,13 @@ impl Api {
         })
     }
 
-    /// Sends one REST request, waiting out the primary and secondary rate limits.
-    async fn send(&self, method: Method, url: Url) -> Result<Reply> {
+    /// One REST request with the token and GitHub's headers, not yet sent.
+    fn request(&self, method: Method, url: Url) -> Result<Request> {
         let token = self.token()?;
         let auth = crate::registry::transport::bearer_value(token).ok_or_else(|| {
             Error::input("the GitHub token holds characters not allowed in a header")
         })?;
-        let mut req = Request::new(method, url.clone())
+        let mut req = Request::new(method, url)
             .header(ACCEPT, ACCEPT_JSON)
             .header(
                 reqwest::header::HeaderName::from_static("x-github-api-version"),
@@ -297,99 +221,22 @@ impl Api {
             );
         req.headers.insert(AUTHORIZATION, auth);
         req.registry_auth = false;
-        let mut secondary_waits = 0;
-        loop {
-            if let Some(d) = self.wait_primary()? {
-                let api = crate::registry::transport::host_port(&url);
-                self.transport.wait(&api, d, "x-ratelimit-reset").await?;
-            }
-            let resp = self.transport.send(req.clone()).await?;
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let body = resp.bytes().await.map_err(|e| {
-                Error::operation(format!("reading {} failed: {e}", redact_url(&url)))
-            })?;
-            let reply = Reply {
-                status,
-                headers,
-                body,
-                url: url.clone(),
-            };
-            if let Some(scopes) = reply.header("x-oauth-scopes") {
-                *self.scopes_seen.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(scopes.trim().to_string());
-            }
-            let spent = reply.header("x-ratelimit-remaining").map(str::trim) == Some("0");
-            let reset = reply
-                .header("x-ratelimit-reset")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| UNIX_EPOCH + Duration::from_secs(s));
-            if spent && let Some(reset) = reset {
-                *self.blocked_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(reset);
-            }
-            let limited = matches!(status.as_u16(), 403 | 429);
-            if !limited {
-                return Ok(reply);
-            }
-            // Primary limit spent: the next round waits for the reset (or fails clearly).
-            if spent && reset.is_some() {
-                crate::log::debug("GitHub primary rate limit spent: waiting for its reset");
-                continue;
-            }
-            let retry_after = reply
-                .header(RETRY_AFTER.as_str())
-                .and_then(|v| crate::registry::retry::parse_retry_after(v, SystemTime::now()));
-            let secondary = retry_after.is_some()
-                || reply
-                    .message()
-                    .to_ascii_lowercase()
-                    .contains("secondary rate limit");
-            if !secondary {
-                return Ok(reply);
-            }
-            let wait = retry_after.unwrap_or(DEFAULT_SECONDARY_WAIT);
-            if secondary_waits >= MAX_SECONDARY_WAITS || wait > MAX_SECONDARY_WAIT {
-                return Err(Error::operation(format!(
-                    "GitHub's secondary rate limit still applies to {} (HTTP {}, it asks to wait {}s)",
-                    redact_url(&url),
-                    status.as_u16(),
-                    wait.as_secs()
-                ))
-                .with_hint("retry later, or run fewer jobs against the GitHub API at once"));
-            }
-            secondary_waits += 1;
-            crate::log::verbose(&format!(
-                "GitHub secondary rate limit (HTTP {}): waiting {}s",
-                status.as_u16(),
-                wait.as_secs_f64()
-            ));
-            let api = crate::registry::transport::host_port(&url);
-            self.transport
-                .wait(&api, wait, "GitHub secondary rate limit")
-                .await?;
-        }
+        Ok(req)
     }
 
-    /// How long to wait for the primary limit, or an error when its reset is too far off.
-    fn wait_primary(&self) -> Result<Option<Duration>> {
-        let mut blocked = self.blocked_until.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(until) = *blocked else {
-            return Ok(None);
-        };
-        let Ok(wait) = until.duration_since(SystemTime::now()) else {
-            *blocked = None;
-            return Ok(None);
-        };
-        if wait > MAX_PRIMARY_WAIT {
-            return Err(Error::operation(format!(
-                "GitHub API rate limit is spent for the next {} min (x-ratelimit-reset)",
-                wait.as_secs().div_ceil(60)
-            ))
-            .with_hint("retry after the reset, or use a token with a larger budget (a personal access token has 5,000 requests an hour)"));
+    /// Sends one REST request through the forge client (which waits out the rate limits).
+    async fn send(&self, method: Method, url: Url) -> Result<Reply> {
+        let reply = self.http.send(self.request(method, url)?).await?;
+        self.saw(&reply);
+        Ok(reply)
+    }
+
+    /// Keeps the `x-oauth-scopes` a classic token's replies show.
+    fn saw(&self, reply: &Reply) {
+        if let Some(scopes) = reply.header("x-oauth-scopes") {
+            *self.scopes_seen.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(scopes.trim().to_string());
         }
-        *blocked = None;
-        // The reset is whole seconds: a little slack so the first request lands after it.
-        Ok(Some(wait + Duration::from_millis(200)))
     }
 
     /// The URL scope of an owner's packages: `orgs/{o}`, `user` (the token's own account) or
@@ -417,7 +264,11 @@ impl Api {
                 }
             }
             401 | 403 => {
-                return Err(reply.auth_error(&format!("looking up {owner}"), "a valid token"));
+                return Err(auth_error(
+                    &reply,
+                    &format!("looking up {owner}"),
+                    "a valid token",
+                ));
             }
             404 => {
                 return Err(
@@ -425,7 +276,7 @@ impl Api {
                         .with_hint("check the owner in the images repo address (ghcr.io/OWNER/…)"),
                 );
             }
-            _ => return Err(reply.error("user lookup")),
+            _ => return Err(api_error(&reply, "user lookup")),
         };
         scopes.insert(owner.to_string(), scope.clone());
         Ok(scope)
@@ -438,7 +289,7 @@ impl Api {
                 let reply = self.send(Method::GET, self.url("user")?).await?;
                 match reply.status.as_u16() {
                     200 => Ok(Some(reply.json::<Account>()?.login)),
-                    401 => Err(reply.auth_error("the token", "a valid token")),
+                    401 => Err(auth_error(&reply, "the token", "a valid token")),
                     // "Resource not accessible by integration": an installation token.
                     _ => Ok(None),
                 }
@@ -475,10 +326,13 @@ impl Api {
                 200 => {}
                 404 if out.is_empty() => return Ok(None),
                 401 | 403 => {
-                    return Err(reply
-                        .auth_error(&format!("listing the versions of {repo}"), "read:packages"));
+                    return Err(auth_error(
+                        &reply,
+                        &format!("listing the versions of {repo}"),
+                        "read:packages",
+                    ));
                 }
-                _ => return Err(reply.error("listing versions")),
+                _ => return Err(api_error(&reply, "listing versions")),
             }
             let page: Vec<Version> = reply.json()?;
             let found = until.is_some_and(|d| page.iter().any(|v| v.name == d));
@@ -520,21 +374,6 @@ impl Api {
         }
     }
 
-    /// Waits for a DELETE slot of the pace.
-    async fn paced(&self) {
-        loop {
-            let wait = self.pace.lock().unwrap_or_else(|p| p.into_inner()).take(
-                Instant::now(),
-                DELETES_PER_SECOND,
-                DELETE_BURST,
-            );
-            match wait {
-                None => return,
-                Some(d) => tokio::time::sleep(d).await,
-            }
-        }
-    }
-
     /// REST-deletes the version of `digest` (all its tags go with it).
     async fn delete_version(&self, repo: &Repo, digest: &str) -> Result<Deleted> {
         if let Some(e) = self
@@ -568,15 +407,11 @@ impl Api {
         };
         let path = self.package_path(repo).await?;
         let url = self.url(&format!("{path}/versions/{id}"))?;
-        let reply = {
-            let _slot = self
-                .deletes
-                .acquire()
-                .await
-                .map_err(|_| Error::operation("closed"))?;
-            self.paced().await;
-            self.send(Method::DELETE, url.clone()).await?
-        };
+        let reply = self
+            .http
+            .send_write(self.request(Method::DELETE, url.clone())?)
+            .await?;
+        self.saw(&reply);
         let status = reply.status.as_u16();
         if reply.status.is_success() {
             self.forget(repo, digest);
@@ -601,7 +436,8 @@ impl Api {
                     {
                         reply.headers.insert("x-oauth-scopes", v);
                     }
-                    return Err(reply.auth_error(
+                    return Err(auth_error(
+                        &reply,
                         &format!(
                             "deleting version {id} ({digest}) of {repo}: it exists, but GitHub answers 404 \
                              when the token may not delete it"
@@ -612,11 +448,12 @@ impl Api {
                 self.forget(repo, digest);
                 Ok(Deleted::NotFound)
             }
-            401 | 403 => Err(reply.auth_error(
+            401 | 403 => Err(auth_error(
+                &reply,
                 &format!("deleting version {id} ({digest}) of {repo}"),
                 "delete:packages and the Admin role on the package",
             )),
-            _ => Err(reply.error("deleting a version")),
+            _ => Err(api_error(&reply, "deleting a version")),
         }
     }
 }
@@ -674,18 +511,15 @@ impl GitHub {
         Ok(GitHub {
             caps,
             api: Api {
-                transport,
+                http: crate::forge::github::Api::new(
+                    transport,
+                    crate::forge::github::rest_read_error,
+                ),
                 base,
                 token,
                 scopes: Default::default(),
                 me: OnceCell::new(),
                 versions: Default::default(),
-                deletes: Semaphore::new(DELETE_CONCURRENCY),
-                pace: Mutex::new(Pace {
-                    tokens: DELETE_BURST,
-                    last: Instant::now(),
-                }),
-                blocked_until: Mutex::new(None),
                 scopes_seen: Mutex::new(None),
                 denied: Mutex::new(None),
             },
@@ -699,86 +533,71 @@ impl GitHub {
 impl Registry for GitHub {
     crate::registry::registry_accessors!();
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        _timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(async move {
-            let Some(versions) = self.api.list_versions(repo, None).await? else {
-                // No package, or one the token cannot see: the registry tells which.
-                return match self.oci.tags(repo, None).await? {
-                    Some(tags) if !tags.is_empty() => Err(Error::auth(format!(
-                        "{repo} has {} tag(s) in the registry, but the GitHub API shows no package {} \
+    crate::registry::registry_call!(listing, self, |repo, _timed| async move {
+        let Some(versions) = self.api.list_versions(repo, None).await? else {
+            // No package, or one the token cannot see: the registry tells which.
+            return match self.oci.tags(repo, None).await? {
+                Some(tags) if !tags.is_empty() => Err(Error::auth(format!(
+                    "{repo} has {} tag(s) in the registry, but the GitHub API shows no package {} \
                          to this token",
-                        tags.len(),
-                        split(repo)?.1
-                    ))
-                    .with_hint(TOKEN_HINT)),
-                    _ => Ok(Some(Listing::default())),
-                };
-            };
-            // A classic token names its scopes: one that cannot delete fails the cleanup here,
-            // before anything is planned or deleted.
-            let scopes = self
-                .api
-                .scopes_seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if !self.dry_run
-                && let Some(scopes) = scopes
-                && !scopes.split(',').any(|s| s.trim() == "delete:packages")
-            {
-                let shown = if scopes.is_empty() {
-                    "none".to_string()
-                } else {
-                    scopes
-                };
-                return Err(Error::auth(format!(
-                    "the GitHub token cannot delete package versions of {repo}: it lacks the \
-                     delete:packages scope (the token's scopes: {shown})"
+                    tags.len(),
+                    split(repo)?.1
                 ))
-                .with_hint(TOKEN_HINT));
-            }
-            let mut listing = Listing::default();
-            for v in versions {
-                for t in v.tags() {
-                    // werf saw a synthetic tag on the legacy registry that is no image.
-                    if self.legacy && t == "docker-base-layer" {
-                        continue;
-                    }
-                    listing.tags.insert(t.clone(), v.name.clone());
+                .with_hint(TOKEN_HINT)),
+                _ => Ok(Some(Listing::default())),
+            };
+        };
+        // A classic token names its scopes: one that cannot delete fails the cleanup here,
+        // before anything is planned or deleted.
+        let scopes = self
+            .api
+            .scopes_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if !self.dry_run
+            && let Some(scopes) = scopes
+            && !scopes.split(',').any(|s| s.trim() == "delete:packages")
+        {
+            let shown = if scopes.is_empty() {
+                "none".to_string()
+            } else {
+                scopes
+            };
+            return Err(Error::auth(format!(
+                "the GitHub token cannot delete package versions of {repo}: it lacks the \
+                     delete:packages scope (the token's scopes: {shown})"
+            ))
+            .with_hint(TOKEN_HINT));
+        }
+        let mut listing = Listing::default();
+        for v in versions {
+            for t in v.tags() {
+                // werf saw a synthetic tag on the legacy registry that is no image.
+                if self.legacy && t == "docker-base-layer" {
+                    continue;
                 }
-                listing.manifests.insert(
-                    v.name.clone(),
-                    Listed {
-                        media_type: None,
-                        pushed: v.pushed(),
-                    },
-                );
+                listing.tags.insert(t.clone(), v.name.clone());
             }
-            Ok(Some(listing))
-        })
-    }
+            listing.manifests.insert(
+                v.name.clone(),
+                Listed {
+                    media_type: None,
+                    pushed: v.pushed(),
+                },
+            );
+        }
+        Ok(Some(listing))
+    });
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(self.api.delete_version(repo, digest))
-    }
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| self
+        .api
+        .delete_version(repo, digest));
 
-    /// Registry tag DELETE is 405 on ghcr: straight to the safe untag.
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        _tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move { Ok((untag::safe_untag(self, repo, tag).await?, false)) })
-    }
+    // Registry tag DELETE is 405 on ghcr: straight to the safe untag.
+    crate::registry::registry_call!(untag, self, |repo, tag, _tag_delete_works| async move {
+        Ok((untag::safe_untag(self, repo, tag).await?, false))
+    });
 }
 
 /// Tags → digests of a versions page, for tests and diagnostics.
@@ -870,60 +689,5 @@ mod tests {
         let want = humantime::parse_rfc3339("2024-05-03T12:00:00Z").unwrap();
         assert_eq!(v[0].pushed(), Some(want));
         assert!(v[1].tags().is_empty());
-    }
-
-    #[tokio::test]
-    async fn primary_limit_too_far_off_fails_clearly() {
-        let transport = Transport::new(
-            Default::default(),
-            crate::registry::credentials::CredentialStore::default(),
-        )
-        .unwrap();
-        let api = Api {
-            transport,
-            base: Url::parse("http://127.0.0.1:9/").unwrap(),
-            token: Some(Secret::new("ghp_unit_test_token")),
-            scopes: Default::default(),
-            me: OnceCell::new(),
-            versions: Default::default(),
-            deletes: Semaphore::new(1),
-            pace: Mutex::new(Pace {
-                tokens: 1.0,
-                last: Instant::now(),
-            }),
-            blocked_until: Mutex::new(Some(SystemTime::now() + Duration::from_secs(3600))),
-            scopes_seen: Mutex::new(None),
-            denied: Mutex::new(None),
-        };
-        let e = api.wait_primary().unwrap_err();
-        assert!(
-            e.message
-                .contains("rate limit is spent for the next 60 min"),
-            "{e}"
-        );
-        *api.blocked_until.lock().unwrap() = Some(SystemTime::now() + Duration::from_secs(2));
-        let wait = api.wait_primary().unwrap().unwrap();
-        assert!(
-            wait > Duration::from_secs(1) && wait < Duration::from_secs(3),
-            "{wait:?}"
-        );
-        assert_eq!(api.wait_primary().unwrap(), None, "waited once, then clear");
-    }
-
-    #[test]
-    fn deletes_are_paced() {
-        let start = Instant::now();
-        let mut pace = Pace {
-            tokens: 2.0,
-            last: start,
-        };
-        assert_eq!(pace.take(start, 3.0, 2.0), None);
-        assert_eq!(pace.take(start, 3.0, 2.0), None);
-        let wait = pace.take(start, 3.0, 2.0).unwrap();
-        assert!((wait.as_secs_f64() - 1.0 / 3.0).abs() < 1e-6, "{wait:?}");
-        // A third of a second later one more is allowed, and no more.
-        let later = start + Duration::from_millis(334);
-        assert_eq!(pace.take(later, 3.0, 2.0), None);
-        assert!(pace.take(later, 3.0, 2.0).is_some());
     }
 }

@@ -26,8 +26,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
-use reqwest::header::{ACCEPT, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
@@ -41,6 +39,7 @@ use crate::registry::distribution::{Deleted, Distribution, Repo};
 use crate::registry::host::HostConfig;
 use crate::registry::paging::Pages;
 use crate::registry::rest::parse_time;
+use crate::registry::rest::{MessageError, VendorError};
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
 use crate::registry::{Listed, Listing, Registry, Timed};
@@ -121,40 +120,9 @@ struct TagDetail {
     created_at: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ApiError {
-    #[serde(default)]
-    message: Option<serde_json::Value>,
-    #[serde(default)]
-    error: Option<serde_json::Value>,
-}
-
-impl ApiError {
-    fn parse(body: &str) -> ApiError {
-        serde_json::from_str(body).unwrap_or_default()
-    }
-    fn text(v: &Option<serde_json::Value>) -> Option<String> {
-        v.as_ref().map(|v| match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-    }
-    fn message(&self) -> Option<String> {
-        Self::text(&self.message)
-    }
-    fn error(&self) -> Option<String> {
-        Self::text(&self.error)
-    }
-    fn detail(&self, body: &str) -> String {
-        let d = self.message().or_else(|| self.error()).unwrap_or_else(|| {
-            body.chars()
-                .take(200)
-                .collect::<String>()
-                .trim()
-                .to_string()
-        });
-        crate::secret::scrub(&d)
-    }
+/// The text of a GitLab API error body (`message`, else `error`), scrubbed.
+fn api_detail(body: &str) -> String {
+    crate::secret::scrub(&MessageError::detail(body))
 }
 
 pub struct GitLab {
@@ -166,6 +134,8 @@ pub struct GitLab {
     explicit_api: Option<Url>,
     explicit_project: Option<String>,
     api: tokio::sync::OnceCell<Url>,
+    /// The forge client the REST calls go through (token, rate limit), made on first use.
+    rest: std::sync::OnceLock<crate::forge::gitlab::Api>,
     /// Registry features from an authenticated `GET /v2/`.
     features: tokio::sync::OnceCell<Vec<String>>,
     /// Project id → its repositories (`None`: no such project, or not visible).
@@ -211,6 +181,7 @@ impl GitLab {
                 .map(|p| p.trim().trim_matches('/').to_string())
                 .filter(|p| !p.is_empty()),
             api: Default::default(),
+            rest: Default::default(),
             features: Default::default(),
             projects: Default::default(),
             located: Default::default(),
@@ -267,13 +238,15 @@ impl GitLab {
 
     /// One REST request with the API token, JSON accepted.
     async fn api_send(&self, method: Method, url: Url) -> Result<reqwest::Response> {
-        let (name, value) = self.token()?.header()?;
-        let mut req = Request::new(method, url);
-        req.registry_auth = false;
-        req.headers.insert(name, value);
-        req.headers
-            .insert(ACCEPT, HeaderValue::from_static("application/json"));
-        self.oci.transport().send(req).await
+        let rest = match self.rest.get() {
+            Some(rest) => rest,
+            None => {
+                let rest =
+                    crate::forge::gitlab::Api::new(self.oci.transport().clone(), self.token()?)?;
+                self.rest.get_or_init(|| rest)
+            }
+        };
+        rest.send(method, url).await
     }
 
     /// `{api}/projects/<project>/<tail…>` with each part one path segment (a project path's `/`
@@ -298,7 +271,7 @@ impl GitLab {
             .as_ref()
             .map(Token::describe)
             .unwrap_or("the GitLab token");
-        let e = ApiError::parse(body);
+        let e = MessageError::parse(body).unwrap_or_default();
         let scope_hint = if write {
             "deleting needs a personal, project or group access token with the api scope and at \
              least the Developer role (pass --gitlab-token); CI_JOB_TOKEN may only delete in the \
@@ -323,13 +296,13 @@ impl GitLab {
                 };
                 Error::auth(format!(
                     "{who} may not {action}{scope} (HTTP 403: {})",
-                    e.detail(body)
+                    api_detail(body)
                 ))
                 .with_hint(scope_hint)
             }
             code => Error::operation(format!(
                 "GitLab answered HTTP {code} to {action}: {}",
-                e.detail(body)
+                api_detail(body)
             )),
         }
     }
@@ -544,7 +517,7 @@ impl GitLab {
         let resp = self.api_send(Method::DELETE, url).await?;
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
-        let e = ApiError::parse(&body);
+        let e = MessageError::parse(&body).unwrap_or_default();
         let protected = e
             .message()
             .is_some_and(|m| m.to_ascii_lowercase().contains("protected"));
@@ -558,7 +531,7 @@ impl GitLab {
                 code: e.error(),
             },
             400 | 403 if protected => {
-                Attempt::Kept(format!("GitLab keeps {repo}:{tag}: {}", e.detail(&body)))
+                Attempt::Kept(format!("GitLab keeps {repo}:{tag}: {}", api_detail(&body)))
             }
             401 | 403 => {
                 return Err(self.refused(status, &body, &format!("delete tag {repo}:{tag}"), true));
@@ -567,7 +540,7 @@ impl GitLab {
                 return Err(Error::operation(format!(
                     "GitLab could not delete tag {repo}:{tag}: HTTP {} {}",
                     status.as_u16(),
-                    e.detail(&body)
+                    api_detail(&body)
                 )));
             }
         })
@@ -836,72 +809,50 @@ pub fn project_candidates(explicit: Option<&str>, path: &str) -> Vec<String> {
 impl Registry for GitLab {
     crate::registry::registry_accessors!();
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(async move { self.list(repo, timed).await.map(Some) })
-    }
+    crate::registry::registry_call!(listing, self, |repo, timed| async move {
+        self.list(repo, timed).await.map(Some)
+    });
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(async move {
-            Ok(
-                match self
-                    .registry_delete(repo, &format!("manifests/{digest}"))
-                    .await?
-                {
-                    Attempt::Done => Deleted::Done,
-                    Attempt::Gone => Deleted::NotFound,
-                    Attempt::Kept(reason) => Deleted::Kept { reason },
-                    // A plain 404 on a manifest DELETE: nothing there (as the OCI client reads it).
-                    Attempt::Unsupported {
-                        status: 404,
-                        code: None,
-                    } => Deleted::NotFound,
-                    Attempt::Unsupported { status, code } => Deleted::Unsupported { status, code },
-                },
-            )
-        })
-    }
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
+        Ok(
+            match self
+                .registry_delete(repo, &format!("manifests/{digest}"))
+                .await?
+            {
+                Attempt::Done => Deleted::Done,
+                Attempt::Gone => Deleted::NotFound,
+                Attempt::Kept(reason) => Deleted::Kept { reason },
+                // A plain 404 on a manifest DELETE: nothing there (as the OCI client reads it).
+                Attempt::Unsupported {
+                    status: 404,
+                    code: None,
+                } => Deleted::NotFound,
+                Attempt::Unsupported { status, code } => Deleted::Unsupported { status, code },
+            },
+        )
+    });
 
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        _tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move { Ok((self.untag_one(repo, tag).await?, true)) })
-    }
+    crate::registry::registry_call!(untag, self, |repo, tag, _tag_delete_works| async move {
+        Ok((self.untag_one(repo, tag).await?, true))
+    });
 
-    fn untag_tags<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tags: &'a [String],
-        concurrency: usize,
-    ) -> BoxFuture<'a, Vec<Result<Untagged>>> {
-        Box::pin(async move {
-            let Some((first, rest)) = tags.split_first() else {
-                return Vec::new();
-            };
-            // The first tag decides the variant; the rest reuse it concurrently.
-            let mut out = vec![self.untag_one(repo, first).await];
-            let calls: Vec<_> = rest
-                .iter()
-                .map(|t| self.untag_one(repo, t.as_str()))
-                .collect();
-            let more: Vec<Result<Untagged>> = futures_util::stream::iter(calls)
-                .buffered(concurrency.max(1))
-                .collect()
-                .await;
-            out.extend(more);
-            out
-        })
-    }
+    crate::registry::registry_call!(untag_tags, self, |repo, tags, concurrency| async move {
+        let Some((first, rest)) = tags.split_first() else {
+            return Vec::new();
+        };
+        // The first tag decides the variant; the rest reuse it concurrently.
+        let mut out = vec![self.untag_one(repo, first).await];
+        let calls: Vec<_> = rest
+            .iter()
+            .map(|t| self.untag_one(repo, t.as_str()))
+            .collect();
+        let more: Vec<Result<Untagged>> = futures_util::stream::iter(calls)
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        out.extend(more);
+        out
+    });
 }
 
 #[cfg(test)]

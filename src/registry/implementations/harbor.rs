@@ -18,7 +18,6 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use futures_util::future::BoxFuture;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -33,7 +32,7 @@ use crate::registry::paging::Pages;
 use crate::registry::rest::{OciError, encode_segment};
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
-use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::registry::{Listed, Listing, Registry};
 use crate::secret::{Secret, redact_url};
 
 /// Largest page the artifacts API serves (Harbor's API: `page_size` ≤ 100).
@@ -314,62 +313,43 @@ impl Harbor {
 impl Registry for Harbor {
     crate::registry::registry_accessors!();
 
-    fn ensure_repository<'a>(&'a self, repo: &'a Repo) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.ensure_project(repo))
-    }
+    crate::registry::registry_call!(ensure_repository, self, |repo| self.ensure_project(repo));
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        _timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(async move { Ok(Some(to_listing(self.artifacts(repo).await?))) })
-    }
+    crate::registry::registry_call!(listing, self, |repo, _timed| async move {
+        Ok(Some(to_listing(self.artifacts(repo).await?)))
+    });
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(async move {
-            let url = self
-                .artifacts_url(repo, &format!("/{}", encode_segment(digest)))
-                .await?;
-            self.delete(url, &format!("delete {repo}@{digest}")).await
-        })
-    }
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
+        let url = self
+            .artifacts_url(repo, &format!("/{}", encode_segment(digest)))
+            .await?;
+        self.delete(url, &format!("delete {repo}@{digest}")).await
+    });
 
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        _tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move {
-            // The tag itself names the artifact: no lookup of its digest first.
-            let url = self
-                .artifacts_url(
-                    repo,
-                    &format!("/{}/tags/{}", encode_segment(tag), encode_segment(tag)),
-                )
-                .await?;
-            let u = match self
-                .delete(url, &format!("delete tag {repo}:{tag}"))
-                .await?
-            {
-                Deleted::Done => Untagged::Native,
-                Deleted::NotFound => Untagged::Absent,
-                Deleted::Kept { reason } => Untagged::Kept(reason),
-                Deleted::Unsupported { status, code } => {
-                    return Err(Error::operation(format!(
-                        "Harbor refused to delete tag {repo}:{tag} (HTTP {status}{})",
-                        code.map(|c| format!(" {c}")).unwrap_or_default()
-                    )));
-                }
-            };
-            Ok((u, true))
-        })
-    }
+    crate::registry::registry_call!(untag, self, |repo, tag, _tag_delete_works| async move {
+        // The tag itself names the artifact: no lookup of its digest first.
+        let url = self
+            .artifacts_url(
+                repo,
+                &format!("/{}/tags/{}", encode_segment(tag), encode_segment(tag)),
+            )
+            .await?;
+        let u = match self
+            .delete(url, &format!("delete tag {repo}:{tag}"))
+            .await?
+        {
+            Deleted::Done => Untagged::Native,
+            Deleted::NotFound => Untagged::Absent,
+            Deleted::Kept { reason } => Untagged::Kept(reason),
+            Deleted::Unsupported { status, code } => {
+                return Err(Error::operation(format!(
+                    "Harbor refused to delete tag {repo}:{tag} (HTTP {status}{})",
+                    code.map(|c| format!(" {c}")).unwrap_or_default()
+                )));
+            }
+        };
+        Ok((u, true))
+    });
 }
 
 /// One artifact of the list (fields as in docs/registries.md#harbor).
@@ -454,7 +434,7 @@ async fn harbor_error(resp: reqwest::Response) -> (Option<String>, Option<String
     match OciError::first(&text) {
         Some(i) => (i.code, i.message),
         None if text.trim().is_empty() => (None, None),
-        None => (None, Some(text.trim().chars().take(200).collect())),
+        None => (None, Some(crate::registry::rest::excerpt(&text))),
     }
 }
 

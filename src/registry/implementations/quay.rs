@@ -19,7 +19,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::future::BoxFuture;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -36,7 +35,7 @@ use crate::registry::paging::Pages;
 use crate::registry::rest::{OciError, encode_segment};
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
-use crate::registry::{Listed, Listing, Registry, Timed};
+use crate::registry::{Listed, Listing, Registry};
 use crate::secret::{Secret, redact_url};
 
 /// Largest page of the tag API (Quay's API: `limit` ≤ 100).
@@ -228,79 +227,61 @@ impl Quay {
 impl Registry for Quay {
     crate::registry::registry_accessors!();
 
-    fn listing<'a>(
-        &'a self,
-        repo: &'a Repo,
-        _timed: Timed<'a>,
-    ) -> BoxFuture<'a, Result<Option<Listing>>> {
-        Box::pin(async move {
-            let Some(token) = self.token() else {
-                return Ok(None);
-            };
-            Ok(Some(to_listing(
-                self.tags(repo, token).await?,
-                SystemTime::now(),
-            )))
-        })
-    }
+    crate::registry::registry_call!(listing, self, |repo, _timed| async move {
+        let Some(token) = self.token() else {
+            return Ok(None);
+        };
+        Ok(Some(to_listing(
+            self.tags(repo, token).await?,
+            SystemTime::now(),
+        )))
+    });
 
-    fn delete_digest<'a>(
-        &'a self,
-        repo: &'a Repo,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Deleted>> {
-        Box::pin(self.registry_delete(repo, digest))
-    }
+    crate::registry::registry_call!(delete_digest, self, |repo, digest| self
+        .registry_delete(repo, digest));
 
-    fn untag<'a>(
-        &'a self,
-        repo: &'a Repo,
-        tag: &'a str,
-        _tag_delete_works: Option<bool>,
-    ) -> BoxFuture<'a, Result<(Untagged, bool)>> {
-        Box::pin(async move {
-            let Some(token) = self.token() else {
-                let u = match self.registry_delete(repo, tag).await? {
-                    Deleted::Done => Untagged::Native,
-                    Deleted::NotFound => Untagged::Absent,
-                    Deleted::Kept { reason } => Untagged::Kept(reason),
-                    Deleted::Unsupported { status, code } => {
-                        return Err(Error::operation(format!(
-                            "Quay's registry refused to delete tag {repo}:{tag} (HTTP {status}{})",
-                            code.map(|c| format!(" {c}")).unwrap_or_default()
-                        ))
-                        .with_hint("give --quay-token to delete tags through the Quay API"));
-                    }
-                };
-                return Ok((u, true));
-            };
-            let url = self.tag_url(repo, &encode_segment(tag)).await?;
-            let resp = self.api_send(Method::DELETE, url.clone(), token).await?;
-            let status = resp.status().as_u16();
-            let u = match status {
-                200..=299 => Untagged::Native,
-                404 => Untagged::Absent,
-                400 | 409 | 412 => {
-                    let e = quay_error(resp).await;
-                    if let Some(reason) = e.kept_reason() {
-                        Untagged::Kept(reason)
-                    } else if e.expired() {
-                        Untagged::Absent
-                    } else {
-                        return Err(Error::operation(format!(
-                            "Quay API: cannot delete tag {repo}:{tag} ({}: HTTP {status}{})",
-                            redact_url(&url),
-                            e.summary()
-                        )));
-                    }
-                }
-                _ => {
-                    return Err(Self::fail(resp, &format!("delete tag {repo}:{tag}"), &url).await);
+    crate::registry::registry_call!(untag, self, |repo, tag, _tag_delete_works| async move {
+        let Some(token) = self.token() else {
+            let u = match self.registry_delete(repo, tag).await? {
+                Deleted::Done => Untagged::Native,
+                Deleted::NotFound => Untagged::Absent,
+                Deleted::Kept { reason } => Untagged::Kept(reason),
+                Deleted::Unsupported { status, code } => {
+                    return Err(Error::operation(format!(
+                        "Quay's registry refused to delete tag {repo}:{tag} (HTTP {status}{})",
+                        code.map(|c| format!(" {c}")).unwrap_or_default()
+                    ))
+                    .with_hint("give --quay-token to delete tags through the Quay API"));
                 }
             };
-            Ok((u, true))
-        })
-    }
+            return Ok((u, true));
+        };
+        let url = self.tag_url(repo, &encode_segment(tag)).await?;
+        let resp = self.api_send(Method::DELETE, url.clone(), token).await?;
+        let status = resp.status().as_u16();
+        let u = match status {
+            200..=299 => Untagged::Native,
+            404 => Untagged::Absent,
+            400 | 409 | 412 => {
+                let e = quay_error(resp).await;
+                if let Some(reason) = e.kept_reason() {
+                    Untagged::Kept(reason)
+                } else if e.expired() {
+                    Untagged::Absent
+                } else {
+                    return Err(Error::operation(format!(
+                        "Quay API: cannot delete tag {repo}:{tag} ({}: HTTP {status}{})",
+                        redact_url(&url),
+                        e.summary()
+                    )));
+                }
+            }
+            _ => {
+                return Err(Self::fail(resp, &format!("delete tag {repo}:{tag}"), &url).await);
+            }
+        };
+        Ok((u, true))
+    });
 }
 
 #[derive(Debug, Deserialize)]
