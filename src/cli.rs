@@ -35,6 +35,9 @@ pub enum Command {
     Publish(PublishArgs),
     /// Delete tags that are no longer needed, by policy.
     Cleanup(CleanupArgs),
+    /// Keep a mirror repository equal to its source for the matching tags: copy what is missing
+    /// or changed (digests kept), optionally delete what the source no longer has.
+    Sync(SyncArgs),
     /// CI entrypoint: settings from the CI environment, then publish, then cleanup.
     Run(RunArgs),
     /// Show the registry implementation, the repository mode and each image's reference, and why.
@@ -347,6 +350,29 @@ pub struct CleanupArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The source repository: HOST/PATH (any implementation).
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// The mirror repository: HOST/PATH (any implementation).
+    #[arg(value_name = "DST")]
+    pub destination: String,
+    /// Sync only tags matching REGEX (repeatable; default: every tag).
+    #[arg(long, value_name = "REGEX")]
+    pub only_tag: Vec<String>,
+    /// Delete the mirror's tags that match the filter and that the source no longer has (only
+    /// the tag: a digest another tag uses stays).
+    #[arg(long)]
+    pub delete_extra: bool,
+    /// Also copy the referrers (signatures, attestations, SBOMs) of each copied image.
+    #[arg(long)]
+    pub with_referrers: bool,
+    /// Print the plan without copying or deleting anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -33,5 +33,6 @@ pub mod registry;
 pub mod secret;
 pub mod settings;
 pub mod signals;
+pub mod sync;
 
 pub use error::{Error, Kind, Result};

@@ -174,6 +174,7 @@ options! {
     tags_from: Scalar,
     dry_run: Bool,
     with_referrers: Bool,
+    delete_extra: Bool,
     keep_last: Scalar @ Cleanup,
     keep_younger_than: Scalar @ Cleanup,
     keep_tag: Patterns @ Cleanup,

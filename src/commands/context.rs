@@ -12,12 +12,18 @@ pub struct Context {
 
 impl Context {
     pub fn new(settings: &Settings) -> Result<Context> {
+        Context::logged_in(
+            settings,
+            settings.images_repo.as_ref().map(|r| r.host.as_str()),
+        )
+    }
+
+    /// As [`Context::new`], with `--registry-username`/`--registry-password` given to `host`
+    /// (the registry written to) instead of the images repo's.
+    pub fn logged_in(settings: &Settings, host: Option<&str>) -> Result<Context> {
         let credentials = CredentialStore::load(settings.docker_config.as_deref())?;
-        if let (Some(c), Some(repo)) = (&settings.registry_credential, &settings.images_repo) {
-            credentials.set(
-                &crate::implementation::registry_api_host(&repo.host),
-                c.clone(),
-            );
+        if let (Some(c), Some(host)) = (&settings.registry_credential, host) {
+            credentials.set(&crate::implementation::registry_api_host(host), c.clone());
         }
         let transport = Transport::new(transport_config(settings), credentials)?;
         Ok(Context {

@@ -8,6 +8,7 @@ pub mod detect;
 pub mod host;
 pub mod publish;
 pub mod run;
+pub mod sync;
 
 use clap::ArgMatches;
 
@@ -69,7 +70,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     set_color(settings.color, &env, vendor);
     let writes = matches!(
         cli.command,
-        Command::Publish(_) | Command::Cleanup(_) | Command::Run(_)
+        Command::Publish(_) | Command::Cleanup(_) | Command::Sync(_) | Command::Run(_)
     );
     if writes
         && settings.on_fork_pr == OnForkPr::Skip
@@ -88,6 +89,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
             Command::Detect(_) => detect::run(&settings).await,
             Command::Publish(_) => publish::run(&settings).await,
             Command::Cleanup(_) => cleanup::run(&settings).await,
+            Command::Sync(args) => sync::run(&settings, &args.source, &args.destination).await,
             Command::Run(_) => run::run(&settings).await,
             Command::CiEnv(args) => {
                 let upper = ci_env::upper_layers(flags, &env, &settings)?;

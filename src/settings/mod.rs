@@ -181,6 +181,8 @@ pub struct Settings {
     pub dry_run: bool,
     /// Copy referrers of the sources (registry, or held in an OCI layout) along with the images.
     pub with_referrers: bool,
+    /// `sync --delete-extra`: delete the mirror's matching tags the source no longer has.
+    pub delete_extra: bool,
     pub policy: Policy,
     pub vendor: VendorSettings,
     pub forge: Forge,
@@ -447,6 +449,7 @@ impl Settings {
             tag_by_digest: r.flag("tag_by_digest")?,
             dry_run: r.flag("dry_run")?,
             with_referrers: r.flag("with_referrers")?,
+            delete_extra: r.flag("delete_extra")?,
             forge,
             policy,
             vendor,

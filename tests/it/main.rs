@@ -23,4 +23,5 @@ mod registry;
 mod robustness;
 mod sources;
 mod support;
+mod sync;
 mod terminal;
