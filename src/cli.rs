@@ -812,7 +812,7 @@ mod tests {
             assert_eq!(parsed.name(), name, "{spelling}");
             names.push(name);
         }
-        for i in Implementation::ALL {
+        for i in Implementation::all() {
             assert!(
                 names.iter().any(|n| n == i.name()),
                 "{} is no value",
