@@ -73,6 +73,8 @@ pub struct Spec {
     /// The name used on the command line, in JSON and in logs (werf's name where werf has one).
     pub id: &'static str,
     pub title: &'static str,
+    /// The help of the `--implementation` value.
+    pub help: &'static str,
     /// Other spellings `--implementation` accepts, lower-case.
     pub aliases: &'static [&'static str],
     /// Refines the common [`Capabilities`] for a lower-cased registry host.

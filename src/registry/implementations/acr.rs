@@ -610,6 +610,7 @@ impl Implementation {
 static SPEC: Spec = Spec {
     id: "acr",
     title: "Azure Container Registry",
+    help: "Azure Container Registry",
     aliases: &["azure", "azure-cr"],
     capabilities: |_, common| Capabilities {
         default_concurrency: 16,

@@ -14,6 +14,7 @@ impl Implementation {
 static SPEC: Spec = Spec {
     id: "default",
     title: "OCI Distribution registry",
+    help: "Any OCI Distribution registry",
     aliases: &["generic", "oci", "distribution"],
     capabilities: |_, common| Capabilities {
         untag: Untag::OciTagDeleteOrSafeUntag,

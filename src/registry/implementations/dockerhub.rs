@@ -934,6 +934,7 @@ impl Implementation {
 static SPEC: Spec = Spec {
     id: "dockerhub",
     title: "Docker Hub",
+    help: "Docker Hub",
     aliases: &["docker-hub", "hub"],
     capabilities: |_, common| Capabilities {
         depth: Depth {

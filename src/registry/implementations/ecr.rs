@@ -943,6 +943,7 @@ impl Implementation {
 static SPEC: Spec = Spec {
     id: "ecr",
     title: "AWS ECR",
+    help: "AWS Elastic Container Registry",
     aliases: &["aws", "aws-ecr"],
     capabilities: |host, common| {
         if host == "public.ecr.aws" {

@@ -528,6 +528,7 @@ impl Implementation {
 static SPEC: Spec = Spec {
     id: "gcr",
     title: "Google Container Registry / Artifact Registry",
+    help: "Google Container Registry / Artifact Registry",
     aliases: &["gar", "artifact-registry", "google"],
     capabilities: |host, common| {
         if host.ends_with(".pkg.dev") {

@@ -621,6 +621,7 @@ impl Implementation {
 static SPEC: Spec = Spec {
     id: "github",
     title: "GitHub Packages",
+    help: "GitHub Packages (ghcr.io)",
     aliases: &["ghcr", "github-packages"],
     capabilities: |host, common| {
         if is_legacy_github_host(host) {

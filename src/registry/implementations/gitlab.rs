@@ -864,6 +864,7 @@ impl Implementation {
 static SPEC: Spec = Spec {
     id: "gitlab",
     title: "GitLab Container Registry",
+    help: "GitLab Container Registry",
     aliases: &[],
     capabilities: |_, common| Capabilities {
         depth: Depth { min: 2, max: None },

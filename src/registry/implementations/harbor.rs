@@ -472,6 +472,7 @@ impl Implementation {
 static SPEC: Spec = Spec {
     id: "harbor",
     title: "Harbor",
+    help: "Harbor",
     aliases: &[],
     capabilities: |_, common| Capabilities {
         depth: Depth { min: 2, max: None },

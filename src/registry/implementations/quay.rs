@@ -432,6 +432,7 @@ impl Implementation {
 static SPEC: Spec = Spec {
     id: "quay",
     title: "Quay",
+    help: "Quay",
     aliases: &[],
     capabilities: |_, common| Capabilities {
         depth: Depth {
