@@ -1,7 +1,8 @@
 //! Detection's network step: one unauthenticated look at an unknown host, cached per host.
 //!
 //! `GET /v2/` shows the challenge; only when its realm points at a product that declares a
-//! confirming request (Harbor, Quay) is one more anonymous request made. No credentials are ever sent while the host is unknown.
+//! confirming request (Harbor, Quay) is one more anonymous request made. No credentials are ever
+//! sent while the host is unknown.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
