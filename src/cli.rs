@@ -690,11 +690,15 @@ mod tests {
     fn help_lists_fixed_values() {
         let flat = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
         let short = flat(short_help("cleanup"));
+        // The implementations are the registered ones, in registration order.
+        let names: Vec<&str> = Implementation::all().map(|i| i.name()).collect();
+        let implementations = format!("[possible values: {}]", names.join(", "));
+        assert!(implementations.starts_with("[possible values: default, ecr, acr, dockerhub,"));
         for values in [
             "[possible values: auto, multirepo, monorepo]",
             "[possible values: text, json]",
             "[possible values: auto, always, never]",
-            "[possible values: default, ecr, acr, dockerhub, gcr, github, gitlab, harbor, quay]",
+            &implementations,
             "[possible values: auto, local, remote, github, gitlab, none]",
         ] {
             assert!(
