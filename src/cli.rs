@@ -2,10 +2,12 @@
 //! over the environment and the config file, and names the flag in every error.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use clap::builder::{PossibleValue, StyledStr};
 use clap::{Arg, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::implementation::Implementation;
 use crate::settings::options::spec;
 
 #[derive(Debug, Parser)]
@@ -439,34 +441,26 @@ pub enum ModeArg {
     Monorepo,
 }
 
-/// `--implementation`: werf's names; a few other spellings are accepted as aliases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ImplementationArg {
-    /// Any OCI Distribution registry.
-    #[value(alias = "generic", alias = "oci", alias = "distribution")]
-    Default,
-    /// AWS Elastic Container Registry.
-    #[value(alias = "aws", alias = "aws-ecr")]
-    Ecr,
-    /// Azure Container Registry.
-    #[value(alias = "azure", alias = "azure-cr")]
-    Acr,
-    /// Docker Hub.
-    #[value(name = "dockerhub", alias = "docker-hub", alias = "hub")]
-    DockerHub,
-    /// Google Container Registry / Artifact Registry.
-    #[value(alias = "gar", alias = "artifact-registry", alias = "google")]
-    Gcr,
-    /// GitHub Packages (ghcr.io).
-    #[value(name = "github", alias = "ghcr", alias = "github-packages")]
-    GitHub,
-    /// GitLab Container Registry.
-    #[value(name = "gitlab")]
-    GitLab,
-    /// Harbor.
-    Harbor,
-    /// Quay.
-    Quay,
+/// `--implementation`: werf's names; a few other spellings are accepted as aliases. The values
+/// are the registered implementations (`registry::implementations::REGISTERED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImplementationArg(pub Implementation);
+
+impl ValueEnum for ImplementationArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: LazyLock<Vec<ImplementationArg>> =
+            LazyLock::new(|| Implementation::all().map(ImplementationArg).collect());
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let spec = self.0.spec();
+        Some(
+            PossibleValue::new(spec.id)
+                .aliases(spec.aliases.iter().copied())
+                .help(spec.help),
+        )
+    }
 }
 
 /// `--output`.
@@ -669,7 +663,6 @@ pub fn spellings<T: ValueEnum>() -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::implementation::Implementation;
     use crate::naming::layout::ModeChoice;
     use crate::options::OptionKind;
     use crate::settings::{self, GitRefs, Output};
@@ -723,11 +716,15 @@ mod tests {
     fn help_lists_fixed_values() {
         let flat = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
         let short = flat(short_help("cleanup"));
+        // The implementations are the registered ones, in registration order.
+        let names: Vec<&str> = Implementation::all().map(|i| i.name()).collect();
+        let implementations = format!("[possible values: {}]", names.join(", "));
+        assert!(implementations.starts_with("[possible values: default, ecr, acr, dockerhub,"));
         for values in [
             "[possible values: auto, multirepo, monorepo]",
             "[possible values: text, json]",
             "[possible values: auto, always, never]",
-            "[possible values: default, ecr, acr, dockerhub, gcr, github, gitlab, harbor, quay]",
+            &implementations,
             "[possible values: auto, local, remote, github, gitlab, none]",
         ] {
             assert!(
@@ -838,7 +835,7 @@ mod tests {
             assert_eq!(parsed.name(), name, "{spelling}");
             names.push(name);
         }
-        for i in Implementation::ALL {
+        for i in Implementation::all() {
             assert!(
                 names.iter().any(|n| n == i.name()),
                 "{} is no value",

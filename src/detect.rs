@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::implementation::Implementation;
+use crate::implementation::{Implementation, Sign};
 
 /// How the implementation was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,66 +68,17 @@ struct Pattern {
     what: &'static str,
 }
 
+/// The host patterns of every implementation, in registration order.
 static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
-    use Implementation as I;
-    let p = |implementation, re: &str, what| Pattern {
-        implementation,
-        regex: Regex::new(re).expect("static pattern"),
-        what,
-    };
-    vec![
-        // Private ECR, FIPS and China partitions; the dual-stack endpoints live under on.aws.
-        p(
-            I::Ecr,
-            r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$",
-            "an AWS ECR registry",
-        ),
-        p(
-            I::Ecr,
-            r"^\d{12}\.dkr-ecr(-fips)?\.[a-z0-9-]+\.on\.aws$",
-            "an AWS ECR dual-stack registry",
-        ),
-        p(I::Ecr, r"^public\.ecr\.aws$", "AWS ECR Public"),
-        // Public cloud, Azure China and Azure US Government.
-        p(
-            I::Acr,
-            r"^[a-z0-9][a-z0-9-]*\.azurecr\.(io|cn|us)$",
-            "an Azure Container Registry",
-        ),
-        p(
-            I::DockerHub,
-            r"^(docker\.io|index\.docker\.io|registry-1\.docker\.io|registry\.hub\.docker\.com)$",
-            "Docker Hub",
-        ),
-        p(
-            I::Gcr,
-            r"^([a-z0-9-]+\.)?gcr\.io$",
-            "Google Container Registry",
-        ),
-        p(
-            I::Gcr,
-            r"^container\.cloud\.google\.com$",
-            "Google Container Registry (legacy host)",
-        ),
-        p(
-            I::Gcr,
-            r"^[a-z0-9-]+-docker\.pkg\.dev$",
-            "Google Artifact Registry",
-        ),
-        p(I::GitHub, r"^ghcr\.io$", "GitHub's container registry"),
-        p(
-            I::GitHub,
-            r"^docker\.pkg\.github\.com$",
-            "GitHub's legacy Docker registry",
-        ),
-        p(
-            I::GitLab,
-            r"^registry\.gitlab\.com$",
-            "GitLab.com's container registry",
-        ),
-        p(I::Harbor, r"^demo\.goharbor\.io$", "Harbor's demo instance"),
-        p(I::Quay, r"^quay\.io$", "Quay.io"),
-    ]
+    Implementation::all()
+        .flat_map(|implementation| {
+            implementation.spec().hosts.iter().map(move |p| Pattern {
+                implementation,
+                regex: Regex::new(p.regex).expect("static pattern"),
+                what: p.what,
+            })
+        })
+        .collect()
 });
 
 /// Detection without the network: explicit choice, CI knowledge, host patterns.
@@ -192,22 +143,29 @@ pub enum Unprobed {
     Unreachable,
 }
 
-/// Detection when the probe did not answer: a host name starting with `harbor.` is taken as
-/// Harbor, the hint werf used (its `harborPatterns`, `^harbor\..*`, in
-/// `pkg/docker_registry/harbor.go`), so werf users' `harbor.<domain>` hosts keep working without a
-/// probe; any other host is `default`.
+/// Detection when the probe did not answer: a host name starting with an implementation's
+/// [`unprobed_prefix`](crate::implementation::Spec::unprobed_prefix) (Harbor's `harbor.`, the
+/// hint werf used) is taken as that implementation; any other host is `default`.
 pub fn fallback_unprobed(host: &str, why: Unprobed) -> Detection {
     let name = host_name(host);
     let when = match why {
         Unprobed::Off => "probing is off",
         Unprobed::Unreachable => "the probe could not reach it",
     };
-    if name.starts_with("harbor.") && name.len() > "harbor.".len() {
-        return Detection::new(
-            Implementation::Harbor,
-            Source::HostPattern,
-            format!("host {name:?} starts with \"harbor.\", werf's hint for Harbor ({when})"),
-        );
+    for implementation in Implementation::all() {
+        let Some(hint) = &implementation.spec().unprobed_prefix else {
+            continue;
+        };
+        if name.starts_with(hint.prefix) && name.len() > hint.prefix.len() {
+            return Detection::new(
+                implementation,
+                Source::HostPattern,
+                format!(
+                    "host {name:?} starts with {:?}, {} ({when})",
+                    hint.prefix, hint.why
+                ),
+            );
+        }
     }
     Detection::new(
         Implementation::Default,
@@ -221,72 +179,73 @@ pub fn fallback_unprobed(host: &str, why: Unprobed) -> Detection {
 pub struct ProbeFacts {
     /// The `WWW-Authenticate` header of `GET /v2/`, if any.
     pub challenge: Option<String>,
-    /// A `Gitlab-Container-Registry-Version` header was present.
-    pub gitlab_header: bool,
-    /// `GET /api/v2.0/systeminfo` answered JSON with `auth_mode`.
-    pub harbor_systeminfo: bool,
-    /// `GET /api/v1/discovery` answered Swagger with title `Quay Frontend`.
-    pub quay_discovery: bool,
+    /// The (lower-case) header names of the answer to `GET /v2/`.
+    pub headers: Vec<String>,
+    /// The implementation whose confirming request (see [`confirmation_for`]) answered as its
+    /// product does.
+    pub confirmed: Option<Implementation>,
 }
 
-/// Which confirming request, if any, the challenge of `/v2/` calls for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Confirm {
-    Harbor,
-    Quay,
-    Nothing,
+/// The one confirming request the challenge of `/v2/` calls for.
+#[derive(Clone, Copy)]
+pub struct Confirmation {
+    pub implementation: Implementation,
+    /// Below the registry's base URL.
+    pub path: &'static str,
+    pub check: fn(&serde_json::Value) -> bool,
 }
 
-/// Reads the `/v2/` challenge: the realm's path names the product behind it.
-pub fn confirmation_for(challenge: Option<&str>) -> Confirm {
-    let Some(c) = challenge.map(str::to_ascii_lowercase) else {
-        return Confirm::Nothing;
-    };
-    if c.contains("/service/token") || c.contains("realm=\"harbor\"") {
-        Confirm::Harbor
-    } else if c.contains("/v2/auth") {
-        Confirm::Quay
-    } else {
-        Confirm::Nothing
-    }
+/// Reads the `/v2/` challenge: the realm's path names the product behind it. The first
+/// implementation, in registration order, whose realm matches is asked.
+pub fn confirmation_for(challenge: Option<&str>) -> Option<Confirmation> {
+    let c = challenge?.to_ascii_lowercase();
+    Implementation::all().find_map(|implementation| {
+        implementation
+            .spec()
+            .probe
+            .proof
+            .iter()
+            .chain(implementation.spec().probe.hint)
+            .find_map(|sign| match sign {
+                Sign::Confirmed {
+                    realm_any,
+                    path,
+                    check,
+                } if realm_any.iter().any(|r| c.contains(r)) => Some(Confirmation {
+                    implementation,
+                    path,
+                    check: *check,
+                }),
+                _ => None,
+            })
+    })
 }
 
-/// Turns probe facts into a detection, or `None` for "a generic registry".
+/// Turns probe facts into a detection, or `None` for "a generic registry": every
+/// implementation's proofs first, in registration order, then their hints.
 pub fn interpret_probe(host: &str, facts: &ProbeFacts) -> Option<Detection> {
     let challenge = facts
         .challenge
         .as_deref()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let found =
-        |implementation, why: String| Some(Detection::new(implementation, Source::Probe, why));
-    if facts.gitlab_header
-        || (challenge.contains("/jwt/auth") && challenge.contains("container_registry"))
-    {
-        return found(
-            Implementation::GitLab,
-            format!("{host:?} answers with GitLab's /jwt/auth token realm"),
-        );
-    }
-    if facts.harbor_systeminfo {
-        return found(
-            Implementation::Harbor,
-            format!("{host:?} serves Harbor's /api/v2.0/systeminfo"),
-        );
-    }
-    if facts.quay_discovery {
-        return found(
-            Implementation::Quay,
-            format!("{host:?} serves Quay's /api/v1/discovery"),
-        );
-    }
-    if challenge.contains("/oauth2/token") {
-        return found(
-            Implementation::Acr,
-            format!("{host:?} answers with ACR's /oauth2/token realm"),
-        );
-    }
-    None
+    let holds = |implementation: Implementation, sign: &Sign| match sign {
+        Sign::Header(name) => facts.headers.iter().any(|h| h.eq_ignore_ascii_case(name)),
+        Sign::Challenge(words) => words.iter().all(|w| challenge.contains(w)),
+        Sign::Confirmed { .. } => facts.confirmed == Some(implementation),
+    };
+    let proofs = Implementation::all().map(|i| (i, i.spec().probe.proof));
+    let hints = Implementation::all().map(|i| (i, i.spec().probe.hint));
+    proofs
+        .chain(hints)
+        .find(|(i, signs)| signs.iter().any(|sign| holds(*i, sign)))
+        .map(|(i, _)| {
+            Detection::new(
+                i,
+                Source::Probe,
+                format!("{host:?} {}", i.spec().probe.reason),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -413,9 +372,12 @@ mod tests {
         assert_eq!(interpret_probe("h", &gl).unwrap().implementation, I::GitLab);
         let harbor_challenge =
             r#"Bearer realm="https://h.example/service/token",service="harbor-registry""#;
-        assert_eq!(confirmation_for(Some(harbor_challenge)), Confirm::Harbor);
+        assert_eq!(
+            confirmation_for(Some(harbor_challenge)).map(|c| c.implementation),
+            Some(I::Harbor)
+        );
         let harbor = ProbeFacts {
-            harbor_systeminfo: true,
+            confirmed: Some(I::Harbor),
             ..facts(harbor_challenge)
         };
         assert_eq!(
@@ -425,8 +387,9 @@ mod tests {
         assert_eq!(
             confirmation_for(Some(
                 r#"Bearer realm="https://q.example/v2/auth",service="q.example""#
-            )),
-            Confirm::Quay
+            ))
+            .map(|c| c.implementation),
+            Some(I::Quay)
         );
         let plain = facts(r#"Basic realm="Registry Realm""#);
         assert_eq!(interpret_probe("h", &plain), None);

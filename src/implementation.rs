@@ -1,71 +1,58 @@
-//! The nine registry implementations dockhand supports and what each can do, as data.
+//! What a registry implementation is and what each can do, as data.
 //!
 //! Everything that differs between registries and can be said without talking to them lives in
 //! [`Capabilities`]; the rest of the program asks this table instead of testing the vendor.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::error::Error;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Implementation {
-    /// Any OCI Distribution / Docker Registry v2 server.
-    Default,
-    Ecr,
-    Acr,
-    DockerHub,
-    Gcr,
-    GitHub,
-    GitLab,
-    Harbor,
-    Quay,
-}
+/// One registry implementation: a handle on the [`Spec`] its module declares. The specs are
+/// registered, in detection order, in `registry::implementations::REGISTERED`, which also gives
+/// [`Implementation::all`] and the parsing of names; each module adds its
+/// `Implementation::<Name>` constant, so that adding a registry touches its module and that list.
+#[derive(Clone, Copy)]
+pub struct Implementation(&'static Spec);
 
 impl Implementation {
-    pub const ALL: [Implementation; 9] = [
-        Implementation::Default,
-        Implementation::Ecr,
-        Implementation::Acr,
-        Implementation::DockerHub,
-        Implementation::Gcr,
-        Implementation::GitHub,
-        Implementation::GitLab,
-        Implementation::Harbor,
-        Implementation::Quay,
-    ];
+    pub const fn of(spec: &'static Spec) -> Implementation {
+        Implementation(spec)
+    }
+
+    /// Everything the program knows about this implementation without talking to it.
+    pub fn spec(self) -> &'static Spec {
+        self.0
+    }
 
     /// The name used on the command line, in JSON and in logs.
     pub fn name(self) -> &'static str {
-        match self {
-            Implementation::Default => "default",
-            Implementation::Ecr => "ecr",
-            Implementation::Acr => "acr",
-            Implementation::DockerHub => "dockerhub",
-            Implementation::Gcr => "gcr",
-            Implementation::GitHub => "github",
-            Implementation::GitLab => "gitlab",
-            Implementation::Harbor => "harbor",
-            Implementation::Quay => "quay",
-        }
+        self.0.id
     }
 
     /// What a person would call it.
     pub fn title(self) -> &'static str {
-        match self {
-            Implementation::Default => "OCI Distribution registry",
-            Implementation::Ecr => "AWS ECR",
-            Implementation::Acr => "Azure Container Registry",
-            Implementation::DockerHub => "Docker Hub",
-            Implementation::Gcr => "Google Container Registry / Artifact Registry",
-            Implementation::GitHub => "GitHub Packages",
-            Implementation::GitLab => "GitLab Container Registry",
-            Implementation::Harbor => "Harbor",
-            Implementation::Quay => "Quay",
-        }
+        self.0.title
+    }
+}
+
+// Identity is the name: two handles on the same spec are the same implementation.
+impl PartialEq for Implementation {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for Implementation {}
+
+impl std::hash::Hash for Implementation {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+    }
+}
+
+impl fmt::Debug for Implementation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -75,30 +62,76 @@ impl fmt::Display for Implementation {
     }
 }
 
-impl FromStr for Implementation {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let wanted = s.trim().to_ascii_lowercase();
-        // werf's names are the canonical ones; a few spellings people type are accepted too.
-        let found = match wanted.as_str() {
-            "default" | "generic" | "oci" | "distribution" => Some(Implementation::Default),
-            "ecr" | "aws" | "aws-ecr" => Some(Implementation::Ecr),
-            "acr" | "azure" | "azure-cr" => Some(Implementation::Acr),
-            "dockerhub" | "docker-hub" | "hub" => Some(Implementation::DockerHub),
-            "gcr" | "gar" | "artifact-registry" | "google" => Some(Implementation::Gcr),
-            "github" | "ghcr" | "github-packages" => Some(Implementation::GitHub),
-            "gitlab" => Some(Implementation::GitLab),
-            "harbor" => Some(Implementation::Harbor),
-            "quay" => Some(Implementation::Quay),
-            _ => None,
-        };
-        found.ok_or_else(|| {
-            let names: Vec<&str> = Implementation::ALL.iter().map(|i| i.name()).collect();
-            Error::input(format!("unknown implementation {s:?}"))
-                .with_hint(format!("use one of: {}", names.join(", ")))
-        })
+impl Serialize for Implementation {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
+}
+
+/// The facts one implementation module declares about its registry, as data.
+pub struct Spec {
+    /// The name used on the command line, in JSON and in logs (werf's name where werf has one).
+    pub id: &'static str,
+    pub title: &'static str,
+    /// The help of the `--implementation` value.
+    pub help: &'static str,
+    /// Other spellings `--implementation` accepts, lower-case.
+    pub aliases: &'static [&'static str],
+    /// Refines the common [`Capabilities`] for a lower-cased registry host.
+    pub capabilities: fn(host: &str, common: Capabilities) -> Capabilities,
+    /// Host names that are this registry's without asking it, tried in registration order.
+    pub hosts: &'static [HostPattern],
+    /// A host name prefix taken as this registry when no probe answered.
+    pub unprobed_prefix: Option<NamePrefix>,
+    pub probe: Probe,
+}
+
+/// A whole-host-name pattern (anchored regex on the lower-cased host without port).
+pub struct HostPattern {
+    pub regex: &'static str,
+    /// Ends the detection reason `host "…" is <what>`.
+    pub what: &'static str,
+    /// A host the pattern matches; the registration test detects it.
+    pub example: &'static str,
+}
+
+pub struct NamePrefix {
+    pub prefix: &'static str,
+    /// Whose hint it is, for the detection reason.
+    pub why: &'static str,
+}
+
+/// How detection's unauthenticated look at an unknown host recognises this registry.
+pub struct Probe {
+    /// Any of these proves it; proofs of all implementations are tried before any hint.
+    pub proof: &'static [Sign],
+    /// Any of these points at it when no implementation's proof held.
+    pub hint: &'static [Sign],
+    /// Ends the detection reason `"host" <reason>`.
+    pub reason: &'static str,
+}
+
+impl Probe {
+    pub const NONE: Probe = Probe {
+        proof: &[],
+        hint: &[],
+        reason: "",
+    };
+}
+
+/// One thing the probe can see.
+pub enum Sign {
+    /// A header (lower-case name) on the answer to `GET /v2/`.
+    Header(&'static str),
+    /// The lower-cased `WWW-Authenticate` challenge of `/v2/` contains all of these.
+    Challenge(&'static [&'static str]),
+    /// When the challenge contains any of `realm_any`, one anonymous `GET path` whose JSON
+    /// `check` accepts. Only the first implementation whose realm matches is asked.
+    Confirmed {
+        realm_any: &'static [&'static str],
+        path: &'static str,
+        check: fn(&serde_json::Value) -> bool,
+    },
 }
 
 /// How many path components a repository may have on a registry (`flant/backend` has two).
@@ -172,12 +205,12 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// The table. `host` refines it where one implementation has several services with
-    /// different rules (legacy GitHub registry, Artifact Registry, ECR Public).
+    /// The common facts, refined by the implementation's [`Spec::capabilities`] for `host` where
+    /// one implementation has several services with different rules (legacy GitHub registry,
+    /// Artifact Registry, ECR Public).
     pub fn of(implementation: Implementation, host: &str) -> Capabilities {
-        use Implementation as I;
         let host = host.to_ascii_lowercase();
-        let base = Capabilities {
+        let common = Capabilities {
             implementation,
             depth: Depth { min: 1, max: None },
             creates_repositories_on_push: true,
@@ -191,93 +224,7 @@ impl Capabilities {
             referrers_fallback_only: false,
             ui_lists_every_tag: false,
         };
-        match implementation {
-            I::Default => Capabilities {
-                untag: Untag::OciTagDeleteOrSafeUntag,
-                listing_with_times: false,
-                ..base
-            },
-            I::Ecr if host == "public.ecr.aws" => Capabilities {
-                depth: Depth { min: 2, max: None },
-                creates_repositories_on_push: false,
-                batch_delete: Some(100),
-                cross_repo_mount: false,
-                ..base
-            },
-            I::Ecr => Capabilities {
-                creates_repositories_on_push: false,
-                batch_delete: Some(100),
-                // Mounting needs BLOB_MOUNTING on the account; the fallback upload covers it.
-                cross_repo_mount: true,
-                ..base
-            },
-            I::Acr => Capabilities {
-                default_concurrency: 16,
-                ..base
-            },
-            I::DockerHub => Capabilities {
-                depth: Depth {
-                    min: 2,
-                    max: Some(2),
-                },
-                digest_delete: DigestDelete::RefusedWhileTagged,
-                get_counts_as_pull: true,
-                default_concurrency: 4,
-                referrers_fallback_only: true,
-                ui_lists_every_tag: true,
-                ..base
-            },
-            I::Gcr if host.ends_with(".pkg.dev") => Capabilities {
-                // host/project/repository/image: the Artifact Registry repository must exist.
-                depth: Depth { min: 3, max: None },
-                untag: Untag::OciTagDeleteOrSafeUntag,
-                digest_delete: DigestDelete::RefusedWhileTagged,
-                ..base
-            },
-            I::Gcr => Capabilities {
-                depth: Depth { min: 2, max: None },
-                untag: Untag::OciTagDeleteOrSafeUntag,
-                digest_delete: DigestDelete::RefusedWhileTagged,
-                referrers_fallback_only: true,
-                ..base
-            },
-            I::GitHub if is_legacy_github_host(&host) => Capabilities {
-                depth: Depth {
-                    min: 3,
-                    max: Some(3),
-                },
-                untag: Untag::SafeUntag,
-                digest_delete: DigestDelete::VendorApi,
-                get_counts_as_pull: true,
-                default_concurrency: 4,
-                ..base
-            },
-            I::GitHub => Capabilities {
-                depth: Depth { min: 2, max: None },
-                untag: Untag::SafeUntag,
-                digest_delete: DigestDelete::VendorApi,
-                get_counts_as_pull: true,
-                default_concurrency: 4,
-                referrers_fallback_only: true,
-                ..base
-            },
-            I::GitLab => Capabilities {
-                depth: Depth { min: 2, max: None },
-                ..base
-            },
-            I::Harbor => Capabilities {
-                depth: Depth { min: 2, max: None },
-                get_counts_as_pull: true,
-                ..base
-            },
-            I::Quay => Capabilities {
-                depth: Depth {
-                    min: 2,
-                    max: Some(2),
-                },
-                ..base
-            },
-        }
+        (implementation.spec().capabilities)(&host, common)
     }
 }
 
@@ -304,7 +251,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for i in Implementation::ALL {
+        for i in Implementation::all() {
             assert_eq!(i.name().parse::<Implementation>().unwrap(), i);
         }
     }

@@ -173,11 +173,11 @@ mod tests {
     /// `auto` is off on Docker Hub alone; `on` and `off` mean the same everywhere.
     #[test]
     fn auto_decision_per_implementation() {
-        for i in Implementation::ALL {
-            let host = match i {
-                Implementation::DockerHub => "registry-1.docker.io",
-                Implementation::GitHub => "ghcr.io",
-                Implementation::Gcr => "gcr.io",
+        for i in Implementation::all() {
+            let host = match i.name() {
+                "dockerhub" => "registry-1.docker.io",
+                "github" => "ghcr.io",
+                "gcr" => "gcr.io",
                 _ => "registry.example.com",
             };
             let caps = Capabilities::of(i, host);

@@ -1,7 +1,8 @@
 //! Detection's network step: one unauthenticated look at an unknown host, cached per host.
 //!
-//! `GET /v2/` shows the challenge; only when its realm points at Harbor or Quay is one more
-//! anonymous request made to confirm. No credentials are ever sent while the host is unknown.
+//! `GET /v2/` shows the challenge; only when its realm points at a product that declares a
+//! confirming request (Harbor, Quay) is one more anonymous request made. No credentials are ever
+//! sent while the host is unknown.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -11,7 +12,7 @@ use reqwest::Method;
 use super::distribution::Distribution;
 use super::transport::Request;
 use crate::detect::{
-    CiHints, Confirm, Detection, ProbeFacts, Unprobed, confirmation_for, detect_offline, fallback,
+    CiHints, Detection, ProbeFacts, Unprobed, confirmation_for, detect_offline, fallback,
     fallback_unprobed, interpret_probe,
 };
 use crate::error::Result;
@@ -70,22 +71,15 @@ pub async fn probe_facts(oci: &Distribution, host: &str) -> Result<ProbeFacts> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut facts = ProbeFacts {
-        gitlab_header: headers.contains_key("gitlab-container-registry-version"),
+        headers: headers.keys().map(|k| k.as_str().to_string()).collect(),
         challenge,
         ..Default::default()
     };
-    match confirmation_for(facts.challenge.as_deref()) {
-        Confirm::Harbor => {
-            let v = get_json(oci, host, "api/v2.0/systeminfo").await;
-            facts.harbor_systeminfo = v.is_some_and(|v| v.get("auth_mode").is_some());
+    if let Some(confirm) = confirmation_for(facts.challenge.as_deref()) {
+        let v = get_json(oci, host, confirm.path).await;
+        if v.is_some_and(|v| (confirm.check)(&v)) {
+            facts.confirmed = Some(confirm.implementation);
         }
-        Confirm::Quay => {
-            let v = get_json(oci, host, "api/v1/discovery").await;
-            facts.quay_discovery = v.is_some_and(|v| {
-                v.pointer("/info/title").and_then(|t| t.as_str()) == Some("Quay Frontend")
-            });
-        }
-        Confirm::Nothing => {}
     }
     Ok(facts)
 }

@@ -27,8 +27,9 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
+use super::Registration;
 use crate::error::{Error, Kind, Result};
-use crate::implementation::Capabilities;
+use crate::implementation::{Capabilities, HostPattern, Implementation, Probe, Sign, Spec};
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
@@ -600,6 +601,40 @@ impl Registry for Acr {
             .map_err(|e| with_role(e, repo))
     });
 }
+
+impl Implementation {
+    #[allow(non_upper_case_globals)]
+    pub const Acr: Implementation = Implementation::of(&SPEC);
+}
+
+static SPEC: Spec = Spec {
+    id: "acr",
+    title: "Azure Container Registry",
+    help: "Azure Container Registry",
+    aliases: &["azure", "azure-cr"],
+    capabilities: |_, common| Capabilities {
+        default_concurrency: 16,
+        ..common
+    },
+    // Public cloud, Azure China and Azure US Government.
+    hosts: &[HostPattern {
+        regex: r"^[a-z0-9][a-z0-9-]*\.azurecr\.(io|cn|us)$",
+        what: "an Azure Container Registry",
+        example: "myregistry.azurecr.io",
+    }],
+    unprobed_prefix: None,
+    // A realm alone, so only when no other implementation's proof held.
+    probe: Probe {
+        proof: &[],
+        hint: &[Sign::Challenge(&["/oauth2/token"])],
+        reason: "answers with ACR's /oauth2/token realm",
+    },
+};
+
+pub static REGISTRATION: Registration = Registration {
+    implementation: Implementation::Acr,
+    open: |caps, oci, host, config| Box::pin(open(caps, oci, host, config)),
+};
 
 #[cfg(test)]
 mod tests {

@@ -36,8 +36,11 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
+use super::Registration;
 use crate::error::{Error, Result};
-use crate::implementation::Capabilities;
+use crate::implementation::{
+    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, Spec,
+};
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
@@ -922,6 +925,46 @@ fn hub_detail(body: &str) -> String {
 fn error_code(body: &str) -> Option<String> {
     crate::registry::rest::OciError::first(body).and_then(|e| e.code)
 }
+
+impl Implementation {
+    #[allow(non_upper_case_globals)]
+    pub const DockerHub: Implementation = Implementation::of(&SPEC);
+}
+
+static SPEC: Spec = Spec {
+    id: "dockerhub",
+    title: "Docker Hub",
+    help: "Docker Hub",
+    aliases: &["docker-hub", "hub"],
+    capabilities: |_, common| Capabilities {
+        depth: Depth {
+            min: 2,
+            max: Some(2),
+        },
+        digest_delete: DigestDelete::RefusedWhileTagged,
+        get_counts_as_pull: true,
+        default_concurrency: 4,
+        referrers_fallback_only: true,
+        ui_lists_every_tag: true,
+        ..common
+    },
+    hosts: &[HostPattern {
+        regex: r"^(docker\.io|index\.docker\.io|registry-1\.docker\.io|registry\.hub\.docker\.com)$",
+        what: "Docker Hub",
+        example: "docker.io",
+    }],
+    unprobed_prefix: None,
+    probe: Probe::NONE,
+};
+
+pub static REGISTRATION: Registration = Registration {
+    implementation: Implementation::DockerHub,
+    open: |caps, oci, host, config| {
+        Box::pin(async move {
+            Ok(Box::new(DockerHub::new(caps, oci, host, config)?) as Box<dyn Registry>)
+        })
+    },
+};
 
 #[cfg(test)]
 mod tests {

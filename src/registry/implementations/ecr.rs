@@ -29,8 +29,9 @@ use aws_sdk_ecr::types::{ImageIdentifier, TagStatus};
 use base64::Engine;
 use futures_util::StreamExt;
 
+use super::Registration;
 use crate::error::{Error, Result};
-use crate::implementation::Capabilities;
+use crate::implementation::{Capabilities, Depth, HostPattern, Implementation, Probe, Spec};
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
 use crate::registry::paging::Pages;
@@ -933,6 +934,62 @@ impl Registry for Ecr {
             .collect()
     });
 }
+
+impl Implementation {
+    #[allow(non_upper_case_globals)]
+    pub const Ecr: Implementation = Implementation::of(&SPEC);
+}
+
+static SPEC: Spec = Spec {
+    id: "ecr",
+    title: "AWS ECR",
+    help: "AWS Elastic Container Registry",
+    aliases: &["aws", "aws-ecr"],
+    capabilities: |host, common| {
+        if host == "public.ecr.aws" {
+            Capabilities {
+                depth: Depth { min: 2, max: None },
+                creates_repositories_on_push: false,
+                batch_delete: Some(100),
+                cross_repo_mount: false,
+                ..common
+            }
+        } else {
+            Capabilities {
+                creates_repositories_on_push: false,
+                batch_delete: Some(100),
+                // Mounting needs BLOB_MOUNTING on the account; the fallback upload covers it.
+                cross_repo_mount: true,
+                ..common
+            }
+        }
+    },
+    hosts: &[
+        // Private ECR, FIPS and China partitions; the dual-stack endpoints live under on.aws.
+        HostPattern {
+            regex: r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$",
+            what: "an AWS ECR registry",
+            example: "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        },
+        HostPattern {
+            regex: r"^\d{12}\.dkr-ecr(-fips)?\.[a-z0-9-]+\.on\.aws$",
+            what: "an AWS ECR dual-stack registry",
+            example: "123456789012.dkr-ecr.us-west-2.on.aws",
+        },
+        HostPattern {
+            regex: r"^public\.ecr\.aws$",
+            what: "AWS ECR Public",
+            example: "public.ecr.aws",
+        },
+    ],
+    unprobed_prefix: None,
+    probe: Probe::NONE,
+};
+
+pub static REGISTRATION: Registration = Registration {
+    implementation: Implementation::Ecr,
+    open: |caps, oci, host, _| Box::pin(open(caps, oci, host)),
+};
 
 #[cfg(test)]
 mod tests {

@@ -21,8 +21,11 @@ use reqwest::Method;
 use serde::Deserialize;
 use url::Url;
 
+use super::Registration;
 use crate::error::{Error, Kind, Result};
-use crate::implementation::Capabilities;
+use crate::implementation::{
+    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, Spec, Untag,
+};
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, fallback_tag, next_link};
@@ -516,6 +519,61 @@ impl Registry for Gcr {
         Ok((self.untag_one(repo, tag).await?, true))
     });
 }
+
+impl Implementation {
+    #[allow(non_upper_case_globals)]
+    pub const Gcr: Implementation = Implementation::of(&SPEC);
+}
+
+static SPEC: Spec = Spec {
+    id: "gcr",
+    title: "Google Container Registry / Artifact Registry",
+    help: "Google Container Registry / Artifact Registry",
+    aliases: &["gar", "artifact-registry", "google"],
+    capabilities: |host, common| {
+        if host.ends_with(".pkg.dev") {
+            Capabilities {
+                // host/project/repository/image: the Artifact Registry repository must exist.
+                depth: Depth { min: 3, max: None },
+                untag: Untag::OciTagDeleteOrSafeUntag,
+                digest_delete: DigestDelete::RefusedWhileTagged,
+                ..common
+            }
+        } else {
+            Capabilities {
+                depth: Depth { min: 2, max: None },
+                untag: Untag::OciTagDeleteOrSafeUntag,
+                digest_delete: DigestDelete::RefusedWhileTagged,
+                referrers_fallback_only: true,
+                ..common
+            }
+        }
+    },
+    hosts: &[
+        HostPattern {
+            regex: r"^([a-z0-9-]+\.)?gcr\.io$",
+            what: "Google Container Registry",
+            example: "eu.gcr.io",
+        },
+        HostPattern {
+            regex: r"^container\.cloud\.google\.com$",
+            what: "Google Container Registry (legacy host)",
+            example: "container.cloud.google.com",
+        },
+        HostPattern {
+            regex: r"^[a-z0-9-]+-docker\.pkg\.dev$",
+            what: "Google Artifact Registry",
+            example: "europe-west1-docker.pkg.dev",
+        },
+    ],
+    unprobed_prefix: None,
+    probe: Probe::NONE,
+};
+
+pub static REGISTRATION: Registration = Registration {
+    implementation: Implementation::Gcr,
+    open: |caps, oci, host, config| Box::pin(open(caps, oci, host, config)),
+};
 
 #[cfg(test)]
 mod tests {

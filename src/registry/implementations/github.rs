@@ -22,9 +22,13 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 use url::Url;
 
+use super::Registration;
 use crate::error::{Error, Result};
 use crate::forge::github::Reply;
-use crate::implementation::Capabilities;
+use crate::implementation::{
+    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, Spec, Untag,
+    is_legacy_github_host,
+};
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
 use crate::registry::host::HostConfig;
@@ -608,6 +612,66 @@ fn tag_map(versions: &[Version]) -> BTreeMap<String, String> {
         .flat_map(|v| v.tags().iter().map(move |t| (t.clone(), v.name.clone())))
         .collect()
 }
+
+impl Implementation {
+    #[allow(non_upper_case_globals)]
+    pub const GitHub: Implementation = Implementation::of(&SPEC);
+}
+
+static SPEC: Spec = Spec {
+    id: "github",
+    title: "GitHub Packages",
+    help: "GitHub Packages (ghcr.io)",
+    aliases: &["ghcr", "github-packages"],
+    capabilities: |host, common| {
+        if is_legacy_github_host(host) {
+            Capabilities {
+                depth: Depth {
+                    min: 3,
+                    max: Some(3),
+                },
+                untag: Untag::SafeUntag,
+                digest_delete: DigestDelete::VendorApi,
+                get_counts_as_pull: true,
+                default_concurrency: 4,
+                ..common
+            }
+        } else {
+            Capabilities {
+                depth: Depth { min: 2, max: None },
+                untag: Untag::SafeUntag,
+                digest_delete: DigestDelete::VendorApi,
+                get_counts_as_pull: true,
+                default_concurrency: 4,
+                referrers_fallback_only: true,
+                ..common
+            }
+        }
+    },
+    hosts: &[
+        HostPattern {
+            regex: r"^ghcr\.io$",
+            what: "GitHub's container registry",
+            example: "ghcr.io",
+        },
+        HostPattern {
+            regex: r"^docker\.pkg\.github\.com$",
+            what: "GitHub's legacy Docker registry",
+            example: "docker.pkg.github.com",
+        },
+    ],
+    unprobed_prefix: None,
+    probe: Probe::NONE,
+};
+
+pub static REGISTRATION: Registration = Registration {
+    implementation: Implementation::GitHub,
+    open: |caps, oci, host, config| {
+        Box::pin(async move {
+            Ok(Box::new(GitHub::open(caps, oci, host, config).await?) as Box<dyn Registry>)
+        })
+    },
+};
 
 #[cfg(test)]
 mod tests {

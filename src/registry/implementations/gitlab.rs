@@ -30,9 +30,10 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
+use super::Registration;
 use crate::error::{Error, Result};
 use crate::forge::gitlab::{Token, next_page};
-use crate::implementation::Capabilities;
+use crate::implementation::{Capabilities, Depth, HostPattern, Implementation, Probe, Sign, Spec};
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
@@ -854,6 +855,45 @@ impl Registry for GitLab {
         out
     });
 }
+
+impl Implementation {
+    #[allow(non_upper_case_globals)]
+    pub const GitLab: Implementation = Implementation::of(&SPEC);
+}
+
+static SPEC: Spec = Spec {
+    id: "gitlab",
+    title: "GitLab Container Registry",
+    help: "GitLab Container Registry",
+    aliases: &[],
+    capabilities: |_, common| Capabilities {
+        depth: Depth { min: 2, max: None },
+        ..common
+    },
+    hosts: &[HostPattern {
+        regex: r"^registry\.gitlab\.com$",
+        what: "GitLab.com's container registry",
+        example: "registry.gitlab.com",
+    }],
+    unprobed_prefix: None,
+    probe: Probe {
+        proof: &[
+            Sign::Header("gitlab-container-registry-version"),
+            Sign::Challenge(&["/jwt/auth", "container_registry"]),
+        ],
+        hint: &[],
+        reason: "answers with GitLab's /jwt/auth token realm",
+    },
+};
+
+pub static REGISTRATION: Registration = Registration {
+    implementation: Implementation::GitLab,
+    open: |caps, oci, host, config| {
+        Box::pin(async move {
+            Ok(Box::new(GitLab::open(caps, oci, host, config).await?) as Box<dyn Registry>)
+        })
+    },
+};
 
 #[cfg(test)]
 mod tests {

@@ -23,8 +23,11 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
+use super::Registration;
 use crate::error::{Error, Result};
-use crate::implementation::Capabilities;
+use crate::implementation::{
+    Capabilities, Depth, HostPattern, Implementation, NamePrefix, Probe, Sign, Spec,
+};
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
 use crate::registry::host::HostConfig;
@@ -460,6 +463,52 @@ fn basic(user: &str, pass: &Secret) -> Result<HeaderValue> {
     crate::registry::transport::basic_value(user, pass.expose())
         .ok_or_else(|| Error::input("Harbor credentials hold characters not allowed in a header"))
 }
+
+impl Implementation {
+    #[allow(non_upper_case_globals)]
+    pub const Harbor: Implementation = Implementation::of(&SPEC);
+}
+
+static SPEC: Spec = Spec {
+    id: "harbor",
+    title: "Harbor",
+    help: "Harbor",
+    aliases: &[],
+    capabilities: |_, common| Capabilities {
+        depth: Depth { min: 2, max: None },
+        get_counts_as_pull: true,
+        ..common
+    },
+    hosts: &[HostPattern {
+        regex: r"^demo\.goharbor\.io$",
+        what: "Harbor's demo instance",
+        example: "demo.goharbor.io",
+    }],
+    // werf's `harborPatterns`, `^harbor\..*`, in `pkg/docker_registry/harbor.go`: werf users'
+    // `harbor.<domain>` hosts keep working without a probe.
+    unprobed_prefix: Some(NamePrefix {
+        prefix: "harbor.",
+        why: "werf's hint for Harbor",
+    }),
+    probe: Probe {
+        proof: &[Sign::Confirmed {
+            realm_any: &["/service/token", "realm=\"harbor\""],
+            path: "api/v2.0/systeminfo",
+            check: |v| v.get("auth_mode").is_some(),
+        }],
+        hint: &[],
+        reason: "serves Harbor's /api/v2.0/systeminfo",
+    },
+};
+
+pub static REGISTRATION: Registration = Registration {
+    implementation: Implementation::Harbor,
+    open: |caps, oci, host, config| {
+        Box::pin(async move {
+            Ok(Box::new(Harbor::open(caps, oci, host, config).await?) as Box<dyn Registry>)
+        })
+    },
+};
 
 #[cfg(test)]
 mod tests {

@@ -24,8 +24,9 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
+use super::Registration;
 use crate::error::{Error, Result};
-use crate::implementation::Capabilities;
+use crate::implementation::{Capabilities, Depth, HostPattern, Implementation, Probe, Sign, Spec};
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
@@ -422,6 +423,49 @@ fn split(repo: &Repo) -> Result<(&str, &str)> {
         .with_hint("Quay cannot nest repositories: use HOST/NAMESPACE (multirepo) or HOST/NAMESPACE/REPOSITORY (monorepo)")),
     }
 }
+
+impl Implementation {
+    #[allow(non_upper_case_globals)]
+    pub const Quay: Implementation = Implementation::of(&SPEC);
+}
+
+static SPEC: Spec = Spec {
+    id: "quay",
+    title: "Quay",
+    help: "Quay",
+    aliases: &[],
+    capabilities: |_, common| Capabilities {
+        depth: Depth {
+            min: 2,
+            max: Some(2),
+        },
+        ..common
+    },
+    hosts: &[HostPattern {
+        regex: r"^quay\.io$",
+        what: "Quay.io",
+        example: "quay.io",
+    }],
+    unprobed_prefix: None,
+    probe: Probe {
+        proof: &[Sign::Confirmed {
+            realm_any: &["/v2/auth"],
+            path: "api/v1/discovery",
+            check: |v| v.pointer("/info/title").and_then(|t| t.as_str()) == Some("Quay Frontend"),
+        }],
+        hint: &[],
+        reason: "serves Quay's /api/v1/discovery",
+    },
+};
+
+pub static REGISTRATION: Registration = Registration {
+    implementation: Implementation::Quay,
+    open: |caps, oci, host, config| {
+        Box::pin(async move {
+            Ok(Box::new(Quay::open(caps, oci, host, config).await?) as Box<dyn Registry>)
+        })
+    },
+};
 
 #[cfg(test)]
 mod tests {
