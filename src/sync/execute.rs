@@ -81,7 +81,29 @@ pub async fn execute(
             );
         }
     }
-    let doomed: Vec<String> = plan.of(Action::Delete).map(|s| s.tag.clone()).collect();
+    // A fresh HEAD right before deleting: a tag pushed again onto other content since the plan is
+    // no longer the extra tag the plan saw, so it stays (reported as failed, never as deleted).
+    let mut doomed: Vec<String> = Vec::new();
+    for s in plan.of(Action::Delete) {
+        match mirror
+            .registry
+            .oci()
+            .head_manifest(mirror.repo, &s.tag)
+            .await
+        {
+            Ok(Some(d)) if d.digest == s.digest => doomed.push(s.tag.clone()),
+            Ok(Some(d)) => {
+                let why = format!("kept: it moved to {} since the plan", d.digest);
+                results.insert(s.tag.clone(), Err(why));
+            }
+            Ok(None) => {
+                results.insert(s.tag.clone(), Err("kept: it is gone since the plan".into()));
+            }
+            Err(e) => {
+                results.insert(s.tag.clone(), Err(e.to_string()));
+            }
+        }
+    }
     let untagged = mirror
         .registry
         .untag_tags(mirror.repo, &doomed, concurrency)
