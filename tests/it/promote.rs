@@ -171,7 +171,8 @@ fn a_multi_arch_index_with_its_signature_keeps_every_digest_and_moves_nothing_tw
         .json();
     assert!(listed.to_string().contains(&sbom.digest), "{listed}");
 
-    // Again: every tag unchanged, not one blob uploaded.
+    // Again: every tag unchanged, not one blob uploaded, nothing written at all (the referrers
+    // the destination lists already are left alone).
     proxy.clear_requests();
     let second = promote();
     let unchanged: Vec<(String, String, bool)> = expected
@@ -182,6 +183,7 @@ fn a_multi_arch_index_with_its_signature_keeps_every_digest_and_moves_nothing_tw
     assert_eq!(second["transfer"]["blobs_uploaded"], 0, "{second}");
     assert_eq!(second["transfer"]["bytes_uploaded"], 0, "{second}");
     assert_eq!(uploads(&proxy), 0, "{:?}", writes(&proxy));
+    assert!(writes(&proxy).is_empty(), "{:?}", writes(&proxy));
 }
 
 #[test]
