@@ -32,7 +32,7 @@ pub async fn run(settings: &Settings) -> Result<()> {
             cleanup: None,
         },
     )?;
-    publish::outcome(&report)
+    publish::outcome_of(&report, "promotion")
 }
 
 /// The source's digest to copy: `--from`'s digest, or its tag's digest now, which must be

@@ -86,6 +86,11 @@ pub async fn run(settings: &Settings) -> Result<()> {
 
 /// Exit status of a publish: any failed image is exit 1, naming its references.
 pub fn outcome(report: &PublishReport) -> Result<()> {
+    outcome_of(report, "publishing")
+}
+
+/// [`outcome`], the message saying what failed (`publishing`, `promotion`).
+pub fn outcome_of(report: &PublishReport, what: &str) -> Result<()> {
     if report.failed.is_empty() {
         Ok(())
     } else {
@@ -94,7 +99,7 @@ pub fn outcome(report: &PublishReport) -> Result<()> {
             .iter()
             .flat_map(|f| f.references.clone())
             .collect();
-        let message = format!("publishing failed for {}", names.join(", "));
+        let message = format!("{what} failed for {}", names.join(", "));
         if report
             .failed
             .iter()

@@ -32,7 +32,9 @@ pub async fn run(settings: &Settings) -> Result<()> {
     } else {
         None
     };
-    let publish_ok = published.as_ref().map_or(Ok(()), publish::outcome);
+    let publish_ok = published.as_ref().map_or(Ok(()), |r| {
+        publish::outcome_of(r, if promoting { "promotion" } else { "publishing" })
+    });
     let cleaned = match (&publish_ok, wants("cleanup")) {
         (Ok(()), true) => {
             let _stage = crate::log::stage("cleanup", "dockhand: cleanup");

@@ -298,3 +298,52 @@ fn within_one_registry_blobs_are_mounted_and_a_dry_run_writes_nothing() {
         index
     );
 }
+
+/// The destination refuses missing credentials (exit 3, nothing there); `--registry-username`
+/// and `--registry-password` are the destination's, and the source is read anonymously.
+#[test]
+fn refused_credentials_exit_3_and_the_registry_login_is_the_destinations() {
+    let src = RegistryServer::anonymous();
+    let dst = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Htpasswd(vec![("release", "s3cret")]),
+        delete_enabled: true,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let (path, digest) = layout(cwd, "signed off");
+    publish(cwd, &format!("{}/staging", src.host()), &path, "rc1");
+    let from = format!("{}/staging/app@{digest}", src.host());
+    let target = format!("{}/prod", dst.host());
+    let args = [
+        "promote",
+        "--from",
+        &from,
+        "-i",
+        &target,
+        "--tag-custom",
+        "stable",
+    ];
+    let r = dockhand(&args, cwd);
+    r.code(3);
+    assert!(
+        r.stderr
+            .contains(&format!("promotion failed for {target}/app:stable")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("refused the credentials"), "{}", r.stderr);
+    let registry = Reg::new(&dst.url(), Creds::basic("release", "s3cret"));
+    assert!(registry.tags("prod/app").is_empty());
+
+    let mut with_creds = args.to_vec();
+    with_creds.extend([
+        "--registry-username",
+        "release",
+        "--registry-password",
+        "s3cret",
+    ]);
+    let r = ok(dockhand(&with_creds, cwd));
+    assert_eq!(r.stdout.trim(), format!("{target}/app:stable@{digest}"));
+    assert_eq!(registry.head("prod/app", "stable"), Some(digest));
+    assert!(!r.stderr.contains("s3cret"), "{}", r.stderr);
+}
