@@ -23,16 +23,7 @@ pub fn targets(settings: &Settings) -> Result<Vec<ImagesRepo>> {
 
 pub async fn run(settings: &Settings) -> Result<()> {
     let report = promote(settings).await?;
-    publish::print(&report, settings.output);
-    crate::ci::outputs::write(
-        settings.output_files(),
-        &settings.pipeline,
-        crate::ci::outputs::Results {
-            publish: Some(&report),
-            cleanup: None,
-        },
-    )?;
-    publish::outcome_of(&report, "promotion")
+    publish::finish(settings, &report, "promotion")
 }
 
 /// The source's digest to copy: `--from`'s digest, or its tag's digest now, which must be
@@ -89,14 +80,7 @@ pub async fn promote(settings: &Settings) -> Result<PublishReport> {
     let mut implementation = "";
     let mut images = Vec::new();
     let mut failed = Vec::new();
-    let mut transfer = Transfer {
-        blobs_uploaded: 0,
-        bytes_uploaded: 0,
-        blobs_mounted: 0,
-        blobs_present: 0,
-        manifests_put: 0,
-        requests: 0,
-    };
+    let mut transfer = Transfer::default();
     for target in &targets {
         let resolved = detect::resolve_repo(settings, &ctx, target).await?;
         resolved.layout.check_image(name.as_deref())?;

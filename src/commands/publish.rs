@@ -72,16 +72,21 @@ pub(super) struct Destination {
 
 pub async fn run(settings: &Settings) -> Result<()> {
     let report = publish(settings).await?;
-    print(&report, settings.output);
+    finish(settings, &report, "publishing")
+}
+
+/// The report on stdout, the pipeline files, then the exit status (`what` failed names the work).
+pub(super) fn finish(settings: &Settings, report: &PublishReport, what: &str) -> Result<()> {
+    print(report, settings.output);
     crate::ci::outputs::write(
         settings.output_files(),
         &settings.pipeline,
         crate::ci::outputs::Results {
-            publish: Some(&report),
+            publish: Some(report),
             cleanup: None,
         },
     )?;
-    outcome(&report)
+    outcome_of(report, what)
 }
 
 /// Exit status of a publish: any failed image is exit 1, naming its references.

@@ -2,37 +2,17 @@
 //! travel as cosign's `sha256-<hex>.sig` tags and the `sha256-<hex>` fallback index), images
 //! published by `dockhand publish`, digests checked with skopeo, writes counted at a proxy.
 
-use std::path::Path;
-
 use reqwest::Method;
 use serde_json::Value;
 
 use crate::publish::skopeo_digest;
 use crate::support::client::BlockingClient as Reg;
-use crate::support::layouts::{layout, multiarch_layout, oci};
+use crate::support::layouts::{layout, multiarch_layout};
 use crate::support::run::{dockhand, dockhand_env, ok};
 use crate::support::*;
+use crate::sync::publish;
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-
-/// Publishes the layout at `path` as `BASE/app:TAG`, without origin records.
-fn publish(cwd: &Path, base: &str, path: &Path, tag: &str) {
-    let image = format!("app={}", oci(path));
-    ok(dockhand(
-        &[
-            "publish",
-            "-i",
-            base,
-            "--image",
-            &image,
-            "--tag-custom",
-            tag,
-            "--origin-records",
-            "off",
-        ],
-        cwd,
-    ));
-}
 
 /// Requests that write: manifest and blob PUTs, upload POSTs and PATCHes, DELETEs.
 fn writes(proxy: &FaultProxy) -> Vec<String> {
@@ -150,12 +130,7 @@ fn a_multi_arch_index_with_its_signature_keeps_every_digest_and_moves_nothing_tw
         assert_eq!(skopeo_digest(&at(&format!(":{t}"))), index, "{t}");
     }
     let copied = Reg::new(&dst.url(), Creds::Anonymous);
-    let children: Vec<String> = copied.get("prod/app", &index).unwrap().json()["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["digest"].as_str().unwrap().to_string())
-        .collect();
+    let children = copied.children("prod/app", &index);
     assert_eq!(children.len(), 2);
     for c in &children {
         assert_eq!(&skopeo_digest(&at(&format!("@{c}"))), c);
