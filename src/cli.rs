@@ -40,6 +40,9 @@ pub enum Command {
     /// Keep a mirror repository equal to its source for the matching tags: copy what is missing
     /// or changed (digests kept), optionally delete what the source no longer has.
     Sync(SyncArgs),
+    /// Copy one tested image by digest (platforms and referrers included) from a source images
+    /// repo to the images repo, under the tags the tag options compute.
+    Promote(PromoteArgs),
     /// CI entrypoint: settings from the CI environment, then publish, then cleanup.
     Run(RunArgs),
     /// Show the registry implementation, the repository mode and each image's reference, and why.
@@ -378,6 +381,32 @@ pub struct SyncArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub from: FromArgs,
+    #[command(flatten)]
+    pub images: ImageArgs,
+    #[command(flatten)]
+    pub tags: TagArgs,
+    /// Show the references and the transfer plan without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Promotion")]
+pub struct FromArgs {
+    /// The image to promote: REPO/NAME@DIGEST, or REPO/NAME:TAG (then pin it with --from-digest).
+    #[arg(long, value_name = "REF")]
+    pub from: Option<String>,
+    /// The digest that was tested: when --from's tag no longer points at it, nothing is copied.
+    #[arg(long, value_name = "DIGEST")]
+    pub from_digest: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub images: ImageArgs,
@@ -387,6 +416,9 @@ pub struct RunArgs {
     pub copy: CopyArgs,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    // For the `promote` stage (DOCKHAND_STAGES=promote,cleanup); boxed to keep `Command` small.
+    #[command(flatten)]
+    pub from: Box<FromArgs>,
     /// Show what publish and cleanup would do without writing or deleting anything.
     #[arg(long)]
     pub dry_run: bool,

@@ -28,6 +28,7 @@ mod module_graph;
 pub mod naming;
 pub mod options;
 pub mod origin;
+pub mod promote;
 pub mod publish;
 pub mod registry;
 pub mod secret;

@@ -175,6 +175,8 @@ options! {
     dry_run: Bool,
     with_referrers: Bool,
     delete_extra: Bool,
+    from: Scalar,
+    from_digest: Scalar,
     keep_last: Scalar @ Cleanup,
     keep_younger_than: Scalar @ Cleanup,
     keep_tag: Patterns @ Cleanup,

@@ -7,6 +7,7 @@ use crate::detect::Detection;
 use crate::error::Result;
 use crate::implementation::{Capabilities, Implementation};
 use crate::naming::layout::{Layout, Mode};
+use crate::naming::reference::ImagesRepo;
 use crate::registry::probe;
 use crate::settings::{Output, Settings};
 
@@ -18,7 +19,15 @@ pub struct Resolved {
 
 /// Detects the implementation and resolves the layout; checks every image fits it.
 pub async fn resolve(settings: &Settings, ctx: &Context) -> Result<Resolved> {
-    let repo = settings.require_images_repo()?;
+    resolve_repo(settings, ctx, settings.require_images_repo()?).await
+}
+
+/// As [`resolve`], for the images repo `repo` (one of several targets).
+pub async fn resolve_repo(
+    settings: &Settings,
+    ctx: &Context,
+    repo: &ImagesRepo,
+) -> Result<Resolved> {
     // Bad input is exit 2 only if nothing was sent, so everything that can be checked is checked
     // before the probe: with the implementation known offline (explicit, CI, host pattern), the
     // real rules; otherwise the generic registry's, the most permissive ones. Every reference

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod context;
 pub mod detect;
 pub mod host;
+pub mod promote;
 pub mod publish;
 pub mod run;
 pub mod sync;
@@ -70,7 +71,11 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     set_color(settings.color, &env, vendor);
     let writes = matches!(
         cli.command,
-        Command::Publish(_) | Command::Cleanup(_) | Command::Sync(_) | Command::Run(_)
+        Command::Publish(_)
+            | Command::Promote(_)
+            | Command::Cleanup(_)
+            | Command::Sync(_)
+            | Command::Run(_)
     );
     if writes
         && settings.on_fork_pr == OnForkPr::Skip
@@ -88,6 +93,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
         match cli.command {
             Command::Detect(_) => detect::run(&settings).await,
             Command::Publish(_) => publish::run(&settings).await,
+            Command::Promote(_) => promote::run(&settings).await,
             Command::Cleanup(_) => cleanup::run(&settings).await,
             Command::Sync(args) => sync::run(&settings, &args.source, &args.destination).await,
             Command::Run(_) => run::run(&settings).await,

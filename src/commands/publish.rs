@@ -32,8 +32,13 @@ fn check_input(settings: &Settings) -> Result<()> {
         };
         SourceSpec::parse(source).map_err(|e| e.context(format!("image {name:?}")))?;
     }
+    require_tags(settings, "publish")
+}
+
+/// At least one tag option: publish and promote write tags, nothing else.
+pub(super) fn require_tags(settings: &Settings, verb: &str) -> Result<()> {
     if settings.tags.is_empty() && settings.tags_from.is_empty() && !settings.tag_by_digest {
-        return Err(Error::input("no tag to publish under").with_hint(
+        return Err(Error::input(format!("no tag to {verb} under")).with_hint(
             "pass --tag-custom TAG, --tag-git-branch BRANCH, --tag-git-tag TAG, --tag-git-commit SHA, --tags-from TEXT or --tag-by-digest",
         ));
     }
@@ -56,22 +61,41 @@ struct Job {
     origins: Vec<Origin>,
 }
 
+/// Where one image goes in one images repo: the repository, the tags the tag options compute,
+/// the full references, and one origin record per tag. Publish and promote share it.
+pub(super) struct Destination {
+    pub repo: Repo,
+    pub tags: Vec<String>,
+    pub references: Vec<String>,
+    pub origins: Vec<Origin>,
+}
+
 pub async fn run(settings: &Settings) -> Result<()> {
     let report = publish(settings).await?;
-    print(&report, settings.output);
+    finish(settings, &report, "publishing")
+}
+
+/// The report on stdout, the pipeline files, then the exit status (`what` failed names the work).
+pub(super) fn finish(settings: &Settings, report: &PublishReport, what: &str) -> Result<()> {
+    print(report, settings.output);
     crate::ci::outputs::write(
         settings.output_files(),
         &settings.pipeline,
         crate::ci::outputs::Results {
-            publish: Some(&report),
+            publish: Some(report),
             cleanup: None,
         },
     )?;
-    outcome(&report)
+    outcome_of(report, what)
 }
 
 /// Exit status of a publish: any failed image is exit 1, naming its references.
 pub fn outcome(report: &PublishReport) -> Result<()> {
+    outcome_of(report, "publishing")
+}
+
+/// [`outcome`], the message saying what failed (`publishing`, `promotion`).
+pub fn outcome_of(report: &PublishReport, what: &str) -> Result<()> {
     if report.failed.is_empty() {
         Ok(())
     } else {
@@ -80,7 +104,7 @@ pub fn outcome(report: &PublishReport) -> Result<()> {
             .iter()
             .flat_map(|f| f.references.clone())
             .collect();
-        let message = format!("publishing failed for {}", names.join(", "));
+        let message = format!("{what} failed for {}", names.join(", "));
         if report
             .failed
             .iter()
@@ -118,37 +142,11 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
     for (spec, source) in sources {
         jobs.push(job(spec, source, layout, settings, &mut bound)?);
     }
-    // A `--tags-from` reference must name a repository this run publishes to.
-    if let Some((e, _)) = settings.tags_from.iter().zip(&bound).find(|(_, b)| !**b) {
-        let targets: Vec<String> = jobs
-            .iter()
-            .filter_map(|j| j.references.first())
-            .map(|r| {
-                r.rsplit_once(':')
-                    .map_or(r.as_str(), |(repo, _)| repo)
-                    .to_string()
-            })
-            .collect();
-        return Err(Error::input(format!(
-            "--tags-from: {:?} names a repository this run does not publish to",
-            e.text
-        ))
-        .with_hint(format!(
-            "give bare tags, or references to {}",
-            targets.join(", ")
-        )));
-    }
+    let firsts: Vec<&String> = jobs.iter().filter_map(|j| j.references.first()).collect();
+    check_tags_from_bound(settings, &bound, &firsts)?;
     let caps = layout_caps(&resolved);
-    match crate::origin::decide(settings.origin_records, &caps) {
-        crate::origin::Decision::Attach => {}
-        crate::origin::Decision::Off => {
-            crate::log::verbose("origin records off (--origin-records off)");
-            jobs.iter_mut().for_each(|j| j.origins.clear());
-        }
-        crate::origin::Decision::AutoOff(why) => {
-            crate::log::notice(&why);
-            jobs.iter_mut().for_each(|j| j.origins.clear());
-        }
+    if !attach_origins(settings, &caps) {
+        jobs.iter_mut().for_each(|j| j.origins.clear());
     }
     let registry = crate::registry::open(
         caps,
@@ -207,7 +205,13 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
     for (job, result) in jobs.iter().zip(results) {
         match result {
             Ok(t) => {
-                log_transfer(job, &t, settings.dry_run);
+                log_transfer(
+                    &job.tags,
+                    &job.references,
+                    &job.source.root.digest,
+                    &t,
+                    settings.dry_run,
+                );
                 if settings.with_referrers && !settings.dry_run {
                     match engine.copy_referrers(&job.source, &job.repo).await {
                         Ok(0) => {}
@@ -266,6 +270,53 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
     })
 }
 
+/// A `--tags-from` reference must name a repository this run writes to (`bound`: which did;
+/// `firsts`: one reference of each image, to name the repositories in the hint).
+pub(super) fn check_tags_from_bound(
+    settings: &Settings,
+    bound: &[bool],
+    firsts: &[&String],
+) -> Result<()> {
+    if let Some((e, _)) = settings.tags_from.iter().zip(bound).find(|(_, b)| !**b) {
+        let targets: Vec<String> = firsts
+            .iter()
+            .map(|r| {
+                r.rsplit_once(':')
+                    .map_or(r.as_str(), |(repo, _)| repo)
+                    .to_string()
+            })
+            .collect();
+        return Err(Error::input(format!(
+            "--tags-from: {:?} names a repository this run does not publish to",
+            e.text
+        ))
+        .with_hint(format!(
+            "give bare tags, or references to {}",
+            targets.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Whether origin records go with the tags on a registry of `caps` (`--origin-records`); says
+/// why not when that was decided for the user.
+pub(super) fn attach_origins(
+    settings: &Settings,
+    caps: &crate::implementation::Capabilities,
+) -> bool {
+    match crate::origin::decide(settings.origin_records, caps) {
+        crate::origin::Decision::Attach => true,
+        crate::origin::Decision::Off => {
+            crate::log::verbose("origin records off (--origin-records off)");
+            false
+        }
+        crate::origin::Decision::AutoOff(why) => {
+            crate::log::notice(&why);
+            false
+        }
+    }
+}
+
 fn layout_caps(r: &detect::Resolved) -> crate::implementation::Capabilities {
     crate::implementation::Capabilities::of(r.detection.implementation, &r.layout.repo.host)
 }
@@ -277,7 +328,32 @@ fn job(
     settings: &Settings,
     bound: &mut [bool],
 ) -> Result<Job> {
-    let name = spec.name.as_deref();
+    let d = destination(
+        spec.name.as_deref(),
+        &source.root.digest,
+        layout,
+        settings,
+        bound,
+    )?;
+    Ok(Job {
+        spec: spec.clone(),
+        source,
+        repo: d.repo,
+        tags: d.tags,
+        references: d.references,
+        origins: d.origins,
+    })
+}
+
+/// The destination of image `name` (root digest `digest`) in `layout`: the tag options'
+/// tags, `--tags-from` references that name its repository (marked in `bound`), the digest tag.
+pub(super) fn destination(
+    name: Option<&str>,
+    digest: &str,
+    layout: &Layout,
+    settings: &Settings,
+    bound: &mut [bool],
+) -> Result<Destination> {
     let mut tags: Vec<TagSpec> = settings.tags.clone();
     // `--tags-from` references whose repository is this image's.
     let repository = layout.target(name, "latest")?.repository;
@@ -294,7 +370,7 @@ fn job(
         }
     }
     if settings.tag_by_digest {
-        let t = digest_tag(&source.root.digest);
+        let t = digest_tag(digest);
         if !tags.iter().any(|s| s.tag == t) {
             tags.push(TagSpec {
                 tag: t.clone(),
@@ -308,9 +384,7 @@ fn job(
         .iter()
         .find(|t| t.strategy == TagStrategy::GitCommit)
         .map(|t| t.source_value.clone());
-    let mut job = Job {
-        spec: spec.clone(),
-        source,
+    let mut d = Destination {
         repo: Repo::new("", ""),
         tags: Vec::new(),
         references: Vec::new(),
@@ -319,14 +393,14 @@ fn job(
     let mut repository = String::new();
     for t in &tags {
         let target = layout.target(name, &t.tag)?;
-        job.references.push(target.to_string());
+        d.references.push(target.to_string());
         repository = target.repository.clone();
         let git_ref = match t.strategy {
             TagStrategy::GitBranch => Some(format!("refs/heads/{}", t.source_value)),
             TagStrategy::GitTag => Some(format!("refs/tags/{}", t.source_value)),
             _ => None,
         };
-        job.origins.push(Origin {
+        d.origins.push(Origin {
             image: name.map(str::to_string),
             tag: target.tag.clone(),
             strategy: t.strategy,
@@ -334,14 +408,21 @@ fn job(
             commit: commit.clone(),
             pushed: Some(pushed),
         });
-        job.tags.push(target.tag);
+        d.tags.push(target.tag);
     }
     let (host, path) = repository.split_once('/').unwrap_or((&repository, ""));
-    job.repo = Repo::new(crate::implementation::registry_api_host(host), path);
-    Ok(job)
+    d.repo = Repo::new(crate::implementation::registry_api_host(host), path);
+    Ok(d)
 }
 
-fn log_transfer(job: &Job, t: &ImageTransfer, dry_run: bool) {
+/// One line per reference: pushed (with what moved), unchanged, or what a dry run would do.
+pub(super) fn log_transfer(
+    tags: &[String],
+    references: &[String],
+    digest: &str,
+    t: &ImageTransfer,
+    dry_run: bool,
+) {
     let moved = if dry_run {
         format!(
             "would upload {} blob(s), {}; {} present",
@@ -358,7 +439,7 @@ fn log_transfer(job: &Job, t: &ImageTransfer, dry_run: bool) {
             t.present
         )
     };
-    for (tag, reference) in job.tags.iter().zip(&job.references) {
+    for (tag, reference) in tags.iter().zip(references) {
         let state = if t.unchanged_tags.contains(tag) {
             "unchanged"
         } else if dry_run {
@@ -371,10 +452,7 @@ fn log_transfer(job: &Job, t: &ImageTransfer, dry_run: bool) {
         } else {
             format!(" ({moved})")
         };
-        crate::log::info(&format!(
-            "{state:<10} {reference}@{}{detail}",
-            job.source.root.digest
-        ));
+        crate::log::info(&format!("{state:<10} {reference}@{digest}{detail}"));
     }
 }
 

@@ -203,10 +203,21 @@ impl Engine {
         let skip = [origin::ARTIFACT_TYPE, crate::registry::untag::ARTIFACT_TYPE];
         let mut copied = 0;
         for subject in &subjects {
+            // What the destination lists already is there, manifest and listing: a copy repeated
+            // (a second promotion, a sync run again) writes nothing.
+            let listed: HashSet<String> = self
+                .oci
+                .referrers(repo, subject)
+                .await?
+                .descriptors
+                .into_iter()
+                .map(|d| d.digest)
+                .collect();
             for d in source.referrers(&from, subject).await?.descriptors {
                 if d.artifact_type
                     .as_deref()
                     .is_some_and(|t| skip.contains(&t))
+                    || listed.contains(&d.digest)
                 {
                     continue;
                 }
@@ -224,6 +235,14 @@ impl Engine {
                 .filter(|t| t.starts_with(&format!("sha256-{hex}.")))
             {
                 let r = self.referrer_source(&source, &from, tag, src).await?;
+                if self
+                    .oci
+                    .head_manifest(repo, tag)
+                    .await?
+                    .is_some_and(|d| d.digest == r.root.digest)
+                {
+                    continue;
+                }
                 self.ensure_content(&r, repo, &mut ImageTransfer::default())
                     .await?;
                 self.oci.put_manifest(repo, tag, &r.root).await?;

@@ -13,7 +13,7 @@ pub struct Published {
     pub pushed: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct Transfer {
     pub blobs_uploaded: u64,
     pub bytes_uploaded: u64,

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::implementation::Implementation;
 use crate::log::ColorChoice;
 use crate::naming::layout::ModeChoice;
-use crate::naming::reference::ImagesRepo;
+use crate::naming::reference::{Digest, ImagesRepo, Reference};
 use crate::naming::semver::{self, Latest};
 use crate::naming::slug::slug_tag;
 use crate::naming::tag::{validate_image_name, validate_tag};
@@ -183,6 +183,13 @@ pub struct Settings {
     pub with_referrers: bool,
     /// `sync --delete-extra`: delete the mirror's matching tags the source no longer has.
     pub delete_extra: bool,
+    /// `promote --from`: the image to promote (a tag or a digest, checked here).
+    pub from: Option<Reference>,
+    /// `promote --from-digest`: the digest that was tested.
+    pub from_digest: Option<Digest>,
+    /// The image names given by `--image`/`DOCKHAND_IMAGE` (not the config file's): promote's
+    /// choice among the configured images.
+    pub image_flags: Vec<Option<String>>,
     pub policy: Policy,
     pub vendor: VendorSettings,
     pub forge: Forge,
@@ -391,6 +398,14 @@ impl Settings {
             google_json_key: r.text("google_json_key").map(|(t, _)| PathBuf::from(t)),
         };
         let (tags, tags_from, tag_latest) = tags(&r, ci_commit)?;
+        let (from, from_digest) = promotion(&r)?;
+        let mut image_flags: Vec<Option<String>> = Vec::new();
+        for (item, _) in r.list("image") {
+            let name = image_flag_name(&item).map(str::to_string);
+            if !image_flags.contains(&name) {
+                image_flags.push(name);
+            }
+        }
         let policy = policy(&r)?;
         let stages = match r.text("stages") {
             Some((s, o)) => {
@@ -399,11 +414,23 @@ impl Settings {
                     .map(|x| x.trim().to_ascii_lowercase())
                     .filter(|x| !x.is_empty())
                     .collect();
-                if let Some(bad) = list.iter().find(|x| *x != "publish" && *x != "cleanup") {
+                if let Some(bad) = list
+                    .iter()
+                    .find(|x| !["publish", "promote", "cleanup"].contains(&x.as_str()))
+                {
                     return Err(at(
                         o,
-                        Error::input(format!("unknown stage {bad:?}"))
-                            .with_hint("use publish, cleanup or publish,cleanup"),
+                        Error::input(format!("unknown stage {bad:?}")).with_hint(
+                            "use publish, promote, cleanup, publish,cleanup or promote,cleanup",
+                        ),
+                    ));
+                }
+                // Promote takes publish's place in a run: both would write the same tags.
+                if list.iter().any(|x| x == "publish") && list.iter().any(|x| x == "promote") {
+                    return Err(at(
+                        o,
+                        Error::input("stages publish and promote exclude each other")
+                            .with_hint("a build pipeline runs publish,cleanup; a release pipeline promote,cleanup"),
                     ));
                 }
                 list
@@ -450,6 +477,9 @@ impl Settings {
             dry_run: r.flag("dry_run")?,
             with_referrers: r.flag("with_referrers")?,
             delete_extra: r.flag("delete_extra")?,
+            from,
+            from_digest,
+            image_flags,
             forge,
             policy,
             vendor,
@@ -560,6 +590,67 @@ fn images(r: &Reader, config: Option<&Config>) -> Result<Vec<ImageSpec>> {
         }
     }
     Ok(out)
+}
+
+/// The name part of an `--image NAME[=SOURCE]` value (`~` and empty: the unnamed image).
+fn image_flag_name(item: &str) -> Option<&str> {
+    match item.split_once('=').map_or(item, |(n, _)| n).trim() {
+        "" | "~" => None,
+        n => Some(n),
+    }
+}
+
+/// `--from` and `--from-digest`, checked before anything is sent: a reference with a tag or a
+/// digest, a well-formed digest, and no two different digests.
+fn promotion(r: &Reader) -> Result<(Option<Reference>, Option<Digest>)> {
+    let from = match r.text("from") {
+        Some((text, o)) => {
+            let reference = Reference::parse(&text).map_err(|e| {
+                at(
+                    o,
+                    Error::input(format!("{text:?} is not an image reference: {e}"))
+                        .with_source(e)
+                        .with_hint("give REPO/NAME@sha256:<hex> or REPO/NAME:TAG"),
+                )
+            })?;
+            if reference.tag.is_none() && reference.digest.is_none() {
+                return Err(at(
+                    o,
+                    Error::input(format!("{text:?} names neither a tag nor a digest"))
+                        .with_hint("give REPO/NAME@sha256:<hex> (what was tested), or REPO/NAME:TAG with --from-digest"),
+                ));
+            }
+            Some((reference, o))
+        }
+        None => None,
+    };
+    let from_digest = match r.text("from_digest") {
+        Some((text, o)) => Some((
+            Digest::parse(&text).map_err(|e| {
+                at(
+                    o,
+                    Error::input(format!("{text:?} is not a digest: {e}"))
+                        .with_source(e)
+                        .with_hint("give it as sha256:<64 lowercase hex digits>"),
+                )
+            })?,
+            o,
+        )),
+        None => None,
+    };
+    if let (Some((reference, _)), Some((pinned, o))) = (&from, &from_digest)
+        && let Some(d) = &reference.digest
+        && d != pinned
+    {
+        return Err(at(
+            o,
+            Error::input(format!(
+                "{pinned} differs from the digest --from names ({d})"
+            ))
+            .with_hint("give the digest once: in --from (REPO/NAME@DIGEST) or in --from-digest"),
+        ));
+    }
+    Ok((from.map(|(f, _)| f), from_digest.map(|(d, _)| d)))
 }
 
 /// The tag list: custom tags as given; git values slugged, with `--tag-prefix`/`--tag-suffix`,
@@ -1110,6 +1201,40 @@ mod tests {
         assert!(e.message.starts_with("INPUT_GRACE"), "{e}");
         let e = build(&[("registry_username", "u")], &[]).unwrap_err();
         assert!(e.message.contains("without a password"), "{e}");
+    }
+
+    #[test]
+    fn promotion_inputs_are_checked_before_anything_is_sent() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let s = build(
+            &[("from", "stage.example/team/app:rc1"), ("from_digest", &a)],
+            &[("DOCKHAND_IMAGE", "api")],
+        )
+        .unwrap();
+        assert_eq!(s.from.unwrap().tag.as_deref(), Some("rc1"));
+        assert_eq!(s.from_digest.unwrap().to_string(), a);
+        assert_eq!(s.image_flags, vec![Some("api".to_string())]);
+        let e = build(&[("from_digest", "sha256:abc")], &[]).unwrap_err();
+        assert_eq!(e.kind, Kind::Input);
+        assert!(
+            e.message
+                .starts_with("--from-digest: \"sha256:abc\" is not a digest"),
+            "{e}"
+        );
+        let e = build(&[], &[("DOCKHAND_FROM", "stage.example/app")]).unwrap_err();
+        assert!(e.message.starts_with("DOCKHAND_FROM:"), "{e}");
+        assert!(e.message.contains("neither a tag nor a digest"), "{e}");
+        let from = format!("stage.example/app@{a}");
+        let e = build(&[("from", &from), ("from_digest", &b)], &[]).unwrap_err();
+        assert!(
+            e.message.contains("differs from the digest --from names"),
+            "{e}"
+        );
+        let s = build(&[], &[("DOCKHAND_STAGES", "promote,cleanup")]).unwrap();
+        assert_eq!(s.stages, vec!["promote", "cleanup"]);
+        let e = build(&[], &[("DOCKHAND_STAGES", "publish,promote")]).unwrap_err();
+        assert!(e.message.contains("exclude each other"), "{e}");
     }
 
     #[test]

@@ -527,12 +527,7 @@ fn multi_arch_children_and_signatures() {
         let r = format!("ma/{name}");
         let tag = slug_tag(branch);
         assert_eq!(client.head(&r, &tag), Some(index.clone()));
-        let children: Vec<String> = client.get(&r, &index).unwrap().json()["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["digest"].as_str().unwrap().to_string())
-            .collect();
+        let children = client.children(&r, &index);
         assert_eq!(children.len(), 2);
         for c in &children {
             assert_eq!(client.head(&r, c).as_deref(), Some(c.as_str()));

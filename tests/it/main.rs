@@ -16,6 +16,7 @@ mod forge_gitlab;
 mod harness;
 mod kube_in_use;
 mod packaging;
+mod promote;
 mod proptests;
 mod publish;
 mod registries;

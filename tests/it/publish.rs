@@ -12,7 +12,7 @@ use reqwest::Method;
 use support::*;
 
 /// The digest skopeo sees for a reference (an independent client).
-fn skopeo_digest(reference: &str) -> String {
+pub(crate) fn skopeo_digest(reference: &str) -> String {
     let out = Command::new("skopeo")
         .args([
             "inspect",

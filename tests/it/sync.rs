@@ -10,8 +10,9 @@ use crate::support::layouts::{layout, multiarch_layout, oci};
 use crate::support::run::{dockhand, ok};
 use crate::support::*;
 
-/// Publishes the layout at `path` as `BASE/app:TAG`, without an origin record (no extra tags).
-fn publish(cwd: &Path, base: &str, path: &Path, tag: &str) {
+/// Publishes the layout at `path` as `BASE/app:TAG`, without an origin record (no extra tags);
+/// promote's tests seed their sources with it too.
+pub(crate) fn publish(cwd: &Path, base: &str, path: &Path, tag: &str) {
     let image = format!("app={}", oci(path));
     ok(dockhand(
         &[

@@ -671,6 +671,16 @@ impl BlockingClient {
             .digest
     }
 
+    /// The digests an index lists (its platform manifests), in order.
+    pub fn children(&self, repo: &str, index: &str) -> Vec<String> {
+        self.get(repo, index).expect("index").json()["manifests"]
+            .as_array()
+            .expect("an index")
+            .iter()
+            .map(|c| c["digest"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn blob_exists(&self, repo: &str, digest: &str) -> bool {
         self.rt.block_on(self.client.blob_exists(repo, digest))
     }
