@@ -12,13 +12,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use super::guard::{self, Recheck, View};
 use super::model::{Method, Plan, TagPlan};
 use crate::error::Result;
-use crate::registry::Registry;
 use crate::registry::distribution::{Deleted, Repo};
 use crate::registry::untag::Untagged;
+use crate::registry::{Registry, Step};
 
 /// What became of each planned deletion: `Ok` or the error text.
 #[derive(Debug, Default)]
@@ -59,6 +60,8 @@ pub struct Failed {
     pub denied: bool,
     /// Kept by dockhand itself (the repository changed since the plan), not by the registry.
     pub own: bool,
+    /// Left for the next run by a budget (`--max-deletions`, the deadline): no failure.
+    pub deferred: bool,
 }
 
 impl Failed {
@@ -69,6 +72,7 @@ impl Failed {
             kept: false,
             denied: false,
             own: false,
+            deferred: false,
         }
     }
     fn kept(reason: impl Into<String>) -> Failed {
@@ -78,6 +82,14 @@ impl Failed {
             kept: true,
             denied: false,
             own: false,
+            deferred: false,
+        }
+    }
+    /// Left for the next run.
+    fn deferred() -> Failed {
+        Failed {
+            deferred: true,
+            ..Failed::new("deferred to the next run: this run's deletion budget is spent")
         }
     }
     /// Kept because the repository changed since the plan was made.
@@ -97,6 +109,7 @@ impl From<crate::error::Error> for Failed {
             kept: false,
             denied: e.kind == crate::error::Kind::Auth,
             own: false,
+            deferred: false,
         }
     }
 }
@@ -116,6 +129,7 @@ fn done(d: Result<Deleted>) -> Outcome {
             kept: false,
             denied: false,
             own: false,
+            deferred: false,
         }),
         Err(e) => Err(e.into()),
     }
@@ -131,6 +145,7 @@ fn consequence(
     message: &str,
 ) -> Failed {
     match digests.get(key).or_else(|| manifests.get(key)) {
+        Some(Err(f)) if f.deferred => Failed::deferred(),
         Some(Err(f)) if f.kept => Failed::kept(format!("{message}: {}", f.message)),
         Some(Err(f)) => Failed {
             message: message.into(),
@@ -138,6 +153,7 @@ fn consequence(
             kept: false,
             denied: f.denied,
             own: false,
+            deferred: false,
         },
         _ => Failed::new(message),
     }
@@ -164,6 +180,175 @@ pub async fn execute(
     execute_counted(registry, plan, repos, inventory, concurrency, &settled).await
 }
 
+/// What this run leaves for the next one (`--max-deletions`, the deadline): reported as
+/// deferred, not failed; the next run plans them again, so nothing is stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deferred {
+    /// (repository label, digest) of whole-digest deletions.
+    pub digests: BTreeSet<(String, String)>,
+    /// (repository label, tag) of single-tag removals and repairs.
+    pub tags: BTreeSet<(String, String)>,
+}
+
+impl Deferred {
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty() && self.tags.is_empty()
+    }
+}
+
+/// (repository label, digest) → push time, as the inventory saw it.
+pub type Pushed = HashMap<(String, String), SystemTime>;
+
+/// Orders the whole-digest deletions oldest first by push time (unknown times last, as if
+/// newest), so that a run cut short has deleted the oldest.
+pub fn oldest_first(plan: &mut Plan, pushed: &Pushed) {
+    plan.digests
+        .sort_by_key(|k| (pushed.get(k).is_none(), pushed.get(k).copied()));
+}
+
+/// Units of deletion (a whole digest, a single tag, a repair) oldest first.
+fn units(plan: &Plan, pushed: &Pushed) -> Vec<(Option<SystemTime>, bool, (String, String))> {
+    let mut units: Vec<_> = plan
+        .digests
+        .iter()
+        .map(|k| (pushed.get(k).copied(), true, k.clone()))
+        .collect();
+    for t in plan
+        .deletions()
+        .filter(|t| matches!(t.method, Some(Method::Untag | Method::Repair)))
+    {
+        let at = pushed
+            .get(&(t.repository.clone(), t.digest.clone()))
+            .copied();
+        units.push((at, false, (t.repository.clone(), t.tag.clone())));
+    }
+    units.sort_by_key(|(at, _, _)| (at.is_none(), *at));
+    units
+}
+
+/// Keeps the `max` oldest deletions for this run and defers the rest (what hangs off a
+/// deferred image is deferred with it).
+pub fn defer(plan: &Plan, pushed: &Pushed, max: usize) -> Deferred {
+    let mut deferred = Deferred::default();
+    for (_, whole, key) in units(plan, pushed).into_iter().skip(max) {
+        if whole {
+            deferred.digests.insert(key);
+        } else {
+            deferred.tags.insert(key);
+        }
+    }
+    deferred
+}
+
+/// Units of deletion in the plan (whole digests, single tags, repairs).
+pub fn unit_count(plan: &Plan) -> usize {
+    plan.digests.len()
+        + plan
+            .deletions()
+            .filter(|t| matches!(t.method, Some(Method::Untag | Method::Repair)))
+            .count()
+}
+
+/// The steps `execute` takes for `plan` with `deferred` left out, as a vendor API's pace sees
+/// them: per repository a look, then chunks of digest deletions each after a look, the single
+/// tags, the final look; then dependents and attached tags. `sizes` holds each label's (tags,
+/// manifests) from the inventory; the looks are taken as vendor listings (the registries that
+/// pace their API list through it).
+pub fn steps(
+    plan: &Plan,
+    sizes: &HashMap<String, (usize, usize)>,
+    batch_delete: Option<usize>,
+    concurrency: usize,
+    deferred: &Deferred,
+) -> Vec<Step> {
+    let mut out = Vec::new();
+    let labels: BTreeSet<&String> = plan.deletions().map(|t| &t.repository).collect();
+    let mut finals = Vec::new();
+    for label in labels {
+        let (tags, mut manifests) = sizes.get(label.as_str()).copied().unwrap_or_default();
+        let digests = plan
+            .digests
+            .iter()
+            .filter(|k| &k.0 == label && !deferred.digests.contains(*k))
+            .count();
+        let untags = plan
+            .deletions()
+            .filter(|t| {
+                &t.repository == label && matches!(t.method, Some(Method::Untag | Method::Repair))
+            })
+            .filter(|t| {
+                !deferred
+                    .tags
+                    .contains(&(t.repository.clone(), t.tag.clone()))
+            })
+            .count();
+        if digests + untags == 0 {
+            continue;
+        }
+        let chunk = chunk_size(batch_delete, concurrency, true, tags);
+        out.push(Step::List { manifests });
+        let mut left = digests;
+        let mut first = true;
+        while left > 0 {
+            if !first {
+                out.push(Step::List { manifests });
+            }
+            first = false;
+            let part = left.min(chunk);
+            out.push(Step::Delete { count: part });
+            left -= part;
+            manifests = manifests.saturating_sub(part);
+        }
+        if untags > 0 {
+            out.push(Step::Untag { count: untags });
+        }
+        finals.push(Step::List { manifests });
+    }
+    let gone_with = |parent: &(String, String)| !deferred.digests.contains(parent);
+    let dependents = plan
+        .dependents
+        .iter()
+        .filter(|d| gone_with(&(d.repository.clone(), d.parent.clone())))
+        .count();
+    let attached = plan
+        .deletions()
+        .filter(|t| t.method == Some(Method::WithSubject))
+        .filter(|t| {
+            let subject = super::plan::attached_subject(&t.tag).unwrap_or_default();
+            gone_with(&(t.repository.clone(), subject))
+        })
+        .count();
+    if dependents + attached > 0 {
+        out.push(Step::Delete {
+            count: dependents + attached,
+        });
+    }
+    out.extend(finals);
+    out
+}
+
+/// Digest deletions between two looks (see `CHUNK_PER_SLOT`).
+fn chunk_size(
+    batch_delete: Option<usize>,
+    concurrency: usize,
+    vendor: bool,
+    listed: usize,
+) -> usize {
+    let mut chunk = match batch_delete {
+        Some(b) => b * (concurrency.max(1) * CHUNK_PER_SLOT / b).max(1),
+        None => concurrency.max(1) * CHUNK_PER_SLOT,
+    };
+    if vendor {
+        // A vendor listing costs a page per ~100 tags: bigger chunks in big repositories,
+        // so the looks stay near one listing page per 80 deletions (API rate budgets).
+        chunk = chunk.max(listed / CHUNK_PER_SLOT);
+        if let Some(b) = batch_delete {
+            chunk = chunk.div_ceil(b) * b;
+        }
+    }
+    chunk
+}
+
 /// [`execute`], adding to `settled` each planned tag deletion as it is decided (done, failed
 /// or kept), for a progress bar of the deletions done of those planned.
 pub async fn execute_counted(
@@ -173,6 +358,29 @@ pub async fn execute_counted(
     inventory: &HashMap<String, BTreeMap<String, String>>,
     concurrency: usize,
     settled: &AtomicU64,
+) -> Results {
+    let none = Deferred::default();
+    execute_deferring(
+        registry,
+        plan,
+        repos,
+        inventory,
+        concurrency,
+        settled,
+        &none,
+    )
+    .await
+}
+
+/// [`execute_counted`], leaving out the `deferred` deletions (reported as deferred).
+pub async fn execute_deferring(
+    registry: &dyn Registry,
+    plan: &Plan,
+    repos: &HashMap<String, Repo>,
+    inventory: &HashMap<String, BTreeMap<String, String>>,
+    concurrency: usize,
+    settled: &AtomicU64,
+    deferred: &Deferred,
 ) -> Results {
     let add = |n: usize| {
         settled.fetch_add(n as u64, Ordering::Relaxed);
@@ -203,6 +411,38 @@ pub async fn execute_counted(
                 .entry(t.digest.as_str())
                 .or_default()
                 .insert(t.tag.clone());
+        }
+        // Left for the next run: recorded, and what hangs off them follows in step 4.
+        for d in plan
+            .digests
+            .iter()
+            .filter(|k| &k.0 == label && deferred.digests.contains(*k))
+        {
+            digest_ok.insert(d.clone(), Err(Failed::deferred()));
+        }
+        let is_deferred = |t: &TagPlan| match t.method {
+            Some(Method::DeleteDigest) => deferred
+                .digests
+                .contains(&(label.clone(), t.digest.clone())),
+            Some(Method::Untag | Method::Repair) => {
+                deferred.tags.contains(&(label.clone(), t.tag.clone()))
+            }
+            _ => false,
+        };
+        let (later, deletions): (Vec<&TagPlan>, Vec<&TagPlan>) =
+            deletions.into_iter().partition(|t| is_deferred(t));
+        for t in &later {
+            results
+                .tags
+                .insert((label.clone(), t.tag.clone()), Err(Failed::deferred()));
+        }
+        add(later.len());
+        if !later.is_empty()
+            && !deletions
+                .iter()
+                .any(|t| t.method != Some(Method::WithSubject))
+        {
+            continue;
         }
         let known = inventory.get(label.as_str()).unwrap_or(&empty);
         let mut view = match guard::look(
@@ -239,22 +479,16 @@ pub async fn execute_counted(
         let digests: Vec<String> = plan
             .digests
             .iter()
-            .filter(|(l, _)| l == label)
+            .filter(|k| &k.0 == label && !deferred.digests.contains(*k))
             .map(|(_, d)| d.clone())
             .collect();
         // A batch API (ECR: 100 ids a call) gets whole batches.
-        let mut chunk = match registry.capabilities().batch_delete {
-            Some(b) => b * (concurrency.max(1) * CHUNK_PER_SLOT / b).max(1),
-            None => concurrency.max(1) * CHUNK_PER_SLOT,
-        };
-        if view.vendor {
-            // A vendor listing costs a page per ~100 tags: bigger chunks in big repositories,
-            // so the looks stay near one listing page per 80 deletions (API rate budgets).
-            chunk = chunk.max(view.listed.len() / CHUNK_PER_SLOT);
-            if let Some(b) = registry.capabilities().batch_delete {
-                chunk = chunk.div_ceil(b) * b;
-            }
-        }
+        let chunk = chunk_size(
+            registry.capabilities().batch_delete,
+            concurrency,
+            view.vendor,
+            view.listed.len(),
+        );
         // HEADs that may be spent on looking at the kept tags again (a kept tag moved onto a
         // planned digest): one per REHEAD_PER deletions, so the looks stay a small fraction of
         // the requests. Tags new since the last look are always looked at.
@@ -490,7 +724,7 @@ async fn confirm(
         // have removed the tag after all, or left it dangling.
         let (succeeded, failed) = match results.tags.get(&key) {
             Some(Ok(())) => (true, false),
-            Some(Err(f)) => (false, !f.kept && !f.refused && !f.denied),
+            Some(Err(f)) => (false, !f.kept && !f.refused && !f.denied && !f.deferred),
             None => (false, false),
         };
         if !succeeded && !failed {
