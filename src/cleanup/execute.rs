@@ -832,3 +832,123 @@ async fn confirm(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::cleanup::model::{Action, Dependent, DependentKind};
+
+    const REPO: &str = "ghcr.io/acme/app";
+    /// The newest image, with an attached signature tag (so a real digest).
+    const D5: &str = "sha256:5555555555555555555555555555555555555555555555555555555555555555";
+
+    /// Five whole-digest deletions pushed at 5, 1, (unknown), 3, 2 and one untag pushed at 4,
+    /// with a child of d1 and an attached tag of d5.
+    fn plan() -> (Plan, Pushed) {
+        let tag = |tag: &str, digest: &str, method| TagPlan {
+            repository: REPO.into(),
+            tag: tag.into(),
+            digest: digest.into(),
+            action: Action::Delete,
+            reason: "stale".into(),
+            method: Some(method),
+            image: None,
+        };
+        let mut plan = Plan::default();
+        let mut pushed = Pushed::new();
+        for (d, at) in [
+            (D5, Some(5)),
+            ("d1", Some(1)),
+            ("dx", None),
+            ("d3", Some(3)),
+            ("d2", Some(2)),
+        ] {
+            plan.tags
+                .push(tag(&format!("t-{d}"), d, Method::DeleteDigest));
+            plan.digests.push((REPO.into(), d.into()));
+            if let Some(at) = at {
+                pushed.insert(
+                    (REPO.into(), d.into()),
+                    UNIX_EPOCH + Duration::from_secs(at),
+                );
+            }
+        }
+        plan.tags.push(tag("u4", "d4", Method::Untag));
+        pushed.insert(
+            (REPO.into(), "d4".into()),
+            UNIX_EPOCH + Duration::from_secs(4),
+        );
+        let attached = format!("sha256-{}.sig", "5".repeat(64));
+        plan.tags.push(tag(&attached, "sig", Method::WithSubject));
+        plan.dependents.push(Dependent {
+            repository: REPO.into(),
+            digest: "c1".into(),
+            parent: "d1".into(),
+            kind: DependentKind::Child,
+        });
+        (plan, pushed)
+    }
+
+    fn keys(set: &BTreeSet<(String, String)>) -> Vec<&str> {
+        set.iter().map(|(_, k)| k.as_str()).collect()
+    }
+
+    #[test]
+    fn digests_go_oldest_first_unknown_times_last() {
+        let (mut plan, pushed) = plan();
+        oldest_first(&mut plan, &pushed);
+        let order: Vec<&str> = plan.digests.iter().map(|(_, d)| d.as_str()).collect();
+        assert_eq!(order, ["d1", "d2", "d3", D5, "dx"]);
+    }
+
+    #[test]
+    fn a_budget_defers_the_newest() {
+        let (mut plan, pushed) = plan();
+        oldest_first(&mut plan, &pushed);
+        assert_eq!(unit_count(&plan), 6);
+        let d = defer(&plan, &pushed, 3);
+        assert_eq!(keys(&d.digests), ["dx", D5]);
+        assert_eq!(keys(&d.tags), ["u4"]);
+        assert!(defer(&plan, &pushed, 6).is_empty());
+        assert_eq!(defer(&plan, &pushed, 0).digests.len(), 5);
+    }
+
+    /// The steps follow `execute`: a look, chunks each after a look, the untags, then what hangs
+    /// off deleted images, then the final look; deferred work is left out.
+    #[test]
+    fn steps_mirror_the_execution() {
+        let (mut plan, pushed) = plan();
+        oldest_first(&mut plan, &pushed);
+        let sizes = HashMap::from([(REPO.to_string(), (6, 8))]);
+        let all = steps(&plan, &sizes, None, 1, &Deferred::default());
+        assert_eq!(
+            all,
+            [
+                Step::List { manifests: 8 },
+                Step::Delete { count: 5 },
+                Step::Untag { count: 1 },
+                Step::Delete { count: 2 },
+                Step::List { manifests: 3 },
+            ]
+        );
+        // d5 (the attached tag's subject) deferred: its attached tag waits too.
+        let d = defer(&plan, &pushed, 4);
+        assert_eq!(keys(&d.digests), ["dx", D5]);
+        let some = steps(&plan, &sizes, None, 1, &d);
+        assert_eq!(
+            some,
+            [
+                Step::List { manifests: 8 },
+                Step::Delete { count: 3 },
+                Step::Untag { count: 1 },
+                Step::Delete { count: 1 },
+                Step::List { manifests: 5 },
+            ]
+        );
+        // Chunk sizes: 8 per slot, and with a vendor listing an eighth of the tags listed.
+        assert_eq!(chunk_size(None, 1, false, 0), CHUNK_PER_SLOT);
+        assert_eq!(chunk_size(None, 4, true, 5000), 625);
+    }
+}

@@ -607,6 +607,43 @@ mod tests {
         insta::assert_snapshot!(table(&r, false, false));
     }
 
+    /// Deferred deletions are counted apart and are no failure; the pace says how long the
+    /// deletions take.
+    #[test]
+    fn deferred_and_pace_in_the_table_and_document() {
+        let mut r = sample();
+        r.tags[2].result = "deferred";
+        r.summary.deleted = 0;
+        r.summary.deferred = 1;
+        r.pace = Some(Pace {
+            deletions: 5000,
+            requests: 5460,
+            seconds: 6612.4,
+            limits: "requests=5000/1h,points=900/1m".into(),
+        });
+        let t = table(&r, false, false);
+        assert!(
+            t.contains("0 deleted, 1 failed, 1 deferred to the next run"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "deleting 5000 image(s) takes ~1h 50m at the API's rate limits \
+                 (requests=5000/1h,points=900/1m; 5460 requests)"
+            ),
+            "{t}"
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["summary"]["deferred"], 1);
+        assert_eq!(v["pace"]["seconds"], 6612.4);
+        assert!(
+            serde_json::to_value(sample())
+                .unwrap()
+                .get("pace")
+                .is_none()
+        );
+    }
+
     /// With colour on, the results are coloured (escapes written as `\e` to keep the snapshot
     /// readable) and the columns line up as without colour.
     #[test]

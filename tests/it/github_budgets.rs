@@ -98,21 +98,21 @@ fn results(doc: &Value, result: &str) -> Vec<String> {
         .collect()
 }
 
-/// 5,000 versions planned for deletion under GitHub's limits scaled to a 15 s hour and a 500 ms
-/// minute: the run paces itself (no 403/429 from the fake), deletes every planned version, and
+/// 5,000 versions planned for deletion under GitHub's limits scaled to a 30 s hour and a 1 s
+/// minute (a DELETE every 6.5 ms, slow enough that the pace, not the machine, sets the time): the run paces itself (no 403/429 from the fake), deletes every planned version, and
 /// the plan's estimate is within 10% of the time the deletions took.
 #[test]
 fn five_thousand_deletions_paced_within_the_estimate() {
     let (g, _) = fleet(5001, |st| {
         st.limit = 5000;
         st.remaining = 5000;
-        st.reset_after = 15;
-        st.points = Some((900, Duration::from_millis(500)));
+        st.reset_after = 30;
+        st.points = Some((900, Duration::from_secs(1)));
     });
     let dir = tempfile::tempdir().unwrap();
     let r = cleanup(
         &g,
-        &["--github-rate-limit", "requests=5000/15s,points=900/500ms"],
+        &["--github-rate-limit", "requests=5000/30s,points=900/1s"],
         dir.path(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -204,4 +204,35 @@ fn bad_budgets_exit_2_naming_the_option() {
         assert!(r.stderr.contains(name), "{args:?}: {r}");
     }
     assert!(g.api.state().log.is_empty(), "nothing was sent");
+}
+
+/// `--deadline` on a paced API: what fits before it (with a tenth to spare) is deleted, oldest
+/// first, and the rest is deferred; the run ends in time with exit 0, and the next one finishes.
+#[test]
+fn deadline_defers_what_does_not_fit() {
+    let (g, _) = fleet(80, |st| st.points = Some((100, Duration::from_secs(1))));
+    let dir = tempfile::tempdir().unwrap();
+    let limits = ["--github-rate-limit", "points=100/1s"];
+    let mut args = limits.to_vec();
+    args.extend(["--deadline", "3s"]);
+    let r = cleanup(&g, &args, dir.path());
+    assert_eq!(r.code, 0, "{r}");
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let (deleted, deferred) = (summary(&doc, "deleted"), summary(&doc, "deferred"));
+    assert!(
+        deleted > 10 && deferred > 10,
+        "{deleted} deleted, {deferred} deferred"
+    );
+    assert_eq!(deleted + deferred, 79);
+    let mut gone = results(&doc, "deleted");
+    gone.sort();
+    let oldest: Vec<String> = (0..deleted).map(|i| format!("v{i:05}")).collect();
+    assert_eq!(gone, oldest, "the oldest first");
+    assert!(r.stderr.contains("fit before --deadline"), "{}", r.stderr);
+    assert_eq!(g.api.state().rate_limited(), 0);
+
+    let r = cleanup(&g, &limits, dir.path());
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(tags_left(&g), vec!["v00079".to_string()]);
+    assert_eq!(g.api.state().rate_limited(), 0);
 }
