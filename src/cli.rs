@@ -118,6 +118,11 @@ pub struct GlobalArgs {
     /// The GitHub repository whose refs count (default: GITHUB_REPOSITORY).
     #[arg(long, global = true, value_name = "OWNER/REPO")]
     pub github_repository: Option<String>,
+    /// GitHub API limits to pace to: `off`, or BUDGET=COUNT/WINDOW items (requests, points,
+    /// content), e.g. requests=15000/1h for a GitHub App or a GitHub Enterprise Server's own
+    /// (default: github.com's documented limits).
+    #[arg(long, global = true, value_name = "LIMITS")]
+    pub github_rate_limit: Option<String>,
     /// GitLab API token with read_api (default: CI_JOB_TOKEN as a job token).
     #[arg(long, global = true, value_name = "TOKEN")]
     pub gitlab_token: Option<String>,
@@ -306,6 +311,10 @@ pub struct PolicyArgs {
     /// The git checkout to read (default: the working directory).
     #[arg(long, value_name = "DIR")]
     pub git_dir: Option<PathBuf>,
+    /// Delete at most N images this run, oldest first; the rest are reported `deferred` (exit
+    /// 0) and the next run plans them again.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_deletions: Option<String>,
     /// Write the cleanup JSON document to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,

@@ -12,13 +12,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use super::guard::{self, Recheck, View};
 use super::model::{Method, Plan, TagPlan};
 use crate::error::Result;
-use crate::registry::Registry;
 use crate::registry::distribution::{Deleted, Repo};
 use crate::registry::untag::Untagged;
+use crate::registry::{Registry, Step};
 
 /// What became of each planned deletion: `Ok` or the error text.
 #[derive(Debug, Default)]
@@ -59,6 +60,8 @@ pub struct Failed {
     pub denied: bool,
     /// Kept by dockhand itself (the repository changed since the plan), not by the registry.
     pub own: bool,
+    /// Left for the next run by a budget (`--max-deletions`, the deadline): no failure.
+    pub deferred: bool,
 }
 
 impl Failed {
@@ -69,6 +72,7 @@ impl Failed {
             kept: false,
             denied: false,
             own: false,
+            deferred: false,
         }
     }
     fn kept(reason: impl Into<String>) -> Failed {
@@ -78,6 +82,14 @@ impl Failed {
             kept: true,
             denied: false,
             own: false,
+            deferred: false,
+        }
+    }
+    /// Left for the next run.
+    fn deferred() -> Failed {
+        Failed {
+            deferred: true,
+            ..Failed::new("deferred to the next run: this run's deletion budget is spent")
         }
     }
     /// Kept because the repository changed since the plan was made.
@@ -97,6 +109,7 @@ impl From<crate::error::Error> for Failed {
             kept: false,
             denied: e.kind == crate::error::Kind::Auth,
             own: false,
+            deferred: false,
         }
     }
 }
@@ -116,6 +129,7 @@ fn done(d: Result<Deleted>) -> Outcome {
             kept: false,
             denied: false,
             own: false,
+            deferred: false,
         }),
         Err(e) => Err(e.into()),
     }
@@ -131,6 +145,7 @@ fn consequence(
     message: &str,
 ) -> Failed {
     match digests.get(key).or_else(|| manifests.get(key)) {
+        Some(Err(f)) if f.deferred => Failed::deferred(),
         Some(Err(f)) if f.kept => Failed::kept(format!("{message}: {}", f.message)),
         Some(Err(f)) => Failed {
             message: message.into(),
@@ -138,6 +153,7 @@ fn consequence(
             kept: false,
             denied: f.denied,
             own: false,
+            deferred: false,
         },
         _ => Failed::new(message),
     }
@@ -164,6 +180,175 @@ pub async fn execute(
     execute_counted(registry, plan, repos, inventory, concurrency, &settled).await
 }
 
+/// What this run leaves for the next one (`--max-deletions`, the deadline): reported as
+/// deferred, not failed; the next run plans them again, so nothing is stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deferred {
+    /// (repository label, digest) of whole-digest deletions.
+    pub digests: BTreeSet<(String, String)>,
+    /// (repository label, tag) of single-tag removals and repairs.
+    pub tags: BTreeSet<(String, String)>,
+}
+
+impl Deferred {
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty() && self.tags.is_empty()
+    }
+}
+
+/// (repository label, digest) → push time, as the inventory saw it.
+pub type Pushed = HashMap<(String, String), SystemTime>;
+
+/// Orders the whole-digest deletions oldest first by push time (unknown times last, as if
+/// newest), so that a run cut short has deleted the oldest.
+pub fn oldest_first(plan: &mut Plan, pushed: &Pushed) {
+    plan.digests
+        .sort_by_key(|k| (pushed.get(k).is_none(), pushed.get(k).copied()));
+}
+
+/// Units of deletion (a whole digest, a single tag, a repair) oldest first.
+fn units(plan: &Plan, pushed: &Pushed) -> Vec<(Option<SystemTime>, bool, (String, String))> {
+    let mut units: Vec<_> = plan
+        .digests
+        .iter()
+        .map(|k| (pushed.get(k).copied(), true, k.clone()))
+        .collect();
+    for t in plan
+        .deletions()
+        .filter(|t| matches!(t.method, Some(Method::Untag | Method::Repair)))
+    {
+        let at = pushed
+            .get(&(t.repository.clone(), t.digest.clone()))
+            .copied();
+        units.push((at, false, (t.repository.clone(), t.tag.clone())));
+    }
+    units.sort_by_key(|(at, _, _)| (at.is_none(), *at));
+    units
+}
+
+/// Keeps the `max` oldest deletions for this run and defers the rest (what hangs off a
+/// deferred image is deferred with it).
+pub fn defer(plan: &Plan, pushed: &Pushed, max: usize) -> Deferred {
+    let mut deferred = Deferred::default();
+    for (_, whole, key) in units(plan, pushed).into_iter().skip(max) {
+        if whole {
+            deferred.digests.insert(key);
+        } else {
+            deferred.tags.insert(key);
+        }
+    }
+    deferred
+}
+
+/// Units of deletion in the plan (whole digests, single tags, repairs).
+pub fn unit_count(plan: &Plan) -> usize {
+    plan.digests.len()
+        + plan
+            .deletions()
+            .filter(|t| matches!(t.method, Some(Method::Untag | Method::Repair)))
+            .count()
+}
+
+/// The steps `execute` takes for `plan` with `deferred` left out, as a vendor API's pace sees
+/// them: per repository a look, then chunks of digest deletions each after a look, the single
+/// tags, the final look; then dependents and attached tags. `sizes` holds each label's (tags,
+/// manifests) from the inventory; the looks are taken as vendor listings (the registries that
+/// pace their API list through it).
+pub fn steps(
+    plan: &Plan,
+    sizes: &HashMap<String, (usize, usize)>,
+    batch_delete: Option<usize>,
+    concurrency: usize,
+    deferred: &Deferred,
+) -> Vec<Step> {
+    let mut out = Vec::new();
+    let labels: BTreeSet<&String> = plan.deletions().map(|t| &t.repository).collect();
+    let mut finals = Vec::new();
+    for label in labels {
+        let (tags, mut manifests) = sizes.get(label.as_str()).copied().unwrap_or_default();
+        let digests = plan
+            .digests
+            .iter()
+            .filter(|k| &k.0 == label && !deferred.digests.contains(*k))
+            .count();
+        let untags = plan
+            .deletions()
+            .filter(|t| {
+                &t.repository == label && matches!(t.method, Some(Method::Untag | Method::Repair))
+            })
+            .filter(|t| {
+                !deferred
+                    .tags
+                    .contains(&(t.repository.clone(), t.tag.clone()))
+            })
+            .count();
+        if digests + untags == 0 {
+            continue;
+        }
+        let chunk = chunk_size(batch_delete, concurrency, true, tags);
+        out.push(Step::List { manifests });
+        let mut left = digests;
+        let mut first = true;
+        while left > 0 {
+            if !first {
+                out.push(Step::List { manifests });
+            }
+            first = false;
+            let part = left.min(chunk);
+            out.push(Step::Delete { count: part });
+            left -= part;
+            manifests = manifests.saturating_sub(part);
+        }
+        if untags > 0 {
+            out.push(Step::Untag { count: untags });
+        }
+        finals.push(Step::List { manifests });
+    }
+    let gone_with = |parent: &(String, String)| !deferred.digests.contains(parent);
+    let dependents = plan
+        .dependents
+        .iter()
+        .filter(|d| gone_with(&(d.repository.clone(), d.parent.clone())))
+        .count();
+    let attached = plan
+        .deletions()
+        .filter(|t| t.method == Some(Method::WithSubject))
+        .filter(|t| {
+            let subject = super::plan::attached_subject(&t.tag).unwrap_or_default();
+            gone_with(&(t.repository.clone(), subject))
+        })
+        .count();
+    if dependents + attached > 0 {
+        out.push(Step::Delete {
+            count: dependents + attached,
+        });
+    }
+    out.extend(finals);
+    out
+}
+
+/// Digest deletions between two looks (see `CHUNK_PER_SLOT`).
+fn chunk_size(
+    batch_delete: Option<usize>,
+    concurrency: usize,
+    vendor: bool,
+    listed: usize,
+) -> usize {
+    let mut chunk = match batch_delete {
+        Some(b) => b * (concurrency.max(1) * CHUNK_PER_SLOT / b).max(1),
+        None => concurrency.max(1) * CHUNK_PER_SLOT,
+    };
+    if vendor {
+        // A vendor listing costs a page per ~100 tags: bigger chunks in big repositories,
+        // so the looks stay near one listing page per 80 deletions (API rate budgets).
+        chunk = chunk.max(listed / CHUNK_PER_SLOT);
+        if let Some(b) = batch_delete {
+            chunk = chunk.div_ceil(b) * b;
+        }
+    }
+    chunk
+}
+
 /// [`execute`], adding to `settled` each planned tag deletion as it is decided (done, failed
 /// or kept), for a progress bar of the deletions done of those planned.
 pub async fn execute_counted(
@@ -173,6 +358,29 @@ pub async fn execute_counted(
     inventory: &HashMap<String, BTreeMap<String, String>>,
     concurrency: usize,
     settled: &AtomicU64,
+) -> Results {
+    let none = Deferred::default();
+    execute_deferring(
+        registry,
+        plan,
+        repos,
+        inventory,
+        concurrency,
+        settled,
+        &none,
+    )
+    .await
+}
+
+/// [`execute_counted`], leaving out the `deferred` deletions (reported as deferred).
+pub async fn execute_deferring(
+    registry: &dyn Registry,
+    plan: &Plan,
+    repos: &HashMap<String, Repo>,
+    inventory: &HashMap<String, BTreeMap<String, String>>,
+    concurrency: usize,
+    settled: &AtomicU64,
+    deferred: &Deferred,
 ) -> Results {
     let add = |n: usize| {
         settled.fetch_add(n as u64, Ordering::Relaxed);
@@ -203,6 +411,38 @@ pub async fn execute_counted(
                 .entry(t.digest.as_str())
                 .or_default()
                 .insert(t.tag.clone());
+        }
+        // Left for the next run: recorded, and what hangs off them follows in step 4.
+        for d in plan
+            .digests
+            .iter()
+            .filter(|k| &k.0 == label && deferred.digests.contains(*k))
+        {
+            digest_ok.insert(d.clone(), Err(Failed::deferred()));
+        }
+        let is_deferred = |t: &TagPlan| match t.method {
+            Some(Method::DeleteDigest) => deferred
+                .digests
+                .contains(&(label.clone(), t.digest.clone())),
+            Some(Method::Untag | Method::Repair) => {
+                deferred.tags.contains(&(label.clone(), t.tag.clone()))
+            }
+            _ => false,
+        };
+        let (later, deletions): (Vec<&TagPlan>, Vec<&TagPlan>) =
+            deletions.into_iter().partition(|t| is_deferred(t));
+        for t in &later {
+            results
+                .tags
+                .insert((label.clone(), t.tag.clone()), Err(Failed::deferred()));
+        }
+        add(later.len());
+        if !later.is_empty()
+            && !deletions
+                .iter()
+                .any(|t| t.method != Some(Method::WithSubject))
+        {
+            continue;
         }
         let known = inventory.get(label.as_str()).unwrap_or(&empty);
         let mut view = match guard::look(
@@ -239,22 +479,16 @@ pub async fn execute_counted(
         let digests: Vec<String> = plan
             .digests
             .iter()
-            .filter(|(l, _)| l == label)
+            .filter(|k| &k.0 == label && !deferred.digests.contains(*k))
             .map(|(_, d)| d.clone())
             .collect();
         // A batch API (ECR: 100 ids a call) gets whole batches.
-        let mut chunk = match registry.capabilities().batch_delete {
-            Some(b) => b * (concurrency.max(1) * CHUNK_PER_SLOT / b).max(1),
-            None => concurrency.max(1) * CHUNK_PER_SLOT,
-        };
-        if view.vendor {
-            // A vendor listing costs a page per ~100 tags: bigger chunks in big repositories,
-            // so the looks stay near one listing page per 80 deletions (API rate budgets).
-            chunk = chunk.max(view.listed.len() / CHUNK_PER_SLOT);
-            if let Some(b) = registry.capabilities().batch_delete {
-                chunk = chunk.div_ceil(b) * b;
-            }
-        }
+        let chunk = chunk_size(
+            registry.capabilities().batch_delete,
+            concurrency,
+            view.vendor,
+            view.listed.len(),
+        );
         // HEADs that may be spent on looking at the kept tags again (a kept tag moved onto a
         // planned digest): one per REHEAD_PER deletions, so the looks stay a small fraction of
         // the requests. Tags new since the last look are always looked at.
@@ -490,7 +724,7 @@ async fn confirm(
         // have removed the tag after all, or left it dangling.
         let (succeeded, failed) = match results.tags.get(&key) {
             Some(Ok(())) => (true, false),
-            Some(Err(f)) => (false, !f.kept && !f.refused && !f.denied),
+            Some(Err(f)) => (false, !f.kept && !f.refused && !f.denied && !f.deferred),
             None => (false, false),
         };
         if !succeeded && !failed {
@@ -596,5 +830,125 @@ async fn confirm(
                 certain: ours,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::cleanup::model::{Action, Dependent, DependentKind};
+
+    const REPO: &str = "ghcr.io/acme/app";
+    /// The newest image, with an attached signature tag (so a real digest).
+    const D5: &str = "sha256:5555555555555555555555555555555555555555555555555555555555555555";
+
+    /// Five whole-digest deletions pushed at 5, 1, (unknown), 3, 2 and one untag pushed at 4,
+    /// with a child of d1 and an attached tag of d5.
+    fn plan() -> (Plan, Pushed) {
+        let tag = |tag: &str, digest: &str, method| TagPlan {
+            repository: REPO.into(),
+            tag: tag.into(),
+            digest: digest.into(),
+            action: Action::Delete,
+            reason: "stale".into(),
+            method: Some(method),
+            image: None,
+        };
+        let mut plan = Plan::default();
+        let mut pushed = Pushed::new();
+        for (d, at) in [
+            (D5, Some(5)),
+            ("d1", Some(1)),
+            ("dx", None),
+            ("d3", Some(3)),
+            ("d2", Some(2)),
+        ] {
+            plan.tags
+                .push(tag(&format!("t-{d}"), d, Method::DeleteDigest));
+            plan.digests.push((REPO.into(), d.into()));
+            if let Some(at) = at {
+                pushed.insert(
+                    (REPO.into(), d.into()),
+                    UNIX_EPOCH + Duration::from_secs(at),
+                );
+            }
+        }
+        plan.tags.push(tag("u4", "d4", Method::Untag));
+        pushed.insert(
+            (REPO.into(), "d4".into()),
+            UNIX_EPOCH + Duration::from_secs(4),
+        );
+        let attached = format!("sha256-{}.sig", "5".repeat(64));
+        plan.tags.push(tag(&attached, "sig", Method::WithSubject));
+        plan.dependents.push(Dependent {
+            repository: REPO.into(),
+            digest: "c1".into(),
+            parent: "d1".into(),
+            kind: DependentKind::Child,
+        });
+        (plan, pushed)
+    }
+
+    fn keys(set: &BTreeSet<(String, String)>) -> Vec<&str> {
+        set.iter().map(|(_, k)| k.as_str()).collect()
+    }
+
+    #[test]
+    fn digests_go_oldest_first_unknown_times_last() {
+        let (mut plan, pushed) = plan();
+        oldest_first(&mut plan, &pushed);
+        let order: Vec<&str> = plan.digests.iter().map(|(_, d)| d.as_str()).collect();
+        assert_eq!(order, ["d1", "d2", "d3", D5, "dx"]);
+    }
+
+    #[test]
+    fn a_budget_defers_the_newest() {
+        let (mut plan, pushed) = plan();
+        oldest_first(&mut plan, &pushed);
+        assert_eq!(unit_count(&plan), 6);
+        let d = defer(&plan, &pushed, 3);
+        assert_eq!(keys(&d.digests), ["dx", D5]);
+        assert_eq!(keys(&d.tags), ["u4"]);
+        assert!(defer(&plan, &pushed, 6).is_empty());
+        assert_eq!(defer(&plan, &pushed, 0).digests.len(), 5);
+    }
+
+    /// The steps follow `execute`: a look, chunks each after a look, the untags, then what hangs
+    /// off deleted images, then the final look; deferred work is left out.
+    #[test]
+    fn steps_mirror_the_execution() {
+        let (mut plan, pushed) = plan();
+        oldest_first(&mut plan, &pushed);
+        let sizes = HashMap::from([(REPO.to_string(), (6, 8))]);
+        let all = steps(&plan, &sizes, None, 1, &Deferred::default());
+        assert_eq!(
+            all,
+            [
+                Step::List { manifests: 8 },
+                Step::Delete { count: 5 },
+                Step::Untag { count: 1 },
+                Step::Delete { count: 2 },
+                Step::List { manifests: 3 },
+            ]
+        );
+        // d5 (the attached tag's subject) deferred: its attached tag waits too.
+        let d = defer(&plan, &pushed, 4);
+        assert_eq!(keys(&d.digests), ["dx", D5]);
+        let some = steps(&plan, &sizes, None, 1, &d);
+        assert_eq!(
+            some,
+            [
+                Step::List { manifests: 8 },
+                Step::Delete { count: 3 },
+                Step::Untag { count: 1 },
+                Step::Delete { count: 1 },
+                Step::List { manifests: 5 },
+            ]
+        );
+        // Chunk sizes: 8 per slot, and with a vendor listing an eighth of the tags listed.
+        assert_eq!(chunk_size(None, 1, false, 0), CHUNK_PER_SLOT);
+        assert_eq!(chunk_size(None, 4, true, 5000), 625);
     }
 }

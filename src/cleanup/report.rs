@@ -13,7 +13,8 @@ pub struct TagEntry {
     pub digest: String,
     pub action: Action,
     pub reason: String,
-    /// `deleted`, `kept`, `failed`, or `planned` in a dry run.
+    /// `deleted`, `kept`, `failed`, `deferred` (left for the next run by `--max-deletions` or
+    /// the deadline), or `planned` in a dry run.
     pub result: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -35,6 +36,8 @@ pub struct Summary {
     pub kept: usize,
     pub deleted: usize,
     pub failed: usize,
+    /// Deletions left for the next run (`--max-deletions`, the deadline): no failure.
+    pub deferred: usize,
     /// Failures because the registry cannot delete at all (part of `failed`).
     #[serde(skip)]
     pub refused: usize,
@@ -62,6 +65,39 @@ pub struct Report {
     /// Untagged manifests deleted with their image (index children, referrers).
     pub manifests: Vec<ManifestEntry>,
     pub summary: Summary,
+    /// How long the deletions take at the registry API's pace, where a rate budget paces them
+    /// (GitHub); absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pace: Option<Pace>,
+}
+
+/// The plan's estimate of the deletions' duration at the API's pace.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pace {
+    /// Deletions (whole images and single tags) this run carries out.
+    pub deletions: usize,
+    /// API requests they take (listings included).
+    pub requests: usize,
+    /// The estimate, in seconds.
+    pub seconds: f64,
+    /// The limits paced to (`--github-rate-limit` syntax).
+    pub limits: String,
+}
+
+impl Pace {
+    /// "deleting 5000 images takes ~1h 50m at the API's rate limits (…)".
+    pub fn line(&self) -> String {
+        let secs = self.seconds.round() as u64;
+        let took = if secs >= 60 {
+            humantime::format_duration(std::time::Duration::from_secs(secs - secs % 60)).to_string()
+        } else {
+            format!("{secs}s")
+        };
+        format!(
+            "deleting {} image(s) takes ~{took} at the API's rate limits ({}; {} requests)",
+            self.deletions, self.limits, self.requests
+        )
+    }
 }
 
 fn lost_entry(l: &super::execute::Lost) -> TagEntry {
@@ -110,6 +146,9 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
                 (Action::Keep, _, _) => ("kept", None),
                 (Action::Delete, None, _) => ("planned", None),
                 (Action::Delete, Some(_), Some(Ok(()))) => ("deleted", None),
+                (Action::Delete, Some(_), Some(Err(e))) if e.deferred => {
+                    ("deferred", Some(e.message.clone()))
+                }
                 (Action::Delete, Some(_), Some(Err(e))) if e.kept && e.own => {
                     reason = e.message.clone();
                     ("kept", None)
@@ -128,6 +167,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
             match result {
                 "kept" => summary.kept += 1,
                 "failed" => summary.failed += 1,
+                "deferred" => summary.deferred += 1,
                 _ => summary.deleted += 1,
             }
             TagEntry {
@@ -161,6 +201,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
             let (result, error) = match (results, outcome) {
                 (None, _) => ("planned", None),
                 (Some(_), Some(Ok(()))) => ("deleted", None),
+                (Some(_), Some(Err(e))) if e.deferred => ("deferred", Some(e.message.clone())),
                 (Some(_), Some(Err(e))) if e.kept && e.own => ("kept", Some(e.message.clone())),
                 (Some(_), Some(Err(e))) if e.kept => {
                     ("kept", Some(format!("kept by the registry: {}", e.message)))
@@ -191,6 +232,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
         tags,
         manifests,
         summary,
+        pace: None,
     }
 }
 
@@ -206,6 +248,7 @@ fn result_style(result: &str) -> console::Style {
     match result {
         "kept" => s.green(),
         "deleted" | "planned" => s.red(),
+        "deferred" => s.yellow(),
         "failed" => s.red().bold(),
         _ => s,
     }
@@ -366,10 +409,19 @@ pub fn table(r: &Report, color: bool, expand: bool) -> String {
     } else {
         failed
     };
+    let deferred = if r.summary.deferred > 0 {
+        format!(", {} deferred to the next run", r.summary.deferred)
+    } else {
+        String::new()
+    };
     s.push_str(&format!(
-        "{} kept, {} {verb}, {failed}\n",
+        "{} kept, {} {verb}, {failed}{deferred}\n",
         r.summary.kept, r.summary.deleted
     ));
+    if let Some(p) = &r.pace {
+        s.push_str(&p.line());
+        s.push('\n');
+    }
     s
 }
 
@@ -449,6 +501,7 @@ pub(crate) fn sample() -> Report {
             failed: 1,
             ..Summary::default()
         },
+        pace: None,
     }
 }
 
@@ -552,6 +605,43 @@ mod tests {
         }
         r.summary.failed = 0;
         insta::assert_snapshot!(table(&r, false, false));
+    }
+
+    /// Deferred deletions are counted apart and are no failure; the pace says how long the
+    /// deletions take.
+    #[test]
+    fn deferred_and_pace_in_the_table_and_document() {
+        let mut r = sample();
+        r.tags[2].result = "deferred";
+        r.summary.deleted = 0;
+        r.summary.deferred = 1;
+        r.pace = Some(Pace {
+            deletions: 5000,
+            requests: 5460,
+            seconds: 6612.4,
+            limits: "requests=5000/1h,points=900/1m".into(),
+        });
+        let t = table(&r, false, false);
+        assert!(
+            t.contains("0 deleted, 1 failed, 1 deferred to the next run"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "deleting 5000 image(s) takes ~1h 50m at the API's rate limits \
+                 (requests=5000/1h,points=900/1m; 5460 requests)"
+            ),
+            "{t}"
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["summary"]["deferred"], 1);
+        assert_eq!(v["pace"]["seconds"], 6612.4);
+        assert!(
+            serde_json::to_value(sample())
+                .unwrap()
+                .get("pace")
+                .is_none()
+        );
     }
 
     /// With colour on, the results are coloured (escapes written as `\e` to keep the snapshot

@@ -205,6 +205,8 @@ pub fn outcome(doc: &report::Report) -> Result<()> {
 
 /// Plans and (unless a dry run) executes; writes `--report`; returns the document.
 pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
+    // `--deadline` counts from about here (the settings were read just before).
+    let started = std::time::Instant::now();
     check_input(settings)?;
     let mut keep_list = match &settings.policy.keep_list {
         Some(p) => read_keep_list(p)?,
@@ -292,7 +294,18 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         // untag); a refusal at run time is reported for that tag.
         untag_possible: true,
     };
-    let the_plan = plan::plan(&inventories, &scopes, &policy, SystemTime::now());
+    let mut the_plan = plan::plan(&inventories, &scopes, &policy, SystemTime::now());
+    let (deferred, pace) = budget(
+        settings,
+        registry.as_ref(),
+        &mut the_plan,
+        &inventories,
+        concurrency,
+        started,
+    );
+    if let Some(p) = &pace {
+        crate::log::info(&p.line());
+    }
     let results = if settings.dry_run {
         None
     } else {
@@ -306,13 +319,14 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
             .map(|i| (i.repository.clone(), i.tags.clone()))
             .collect();
         let settled = std::sync::atomic::AtomicU64::new(0);
-        let work = execute::execute_counted(
+        let work = execute::execute_deferring(
             registry.as_ref(),
             &the_plan,
             &repos,
             &seen,
             concurrency,
             &settled,
+            &deferred,
         );
         let meter = crate::ci::progress::Meter::Count {
             done: &settled,
@@ -329,11 +343,12 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
             .await,
         )
     };
-    let doc = report::build(
+    let mut doc = report::build(
         resolved.detection.implementation.name(),
         &the_plan,
         results.as_ref(),
     );
+    doc.pace = pace;
     if let Some(path) = &settings.policy.report {
         let json = serde_json::to_vec_pretty(&doc).unwrap_or_default();
         std::fs::write(path, json).map_err(|e| {
@@ -342,4 +357,75 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         })?;
     }
     Ok(doc)
+}
+
+/// This run's share of the plan: deletions oldest first; `--max-deletions` and, where the
+/// registry's API is paced, what fits before `--deadline` (with a tenth to spare) go now, the
+/// rest are deferred to the next run. Also the estimate of how long the deletions take at the
+/// API's pace.
+fn budget(
+    settings: &Settings,
+    registry: &dyn crate::registry::Registry,
+    the_plan: &mut crate::cleanup::model::Plan,
+    inventories: &[crate::cleanup::model::Inventory],
+    concurrency: usize,
+    started: std::time::Instant,
+) -> (execute::Deferred, Option<report::Pace>) {
+    let mut pushed = execute::Pushed::new();
+    let mut sizes = HashMap::new();
+    for inv in inventories {
+        for (digest, m) in &inv.manifests {
+            if let Some(at) = m.pushed.or(m.created) {
+                pushed.insert((inv.repository.clone(), digest.clone()), at);
+            }
+        }
+        sizes.insert(
+            inv.repository.clone(),
+            (inv.tags.len(), inv.manifests.len()),
+        );
+    }
+    execute::oldest_first(the_plan, &pushed);
+    let batch = registry.capabilities().batch_delete;
+    let paced = |deferred: &execute::Deferred| {
+        registry.paced(&execute::steps(
+            the_plan,
+            &sizes,
+            batch,
+            concurrency,
+            deferred,
+        ))
+    };
+    let units = execute::unit_count(the_plan);
+    let mut n = settings.policy.max_deletions.unwrap_or(units).min(units);
+    if let Some(deadline) = settings.deadline {
+        let left = deadline.saturating_sub(started.elapsed()).mul_f64(0.9);
+        let fits = |n: usize| {
+            paced(&execute::defer(the_plan, &pushed, n)).is_none_or(|p| p.duration <= left)
+        };
+        if !fits(n) {
+            // The most deletions whose paced duration fits (the duration grows with n).
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = (lo + hi).div_ceil(2);
+                if fits(mid) { lo = mid } else { hi = mid - 1 }
+            }
+            crate::log::info(&format!(
+                "{lo} of {n} deletion(s) fit before --deadline at the API's rate limits; the \
+                 rest are deferred to the next run"
+            ));
+            n = lo;
+        }
+    }
+    let deferred = if n < units {
+        execute::defer(the_plan, &pushed, n)
+    } else {
+        execute::Deferred::default()
+    };
+    let pace = paced(&deferred).map(|p| report::Pace {
+        deletions: n,
+        requests: p.requests,
+        seconds: (p.duration.as_secs_f64() * 10.0).round() / 10.0,
+        limits: p.limits,
+    });
+    (deferred, pace)
 }

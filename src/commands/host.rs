@@ -26,6 +26,7 @@ pub fn github(settings: &Settings) -> GitHubConfig {
         token: f.github_token.clone(),
         api_url: f.github_api_url.clone(),
         repository: f.github_repository.clone(),
+        limits: f.github_rate_limit.clone().unwrap_or_default(),
     }
 }
 

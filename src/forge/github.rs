@@ -329,17 +329,18 @@ impl Client<'_> {
 // Packages' registry implementation) and the GraphQL refs above alike. Both APIs spend the same
 // token's budget, so they follow one policy
 // (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api):
-// - primary limit: `x-ratelimit-remaining: 0` means wait until `x-ratelimit-reset` (epoch seconds);
-// - secondary limit: 403/429 with `retry-after` (or naming the secondary limit without one: wait at
-//   least a minute), retried a few times per request;
-// - writes (DELETE) one or two at a time and paced, since each costs 5 of the 900 points a minute.
+// - primary limit: 5,000 requests an hour for a user's token (`x-ratelimit-limit/-remaining/
+//   -reset`); requests are spaced so that the remaining budget lasts until the reset, and
+//   `x-ratelimit-remaining: 0` means wait until `x-ratelimit-reset` (epoch seconds);
+// - secondary limits: 900 points a minute (GET 1 point, POST/PATCH/PUT/DELETE 5), 80
+//   content-generating requests a minute and 500 an hour, no more than 100 concurrent requests;
+//   requests are paced to stay inside them, and a 403/429 with `retry-after` (or naming the
+//   secondary limit without one: wait at least a minute) is still waited out a few times.
+// The limits are data (`Limits`), so GitHub Enterprise Server's configured ones can be given
+// with `--github-rate-limit` (docs/registry-guide.md#github-rate-limits).
 
 /// DELETEs in flight at once: GitHub asks clients not to send writes concurrently.
 const DELETE_CONCURRENCY: usize = 2;
-/// DELETE costs 5 of the 900 secondary-limit points per minute: 180 a minute, 3 a second,
-/// with a burst allowance so a small cleanup does not wait at all.
-const DELETES_PER_SECOND: f64 = 3.0;
-const DELETE_BURST: f64 = 30.0;
 /// Waits for one request on the secondary limit, and the longest single one.
 const MAX_SECONDARY_WAITS: u32 = 5;
 const MAX_SECONDARY_WAIT: Duration = Duration::from_secs(120);
@@ -347,57 +348,417 @@ const MAX_SECONDARY_WAIT: Duration = Duration::from_secs(120);
 const MAX_PRIMARY_WAIT: Duration = Duration::from_secs(15 * 60);
 /// When the secondary limit gives no `retry-after`, GitHub says to wait at least a minute.
 const DEFAULT_SECONDARY_WAIT: Duration = Duration::from_secs(60);
+/// Pacing waits at least this long are announced on stderr (as `Transport::wait` does).
+const ANNOUNCE_PACE: Duration = Duration::from_secs(2);
+/// Of each budget, this share may go at once (a small cleanup never waits); the rest is spread
+/// over the window.
+const BURST_SHARE: f64 = 0.1;
+/// Of a secondary budget's even rate, the share used: requests reach the server a little after
+/// they leave, so one sent at the end of a window may count in the next.
+const RATE_SHARE: f64 = 0.95;
+/// Primary-budget requests never spent by the pacer: replies still in flight are not yet
+/// counted in the last `x-ratelimit-remaining`.
+const PRIMARY_RESERVE: f64 = 4.0;
 
-/// A token bucket for DELETEs.
-pub struct Pace {
-    tokens: f64,
-    last: Instant,
+/// Which of GitHub's budgets a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// The primary limit: every request counts 1.
+    Requests,
+    /// The secondary points: a read 1, a write (POST/PATCH/PUT/DELETE) 5.
+    Points,
+    /// Content-generating requests (POST/PATCH/PUT on the REST API).
+    Content,
 }
 
-impl Pace {
-    pub fn new(tokens: f64, last: Instant) -> Pace {
-        Pace { tokens, last }
-    }
-
-    /// Takes one token at `now`, or says how long to wait for it.
-    pub fn take(&mut self, now: Instant, rate: f64, burst: f64) -> Option<Duration> {
-        let refill = now.saturating_duration_since(self.last).as_secs_f64() * rate;
-        self.tokens = (self.tokens + refill).min(burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            None
-        } else {
-            Some(Duration::from_secs_f64((1.0 - self.tokens) / rate))
+impl Budget {
+    fn name(self) -> &'static str {
+        match self {
+            Budget::Requests => "requests",
+            Budget::Points => "points",
+            Budget::Content => "content",
         }
     }
 }
 
-/// GitHub's rate-limit state for one client: the primary limit's reset, the DELETE pace and
-/// the DELETE slots.
+/// One limit: `count` of a budget per `window`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit {
+    pub budget: Budget,
+    pub count: u32,
+    pub window: Duration,
+}
+
+/// The limits the pacer keeps. The default is github.com's documented ones; an empty list
+/// (`--github-rate-limit off`) paces nothing (GitHub Enterprise Server has rate limits off
+/// unless its administrator sets them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits(pub Vec<Limit>);
+
+impl Default for Limits {
+    fn default() -> Limits {
+        let limit = |budget, count, secs| Limit {
+            budget,
+            count,
+            window: Duration::from_secs(secs),
+        };
+        // https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+        Limits(vec![
+            limit(Budget::Requests, 5000, 3600),
+            limit(Budget::Points, 900, 60),
+            limit(Budget::Content, 80, 60),
+            limit(Budget::Content, 500, 3600),
+        ])
+    }
+}
+
+impl Limits {
+    /// `--github-rate-limit`: `off`, or comma-separated `BUDGET=COUNT/WINDOW` items (`requests`,
+    /// `points`, `content`; the window a duration such as `1h`, `1m`, `500ms`). A budget named
+    /// replaces all its defaults; one not named keeps them. The error text says what is wrong.
+    pub fn parse(s: &str) -> std::result::Result<Limits, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Limits(Vec::new()));
+        }
+        let mut given: Vec<Limit> = Vec::new();
+        for item in s.split(',').map(str::trim) {
+            let bad = |why: &str| {
+                format!(
+                    "{item:?} {why}; write BUDGET=COUNT/WINDOW items such as \
+                     requests=5000/1h,points=900/1m,content=80/1m, or off"
+                )
+            };
+            let (key, value) = item.split_once('=').ok_or_else(|| bad("has no ="))?;
+            let budget = match key.trim().to_ascii_lowercase().as_str() {
+                "requests" => Budget::Requests,
+                "points" => Budget::Points,
+                "content" => Budget::Content,
+                _ => return Err(bad("names no budget (requests, points or content)")),
+            };
+            let (count, window) = value.split_once('/').ok_or_else(|| bad("has no /WINDOW"))?;
+            let count: u32 = count
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad("has no COUNT above 0"))?;
+            let window = humantime::parse_duration(window.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| bad("has no WINDOW duration above 0"))?;
+            if budget == Budget::Requests && given.iter().any(|l| l.budget == budget) {
+                return Err(bad("repeats the primary budget, which has one window"));
+            }
+            given.push(Limit {
+                budget,
+                count,
+                window,
+            });
+        }
+        let mut limits: Vec<Limit> = Limits::default()
+            .0
+            .into_iter()
+            .filter(|d| !given.iter().any(|g| g.budget == d.budget))
+            .collect();
+        limits.extend(given);
+        Ok(Limits(limits))
+    }
+
+    /// `requests=5000/1h,…` (for the log and the plan).
+    pub fn describe(&self) -> String {
+        if self.0.is_empty() {
+            return "off".into();
+        }
+        self.0
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}={}/{}",
+                    l.budget.name(),
+                    l.count,
+                    humantime::format_duration(l.window)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// What one request costs: writes spend 5 points, content-generating ones also count there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    pub write: bool,
+    pub content: bool,
+}
+
+impl Cost {
+    pub const READ: Cost = Cost {
+        write: false,
+        content: false,
+    };
+    pub const DELETE: Cost = Cost {
+        write: true,
+        content: false,
+    };
+
+    /// The cost of a request. A GraphQL query is a POST that changes nothing: one point here
+    /// (the GraphQL endpoint has its own, larger, points budget).
+    pub fn of(method: &Method, url: &Url) -> Cost {
+        let graphql = url.path().trim_end_matches('/').ends_with("/graphql");
+        let read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || graphql;
+        Cost {
+            write: !read,
+            content: !read && matches!(*method, Method::POST | Method::PUT | Method::PATCH),
+        }
+    }
+
+    fn of_budget(self, budget: Budget) -> f64 {
+        match budget {
+            Budget::Requests => 1.0,
+            Budget::Points if self.write => 5.0,
+            Budget::Points => 1.0,
+            Budget::Content => f64::from(u8::from(self.content)),
+        }
+    }
+}
+
+/// A token bucket for one secondary limit: a tenth of the window's count at once, the rest at
+/// an even rate, so no window of that length ever sees more than the count.
+#[derive(Debug, Clone)]
+struct Bucket {
+    limit: Limit,
+    burst: f64,
+    rate: f64,
+    tokens: f64,
+    at: f64,
+}
+
+impl Bucket {
+    fn new(limit: Limit) -> Bucket {
+        let count = f64::from(limit.count);
+        let burst = (count * BURST_SHARE).floor().max(1.0).min(count);
+        Bucket {
+            limit,
+            burst,
+            rate: (count - burst).max(1.0) * RATE_SHARE / limit.window.as_secs_f64(),
+            tokens: burst,
+            at: 0.0,
+        }
+    }
+
+    fn refill(&mut self, t: f64) {
+        if t > self.at {
+            self.tokens = (self.tokens + (t - self.at) * self.rate).min(self.burst);
+            self.at = t;
+        }
+    }
+
+    fn wait(&mut self, t: f64, cost: Cost) -> f64 {
+        let need = cost.of_budget(self.limit.budget);
+        self.refill(t);
+        if need == 0.0 || self.tokens >= need {
+            0.0
+        } else {
+            (need - self.tokens) / self.rate
+        }
+    }
+
+    fn take(&mut self, t: f64, cost: Cost) {
+        self.refill(t);
+        self.tokens -= cost.of_budget(self.limit.budget);
+    }
+}
+
+/// The primary budget as the server last reported it, spread over its window: a tenth at once,
+/// then no faster than the window's share, so that what remains lasts until the reset.
+#[derive(Debug, Clone)]
+struct Primary {
+    window: f64,
+    limit: f64,
+    /// Spent in the current window: the server's count plus what was sent since.
+    used: f64,
+    /// When the window resets (pacer seconds), once a reply said it.
+    reset: Option<f64>,
+}
+
+impl Primary {
+    fn roll(&mut self, t: f64) {
+        match self.reset {
+            Some(r) if t >= r => {
+                // A new window starts with the next request; the next reply dates it.
+                self.used = 0.0;
+                self.reset = Some(t + self.window);
+            }
+            None => self.reset = Some(t + self.window),
+            _ => {}
+        }
+    }
+
+    fn wait(&mut self, t: f64) -> f64 {
+        self.roll(t);
+        let reset = self.reset.unwrap_or(t + self.window);
+        let left = reset - t;
+        let window = self.window.max(left);
+        let cap = (self.limit - PRIMARY_RESERVE).max(1.0);
+        if self.used + 1.0 > cap {
+            return left + 0.05;
+        }
+        let burst = (self.limit * BURST_SHARE).floor();
+        let allowed = (burst + self.limit * (window - left) / window).min(cap);
+        if self.used + 1.0 <= allowed {
+            return 0.0;
+        }
+        let at = reset - window + (self.used + 1.0 - burst) * window / self.limit;
+        (at - t).max(0.0)
+    }
+
+    fn take(&mut self, t: f64) {
+        self.roll(t);
+        self.used += 1.0;
+    }
+}
+
+/// The pace of one token's requests: every secondary limit as a bucket, and the primary budget.
+/// Pure: it is given the time (seconds since the pacer started), so the plan runs the same
+/// pacer on a copy to say how long the deletions take.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    buckets: Vec<Bucket>,
+    primary: Option<Primary>,
+    /// Mean round trip of the replies seen, for the estimate.
+    latency: f64,
+    replies: f64,
+}
+
+impl Pacer {
+    pub fn new(limits: &Limits) -> Pacer {
+        let mut primary = None;
+        let mut buckets = Vec::new();
+        for l in &limits.0 {
+            match l.budget {
+                Budget::Requests => {
+                    primary = Some(Primary {
+                        window: l.window.as_secs_f64(),
+                        limit: f64::from(l.count),
+                        used: 0.0,
+                        reset: None,
+                    })
+                }
+                _ => buckets.push(Bucket::new(*l)),
+            }
+        }
+        Pacer {
+            buckets,
+            primary,
+            latency: 0.0,
+            replies: 0.0,
+        }
+    }
+
+    /// Seconds to wait at `t` before a request of `cost` may go (0: now).
+    pub fn wait(&mut self, t: f64, cost: Cost) -> f64 {
+        let mut wait = self.primary.as_mut().map_or(0.0, |p| p.wait(t));
+        for b in &mut self.buckets {
+            wait = wait.max(b.wait(t, cost));
+        }
+        wait
+    }
+
+    /// Spends the request's cost at `t`.
+    pub fn take(&mut self, t: f64, cost: Cost) {
+        if let Some(p) = &mut self.primary {
+            p.take(t);
+        }
+        for b in &mut self.buckets {
+            b.take(t, cost);
+        }
+    }
+
+    /// What a reply says of the primary budget (`x-ratelimit-limit`, `-remaining`, `-reset` as
+    /// pacer seconds), and how long it took.
+    pub fn note(
+        &mut self,
+        limit: Option<f64>,
+        remaining: Option<f64>,
+        reset: Option<f64>,
+        rtt: f64,
+    ) {
+        self.replies += 1.0;
+        self.latency += (rtt - self.latency) / self.replies;
+        let Some(p) = &mut self.primary else {
+            return;
+        };
+        if let Some(l) = limit.filter(|l| *l > 0.0) {
+            p.limit = l;
+        }
+        if let Some(r) = remaining {
+            p.used = (p.limit - r).max(0.0);
+        }
+        if let Some(r) = reset {
+            p.reset = Some(r);
+        }
+    }
+
+    /// How long `ops` take from `t` at this pace: each read after the one before (the listings
+    /// page one after another), writes `DELETE_CONCURRENCY` at a time; each request also takes
+    /// the mean round trip seen so far.
+    pub fn estimate(&self, t: f64, ops: impl IntoIterator<Item = Cost>) -> Duration {
+        let mut sim = self.clone();
+        let mut now = t;
+        for cost in ops {
+            now += sim.wait(now, cost);
+            sim.take(now, cost);
+            now += if cost.write {
+                self.latency / DELETE_CONCURRENCY as f64
+            } else {
+                self.latency
+            };
+        }
+        Duration::from_secs_f64((now - t).max(0.0))
+    }
+}
+
+/// GitHub's rate-limit state for one client: the primary limit's reset, the pace of all
+/// requests and the DELETE slots.
 pub struct RateLimit {
     /// The primary limit is spent until then (`x-ratelimit-reset`).
     blocked_until: StdMutex<Option<SystemTime>>,
-    pace: StdMutex<Pace>,
+    pacer: StdMutex<Pacer>,
+    /// The pacer's second 0.
+    origin: Instant,
+    origin_wall: SystemTime,
+    limits: Limits,
     deletes: Semaphore,
 }
 
 impl Default for RateLimit {
     fn default() -> RateLimit {
-        RateLimit {
-            blocked_until: StdMutex::new(None),
-            pace: StdMutex::new(Pace::new(DELETE_BURST, Instant::now())),
-            deletes: Semaphore::new(DELETE_CONCURRENCY),
-        }
+        RateLimit::new(Limits::default())
     }
 }
 
 impl RateLimit {
+    pub fn new(limits: Limits) -> RateLimit {
+        RateLimit {
+            blocked_until: StdMutex::new(None),
+            pacer: StdMutex::new(Pacer::new(&limits)),
+            origin: Instant::now(),
+            origin_wall: SystemTime::now(),
+            limits,
+            deletes: Semaphore::new(DELETE_CONCURRENCY),
+        }
+    }
+
     #[cfg(test)]
     fn blocked_until(until: SystemTime) -> RateLimit {
         let limit = RateLimit::default();
         *limit.blocked_until.lock().unwrap() = Some(until);
         limit
+    }
+
+    fn now(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64()
     }
 
     /// How long to wait for the primary limit, or an error when its reset is too far off.
@@ -422,15 +783,28 @@ impl RateLimit {
         Ok(Some(wait + Duration::from_millis(200)))
     }
 
-    /// Notes a spent primary limit; true when the reply says when it resets.
-    fn note_primary(&self, reply: &Reply) -> bool {
-        let spent = reply.header("x-ratelimit-remaining").map(str::trim) == Some("0");
-        let reset = reply
-            .header("x-ratelimit-reset")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| UNIX_EPOCH + Duration::from_secs(s));
+    /// Notes what a reply says of the primary limit; true when it is spent and the reply says
+    /// when it resets.
+    fn note_primary(&self, reply: &Reply, rtt: Duration) -> bool {
+        let number = |name: &str| {
+            reply
+                .header(name)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let remaining = number("x-ratelimit-remaining");
+        let reset = number("x-ratelimit-reset").map(|s| UNIX_EPOCH + Duration::from_secs(s));
+        let at = reset.map(|r| match r.duration_since(self.origin_wall) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        });
+        self.pacer.lock().unwrap_or_else(|p| p.into_inner()).note(
+            number("x-ratelimit-limit").map(|n| n as f64),
+            remaining.map(|n| n as f64),
+            at,
+            rtt.as_secs_f64(),
+        );
         match reset {
-            Some(reset) if spent => {
+            Some(reset) if remaining == Some(0) => {
                 *self.blocked_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(reset);
                 true
             }
@@ -438,19 +812,39 @@ impl RateLimit {
         }
     }
 
-    /// Waits for a DELETE slot of the pace.
-    async fn paced(&self) {
+    /// Waits until the pace lets a request of `cost` go, and spends its cost. A wait is not a
+    /// retry, so it does not count against the run's retry budget; a long one is announced.
+    async fn paced(&self, api: &str, cost: Cost) {
         loop {
-            let wait = self.pace.lock().unwrap_or_else(|p| p.into_inner()).take(
-                Instant::now(),
-                DELETES_PER_SECOND,
-                DELETE_BURST,
-            );
-            match wait {
-                None => return,
-                Some(d) => tokio::time::sleep(d).await,
+            let wait = {
+                let mut pacer = self.pacer.lock().unwrap_or_else(|p| p.into_inner());
+                let t = self.now();
+                let wait = pacer.wait(t, cost);
+                if wait <= 0.0 {
+                    pacer.take(t, cost);
+                    return;
+                }
+                Duration::from_secs_f64(wait)
+            };
+            if wait >= ANNOUNCE_PACE {
+                crate::log::info(&format!(
+                    "waiting {} s for {api} rate limit (pacing to GitHub's limits {})",
+                    wait.as_secs_f64().round(),
+                    self.limits.describe()
+                ));
             }
+            tokio::time::sleep(wait).await;
         }
+    }
+
+    /// How long `ops` take from now at the pace (the primary budget as last reported).
+    pub fn estimate(&self, ops: impl IntoIterator<Item = Cost>) -> Duration {
+        let pacer = self.pacer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        pacer.estimate(self.now(), ops)
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 }
 
@@ -517,11 +911,25 @@ pub struct Api {
 
 impl Api {
     pub fn new(transport: Transport, read_error: ReadError) -> Api {
+        Api::with_limits(transport, read_error, Limits::default())
+    }
+
+    /// A client keeping to `limits` (`--github-rate-limit`).
+    pub fn with_limits(transport: Transport, read_error: ReadError, limits: Limits) -> Api {
         Api {
             transport,
-            limit: RateLimit::default(),
+            limit: RateLimit::new(limits),
             read_error,
         }
+    }
+
+    /// How long `ops` take from now at this client's pace.
+    pub fn estimate(&self, ops: impl IntoIterator<Item = Cost>) -> Duration {
+        self.limit.estimate(ops)
+    }
+
+    pub fn limits(&self) -> &Limits {
+        self.limit.limits()
     }
 
     #[cfg(test)]
@@ -542,6 +950,8 @@ impl Api {
             if let Some(d) = self.limit.wait_primary()? {
                 self.transport.wait(&api, d, "x-ratelimit-reset").await?;
             }
+            self.limit.paced(&api, Cost::of(&req.method, &url)).await;
+            let sent = Instant::now();
             let resp = self.transport.send(req.clone()).await?;
             let status = resp.status();
             let headers = resp.headers().clone();
@@ -552,7 +962,7 @@ impl Api {
                 body,
                 url: url.clone(),
             };
-            let reset_known = self.limit.note_primary(&reply);
+            let reset_known = self.limit.note_primary(&reply, sent.elapsed());
             if !matches!(status.as_u16(), 403 | 429) {
                 return Ok(reply);
             }
@@ -595,7 +1005,6 @@ impl Api {
             .acquire()
             .await
             .map_err(|_| Error::operation("closed"))?;
-        self.limit.paced().await;
         self.send(req).await
     }
 }
@@ -718,16 +1127,85 @@ mod tests {
     }
 
     #[test]
-    fn deletes_are_paced() {
-        let start = Instant::now();
-        let mut pace = Pace::new(2.0, start);
-        assert_eq!(pace.take(start, 3.0, 2.0), None);
-        assert_eq!(pace.take(start, 3.0, 2.0), None);
-        let wait = pace.take(start, 3.0, 2.0).unwrap();
-        assert!((wait.as_secs_f64() - 1.0 / 3.0).abs() < 1e-6, "{wait:?}");
-        // A third of a second later one more is allowed, and no more.
-        let later = start + Duration::from_millis(334);
-        assert_eq!(pace.take(later, 3.0, 2.0), None);
-        assert!(pace.take(later, 3.0, 2.0).is_some());
+    fn limits_parse_and_keep_the_defaults_not_named() {
+        let l = Limits::parse("points=90/1s, requests=500/10s").unwrap();
+        assert_eq!(
+            l.describe(),
+            "content=80/1m,content=500/1h,points=90/1s,requests=500/10s"
+        );
+        assert_eq!(Limits::parse("OFF").unwrap(), Limits(vec![]));
+        for bad in [
+            "points",
+            "points=0/1m",
+            "points=9",
+            "points=9/0s",
+            "bananas=1/1m",
+            "requests=1/1h,requests=2/1h",
+        ] {
+            let e = Limits::parse(bad).unwrap_err();
+            assert!(e.contains("BUDGET=COUNT/WINDOW"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn costs_follow_githubs_points() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let rest = u("https://api.github.com/orgs/o/packages/container/p/versions/1");
+        assert_eq!(Cost::of(&Method::GET, &rest), Cost::READ);
+        assert_eq!(Cost::of(&Method::DELETE, &rest), Cost::DELETE);
+        assert!(Cost::of(&Method::POST, &rest).content);
+        assert_eq!(
+            Cost::of(&Method::POST, &u("https://api.github.com/graphql")),
+            Cost::READ
+        );
+    }
+
+    /// A run of DELETEs at 900 points a minute: a tenth at once, then 95% of 810 points (154
+    /// DELETEs) a minute, so no minute ever sees more than 900 points.
+    #[test]
+    fn deletes_are_paced_by_the_points_budget() {
+        let limits = Limits::parse("requests=100000/1h,content=80/1m").unwrap();
+        let mut pacer = Pacer::new(&limits);
+        let mut t = 0.0;
+        let mut sent = Vec::new();
+        for _ in 0..1000 {
+            t += pacer.wait(t, Cost::DELETE);
+            pacer.take(t, Cost::DELETE);
+            sent.push(t);
+        }
+        for (i, start) in sent.iter().enumerate() {
+            let in_minute = sent[i..].iter().take_while(|s| **s < start + 60.0).count();
+            assert!(in_minute * 5 <= 900, "{in_minute} DELETEs from {start}");
+        }
+        let expect = (1000.0 * 5.0 - 90.0) / (810.0 * RATE_SHARE / 60.0);
+        assert!((t - expect).abs() < 1.0, "{t} vs {expect}");
+        // The estimate runs the same pacer.
+        let est = Pacer::new(&limits).estimate(0.0, vec![Cost::DELETE; 1000]);
+        assert!((est.as_secs_f64() - t).abs() < 1.0, "{est:?}");
+    }
+
+    /// The primary budget as reported lasts until the reset: with 1,000 of 5,000 left and 30
+    /// minutes to go, requests are spread, never spending the last ones.
+    #[test]
+    fn primary_budget_lasts_until_the_reset() {
+        let mut pacer = Pacer::new(&Limits::parse("points=1000000/1m,content=1000/1m").unwrap());
+        pacer.note(Some(5000.0), Some(1000.0), Some(1800.0), 0.0);
+        let mut t = 0.0;
+        let mut n = 0;
+        while t < 1800.0 {
+            t += pacer.wait(t, Cost::READ);
+            if t >= 1800.0 {
+                break;
+            }
+            pacer.take(t, Cost::READ);
+            n += 1;
+        }
+        assert!((990..=996).contains(&n), "{n} requests before the reset");
+        // Half an hour in, at most the window's share beyond the burst was spent.
+        let mut pacer = Pacer::new(&Limits::default());
+        pacer.note(Some(5000.0), Some(5000.0), Some(3600.0), 0.0);
+        let est = pacer.estimate(0.0, vec![Cost::READ; 3000]);
+        let expect = (3000.0 - 500.0) * 3600.0 / 5000.0;
+        assert!((est.as_secs_f64() - expect).abs() < 5.0, "{est:?}");
     }
 }

@@ -17,6 +17,8 @@ pub struct GitHubConfig {
     pub api_url: Option<url::Url>,
     /// `OWNER/REPO`, for git refs.
     pub repository: Option<String>,
+    /// The limits to pace to (`--github-rate-limit`).
+    pub limits: github::Limits,
 }
 
 /// GitLab's API as configured for this run.

@@ -43,6 +43,28 @@ pub struct Listed {
     pub pushed: Option<SystemTime>,
 }
 
+/// One step of a cleanup's execution, as a vendor API's pace sees it (for the plan's estimate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The repository listed again (a look before a chunk of deletions, the final check), with
+    /// about this many manifests in it.
+    List { manifests: usize },
+    /// This many digests deleted.
+    Delete { count: usize },
+    /// This many single tags removed.
+    Untag { count: usize },
+}
+
+/// How long the deletions take at a vendor API's pace (`Registry::paced`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paced {
+    pub duration: std::time::Duration,
+    /// API requests the steps make.
+    pub requests: usize,
+    /// The limits paced to, as the user would write them.
+    pub limits: String,
+}
+
 /// Which tags the policy may judge by age (only those need push times).
 pub type Timed<'a> = &'a (dyn Fn(&str) -> bool + Sync);
 
@@ -71,6 +93,12 @@ pub trait Registry: Send + Sync {
         _timed: Timed<'a>,
     ) -> BoxFuture<'a, Result<Option<Listing>>> {
         Box::pin(async { Ok(None) })
+    }
+
+    /// How long `steps` take at the pace this registry's API keeps to its rate budget, from its
+    /// budget as last reported; `None` where nothing paces the requests.
+    fn paced(&self, _steps: &[Step]) -> Option<Paced> {
+        None
     }
 
     /// Makes sure a repository can be pushed to (creates it where the registry needs that).

@@ -109,6 +109,8 @@ pub struct Policy {
     pub git_refs: GitRefs,
     pub git_dir: Option<PathBuf>,
     pub report: Option<PathBuf>,
+    /// `--max-deletions`: images deleted this run at most, oldest first; the rest are deferred.
+    pub max_deletions: Option<usize>,
 }
 
 /// A GitLab API token and how it is sent.
@@ -126,6 +128,8 @@ pub struct Forge {
     pub github_token: Option<Secret>,
     pub github_api_url: Option<url::Url>,
     pub github_repository: Option<String>,
+    /// `--github-rate-limit` (None: github.com's documented limits).
+    pub github_rate_limit: Option<crate::forge::github::Limits>,
     pub gitlab_token: Option<ForgeToken>,
     pub gitlab_api_url: Option<url::Url>,
     pub gitlab_project: Option<String>,
@@ -373,6 +377,14 @@ impl Settings {
                     Ok(s.to_string())
                 }
                 _ => Err(Error::input(format!("{s:?} is not OWNER/REPO"))),
+            })?,
+            github_rate_limit: r.parse("github_rate_limit", |s| {
+                crate::forge::github::Limits::parse(s).map_err(|e| {
+                    Error::input(e).with_hint(
+                        "e.g. --github-rate-limit requests=15000/1h (a GitHub App), or off \
+                         where GitHub Enterprise Server has no rate limits",
+                    )
+                })
             })?,
             gitlab_token: r
                 .text("gitlab_token")
@@ -865,6 +877,12 @@ fn policy(r: &Reader) -> Result<Policy> {
         git_refs,
         git_dir: r.text("git_dir").map(|(p, _)| PathBuf::from(p)),
         report: r.text("report").map(|(p, _)| PathBuf::from(p)),
+        max_deletions: r.parse("max_deletions", |s| {
+            s.trim().parse::<usize>().map_err(|_| {
+                Error::input(format!("{s:?} is not a whole number"))
+                    .with_hint("give N >= 0, e.g. --max-deletions 1000")
+            })
+        })?,
     })
 }
 

@@ -1315,11 +1315,14 @@ fn deletion_disabled_exits_4() {
 //    misnamed inputs (docs/cleanup-safety.md)
 
 /// Seeds `n` tags `old-0..` (each its own digest, content built 10 days ago).
+/// `old-0` … `old-{n-1}`, built a day apart (`old-0` the oldest, all over 10 days ago), so the
+/// oldest-first deletion order is theirs.
 fn seed_old(client: &Reg, repo: &str, n: usize) -> BTreeMap<String, String> {
     (0..n)
         .map(|i| {
             let tag = format!("old-{i}");
-            let d = client.push(repo, &tag, &format!("{repo} old image {i}"), 10);
+            let days = 10 + (n - i) as u64;
+            let d = client.push(repo, &tag, &format!("{repo} old image {i}"), days);
             (tag, d)
         })
         .collect()
@@ -1388,14 +1391,11 @@ fn tags_put_on_planned_digests_during_cleanup_survive() {
         let old = seed_old(&client, &repo, OLD);
         let keep_a = client.push(&repo, "keep-a", &format!("{repo} keep a"), 20);
         let keep_b = client.push(&repo, "keep-b", &format!("{repo} keep b"), 20);
-        // Digests are deleted in digest order, 4 at a time; pick ones deleted late.
-        let mut by_digest: Vec<(&String, &String)> = old.iter().map(|(t, d)| (d, t)).collect();
-        by_digest.sort();
-        let targets: Vec<String> = by_digest[110..115]
-            .iter()
-            .map(|(d, _)| d.to_string())
+        // Digests are deleted oldest first, 4 at a time; pick ones deleted late.
+        let targets: Vec<String> = (110..115)
+            .map(|i| old[&format!("old-{i}")].clone())
             .collect();
-        let moved_onto = by_digest[120].0.clone();
+        let moved_onto = old["old-120"].clone();
         proxy.clear_faults();
         proxy.clear_requests();
         proxy.add_fault(Fault::new(

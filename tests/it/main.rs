@@ -13,6 +13,7 @@ mod examples;
 mod fake_oci;
 mod forge_github;
 mod forge_gitlab;
+mod github_budgets;
 mod harness;
 mod kube_in_use;
 mod packaging;

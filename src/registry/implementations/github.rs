@@ -515,9 +515,10 @@ impl GitHub {
         Ok(GitHub {
             caps,
             api: Api {
-                http: crate::forge::github::Api::new(
+                http: crate::forge::github::Api::with_limits(
                     transport,
                     crate::forge::github::rest_read_error,
+                    config.github.limits.clone(),
                 ),
                 base,
                 token,
@@ -593,6 +594,36 @@ impl Registry for GitHub {
         }
         Ok(Some(listing))
     });
+
+    /// GitHub's pace: a listing page per 100 versions, a DELETE per version; the safe untag finds
+    /// its throw-away's version on the first page, then deletes it.
+    fn paced(&self, steps: &[crate::registry::Step]) -> Option<crate::registry::Paced> {
+        use crate::forge::github::Cost;
+        use crate::registry::Step;
+        if self.api.http.limits().0.is_empty() {
+            return None;
+        }
+        let mut ops = Vec::new();
+        for step in steps {
+            match *step {
+                Step::List { manifests } => ops.extend(std::iter::repeat_n(
+                    Cost::READ,
+                    manifests.div_ceil(PER_PAGE).max(1),
+                )),
+                Step::Delete { count } => ops.extend(std::iter::repeat_n(Cost::DELETE, count)),
+                Step::Untag { count } => {
+                    for _ in 0..count {
+                        ops.extend([Cost::READ, Cost::DELETE]);
+                    }
+                }
+            }
+        }
+        Some(crate::registry::Paced {
+            requests: ops.len(),
+            duration: self.api.http.estimate(ops),
+            limits: self.api.http.limits().describe(),
+        })
+    }
 
     crate::registry::registry_call!(delete_digest, self, |repo, digest| self
         .api

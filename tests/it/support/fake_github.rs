@@ -51,6 +51,10 @@ pub struct ApiRequest {
     pub accept: Option<String>,
     pub api_version: Option<String>,
     pub status: u16,
+    /// Refused for a rate limit (primary, secondary or injected).
+    pub rate_limited: bool,
+    /// When the fake answered it.
+    pub at: std::time::Instant,
 }
 
 /// A rate-limit reply to inject into the next matching request.
@@ -87,10 +91,23 @@ pub struct GhState {
     pub popular: HashSet<String>,
     /// Replies injected ahead of the normal ones, first matching taken first.
     pub limits: VecDeque<Limit>,
-    /// Primary limit: requests left, and how long the window lasts once spent (seconds).
+    /// Primary limit: requests a window (`x-ratelimit-limit`), requests left, and how long a
+    /// window lasts (seconds; it starts with its first request and `x-ratelimit-reset` says
+    /// when it ends).
+    pub limit: u64,
     pub remaining: u64,
     pub reset_after: u64,
     reset_at: Option<u64>,
+    /// Secondary limits (docs.github.com "Rate limits for the REST API"): points per window
+    /// (GET 1, POST/PATCH/PUT/DELETE 5; 900 a minute on github.com) and content-generating
+    /// requests (POST/PATCH/PUT) per window (80 a minute, 500 an hour), each counted in fixed
+    /// windows from the fake's start, so tests can scale a "minute" down. Beyond them: 403 with
+    /// `retry-after`, the seconds to the window's end. `None`: not enforced.
+    pub points: Option<(u64, std::time::Duration)>,
+    pub content: Vec<(u64, std::time::Duration)>,
+    started: std::time::Instant,
+    /// Points and content requests spent, per (limit index, window index).
+    spent: HashMap<(usize, u64), u64>,
     pub log: Vec<ApiRequest>,
     on_delete: Option<DeleteHook>,
     /// A version deleted by the request being answered, for the hook (run without the lock).
@@ -111,9 +128,14 @@ impl Default for GhState {
             refuse_last_tagged: true,
             popular: HashSet::new(),
             limits: VecDeque::new(),
+            limit: 5000,
             remaining: 5000,
             reset_after: 3600,
             reset_at: None,
+            points: None,
+            content: Vec::new(),
+            started: std::time::Instant::now(),
+            spent: HashMap::new(),
             log: Vec::new(),
             on_delete: None,
             deleted: None,
@@ -189,6 +211,50 @@ impl GhState {
             .collect()
     }
 
+    /// Replies refused for a rate limit (403/429 naming a rate limit).
+    pub fn rate_limited(&self) -> usize {
+        self.log
+            .iter()
+            .filter(|r| matches!(r.status, 403 | 429) && r.rate_limited)
+            .count()
+    }
+
+    /// A secondary limit the request would exceed: 403 with `retry-after`, else it is counted.
+    fn secondary(&mut self, method: &Method) -> Option<Response> {
+        let write = !matches!(*method, Method::GET | Method::HEAD);
+        let content = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+        let elapsed = self.started.elapsed();
+        let mut limits: Vec<(usize, u64, std::time::Duration, u64)> = Vec::new();
+        if let Some((count, window)) = self.points {
+            limits.push((0, count, window, if write { 5 } else { 1 }));
+        }
+        for (i, (count, window)) in self.content.iter().enumerate() {
+            if content {
+                limits.push((i + 1, *count, *window, 1));
+            }
+        }
+        for (i, count, window, cost) in &limits {
+            let index = (elapsed.as_nanos() / window.as_nanos().max(1)) as u64;
+            let spent = self.spent.get(&(*i, index)).copied().unwrap_or(0);
+            if spent + cost > *count {
+                let end = window.mul_f64((index + 1) as f64);
+                let wait = end.saturating_sub(elapsed).as_secs_f64().ceil().max(1.0) as u64;
+                let mut r = message(
+                    StatusCode::FORBIDDEN,
+                    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+                );
+                r.headers_mut()
+                    .insert("retry-after", HeaderValue::from(wait));
+                return Some(r);
+            }
+        }
+        for (i, _, window, cost) in limits {
+            let index = (elapsed.as_nanos() / window.as_nanos().max(1)) as u64;
+            *self.spent.entry((i, index)).or_default() += cost;
+        }
+        None
+    }
+
     /// Requests of `method` whose path contains `needle`.
     pub fn count(&self, method: &Method, needle: &str) -> usize {
         self.log
@@ -260,6 +326,13 @@ fn query_param(query: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// Marks a rate-limit refusal for the log (the mark is taken off before the reply goes).
+fn limited(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert("x-fake-rate-limited", HeaderValue::from_static("1"));
+    r
+}
+
 fn message(status: StatusCode, text: &str) -> Response {
     // GitHub's REST error shape: {"message", "documentation_url"}.
     (
@@ -299,29 +372,28 @@ async fn handle(State(state): State<Arc<Mutex<GhState>>>, req: Request) -> Respo
     let mut resp = route(&mut st, &method, &path, &query, &headers, &host);
     // Rate-limit headers on every reply (docs.github.com "Rate limits for the REST API").
     let now = unix_now();
-    if st.reset_at.is_some_and(|r| now >= r) {
-        st.reset_at = None;
-        st.remaining = 5000;
-    }
     let reset = st.reset_at.unwrap_or(now + st.reset_after);
+    let limit = st.limit;
     let h = resp.headers_mut();
     let mut put = |k: &'static str, v: String| {
         if let Ok(v) = HeaderValue::from_str(&v) {
             h.insert(k, v);
         }
     };
-    put("x-ratelimit-limit", "5000".into());
+    put("x-ratelimit-limit", limit.to_string());
     put("x-ratelimit-remaining", st.remaining.to_string());
     put("x-ratelimit-reset", reset.to_string());
     put(
         "x-ratelimit-used",
-        (5000 - st.remaining.min(5000)).to_string(),
+        (limit - st.remaining.min(limit)).to_string(),
     );
     put("x-ratelimit-resource", "core".into());
     if let Some(s) = &st.scopes {
         put("x-oauth-scopes", s.clone());
     }
     let status = resp.status().as_u16();
+    let rate_limited = resp.headers().contains_key("x-fake-rate-limited");
+    resp.headers_mut().remove("x-fake-rate-limited");
     let text = |k: &str| {
         headers
             .get(k)
@@ -336,6 +408,8 @@ async fn handle(State(state): State<Arc<Mutex<GhState>>>, req: Request) -> Respo
         accept: text("accept"),
         api_version: text("x-github-api-version"),
         status,
+        rate_limited,
+        at: std::time::Instant::now(),
     });
     // The registry side drops the manifest; its lock is taken without ours held.
     let hook = st.on_delete.clone();
@@ -382,21 +456,28 @@ fn route(
                 HeaderValue::from_str(&s.to_string()).unwrap(),
             );
         }
-        return r;
+        return limited(r);
     }
-    // Primary limit: once spent, 403 until the reset.
+    // Primary limit: a window starts with its first request and lasts `reset_after`; once
+    // spent, 403 until the reset.
     let now = unix_now();
     if st.reset_at.is_some_and(|r| now >= r) {
         st.reset_at = None;
-        st.remaining = 5000;
+        st.remaining = st.limit;
     }
-    if st.remaining == 0 {
-        return message(StatusCode::FORBIDDEN, "API rate limit exceeded for user.");
-    }
-    st.remaining -= 1;
-    if st.remaining == 0 {
+    if st.reset_at.is_none() {
         st.reset_at = Some(now + st.reset_after);
     }
+    if st.remaining == 0 {
+        return limited(message(
+            StatusCode::FORBIDDEN,
+            "API rate limit exceeded for user.",
+        ));
+    }
+    if let Some(r) = st.secondary(method) {
+        return limited(r);
+    }
+    st.remaining -= 1;
 
     let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let Some(segs) = raw
