@@ -588,6 +588,7 @@ impl Registry for GitHub {
                 Listed {
                     media_type: None,
                     pushed: v.pushed(),
+                    ..Default::default()
                 },
             );
         }
@@ -634,6 +635,7 @@ static SPEC: Spec = Spec {
                 digest_delete: DigestDelete::VendorApi,
                 get_counts_as_pull: true,
                 default_concurrency: 4,
+                lists_untagged: true,
                 ..common
             }
         } else {
@@ -644,6 +646,8 @@ static SPEC: Spec = Spec {
                 get_counts_as_pull: true,
                 default_concurrency: 4,
                 referrers_fallback_only: true,
+                // Package versions without tags are the untagged manifests.
+                lists_untagged: true,
                 ..common
             }
         }

@@ -26,7 +26,7 @@ use url::Url;
 use super::Registration;
 use crate::error::{Error, Result};
 use crate::implementation::{
-    Capabilities, Depth, HostPattern, Implementation, NamePrefix, Probe, Sign, Spec,
+    Capabilities, Depth, HostPattern, Implementation, NamePrefix, Probe, PullRecords, Sign, Spec,
 };
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
@@ -35,7 +35,7 @@ use crate::registry::paging::Pages;
 use crate::registry::rest::{OciError, encode_segment};
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
-use crate::registry::{Listed, Listing, Registry};
+use crate::registry::{Listed, Listing, Pulled, Registry};
 use crate::secret::{Secret, redact_url};
 
 /// Largest page the artifacts API serves (Harbor's API: `page_size` ≤ 100).
@@ -364,6 +364,9 @@ struct Artifact {
     manifest_media_type: Option<String>,
     #[serde(default)]
     push_time: Option<String>,
+    /// The last pull; Harbor writes the zero time for "never".
+    #[serde(default)]
+    pull_time: Option<String>,
     #[serde(default)]
     tags: Option<Vec<ArtifactTag>>,
 }
@@ -394,6 +397,12 @@ fn to_listing(artifacts: Vec<Artifact>) -> Listing {
             Listed {
                 media_type: a.manifest_media_type.filter(|m| !m.is_empty()),
                 pushed,
+                // Harbor records pulls: a missing or zero time is "never pulled".
+                pulled: a
+                    .pull_time
+                    .as_deref()
+                    .and_then(parse_time)
+                    .map_or(Pulled::Never, Pulled::At),
             },
         );
     }
@@ -477,6 +486,9 @@ static SPEC: Spec = Spec {
     capabilities: |_, common| Capabilities {
         depth: Depth { min: 2, max: None },
         get_counts_as_pull: true,
+        // The artifact list holds untagged artifacts and each one's `pull_time`.
+        lists_untagged: true,
+        pull_records: PullRecords::PerPull,
         ..common
     },
     hosts: &[HostPattern {
