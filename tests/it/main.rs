@@ -25,3 +25,4 @@ mod sources;
 mod support;
 mod sync;
 mod terminal;
+mod untagged;

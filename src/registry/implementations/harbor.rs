@@ -191,14 +191,15 @@ impl Harbor {
         }
     }
 
-    /// Every tagged artifact of a repository, all pages.
+    /// Every top-level artifact of a repository, tagged or not, all pages.
     async fn artifacts(&self, repo: &Repo) -> Result<Vec<Artifact>> {
-        // `q=tags=*`: tagged artifacts only (Harbor's artifact API query syntax); children and signatures are
-        // found through their index and the referrers API.
+        // No `q=tags=*` filter: the untagged artifacts are listed too (`--delete-untagged`).
+        // Index children and signatures are not top-level artifacts; they are found through
+        // their index and the referrers API.
         let mut url = self
             .artifacts_url(
                 repo,
-                &format!("?with_tag=true&q=tags%3D%2A&page_size={PAGE_SIZE}&page=1"),
+                &format!("?with_tag=true&page_size={PAGE_SIZE}&page=1"),
             )
             .await?;
         let mut all: Vec<Artifact> = Vec::new();
@@ -243,10 +244,7 @@ impl Harbor {
                     url = self
                         .artifacts_url(
                             repo,
-                            &format!(
-                                "?with_tag=true&q=tags%3D%2A&page_size={PAGE_SIZE}&page={}",
-                                page + 1
-                            ),
+                            &format!("?with_tag=true&page_size={PAGE_SIZE}&page={}", page + 1),
                         )
                         .await?;
                 }

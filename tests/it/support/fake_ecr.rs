@@ -372,6 +372,9 @@ struct ApiState {
     /// Tag or digest → (failureCode, failureReason) that BatchDeleteImage reports for it
     /// instead of deleting it.
     fail_ids: HashMap<String, (String, String)>,
+    /// Digest → `lastRecordedPullTime` (epoch seconds) added to DescribeImages answers: AWS
+    /// documents the field (DescribeImages, ImageDetail), moto does not fill it.
+    pulled: HashMap<String, f64>,
 }
 
 /// A recording proxy in front of an ECR API (moto): counts `X-Amz-Target`s, injects AWS errors
@@ -426,6 +429,15 @@ impl ApiProxy {
 
     pub fn calls(&self) -> Vec<ApiCall> {
         self.state.lock().unwrap().calls.clone()
+    }
+
+    /// DescribeImages reports `lastRecordedPullTime` = `secs` (epoch) for `digest`.
+    pub fn set_pulled(&self, digest: &str, secs: f64) {
+        self.state
+            .lock()
+            .unwrap()
+            .pulled
+            .insert(digest.into(), secs);
     }
 
     pub fn clear_calls(&self) {
@@ -533,6 +545,18 @@ async fn api_proxy(State(ctx): State<Arc<ApiProxyCtx>>, req: Request) -> Respons
     let body = upstream.bytes().await.unwrap_or_default();
     drop(serial);
     record(status, &json);
+    let pulled = ctx.state.lock().unwrap().pulled.clone();
+    if action == "DescribeImages" && status == 200 && !pulled.is_empty() {
+        let mut v: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+        if let Some(details) = v["imageDetails"].as_array_mut() {
+            for d in details {
+                if let Some(t) = d["imageDigest"].as_str().and_then(|x| pulled.get(x)) {
+                    d["lastRecordedPullTime"] = json!(t);
+                }
+            }
+        }
+        return json_response(&v);
+    }
     if !injected.is_empty() && status == 200 {
         let mut v: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
         let mut failures = v["failures"].as_array().cloned().unwrap_or_default();
