@@ -553,3 +553,125 @@ fn ecr_keep_pulled_within_keeps_a_recently_pulled_image() {
     let left: BTreeSet<String> = stack.images(repo).into_keys().collect();
     assert_eq!(left, set([digests[0].clone()]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The executor looks again right before an untagged deletion: a manifest tagged since the plan
+// stays (kept, with the tag in the reason); one still untagged goes.
+
+#[tokio::test]
+async fn an_untagged_manifest_that_got_a_tag_since_the_plan_is_kept() {
+    use dockhand::cleanup::execute::execute;
+    use dockhand::cleanup::model::{Action, Plan, UntaggedPlan};
+    use dockhand::implementation::{Capabilities, Implementation};
+    use dockhand::registry::Generic;
+    use dockhand::registry::credentials::CredentialStore;
+    use dockhand::registry::distribution::{Distribution, Repo};
+    use dockhand::registry::transport::{Transport, TransportConfig};
+    use std::collections::{BTreeMap, HashMap};
+
+    let reg = tokio::task::spawn_blocking(RegistryServer::anonymous)
+        .await
+        .unwrap();
+    let client = RegistryClient::new(&reg.url(), Creds::Anonymous);
+    let push = |tag: &'static str, content: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .push_image(
+                    "x/app",
+                    tag,
+                    &[content.as_bytes().to_vec()],
+                    "2024-05-01T12:00:00Z",
+                )
+                .await
+                .digest
+        }
+    };
+    // Both lose `tmp` (untagged at plan time); then one is tagged `v2` again.
+    let retagged = push("tmp", "one").await;
+    let stays_untagged = push("tmp", "two").await;
+    push("tmp", "three").await;
+    let m = client.get_manifest("x/app", &retagged).await.unwrap();
+    client
+        .put_manifest("x/app", "v2", &m.media_type, &m.bytes)
+        .await;
+
+    let label = format!("{}/x/app", reg.host());
+    let plan = Plan {
+        untagged: [&retagged, &stays_untagged]
+            .into_iter()
+            .map(|d| UntaggedPlan {
+                repository: label.clone(),
+                digest: d.clone(),
+                action: Action::Delete,
+                reason: "untagged".into(),
+                index: false,
+            })
+            .collect(),
+        ..Plan::default()
+    };
+    let transport = Transport::new(TransportConfig::default(), CredentialStore::default()).unwrap();
+    let registry = Generic::new(
+        Capabilities::of(Implementation::Default, &reg.host()),
+        Distribution::new(transport),
+    );
+    let repos = HashMap::from([(label.clone(), Repo::new(reg.host(), "x/app"))]);
+    let seen = HashMap::from([(label.clone(), BTreeMap::new())]);
+    let results = execute(&registry, &plan, &repos, &seen, 2).await;
+    let kept = results.untagged[&(label.clone(), retagged.clone())]
+        .clone()
+        .unwrap_err();
+    assert!(kept.kept && kept.own, "{kept:?}");
+    assert!(
+        kept.message.contains("tag v2 was put on this manifest"),
+        "{kept:?}"
+    );
+    assert!(results.untagged[&(label.clone(), stays_untagged.clone())].is_ok());
+    assert!(client.head_manifest("x/app", &retagged).await.is_some());
+    assert!(
+        client
+            .head_manifest("x/app", &stays_untagged)
+            .await
+            .is_none()
+    );
+    let report = dockhand::cleanup::report::build("default", &plan, Some(&results));
+    assert_eq!(report.untagged[0].result, "kept");
+    assert_eq!(report.untagged[1].result, "deleted");
+    assert_eq!(report.summary.failed, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: exit 2 naming the flag, the variable or the config key, and nothing sent.
+
+#[test]
+fn a_bad_keep_pulled_within_exits_2_naming_its_source_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    // Port 9 on loopback: nothing may be sent there, and nothing is.
+    let args = [
+        "cleanup",
+        "-i",
+        "127.0.0.1:9/x",
+        "--image",
+        "app",
+        "--git-refs",
+        "none",
+    ];
+    let r = dockhand(
+        &with(&args, &["--keep-pulled-within".into(), "7x".into()]),
+        cwd,
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("--keep-pulled-within"), "{r}");
+    let r = dockhand_env(&args, cwd, &[("DOCKHAND_KEEP_PULLED_WITHIN", "soon")]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("DOCKHAND_KEEP_PULLED_WITHIN"), "{r}");
+    std::fs::write(
+        cwd.join("dockhand.yaml"),
+        "project: p\ncleanup:\n  keep_pulled_within: lately\n  delete_untagged: true\n",
+    )
+    .unwrap();
+    let r = dockhand(&args, cwd);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("keep_pulled_within"), "{r}");
+}
