@@ -542,6 +542,46 @@ pub(crate) fn sample() -> Report {
 mod tests {
     use super::*;
 
+    #[test]
+    fn untagged_manifests_and_notices_are_reported() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let plan = Plan {
+            untagged: vec![
+                super::super::model::UntaggedPlan {
+                    repository: "r.example/app".into(),
+                    digest: d('a'),
+                    action: Action::Delete,
+                    reason: "untagged, pushed 5d ago (registry); no kept image references it"
+                        .into(),
+                    index: false,
+                },
+                super::super::model::UntaggedPlan {
+                    repository: "r.example/app".into(),
+                    digest: d('b'),
+                    action: Action::Keep,
+                    reason: "untagged; push time unknown".into(),
+                    index: false,
+                },
+            ],
+            notices: vec!["--keep-pulled-within 7d: this registry records no pulls".into()],
+            ..Plan::default()
+        };
+        let r = build("default", &plan, None);
+        let t = table(&r, false, false);
+        assert!(
+            t.contains("planned  r.example/app@aaaaaaaaaaaa") && t.contains("no kept image"),
+            "{t}"
+        );
+        assert!(t.contains("untagged manifests: 1 kept, 1 to delete"), "{t}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["untagged"][0]["result"], "planned");
+        assert_eq!(json["untagged"][1]["result"], "kept");
+        assert_eq!(json["notices"][0], plan.notices[0]);
+        // Without them the document is as before.
+        let plain = serde_json::to_value(build("default", &Plan::default(), None)).unwrap();
+        assert!(plain.get("untagged").is_none() && plain.get("notices").is_none());
+    }
+
     /// [`sample`] with attached artifacts: the fallback index and a signature of the deleted
     /// image, a signature of a kept one, and an attestation whose deletion failed (never folded).
     fn with_attached() -> Report {
