@@ -298,6 +298,40 @@ mod tests {
     }
 
     #[test]
+    fn untagged_listings_and_pull_records_per_registry() {
+        let caps = |i, host| Capabilities::of(i, host);
+        let mut listing: Vec<&str> = Implementation::all()
+            .into_iter()
+            .filter(|i| caps(*i, "registry.example").lists_untagged)
+            .map(|i| i.name())
+            .collect();
+        listing.sort_unstable();
+        assert_eq!(listing, vec!["ecr", "github", "harbor"]);
+        let ecr = caps(
+            Implementation::Ecr,
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        );
+        assert_eq!(ecr.pull_records, PullRecords::Daily);
+        assert_eq!(ecr.pull_records.lag().as_secs(), 86_400);
+        assert_eq!(
+            caps(Implementation::Ecr, "public.ecr.aws").pull_records,
+            PullRecords::None
+        );
+        assert_eq!(
+            caps(Implementation::Harbor, "h.example").pull_records,
+            PullRecords::PerPull
+        );
+        assert_eq!(
+            caps(Implementation::DockerHub, "docker.io").pull_records,
+            PullRecords::PerPull
+        );
+        assert_eq!(
+            caps(Implementation::Default, "r.example").pull_records,
+            PullRecords::None
+        );
+    }
+
+    #[test]
     fn nesting_follows_the_reference() {
         assert!(
             Capabilities::of(Implementation::GitHub, "ghcr.io")

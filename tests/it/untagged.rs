@@ -675,3 +675,53 @@ fn a_bad_keep_pulled_within_exits_2_naming_its_source_before_any_request() {
     assert_eq!(r.code, 2, "{r}");
     assert!(r.stderr.contains("keep_pulled_within"), "{r}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The ECR listing on the in-memory JSON 1.1 fake: pull records and untagged images.
+
+#[tokio::test]
+async fn ecr_listing_gives_pull_records_and_untagged_images() {
+    use dockhand::implementation::{Capabilities, Implementation};
+    use dockhand::registry::credentials::CredentialStore;
+    use dockhand::registry::distribution::{Distribution, Repo};
+    use dockhand::registry::implementations::ecr::{Ecr, Target};
+    use dockhand::registry::transport::{Transport, TransportConfig};
+    use dockhand::registry::{Pulled, Registry};
+    use support::fake_ecr::{FakeEcr, REGION};
+
+    const HOST: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+    let fake = FakeEcr::start(100);
+    fake.create("app", false);
+    let media = "application/vnd.oci.image.manifest.v1+json";
+    let digest = |n: u8| format!("sha256:{}", format!("{n:02x}").repeat(32));
+    fake.add("app", &digest(1), &["pulled"], media, "{}");
+    fake.add("app", &digest(2), &["never"], media, "{}");
+    fake.add("app", &digest(3), &[], media, "{}");
+    fake.set_pulled("app", &digest(1), 1_700_000_500.5);
+    let transport = Transport::new(TransportConfig::default(), CredentialStore::default()).unwrap();
+    let config = aws_sdk_ecr::Config::builder()
+        .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
+        .region(aws_sdk_ecr::config::Region::new(REGION))
+        .endpoint_url(fake.url())
+        .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .build();
+    let ecr = Ecr::new(
+        Capabilities::of(Implementation::Ecr, HOST),
+        Distribution::new(transport),
+        HOST,
+        Target::from_host(HOST).unwrap(),
+        config,
+    );
+    let l = ecr
+        .listing(&Repo::new(HOST, "app"), &|_| true)
+        .await
+        .unwrap()
+        .unwrap();
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1_700_000_500.5);
+    assert_eq!(l.manifests[&digest(1)].pulled, Pulled::At(at));
+    assert_eq!(l.manifests[&digest(2)].pulled, Pulled::Never);
+    let untagged: Vec<&String> = l.untagged().map(|(d, _)| d).collect();
+    assert_eq!(untagged, vec![&digest(3)]);
+}

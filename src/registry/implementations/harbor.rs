@@ -577,6 +577,24 @@ mod tests {
     }
 
     #[test]
+    fn listing_gives_pull_times_and_untagged_artifacts() {
+        let json = r#"[
+          {"digest":"sha256:a","push_time":"2024-05-01T10:00:00.000Z",
+           "pull_time":"2024-07-01T08:00:00.000Z","tags":[{"name":"v1"}]},
+          {"digest":"sha256:b","push_time":"2024-05-01T10:00:00.000Z",
+           "pull_time":"0001-01-01T00:00:00.000Z","tags":[]}
+        ]"#;
+        let l = to_listing(serde_json::from_str(json).unwrap());
+        assert_eq!(
+            l.manifests["sha256:a"].pulled,
+            Pulled::At(humantime::parse_rfc3339("2024-07-01T08:00:00Z").unwrap())
+        );
+        assert_eq!(l.manifests["sha256:b"].pulled, Pulled::Never);
+        let untagged: Vec<&String> = l.untagged().map(|(d, _)| d).collect();
+        assert_eq!(untagged, vec!["sha256:b"]);
+    }
+
+    #[test]
     fn immutability_refusals_are_kept() {
         let m = "the tag v1 configured as immutable, cannot be deleted";
         assert!(

@@ -896,6 +896,8 @@ struct FakeImage {
     digest: String,
     tags: Vec<String>,
     pushed: f64,
+    /// `lastRecordedPullTime`, absent when never pulled.
+    pulled: Option<f64>,
     media_type: String,
     manifest: String,
 }
@@ -958,6 +960,7 @@ impl FakeEcr {
             digest: digest.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
             pushed: 1_700_000_000.25 + n as f64,
+            pulled: None,
             media_type: media_type.into(),
             manifest: manifest.into(),
         });
@@ -965,6 +968,15 @@ impl FakeEcr {
 
     pub fn add_fault(&self, fault: ApiFault) {
         self.state.lock().unwrap().faults.push(fault);
+    }
+
+    /// Records a pull of `repo@digest` at `secs` (epoch, as ECR's `lastRecordedPullTime`).
+    pub fn set_pulled(&self, repo: &str, digest: &str, secs: f64) {
+        let mut st = self.state.lock().unwrap();
+        let r = st.repos.get_mut(repo).expect("repository created first");
+        for i in r.images.iter_mut().filter(|i| i.digest == digest) {
+            i.pulled = Some(secs);
+        }
     }
 
     /// digest → sorted tags.
@@ -1048,9 +1060,13 @@ fn image_json(i: &FakeImage, repo: &str) -> Value {
         "imageSizeInBytes": 1234,
         "imageManifestMediaType": i.media_type,
     });
-    // docs/registries.md#aws-ecr: `imageTags` is omitted for untagged images.
+    // docs/registries.md#aws-ecr: `imageTags` is omitted for untagged images, and
+    // `lastRecordedPullTime` for images never pulled.
     if !i.tags.is_empty() {
         v["imageTags"] = json!(i.tags);
+    }
+    if let Some(p) = i.pulled {
+        v["lastRecordedPullTime"] = json!(p);
     }
     v
 }
@@ -1243,6 +1259,7 @@ fn fake_action(st: &mut FakeState, action: &str, input: &Value) -> Response {
                     digest: digest.clone(),
                     tags: tag.into_iter().collect(),
                     pushed: now_secs(),
+                    pulled: None,
                     media_type,
                     manifest,
                 }),
