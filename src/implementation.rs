@@ -301,7 +301,6 @@ mod tests {
     fn untagged_listings_and_pull_records_per_registry() {
         let caps = |i, host| Capabilities::of(i, host);
         let mut listing: Vec<&str> = Implementation::all()
-            .into_iter()
             .filter(|i| caps(*i, "registry.example").lists_untagged)
             .map(|i| i.name())
             .collect();
