@@ -266,7 +266,8 @@ pub async fn collect(
 
 /// `--delete-untagged`: the children of untagged indexes, so that an index that stays keeps
 /// them. A listing without media types (GitHub's versions) costs a HEAD per untagged manifest;
-/// an index costs a GET (unavoidable: its children are only in its body).
+/// an index costs a GET (unavoidable: its children are only in its body). Untagged manifests a
+/// kept image references are read too: one may be an index whose children it holds.
 async fn untagged_children(
     registry: &dyn Registry,
     repo: &Repo,
