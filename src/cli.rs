@@ -305,6 +305,15 @@ pub struct PolicyArgs {
     /// Keep commit tags of commits made within DURATION (30d, 12h).
     #[arg(long, value_name = "DURATION")]
     pub keep_commits_younger_than: Option<String>,
+    /// Also delete manifests without a tag that the registry lists (untagged versions,
+    /// images, artifacts) once older than --grace, unless a kept image holds them (index
+    /// children, signatures and other referrers).
+    #[arg(long)]
+    pub delete_untagged: bool,
+    /// Keep images the registry records as pulled within DURATION (30d, 12h). Where the
+    /// registry records no pulls, every image this rule would judge is kept, and the plan says so.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_pulled_within: Option<String>,
     /// Where git-aware cleanup reads branches and tags.
     #[arg(long, value_name = "SOURCE", ignore_case = true)]
     pub git_refs: Option<GitRefsArg>,

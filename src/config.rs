@@ -109,6 +109,8 @@ struct CleanupSection {
     skip_unreachable_clusters: Option<bool>,
     keep_commits: Option<u32>,
     keep_commits_younger_than: Option<String>,
+    delete_untagged: Option<bool>,
+    keep_pulled_within: Option<String>,
     git_refs: Option<String>,
     git_dir: Option<String>,
     // werf's cleanup keys: accepted so that a werf.yaml loads; dockhand's keys above apply.
@@ -355,10 +357,14 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
         text("kubeconfig", c.kubeconfig);
         text("keep_commits", c.keep_commits.map(|n| n.to_string()));
         text("keep_commits_younger_than", c.keep_commits_younger_than);
+        text("keep_pulled_within", c.keep_pulled_within);
         text("git_refs", c.git_refs);
         text("git_dir", c.git_dir);
         if let Some(b) = c.allow_latest {
             v.set("allow_latest", Value::Bool(b), origin("allow_latest"));
+        }
+        if let Some(b) = c.delete_untagged {
+            v.set("delete_untagged", Value::Bool(b), origin("delete_untagged"));
         }
         if let Some(p) = c.keep_tag {
             v.set("keep_tag", Value::List(p.into_vec()), origin("keep_tag"));

@@ -202,6 +202,37 @@ pub struct Capabilities {
     /// The registry's web UI lists every tag of a repository, fallback tags included, to
     /// everyone who looks at the repository.
     pub ui_lists_every_tag: bool,
+    /// The vendor listing names manifests that have no tag (with their push time), so
+    /// `--delete-untagged` can find them; the OCI tag list never does.
+    pub lists_untagged: bool,
+    /// Whether the registry records when a manifest was last pulled (`--keep-pulled-within`).
+    pub pull_records: PullRecords,
+}
+
+/// What a registry records about pulls, as its listing API reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullRecords {
+    /// No pull time anywhere in its API: `--keep-pulled-within` keeps (fails closed).
+    #[default]
+    None,
+    /// Each pull updates the record (Harbor's `pull_time`, Docker Hub's `tag_last_pulled`;
+    /// both written asynchronously, seconds to minutes late).
+    PerPull,
+    /// Refreshed at most about once a day: ECR's `lastRecordedPullTime` is updated "at least
+    /// once every 24 hours" (DescribeImages, ImageDetail), so a pull up to a day ago may not
+    /// show yet. `--keep-pulled-within` shorter than a day is widened by a day there.
+    Daily,
+}
+
+impl PullRecords {
+    /// How late a recorded pull time may be.
+    pub fn lag(self) -> std::time::Duration {
+        match self {
+            PullRecords::Daily => std::time::Duration::from_secs(86_400),
+            _ => std::time::Duration::ZERO,
+        }
+    }
 }
 
 impl Capabilities {
@@ -223,6 +254,8 @@ impl Capabilities {
             default_concurrency: 8,
             referrers_fallback_only: false,
             ui_lists_every_tag: false,
+            lists_untagged: false,
+            pull_records: PullRecords::None,
         };
         (implementation.spec().capabilities)(&host, common)
     }
@@ -262,6 +295,39 @@ mod tests {
         assert_eq!(e.kind, crate::error::Kind::Input);
         assert!(e.message.contains("dockerhubb"));
         assert!(e.hint.unwrap().contains("default, ecr, acr, dockerhub"));
+    }
+
+    #[test]
+    fn untagged_listings_and_pull_records_per_registry() {
+        let caps = |i, host| Capabilities::of(i, host);
+        let mut listing: Vec<&str> = Implementation::all()
+            .filter(|i| caps(*i, "registry.example").lists_untagged)
+            .map(|i| i.name())
+            .collect();
+        listing.sort_unstable();
+        assert_eq!(listing, vec!["ecr", "github", "harbor"]);
+        let ecr = caps(
+            Implementation::Ecr,
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        );
+        assert_eq!(ecr.pull_records, PullRecords::Daily);
+        assert_eq!(ecr.pull_records.lag().as_secs(), 86_400);
+        assert_eq!(
+            caps(Implementation::Ecr, "public.ecr.aws").pull_records,
+            PullRecords::None
+        );
+        assert_eq!(
+            caps(Implementation::Harbor, "h.example").pull_records,
+            PullRecords::PerPull
+        );
+        assert_eq!(
+            caps(Implementation::DockerHub, "docker.io").pull_records,
+            PullRecords::PerPull
+        );
+        assert_eq!(
+            caps(Implementation::Default, "r.example").pull_records,
+            PullRecords::None
+        );
     }
 
     #[test]

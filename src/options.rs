@@ -191,6 +191,8 @@ options! {
     skip_unreachable_clusters: Bool @ Cleanup,
     keep_commits: Scalar @ Cleanup,
     keep_commits_younger_than: Scalar @ Cleanup,
+    delete_untagged: Bool @ Cleanup,
+    keep_pulled_within: Scalar @ Cleanup,
     git_refs: Scalar @ Cleanup,
     git_dir: Scalar @ Cleanup,
     max_deletions: Scalar,

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use super::guard::{self, Recheck, View};
-use super::model::{Method, Plan, TagPlan};
+use super::model::{Action, Method, Plan, TagPlan};
 use crate::error::Result;
 use crate::registry::distribution::{Deleted, Repo};
 use crate::registry::untag::Untagged;
@@ -28,6 +28,8 @@ pub struct Results {
     pub tags: BTreeMap<(String, String), Outcome>,
     /// (repository label, digest) → outcome, for children and referrers.
     pub manifests: BTreeMap<(String, String), Outcome>,
+    /// (repository label, digest) → outcome, for untagged manifests (`--delete-untagged`).
+    pub untagged: BTreeMap<(String, String), Outcome>,
     /// Tags outside the plan that vanished while cleanup ran (moved onto a deleted digest after
     /// the last look, or deleted by someone else). Reported as failures, so a user can check
     /// and push again.
@@ -662,7 +664,20 @@ pub async fn execute_deferring(
             .insert((t.repository.clone(), t.tag.clone()), r);
     }
 
-    // 5. One more look: the report calls deleted only what is gone.
+    // 5. Untagged manifests (`--delete-untagged`), each repository after a fresh look: one that
+    // got a tag since the plan is an image again and stays.
+    delete_untagged(
+        registry,
+        plan,
+        &repo_of,
+        &views,
+        inventory,
+        concurrency,
+        &mut results,
+    )
+    .await;
+
+    // 6. One more look: the report calls deleted only what is gone.
     for (label, before) in &views {
         confirm(
             registry,
@@ -676,6 +691,77 @@ pub async fn execute_deferring(
         .await;
     }
     results
+}
+
+async fn delete_untagged(
+    registry: &dyn Registry,
+    plan: &Plan,
+    repo_of: &(dyn Fn(&str) -> Repo + Sync),
+    views: &BTreeMap<String, View>,
+    inventory: &HashMap<String, BTreeMap<String, String>>,
+    concurrency: usize,
+    results: &mut Results,
+) {
+    let labels: BTreeSet<&String> = plan
+        .untagged
+        .iter()
+        .filter(|u| u.action == Action::Delete)
+        .map(|u| &u.repository)
+        .collect();
+    let empty = BTreeMap::new();
+    for label in labels {
+        let repo = repo_of(label);
+        let planned: Vec<_> = plan
+            .untagged
+            .iter()
+            .filter(|u| &u.repository == label && u.action == Action::Delete)
+            .collect();
+        let known = views
+            .get(label)
+            .map(|v| &v.tags)
+            .or_else(|| inventory.get(label.as_str()))
+            .unwrap_or(&empty);
+        let none = BTreeSet::new();
+        let view = match guard::look(registry, &repo, known, Recheck::AllBut(&none), concurrency)
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                let why = format!("not deleted: the repository could not be re-read first: {e}");
+                for u in &planned {
+                    results.untagged.insert(
+                        (label.clone(), u.digest.clone()),
+                        Err(Failed {
+                            denied: e.kind == crate::error::Kind::Auth,
+                            ..Failed::new(why.clone())
+                        }),
+                    );
+                }
+                continue;
+            }
+        };
+        // Indexes first: their children may be among the rest.
+        for indexes in [true, false] {
+            let mut go = Vec::new();
+            for u in planned.iter().filter(|u| u.index == indexes) {
+                match guard::blockers(&view, &u.digest, None).first() {
+                    Some(tag) => {
+                        results.untagged.insert(
+                            (label.clone(), u.digest.clone()),
+                            Err(Failed::changed(format!(
+                                "not deleted: tag {tag} was put on this manifest after the plan was made"
+                            ))),
+                        );
+                    }
+                    None => go.push(u.digest.clone()),
+                }
+            }
+            let outcomes = registry.delete_digests(&repo, &go, concurrency).await;
+            for (digest, r) in go.into_iter().zip(outcomes) {
+                results.untagged.insert((label.clone(), digest), done(r));
+            }
+        }
+    }
 }
 
 fn moved(now: &str) -> Failed {

@@ -7,6 +7,12 @@
 //! once per host; without it the fallback tag is read only if the listing has it); and, only for
 //! digests whose tags the policy may judge by age and that have no origin record, the config's
 //! `created`, fetched once per config digest.
+//!
+//! With `avoid_pulls` (`--keep-pulled-within`: dockhand's reads must not look like pulls), tags
+//! are read with a HEAD, never a GET; a manifest is fetched only where its body is needed: an
+//! index (its children are in the body; Harbor, Docker Hub and ECR count that GET as a pull of
+//! the index) and, where no listing dates tags, an image whose config gives its build time.
+//! Vendor listings carry the untagged manifests and the pull records; no extra request.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -31,6 +37,8 @@ pub async fn collect(
     label: &str,
     concurrency: usize,
     timed: &(dyn Fn(&str) -> bool + Sync),
+    avoid_pulls: bool,
+    untagged_graph: bool,
 ) -> Result<Inventory> {
     let oci = registry.oci();
     let caps = registry.capabilities();
@@ -44,6 +52,19 @@ pub async fn collect(
     if let Some(listing) = registry.listing(repo, timed).await? {
         // The listing names every tag's digest; only a missing media type costs a HEAD.
         let mut media: HashMap<String, String> = HashMap::new();
+        for (digest, l) in listing.untagged() {
+            inv.untagged.insert(digest.clone());
+            inv.manifests.insert(
+                digest.clone(),
+                ManifestInfo {
+                    digest: digest.clone(),
+                    media_type: l.media_type.clone().unwrap_or_default(),
+                    pushed: l.pushed,
+                    pulled: l.pulled,
+                    ..Default::default()
+                },
+            );
+        }
         for (digest, l) in &listing.manifests {
             if let Some(m) = &l.media_type {
                 media.insert(digest.clone(), m.clone());
@@ -73,11 +94,13 @@ pub async fn collect(
             let Some(media_type) = media.get(&digest) else {
                 continue;
             };
+            let pulled = listing.manifests.get(&digest).map(|l| l.pulled);
             inv.manifests
                 .entry(digest.clone())
                 .or_insert_with(|| ManifestInfo {
                     digest: digest.clone(),
                     media_type: media_type.clone(),
+                    pulled: pulled.unwrap_or_default(),
                     ..Default::default()
                 });
             inv.tags.insert(tag, digest);
@@ -87,7 +110,7 @@ pub async fn collect(
             return Ok(inv);
         };
         // Where a GET is free, one GET per tag replaces HEAD-then-GET.
-        let use_get = !caps.get_counts_as_pull;
+        let use_get = !caps.get_counts_as_pull && !avoid_pulls;
         let reads: Vec<(String, Result<Option<TagRead>>)> = futures_util::stream::iter(tags)
             .map(|t| async move {
                 let r = if use_get {
@@ -215,6 +238,10 @@ pub async fn collect(
         m.throwaway = x.throwaway;
     }
 
+    if untagged_graph {
+        untagged_children(registry, repo, &mut inv, concurrency).await?;
+    }
+
     // Attached tags whose subject we have not met: is it there at all (untagged), or an orphan?
     let subjects: Vec<String> = inv
         .tags
@@ -235,6 +262,81 @@ pub async fn collect(
         }
     }
     Ok(inv)
+}
+
+/// `--delete-untagged`: the children of untagged indexes, so that an index that stays keeps
+/// them. A listing without media types (GitHub's versions) costs a HEAD per untagged manifest;
+/// an index costs a GET (unavoidable: its children are only in its body). Untagged manifests a
+/// kept image references are read too: one may be an index whose children it holds.
+async fn untagged_children(
+    registry: &dyn Registry,
+    repo: &Repo,
+    inv: &mut Inventory,
+    concurrency: usize,
+) -> Result<()> {
+    let oci = registry.oci();
+    let unknown: Vec<String> = inv
+        .untagged
+        .iter()
+        .filter(|d| {
+            inv.manifests
+                .get(*d)
+                .is_none_or(|m| m.media_type.is_empty())
+        })
+        .cloned()
+        .collect();
+    let heads: Vec<(String, Result<Option<crate::registry::media::Descriptor>>)> =
+        futures_util::stream::iter(unknown)
+            .map(|d| async move {
+                let r = oci.head_manifest(repo, &d).await;
+                (d, r)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+    for (d, head) in heads {
+        match head? {
+            Some(h) => {
+                if let Some(m) = inv.manifests.get_mut(&d) {
+                    m.media_type = h.media_type;
+                }
+            }
+            // Gone since the listing.
+            None => {
+                inv.untagged.remove(&d);
+                inv.manifests.remove(&d);
+            }
+        }
+    }
+    let indexes: Vec<String> = inv
+        .untagged
+        .iter()
+        .filter(|d| {
+            inv.manifests
+                .get(*d)
+                .is_some_and(|m| is_index(&m.media_type))
+        })
+        .cloned()
+        .collect();
+    let bodies: Vec<(String, Result<Option<Manifest>>)> = futures_util::stream::iter(indexes)
+        .map(|d| async move {
+            let r = oci.get_manifest(repo, &d).await;
+            (d, r)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for (d, body) in bodies {
+        let Some(body) = body? else { continue };
+        let fields = body
+            .fields()
+            .map_err(|e| Error::operation(format!("{repo}@{d}: {e}")).with_source(e))?;
+        let children: Vec<String> = fields.manifests.iter().map(|c| c.digest.clone()).collect();
+        if let Some(m) = inv.manifests.get_mut(&d) {
+            m.children = children;
+        }
+    }
+    Ok(())
 }
 
 /// What reading one tag gave: digest, media type, and the body when it was fetched.

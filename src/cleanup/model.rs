@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 pub use crate::origin::Origin;
+pub use crate::registry::Pulled;
 
 /// A manifest in the repository: a tagged image, an index child, or a referrer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -27,6 +28,8 @@ pub struct ManifestInfo {
     pub origins: Vec<Origin>,
     /// A throw-away manifest left on a tag by an interrupted safe untag.
     pub throwaway: bool,
+    /// The registry's record of its last pull (`--keep-pulled-within`).
+    pub pulled: Pulled,
 }
 
 /// One repository's tags and manifests.
@@ -40,6 +43,9 @@ pub struct Inventory {
     /// Tags the registry lists whose manifest it cannot find (a deletion that failed half-way
     /// left them): pulling them fails. Cleanup reports them and removes those in its scope.
     pub dangling: BTreeSet<String>,
+    /// Manifests without a tag that the vendor listing names (its `manifests` hold their push
+    /// and pull times); empty where the registry does not list them.
+    pub untagged: BTreeSet<String>,
 }
 
 /// One configured image whose tags live in a repository (multirepo: the whole repository;
@@ -111,12 +117,30 @@ pub enum DependentKind {
     Referrer,
 }
 
+/// An untagged manifest judged by `--delete-untagged` (those a kept image holds are not listed:
+/// they are part of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UntaggedPlan {
+    pub repository: String,
+    pub digest: String,
+    pub action: Action,
+    pub reason: String,
+    /// An image index: deleted before the other untagged manifests, which may be its
+    /// children (ECR refuses to delete a manifest an index still references).
+    #[serde(skip)]
+    pub index: bool,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub tags: Vec<TagPlan>,
     /// Digests deleted whole (after their tags are gone), in execution order.
     pub digests: Vec<(String, String)>,
     pub dependents: Vec<Dependent>,
+    /// Untagged manifests (`--delete-untagged`): deleted by digest after everything else.
+    pub untagged: Vec<UntaggedPlan>,
+    /// Lines the user must read with the plan (a rule that could not be applied, and why).
+    pub notices: Vec<String>,
 }
 
 impl Plan {

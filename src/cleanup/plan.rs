@@ -10,7 +10,11 @@
 //!   every tag of the digest; tag-level rules (existing git ref, keep pattern, `latest`) keep one;
 //! - a digest is deleted only when every tag on it goes; otherwise its deleted tags are untagged,
 //!   or kept when the registry cannot untag;
-//! - children and referrers go after their parent, unless a kept image still references them.
+//! - children and referrers go after their parent, unless a kept image still references them;
+//! - `--keep-pulled-within` is an image-level keep rule judged only where nothing else keeps the
+//!   image; without a pull record (a registry that records none) it keeps, and says so;
+//! - `--delete-untagged`: an untagged manifest the registry lists goes once older than the grace
+//!   period, unless a kept image (or a kept untagged index) holds it or the keep list names it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -18,6 +22,7 @@ use std::time::{Duration, SystemTime};
 use regex::Regex;
 
 use super::model::*;
+use crate::implementation::PullRecords;
 use crate::naming::strategy::TagStrategy;
 
 /// References or digests that must stay (`--keep-list`, `--keep-in-use`).
@@ -54,6 +59,14 @@ pub struct PolicyInput {
     pub commit_rules: super::git::CommitRules,
     /// The registry can remove one tag of a digest that keeps other tags.
     pub untag_possible: bool,
+    /// `--delete-untagged`.
+    pub delete_untagged: bool,
+    /// `--keep-pulled-within`.
+    pub keep_pulled_within: Option<Duration>,
+    /// The registry's listing names untagged manifests (capabilities).
+    pub lists_untagged: bool,
+    /// What the registry records about pulls (capabilities).
+    pub pull_records: PullRecords,
 }
 
 impl PolicyInput {
@@ -137,8 +150,36 @@ pub fn plan(
     for inv in inventories {
         plan_repository(inv, scopes, policy, now, &mut plan);
     }
+    if let Some(d) = policy.keep_pulled_within {
+        let unrecorded = plan
+            .tags
+            .iter()
+            .filter(|t| t.action == Action::Keep && t.reason.starts_with(NO_PULL_RECORD))
+            .count();
+        if unrecorded > 0 {
+            plan.notices.push(if policy.pull_records == PullRecords::None {
+                format!(
+                    "--keep-pulled-within {}: this registry records no pulls, so {unrecorded} tag(s) it would have judged are kept (see docs/registry-guide.md for the registries that record pulls)",
+                    age(d)
+                )
+            } else {
+                format!(
+                    "--keep-pulled-within {}: the registry gave no pull record for {unrecorded} tag(s), which are kept",
+                    age(d)
+                )
+            });
+        }
+    }
+    if policy.delete_untagged && !policy.lists_untagged {
+        plan.notices.push(
+            "--delete-untagged: this registry's listing names no untagged manifests, so none is deleted; signature and attestation tags (sha256-<hex>.sig/.att/.sbom) of deleted or missing images are still removed".into(),
+        );
+    }
     plan
 }
+
+/// How a keep reason of `--keep-pulled-within` without a pull record begins.
+const NO_PULL_RECORD: &str = "no pull record";
 
 fn plan_repository(
     inv: &Inventory,
@@ -311,6 +352,13 @@ fn plan_repository(
         }
     }
 
+    if policy.delete_untagged
+        && policy.only_tag.is_empty()
+        && scopes.iter().any(|s| s.repository == repo)
+    {
+        plan_untagged(inv, policy, now, &deleted_digests, &mut protected, plan);
+    }
+
     // Dangling tags (listed, manifest gone) in scope: pulling them fails, so they go.
     for tag in &inv.dangling {
         if attached_subject(tag).is_some() || !considered(scopes, repo, tag, &policy.only_tag) {
@@ -375,6 +423,87 @@ fn plan_repository(
         decided.insert(tag.clone(), tp);
     }
     plan.tags.extend(decided.into_values());
+}
+
+/// `--delete-untagged`: the untagged manifests the listing names, except those a kept image
+/// holds (`protected`) and those that go with a deleted image anyway. Untagged indexes are
+/// judged first, so the children of one that stays stay too.
+fn plan_untagged(
+    inv: &Inventory,
+    policy: &PolicyInput,
+    now: SystemTime,
+    deleted_digests: &BTreeSet<String>,
+    protected: &mut BTreeSet<String>,
+    plan: &mut Plan,
+) {
+    let repo = inv.repository.as_str();
+    let tagged: HashSet<&String> = inv.tags.values().collect();
+    let (indexes, others): (Vec<&String>, Vec<&String>) = inv.untagged.iter().partition(|d| {
+        inv.manifests
+            .get(*d)
+            .is_some_and(|m| crate::registry::media::is_index(&m.media_type))
+    });
+    let indexes: Vec<(&String, bool)> = indexes.into_iter().map(|d| (d, true)).collect();
+    for (d, index) in indexes
+        .into_iter()
+        .chain(others.into_iter().map(|d| (d, false)))
+    {
+        if protected.contains(d)
+            || tagged.contains(d)
+            || deleted_digests.contains(d)
+            || plan
+                .dependents
+                .iter()
+                .any(|x| x.repository == repo && &x.digest == d)
+        {
+            continue;
+        }
+        let m = inv.manifests.get(d);
+        let keep_reason = if policy.keep_list.digests.contains(d) {
+            Some(format!("its digest is {}", policy.keep_list.reason(d)))
+        } else {
+            match m.and_then(|m| m.pushed) {
+                None => Some("untagged; push time unknown".to_string()),
+                Some(p) => {
+                    let a = now.duration_since(p).unwrap_or_default();
+                    (a < policy.grace).then(|| {
+                        format!(
+                            "untagged; {}, within the grace period ({})",
+                            dated(a, Clock::Registry),
+                            age(policy.grace)
+                        )
+                    })
+                }
+            }
+        };
+        let (action, reason) = match keep_reason {
+            Some(k) => {
+                // What a kept untagged manifest references stays with it.
+                collect_graph(inv, d, protected);
+                (Action::Keep, k)
+            }
+            None => {
+                let a = m
+                    .and_then(|m| m.pushed)
+                    .map(|p| now.duration_since(p).unwrap_or_default())
+                    .unwrap_or_default();
+                (
+                    Action::Delete,
+                    format!(
+                        "untagged, {}; no kept image references it",
+                        dated(a, Clock::Registry)
+                    ),
+                )
+            }
+        };
+        plan.untagged.push(UntaggedPlan {
+            repository: repo.into(),
+            digest: d.clone(),
+            action,
+            reason,
+            index,
+        });
+    }
 }
 
 fn collect_graph(inv: &Inventory, digest: &str, into: &mut BTreeSet<String>) {
@@ -544,7 +673,52 @@ fn image_keep_reason(
     {
         return Some(format!("{}, younger than {}", dated(age_of, clock), age(d)));
     }
-    None
+    pull_keep_reason(inv, digest, policy, now)
+}
+
+/// `--keep-pulled-within`: the latest pull of the image (its own record or any platform
+/// child's) within the window, widened by how late the registry's record may be. Without a
+/// record the rule cannot be checked and keeps; a record of "never pulled" does not keep.
+fn pull_keep_reason(
+    inv: &Inventory,
+    digest: &str,
+    policy: &PolicyInput,
+    now: SystemTime,
+) -> Option<String> {
+    let window = policy.keep_pulled_within?;
+    let m = inv.manifests.get(digest)?;
+    let pulled = m
+        .children
+        .iter()
+        .filter_map(|c| inv.manifests.get(c))
+        .fold(m.pulled, |acc, c| acc.latest(c.pulled));
+    match pulled {
+        Pulled::At(t) => {
+            let ago = now.duration_since(t).unwrap_or_default();
+            let lag = policy.pull_records.lag();
+            (ago < window + lag).then(|| {
+                let late = if lag.is_zero() {
+                    String::new()
+                } else {
+                    format!(" + {} the registry's record may lag", age(lag))
+                };
+                format!(
+                    "pulled {} ago (registry), within --keep-pulled-within {}{late}",
+                    age(ago),
+                    age(window)
+                )
+            })
+        }
+        Pulled::Never => None,
+        Pulled::Unrecorded if policy.pull_records == PullRecords::None => Some(format!(
+            "{NO_PULL_RECORD}: this registry records no pulls, so --keep-pulled-within {} cannot be checked (kept)",
+            age(window)
+        )),
+        Pulled::Unrecorded => Some(format!(
+            "{NO_PULL_RECORD}: the registry's listing gave none for it, so --keep-pulled-within {} cannot be checked (kept)",
+            age(window)
+        )),
+    }
 }
 
 fn decide(
@@ -1223,6 +1397,245 @@ mod tests {
             ..Default::default()
         };
         assert!(deleted(&run(inv, &[scope("r/app", None, "app")], &p)).is_empty());
+    }
+
+    /// Adds an untagged manifest the listing named, pushed `days_ago`.
+    fn untagged(mut inv: Inv, digest: &str, days_ago: u64) -> Inv {
+        inv.0.untagged.insert(digest.into());
+        let m = inv
+            .0
+            .manifests
+            .entry(digest.into())
+            .or_insert_with(|| ManifestInfo {
+                digest: digest.into(),
+                media_type: crate::registry::media::OCI_MANIFEST.into(),
+                ..Default::default()
+            });
+        m.pushed = Some(now() - Duration::from_secs(days_ago * DAY));
+        inv
+    }
+
+    fn untagged_verdicts(p: &Plan) -> BTreeMap<String, Action> {
+        p.untagged
+            .iter()
+            .map(|u| (u.digest.clone(), u.action))
+            .collect()
+    }
+
+    #[test]
+    fn untagged_manifests_go_after_grace_unless_a_kept_image_holds_them() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 1, &["new"])
+            .children(&d(1), &[&d(11), &d(12)]);
+        let inv = untagged(inv, &d(11), 5);
+        let inv = untagged(inv, &d(12), 5);
+        // A signature (referrer) of the kept image, untagged.
+        let mut inv = untagged(inv, &d(13), 5);
+        inv.0
+            .manifests
+            .get_mut(&d(1))
+            .unwrap()
+            .referrers
+            .push(d(13));
+        let inv = untagged(inv, &d(20), 5); // old, held by nothing: goes
+        let inv = untagged(inv, &d(21), 0); // pushed just now: grace
+        let mut inv = untagged(inv, &d(22), 5); // in the keep list
+        inv.0.untagged.insert(d(23)); // no push time: kept
+        inv.0.manifests.insert(
+            d(23),
+            ManifestInfo {
+                digest: d(23),
+                ..Default::default()
+            },
+        );
+        let mut p = PolicyInput {
+            grace: Duration::from_secs(7200),
+            delete_untagged: true,
+            lists_untagged: true,
+            ..retention(1)
+        };
+        p.keep_list.digests.insert(d(22));
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        let v = untagged_verdicts(&plan);
+        assert_eq!(v.get(&d(11)), None, "a child of a kept index is part of it");
+        assert_eq!(
+            v.get(&d(13)),
+            None,
+            "a referrer of a kept image is part of it"
+        );
+        assert_eq!(v[&d(20)], Action::Delete);
+        assert_eq!(v[&d(21)], Action::Keep);
+        assert_eq!(v[&d(22)], Action::Keep);
+        assert_eq!(v[&d(23)], Action::Keep);
+        let reason = |n| {
+            plan.untagged
+                .iter()
+                .find(|u| u.digest == d(n))
+                .unwrap()
+                .reason
+                .clone()
+        };
+        assert!(
+            reason(21).contains("within the grace period"),
+            "{}",
+            reason(21)
+        );
+        assert!(
+            reason(20).starts_with("untagged, pushed 5d ago"),
+            "{}",
+            reason(20)
+        );
+        assert!(reason(23).contains("push time unknown"));
+        // Without the option nothing untagged is judged.
+        let plan = run(
+            untagged(Inv::new("r/app"), &d(20), 5),
+            &[scope("r/app", None, "app")],
+            &PolicyInput {
+                lists_untagged: true,
+                ..retention(1)
+            },
+        );
+        assert!(plan.untagged.is_empty());
+    }
+
+    #[test]
+    fn a_kept_untagged_index_keeps_its_children_and_a_deleted_image_takes_its_own() {
+        // d(30): an untagged index pushed just now (grace) with an old child d(31).
+        let mut inv = untagged(Inv::new("r/app"), &d(30), 0);
+        inv.0.manifests.get_mut(&d(30)).unwrap().media_type =
+            crate::registry::media::OCI_INDEX.into();
+        inv.0.manifests.get_mut(&d(30)).unwrap().children = vec![d(31)];
+        let inv = untagged(inv, &d(31), 5);
+        // An old image goes by keep-last; its untagged child goes with it as a dependent.
+        let inv = untagged(
+            inv.image(&d(40), 9, &["old"])
+                .children(&d(40), &[&d(41)])
+                .image(&d(50), 1, &["new"]),
+            &d(41),
+            9,
+        );
+        let p = PolicyInput {
+            grace: Duration::from_secs(7200),
+            delete_untagged: true,
+            lists_untagged: true,
+            ..retention(1)
+        };
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        let v = untagged_verdicts(&plan);
+        assert_eq!(v[&d(30)], Action::Keep);
+        assert_eq!(v.get(&d(31)), None, "held by the kept untagged index");
+        assert_eq!(v.get(&d(41)), None, "goes with its index");
+        assert!(plan.dependents.iter().any(|x| x.digest == d(41)));
+        assert!(
+            plan.untagged
+                .iter()
+                .find(|u| u.digest == d(30))
+                .unwrap()
+                .index
+        );
+    }
+
+    #[test]
+    fn delete_untagged_where_the_registry_lists_none_says_so() {
+        let p = PolicyInput {
+            delete_untagged: true,
+            ..retention(1)
+        };
+        let plan = run(
+            Inv::new("r/app").image(&d(1), 1, &["a"]),
+            &[scope("r/app", None, "app")],
+            &p,
+        );
+        assert_eq!(plan.notices.len(), 1);
+        assert!(plan.notices[0].contains("names no untagged manifests"));
+    }
+
+    fn pulled(mut inv: Inv, digest: &str, p: Pulled) -> Inv {
+        inv.0.manifests.get_mut(digest).unwrap().pulled = p;
+        inv
+    }
+
+    #[test]
+    fn keep_pulled_within_keeps_a_recent_pull_against_keep_last() {
+        let hours = |h: u64| Pulled::At(now() - Duration::from_secs(h * 3600));
+        let inv = Inv::new("r/app")
+            .image(&d(1), 1, &["newest"])
+            .image(&d(2), 10, &["pulled-lately"])
+            .image(&d(3), 20, &["pulled-long-ago"])
+            .image(&d(4), 30, &["never-pulled"])
+            .image(&d(5), 40, &["index"])
+            .children(&d(5), &[&d(51)]);
+        let inv = pulled(inv, &d(2), hours(3));
+        let inv = pulled(inv, &d(3), hours(24 * 30));
+        let inv = pulled(inv, &d(4), Pulled::Never);
+        let inv = pulled(inv, &d(5), Pulled::Never);
+        // A platform child pulled lately keeps its index.
+        let inv = pulled(inv, &d(51), hours(1));
+        let p = PolicyInput {
+            keep_pulled_within: Some(Duration::from_secs(7 * DAY)),
+            pull_records: PullRecords::PerPull,
+            ..retention(1)
+        };
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        assert_eq!(deleted(&plan), vec!["never-pulled", "pulled-long-ago"]);
+        assert_eq!(
+            action(&plan, "pulled-lately").2,
+            "pulled 3h ago (registry), within --keep-pulled-within 7d"
+        );
+        assert!(action(&plan, "index").2.starts_with("pulled 1h ago"));
+        assert!(plan.notices.is_empty());
+    }
+
+    #[test]
+    fn keep_pulled_within_widens_by_a_daily_records_lag() {
+        let inv =
+            Inv::new("r/app")
+                .image(&d(1), 1, &["newest"])
+                .image(&d(2), 10, &["pulled-30h-ago"]);
+        let inv = pulled(
+            inv,
+            &d(2),
+            Pulled::At(now() - Duration::from_secs(30 * 3600)),
+        );
+        let p = |records| PolicyInput {
+            keep_pulled_within: Some(Duration::from_secs(12 * 3600)),
+            pull_records: records,
+            ..retention(1)
+        };
+        let scopes = [scope("r/app", None, "app")];
+        let plan = run(Inv(inv.0.clone()), &scopes, &p(PullRecords::Daily));
+        assert!(deleted(&plan).is_empty(), "{plan:#?}");
+        assert!(action(&plan, "pulled-30h-ago").2.contains("may lag"));
+        let plan = run(inv, &scopes, &p(PullRecords::PerPull));
+        assert_eq!(deleted(&plan), vec!["pulled-30h-ago"]);
+    }
+
+    #[test]
+    fn keep_pulled_within_without_pull_records_keeps_and_says_why() {
+        let inv = Inv::new("r/app")
+            .image(&d(1), 1, &["newest"])
+            .image(&d(2), 10, &["older"])
+            .image(&d(3), 20, &["oldest"]);
+        let p = PolicyInput {
+            keep_pulled_within: Some(Duration::from_secs(7 * DAY)),
+            ..retention(1)
+        };
+        let plan = run(inv, &[scope("r/app", None, "app")], &p);
+        assert!(deleted(&plan).is_empty());
+        assert_eq!(action(&plan, "newest").2, "among the newest 1 images");
+        assert!(
+            action(&plan, "older")
+                .2
+                .starts_with("no pull record: this registry records no pulls"),
+            "{}",
+            action(&plan, "older").2
+        );
+        assert_eq!(plan.notices.len(), 1);
+        assert!(
+            plan.notices[0].contains("records no pulls, so 2 tag(s)"),
+            "{}",
+            plan.notices[0]
+        );
     }
 
     #[test]

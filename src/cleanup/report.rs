@@ -31,6 +31,19 @@ pub struct ManifestEntry {
     pub error: Option<String>,
 }
 
+/// An untagged manifest judged by `--delete-untagged`.
+#[derive(Debug, Serialize)]
+pub struct UntaggedEntry {
+    pub repository: String,
+    pub digest: String,
+    pub action: Action,
+    pub reason: String,
+    /// `deleted`, `kept`, `failed`, or `planned` in a dry run.
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
     pub kept: usize,
@@ -69,6 +82,12 @@ pub struct Report {
     /// (GitHub); absent elsewhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pace: Option<Pace>,
+    /// Untagged manifests judged by `--delete-untagged` (absent without it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub untagged: Vec<UntaggedEntry>,
+    /// Rules that could not be applied as asked, and why (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 /// The plan's estimate of the deletions' duration at the API's pace.
@@ -226,6 +245,45 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
             }
         })
         .collect();
+    let untagged = plan
+        .untagged
+        .iter()
+        .map(|u| {
+            let outcome =
+                results.and_then(|r| r.untagged.get(&(u.repository.clone(), u.digest.clone())));
+            let mut reason = u.reason.clone();
+            let (result, error) = match (u.action, results, outcome) {
+                (Action::Keep, _, _) => ("kept", None),
+                (Action::Delete, None, _) => ("planned", None),
+                (Action::Delete, Some(_), Some(Ok(()))) => ("deleted", None),
+                (Action::Delete, Some(_), Some(Err(e))) if e.kept && e.own => {
+                    reason = e.message.clone();
+                    ("kept", None)
+                }
+                (Action::Delete, Some(_), Some(Err(e))) if e.kept => {
+                    reason = format!("kept by the registry: {}", e.message);
+                    ("kept", None)
+                }
+                (Action::Delete, Some(_), Some(Err(e))) => {
+                    summary.refused += usize::from(e.refused);
+                    summary.count_denied(e);
+                    ("failed", Some(e.message.clone()))
+                }
+                (Action::Delete, Some(_), None) => ("failed", Some("not attempted".to_string())),
+            };
+            if result == "failed" {
+                summary.failed += 1;
+            }
+            UntaggedEntry {
+                repository: u.repository.clone(),
+                digest: u.digest.clone(),
+                action: u.action,
+                reason,
+                result,
+                error,
+            }
+        })
+        .collect();
     Report {
         implementation,
         dry_run: results.is_none(),
@@ -233,6 +291,8 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
         manifests,
         summary,
         pace: None,
+        untagged,
+        notices: plan.notices.clone(),
     }
 }
 
@@ -397,12 +457,36 @@ pub fn table(r: &Report, color: bool, expand: bool) -> String {
             folded += 1;
         }
     }
+    for u in &r.untagged {
+        let name = format!("{}@{}", u.repository, short(&u.digest));
+        let result = paint(result_style(u.result), format!("{:<8}", u.result));
+        let mut reason = u.reason.clone();
+        if let Some(e) = &u.error {
+            reason.push_str(&format!("; error: {e}"));
+        }
+        s.push_str(&format!(
+            "{result} {name:<width$}  {:<12}  {reason}\n",
+            short(&u.digest)
+        ));
+    }
     if folded > 0 && !expand {
         s.push_str(&format!(
             "{folded} attached artifact(s) (signatures, attestations, SBOMs, origin records) counted in their image's line; -v lists them\n"
         ));
     }
     let verb = if r.dry_run { "to delete" } else { "deleted" };
+    if !r.untagged.is_empty() {
+        let count = |what: &str| r.untagged.iter().filter(|u| u.result == what).count();
+        let gone = if r.dry_run {
+            count("planned")
+        } else {
+            count("deleted")
+        };
+        s.push_str(&format!(
+            "untagged manifests: {} kept, {gone} {verb}\n",
+            count("kept")
+        ));
+    }
     let failed = format!("{} failed", r.summary.failed);
     let failed = if r.summary.failed > 0 {
         paint(console::Style::new().red().bold(), failed)
@@ -502,12 +586,54 @@ pub(crate) fn sample() -> Report {
             ..Summary::default()
         },
         pace: None,
+        untagged: Vec::new(),
+        notices: Vec::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untagged_manifests_and_notices_are_reported() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let plan = Plan {
+            untagged: vec![
+                super::super::model::UntaggedPlan {
+                    repository: "r.example/app".into(),
+                    digest: d('a'),
+                    action: Action::Delete,
+                    reason: "untagged, pushed 5d ago (registry); no kept image references it"
+                        .into(),
+                    index: false,
+                },
+                super::super::model::UntaggedPlan {
+                    repository: "r.example/app".into(),
+                    digest: d('b'),
+                    action: Action::Keep,
+                    reason: "untagged; push time unknown".into(),
+                    index: false,
+                },
+            ],
+            notices: vec!["--keep-pulled-within 7d: this registry records no pulls".into()],
+            ..Plan::default()
+        };
+        let r = build("default", &plan, None);
+        let t = table(&r, false, false);
+        assert!(
+            t.contains("planned  r.example/app@aaaaaaaaaaaa") && t.contains("no kept image"),
+            "{t}"
+        );
+        assert!(t.contains("untagged manifests: 1 kept, 1 to delete"), "{t}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["untagged"][0]["result"], "planned");
+        assert_eq!(json["untagged"][1]["result"], "kept");
+        assert_eq!(json["notices"][0], plan.notices[0]);
+        // Without them the document is as before.
+        let plain = serde_json::to_value(build("default", &Plan::default(), None)).unwrap();
+        assert!(plain.get("untagged").is_none() && plain.get("notices").is_none());
+    }
 
     /// [`sample`] with attached artifacts: the fallback index and a signature of the deleted
     /// image, a signature of a kept one, and an attestation whose deletion failed (never folded).

@@ -271,8 +271,16 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         let timed = |tag: &str| {
             ages_matter && plan::considered(&scopes, label, tag, &settings.policy.only_tag)
         };
-        let inv = inventory::collect(registry.as_ref(), &repos[label], label, concurrency, &timed)
-            .await?;
+        let inv = inventory::collect(
+            registry.as_ref(),
+            &repos[label],
+            label,
+            concurrency,
+            &timed,
+            settings.policy.keep_pulled_within.is_some(),
+            settings.policy.delete_untagged && caps.lists_untagged,
+        )
+        .await?;
         for tag in &inv.dangling {
             crate::log::warn(&format!(
                 "{label}:{tag} is listed but its manifest is missing (dangling); pulling it fails"
@@ -293,6 +301,10 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         // Every implementation has a way to remove one tag (its API, OCI tag delete or the safe
         // untag); a refusal at run time is reported for that tag.
         untag_possible: true,
+        delete_untagged: settings.policy.delete_untagged,
+        keep_pulled_within: settings.policy.keep_pulled_within,
+        lists_untagged: caps.lists_untagged,
+        pull_records: caps.pull_records,
     };
     let mut the_plan = plan::plan(&inventories, &scopes, &policy, SystemTime::now());
     let (deferred, pace) = budget(
@@ -303,6 +315,9 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         concurrency,
         started,
     );
+    for notice in &the_plan.notices {
+        crate::log::notice(notice);
+    }
     if let Some(p) = &pace {
         crate::log::info(&p.line());
     }

@@ -31,8 +31,20 @@ use distribution::{Deleted, Distribution, Repo};
 pub struct Listing {
     /// tag → digest.
     pub tags: BTreeMap<String, String>,
-    /// digest → what the listing says about it (tagged manifests at least).
+    /// digest → what the listing says about it (tagged manifests at least). Where the
+    /// capabilities say `lists_untagged`, every manifest of the repository: a digest no tag
+    /// names is an untagged manifest.
     pub manifests: BTreeMap<String, Listed>,
+}
+
+impl Listing {
+    /// The listed digests no tag points at.
+    pub fn untagged(&self) -> impl Iterator<Item = (&String, &Listed)> {
+        let tagged: std::collections::BTreeSet<&String> = self.tags.values().collect();
+        self.manifests
+            .iter()
+            .filter(move |(d, _)| !tagged.contains(d))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,6 +53,32 @@ pub struct Listed {
     pub media_type: Option<String>,
     /// When it was pushed, when the listing gives it.
     pub pushed: Option<SystemTime>,
+    /// When it was last pulled, as far as the registry records it.
+    pub pulled: Pulled,
+}
+
+/// The registry's record of the last pull of a manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pulled {
+    /// The registry keeps no such record (or this listing does not give it).
+    #[default]
+    Unrecorded,
+    /// The registry records pulls and has none for it (Harbor's zero time; ECR without
+    /// `lastRecordedPullTime`).
+    Never,
+    At(SystemTime),
+}
+
+impl Pulled {
+    /// The later of two records of one image (an index and its children, a digest's tags).
+    pub fn latest(self, other: Pulled) -> Pulled {
+        match (self, other) {
+            (Pulled::At(a), Pulled::At(b)) => Pulled::At(a.max(b)),
+            (Pulled::At(a), _) | (_, Pulled::At(a)) => Pulled::At(a),
+            (Pulled::Never, _) | (_, Pulled::Never) => Pulled::Never,
+            _ => Pulled::Unrecorded,
+        }
+    }
 }
 
 /// One step of a cleanup's execution, as a vendor API's pace sees it (for the plan's estimate).

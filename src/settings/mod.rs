@@ -106,6 +106,10 @@ pub struct Policy {
     pub keep_commits: Option<u32>,
     /// Commit tags of commits made within this duration are kept.
     pub keep_commits_younger_than: Option<Duration>,
+    /// `--delete-untagged`: untagged manifests the registry lists go after the grace period.
+    pub delete_untagged: bool,
+    /// `--keep-pulled-within`: images pulled within this duration are kept.
+    pub keep_pulled_within: Option<Duration>,
     pub git_refs: GitRefs,
     pub git_dir: Option<PathBuf>,
     pub report: Option<PathBuf>,
@@ -868,6 +872,8 @@ fn policy(r: &Reader) -> Result<Policy> {
             })
         })?,
         keep_commits_younger_than: r.parse("keep_commits_younger_than", duration)?,
+        delete_untagged: r.flag("delete_untagged")?,
+        keep_pulled_within: r.parse("keep_pulled_within", duration)?,
         keep_tag: regexes("keep_tag")?,
         only_tag: regexes("only_tag")?,
         grace: r.parse("grace", duration)?.unwrap_or(DEFAULT_GRACE),

@@ -27,3 +27,4 @@ mod sources;
 mod support;
 mod sync;
 mod terminal;
+mod untagged;

@@ -465,6 +465,7 @@ impl Acr {
                 let entry = listing.manifests.entry(t.digest.clone()).or_insert(Listed {
                     media_type: None,
                     pushed: None,
+                    ..Default::default()
                 });
                 // The digest was there at least since its earliest tag pointed at it.
                 entry.pushed = match (entry.pushed, time) {

@@ -39,7 +39,7 @@ use url::Url;
 use super::Registration;
 use crate::error::{Error, Result};
 use crate::implementation::{
-    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, Spec,
+    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, PullRecords, Spec,
 };
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
@@ -50,7 +50,7 @@ use crate::registry::paging::Pages;
 use crate::registry::retry::parse_retry_after;
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
-use crate::registry::{Listed, Listing, Registry};
+use crate::registry::{Listed, Listing, Pulled, Registry};
 use crate::secret::{Secret, redact_url};
 
 /// The Hub API when `--docker-hub-api-url` is not given.
@@ -628,8 +628,17 @@ impl DockerHub {
                 .as_deref()
                 .or(t.last_updated.as_deref())
                 .and_then(crate::registry::rest::parse_time);
+            // Hub records every pull of a tag: no time is "never pulled".
+            let pulled = match t
+                .tag_last_pulled
+                .as_deref()
+                .and_then(crate::registry::rest::parse_time)
+            {
+                Some(at) => Pulled::At(at),
+                None => Pulled::Never,
+            };
             let Some(digest) = t.digest.filter(|d| d.contains(':')) else {
-                undigested.push((t.name, pushed));
+                undigested.push((t.name, pushed, pulled));
                 continue;
             };
             let media_type = t.media_type.filter(|m| is_manifest_type(m));
@@ -644,26 +653,28 @@ impl DockerHub {
             // Several tags on one digest: the latest push, so an age rule never takes an image
             // somebody just pushed again for older than it is.
             entry.pushed = entry.pushed.max(pushed);
+            entry.pulled = entry.pulled.latest(pulled);
         }
         // A tag the listing gives no digest for: one HEAD (free of the pull quota) each.
         type Head = (
-            (String, Option<SystemTime>),
+            (String, Option<SystemTime>, Pulled),
             Result<Option<crate::registry::media::Descriptor>>,
         );
         let heads: Vec<Head> = futures_util::stream::iter(undigested)
-            .map(|(t, pushed)| async move {
+            .map(|(t, pushed, pulled)| async move {
                 let r = self.oci.head_manifest(repo, &t).await;
-                ((t, pushed), r)
+                ((t, pushed, pulled), r)
             })
             .buffer_unordered(self.caps.default_concurrency)
             .collect()
             .await;
-        for ((tag, pushed), head) in heads {
+        for ((tag, pushed, pulled), head) in heads {
             if let Some(d) = head? {
                 listing.tags.insert(tag, d.digest.clone());
                 let entry = listing.manifests.entry(d.digest).or_default();
                 entry.media_type.get_or_insert(d.media_type);
                 entry.pushed = entry.pushed.max(pushed);
+                entry.pulled = entry.pulled.latest(pulled);
             }
         }
         self.tags
@@ -849,6 +860,9 @@ struct HubTag {
     last_updated: Option<String>,
     #[serde(default)]
     tag_last_pushed: Option<String>,
+    /// When the tag was last pulled; `null` when never (Hub API, "List repository tags").
+    #[serde(default)]
+    tag_last_pulled: Option<String>,
 }
 
 /// Personal (`dckr_pat_`) and organisation (`dckr_oat_`) access tokens look like this.
@@ -946,6 +960,8 @@ static SPEC: Spec = Spec {
         default_concurrency: 4,
         referrers_fallback_only: true,
         ui_lists_every_tag: true,
+        // `tag_last_pulled` per tag; the tag list names no untagged manifest.
+        pull_records: PullRecords::PerPull,
         ..common
     },
     hosts: &[HostPattern {

@@ -31,13 +31,15 @@ use futures_util::StreamExt;
 
 use super::Registration;
 use crate::error::{Error, Result};
-use crate::implementation::{Capabilities, Depth, HostPattern, Implementation, Probe, Spec};
+use crate::implementation::{
+    Capabilities, Depth, HostPattern, Implementation, Probe, PullRecords, Spec,
+};
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
 use crate::registry::paging::Pages;
 use crate::registry::retry::RetryPolicy;
 use crate::registry::untag::Untagged;
-use crate::registry::{Listed, Listing, Registry};
+use crate::registry::{Listed, Listing, Pulled, Registry};
 use crate::secret::Secret;
 
 /// Ids per `BatchDeleteImage` / `DescribeImages` call (docs/registries.md#aws-ecr: 1–100).
@@ -318,6 +320,8 @@ struct Image {
     digest: String,
     tags: Vec<String>,
     pushed: Option<SystemTime>,
+    /// `lastRecordedPullTime`; absent when never pulled (refreshed about daily).
+    pulled: Option<SystemTime>,
     media_type: Option<String>,
 }
 
@@ -599,6 +603,9 @@ impl Ecr {
                     pushed: d
                         .image_pushed_at()
                         .and_then(|t| SystemTime::try_from(*t).ok()),
+                    pulled: d
+                        .last_recorded_pull_time()
+                        .and_then(|t| SystemTime::try_from(*t).ok()),
                     media_type: d.image_manifest_media_type().map(str::to_string),
                 });
             }
@@ -748,6 +755,7 @@ impl Registry for Ecr {
                 Listed {
                     media_type: image.media_type,
                     pushed: image.pushed,
+                    pulled: image.pulled.map_or(Pulled::Never, Pulled::At),
                 },
             );
         }
@@ -960,6 +968,9 @@ static SPEC: Spec = Spec {
                 batch_delete: Some(100),
                 // Mounting needs BLOB_MOUNTING on the account; the fallback upload covers it.
                 cross_repo_mount: true,
+                // DescribeImages lists untagged images and their `lastRecordedPullTime`.
+                lists_untagged: true,
+                pull_records: PullRecords::Daily,
                 ..common
             }
         }

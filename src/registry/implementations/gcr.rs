@@ -289,6 +289,7 @@ impl Gcr {
                 Listed {
                     media_type: e.media_type.clone().filter(|m| !m.is_empty()),
                     pushed: e.pushed(),
+                    ..Default::default()
                 },
             );
             by_digest.insert(digest, e.tag);

@@ -589,6 +589,7 @@ impl Registry for GitHub {
                 Listed {
                     media_type: None,
                     pushed: v.pushed(),
+                    ..Default::default()
                 },
             );
         }
@@ -665,6 +666,7 @@ static SPEC: Spec = Spec {
                 digest_delete: DigestDelete::VendorApi,
                 get_counts_as_pull: true,
                 default_concurrency: 4,
+                lists_untagged: true,
                 ..common
             }
         } else {
@@ -675,6 +677,8 @@ static SPEC: Spec = Spec {
                 get_counts_as_pull: true,
                 default_concurrency: 4,
                 referrers_fallback_only: true,
+                // Package versions without tags are the untagged manifests.
+                lists_untagged: true,
                 ..common
             }
         }

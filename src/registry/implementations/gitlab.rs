@@ -682,6 +682,7 @@ impl GitLab {
                                 let listed = Listed {
                                     media_type: Some(d.media_type),
                                     pushed: None,
+                                    ..Default::default()
                                 };
                                 (tag, d.digest, listed)
                             }))
@@ -747,6 +748,7 @@ impl GitLab {
             Listed {
                 media_type: None,
                 pushed,
+                ..Default::default()
             },
         )))
     }

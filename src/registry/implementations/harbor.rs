@@ -26,7 +26,7 @@ use url::Url;
 use super::Registration;
 use crate::error::{Error, Result};
 use crate::implementation::{
-    Capabilities, Depth, HostPattern, Implementation, NamePrefix, Probe, Sign, Spec,
+    Capabilities, Depth, HostPattern, Implementation, NamePrefix, Probe, PullRecords, Sign, Spec,
 };
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
@@ -35,7 +35,7 @@ use crate::registry::paging::Pages;
 use crate::registry::rest::{OciError, encode_segment};
 use crate::registry::transport::Request;
 use crate::registry::untag::Untagged;
-use crate::registry::{Listed, Listing, Registry};
+use crate::registry::{Listed, Listing, Pulled, Registry};
 use crate::secret::{Secret, redact_url};
 
 /// Largest page the artifacts API serves (Harbor's API: `page_size` ≤ 100).
@@ -191,14 +191,15 @@ impl Harbor {
         }
     }
 
-    /// Every tagged artifact of a repository, all pages.
+    /// Every top-level artifact of a repository, tagged or not, all pages.
     async fn artifacts(&self, repo: &Repo) -> Result<Vec<Artifact>> {
-        // `q=tags=*`: tagged artifacts only (Harbor's artifact API query syntax); children and signatures are
-        // found through their index and the referrers API.
+        // No `q=tags=*` filter: the untagged artifacts are listed too (`--delete-untagged`).
+        // Index children and signatures are not top-level artifacts; they are found through
+        // their index and the referrers API.
         let mut url = self
             .artifacts_url(
                 repo,
-                &format!("?with_tag=true&q=tags%3D%2A&page_size={PAGE_SIZE}&page=1"),
+                &format!("?with_tag=true&page_size={PAGE_SIZE}&page=1"),
             )
             .await?;
         let mut all: Vec<Artifact> = Vec::new();
@@ -243,10 +244,7 @@ impl Harbor {
                     url = self
                         .artifacts_url(
                             repo,
-                            &format!(
-                                "?with_tag=true&q=tags%3D%2A&page_size={PAGE_SIZE}&page={}",
-                                page + 1
-                            ),
+                            &format!("?with_tag=true&page_size={PAGE_SIZE}&page={}", page + 1),
                         )
                         .await?;
                 }
@@ -364,6 +362,9 @@ struct Artifact {
     manifest_media_type: Option<String>,
     #[serde(default)]
     push_time: Option<String>,
+    /// The last pull; Harbor writes the zero time for "never".
+    #[serde(default)]
+    pull_time: Option<String>,
     #[serde(default)]
     tags: Option<Vec<ArtifactTag>>,
 }
@@ -394,6 +395,12 @@ fn to_listing(artifacts: Vec<Artifact>) -> Listing {
             Listed {
                 media_type: a.manifest_media_type.filter(|m| !m.is_empty()),
                 pushed,
+                // Harbor records pulls: a missing or zero time is "never pulled".
+                pulled: a
+                    .pull_time
+                    .as_deref()
+                    .and_then(parse_time)
+                    .map_or(Pulled::Never, Pulled::At),
             },
         );
     }
@@ -477,6 +484,9 @@ static SPEC: Spec = Spec {
     capabilities: |_, common| Capabilities {
         depth: Depth { min: 2, max: None },
         get_counts_as_pull: true,
+        // The artifact list holds untagged artifacts and each one's `pull_time`.
+        lists_untagged: true,
+        pull_records: PullRecords::PerPull,
         ..common
     },
     hosts: &[HostPattern {
@@ -564,6 +574,24 @@ mod tests {
             Some(humantime::parse_rfc3339("2024-06-01T10:00:00Z").unwrap())
         );
         assert_eq!(l.manifests["sha256:b"].pushed, None);
+    }
+
+    #[test]
+    fn listing_gives_pull_times_and_untagged_artifacts() {
+        let json = r#"[
+          {"digest":"sha256:a","push_time":"2024-05-01T10:00:00.000Z",
+           "pull_time":"2024-07-01T08:00:00.000Z","tags":[{"name":"v1"}]},
+          {"digest":"sha256:b","push_time":"2024-05-01T10:00:00.000Z",
+           "pull_time":"0001-01-01T00:00:00.000Z","tags":[]}
+        ]"#;
+        let l = to_listing(serde_json::from_str(json).unwrap());
+        assert_eq!(
+            l.manifests["sha256:a"].pulled,
+            Pulled::At(humantime::parse_rfc3339("2024-07-01T08:00:00Z").unwrap())
+        );
+        assert_eq!(l.manifests["sha256:b"].pulled, Pulled::Never);
+        let untagged: Vec<&String> = l.untagged().map(|(d, _)| d).collect();
+        assert_eq!(untagged, vec!["sha256:b"]);
     }
 
     #[test]

@@ -334,6 +334,7 @@ fn to_listing(tags: Vec<QuayTag>, now: SystemTime) -> Listing {
             // The tag API does not give a manifest media type: one HEAD per digest tells it.
             media_type: None,
             pushed: None,
+            ..Default::default()
         });
         // The digest's newest push counts (several tags may point at it).
         entry.pushed = entry.pushed.max(pushed);

@@ -372,6 +372,9 @@ struct ApiState {
     /// Tag or digest → (failureCode, failureReason) that BatchDeleteImage reports for it
     /// instead of deleting it.
     fail_ids: HashMap<String, (String, String)>,
+    /// Digest → `lastRecordedPullTime` (epoch seconds) added to DescribeImages answers: AWS
+    /// documents the field (DescribeImages, ImageDetail), moto does not fill it.
+    pulled: HashMap<String, f64>,
 }
 
 /// A recording proxy in front of an ECR API (moto): counts `X-Amz-Target`s, injects AWS errors
@@ -426,6 +429,15 @@ impl ApiProxy {
 
     pub fn calls(&self) -> Vec<ApiCall> {
         self.state.lock().unwrap().calls.clone()
+    }
+
+    /// DescribeImages reports `lastRecordedPullTime` = `secs` (epoch) for `digest`.
+    pub fn set_pulled(&self, digest: &str, secs: f64) {
+        self.state
+            .lock()
+            .unwrap()
+            .pulled
+            .insert(digest.into(), secs);
     }
 
     pub fn clear_calls(&self) {
@@ -533,6 +545,18 @@ async fn api_proxy(State(ctx): State<Arc<ApiProxyCtx>>, req: Request) -> Respons
     let body = upstream.bytes().await.unwrap_or_default();
     drop(serial);
     record(status, &json);
+    let pulled = ctx.state.lock().unwrap().pulled.clone();
+    if action == "DescribeImages" && status == 200 && !pulled.is_empty() {
+        let mut v: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+        if let Some(details) = v["imageDetails"].as_array_mut() {
+            for d in details {
+                if let Some(t) = d["imageDigest"].as_str().and_then(|x| pulled.get(x)) {
+                    d["lastRecordedPullTime"] = json!(t);
+                }
+            }
+        }
+        return json_response(&v);
+    }
     if !injected.is_empty() && status == 200 {
         let mut v: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
         let mut failures = v["failures"].as_array().cloned().unwrap_or_default();
@@ -872,6 +896,8 @@ struct FakeImage {
     digest: String,
     tags: Vec<String>,
     pushed: f64,
+    /// `lastRecordedPullTime`, absent when never pulled.
+    pulled: Option<f64>,
     media_type: String,
     manifest: String,
 }
@@ -934,6 +960,7 @@ impl FakeEcr {
             digest: digest.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
             pushed: 1_700_000_000.25 + n as f64,
+            pulled: None,
             media_type: media_type.into(),
             manifest: manifest.into(),
         });
@@ -941,6 +968,15 @@ impl FakeEcr {
 
     pub fn add_fault(&self, fault: ApiFault) {
         self.state.lock().unwrap().faults.push(fault);
+    }
+
+    /// Records a pull of `repo@digest` at `secs` (epoch, as ECR's `lastRecordedPullTime`).
+    pub fn set_pulled(&self, repo: &str, digest: &str, secs: f64) {
+        let mut st = self.state.lock().unwrap();
+        let r = st.repos.get_mut(repo).expect("repository created first");
+        for i in r.images.iter_mut().filter(|i| i.digest == digest) {
+            i.pulled = Some(secs);
+        }
     }
 
     /// digest → sorted tags.
@@ -1024,9 +1060,13 @@ fn image_json(i: &FakeImage, repo: &str) -> Value {
         "imageSizeInBytes": 1234,
         "imageManifestMediaType": i.media_type,
     });
-    // docs/registries.md#aws-ecr: `imageTags` is omitted for untagged images.
+    // docs/registries.md#aws-ecr: `imageTags` is omitted for untagged images, and
+    // `lastRecordedPullTime` for images never pulled.
     if !i.tags.is_empty() {
         v["imageTags"] = json!(i.tags);
+    }
+    if let Some(p) = i.pulled {
+        v["lastRecordedPullTime"] = json!(p);
     }
     v
 }
@@ -1219,6 +1259,7 @@ fn fake_action(st: &mut FakeState, action: &str, input: &Value) -> Response {
                     digest: digest.clone(),
                     tags: tag.into_iter().collect(),
                     pushed: now_secs(),
+                    pulled: None,
                     media_type,
                     manifest,
                 }),

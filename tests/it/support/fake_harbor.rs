@@ -57,6 +57,9 @@ pub struct HarborState {
     pub tag_pushed: BTreeMap<(String, String), SystemTime>,
     /// Tags an immutability rule protects: (repository, tag).
     pub immutable: BTreeSet<(String, String)>,
+    /// (repository, digest) → the artifact's last pull; Harbor answers the zero time for an
+    /// artifact never pulled.
+    pub pulled: BTreeMap<(String, String), SystemTime>,
 }
 
 pub struct HarborFake {
@@ -162,6 +165,27 @@ impl HarborFake {
             s.ext_mut::<HarborState>()
                 .immutable
                 .insert((repo.to_string(), tag.to_string()));
+        });
+    }
+
+    /// Records a pull of `repo@digest` at `when` (the artifact's `pull_time`).
+    pub fn set_pulled(&self, repo: &str, digest: &str, when: SystemTime) {
+        self.with_store(|s| {
+            s.ext_mut::<HarborState>()
+                .pulled
+                .insert((repo.to_string(), digest.to_string()), when);
+        });
+    }
+
+    /// Moves every push of `repo@digest` (the artifact's and its tags') to `when`.
+    pub fn set_pushed_all(&self, repo: &str, digest: &str, when: SystemTime) {
+        self.set_pushed(repo, digest, when);
+        self.with_store(|s| {
+            let tags = s.repo(repo).map(|r| r.tags_of(digest)).unwrap_or_default();
+            let st = s.ext_mut::<HarborState>();
+            for t in tags {
+                st.tag_pushed.insert((repo.to_string(), t), when);
+            }
         });
     }
 
@@ -456,7 +480,9 @@ fn list_artifacts(h: &FakeHandle, repo: &str, uri: &Uri) -> Response {
                 "type": "IMAGE",
                 "size": m.bytes.len(),
                 "push_time": rfc3339(m.pushed),
-                "pull_time": "0001-01-01T00:00:00.000Z",
+                "pull_time": state
+                    .and_then(|st| st.pulled.get(&(repo.to_string(), d.clone())))
+                    .map_or_else(|| "0001-01-01T00:00:00.000Z".to_string(), |t| rfc3339(*t)),
                 "tags": if with_tag { json!(tag_values) } else { Value::Null },
                 "references": m.children.iter().map(|c| json!({"child_digest": c})).collect::<Vec<_>>(),
             });
