@@ -16,13 +16,12 @@ pub struct Resolved {
     pub layout: Layout,
 }
 
-/// Detects the implementation and resolves the layout; checks every image fits it.
-pub async fn resolve(settings: &Settings, ctx: &Context) -> Result<Resolved> {
+/// What can be checked of the images repo without the network: with the implementation known
+/// offline (explicit, CI, host pattern), its real rules; otherwise the generic registry's, the
+/// most permissive ones. Every reference (image × tag) is built too: a monorepo tag `NAME-TAG`
+/// over 128 characters fails here.
+pub fn check_offline(settings: &Settings) -> Result<()> {
     let repo = settings.require_images_repo()?;
-    // Bad input is exit 2 only if nothing was sent, so everything that can be checked is checked
-    // before the probe: with the implementation known offline (explicit, CI, host pattern), the
-    // real rules; otherwise the generic registry's, the most permissive ones. Every reference
-    // (image × tag) is built too: a monorepo tag `NAME-TAG` over 128 characters fails here.
     let offline = crate::detect::detect_offline(&repo.host, settings.implementation, &settings.ci)
         .map_or(Implementation::Default, |d| d.implementation);
     let early = Layout::resolve(
@@ -36,6 +35,15 @@ pub async fn resolve(settings: &Settings, ctx: &Context) -> Result<Resolved> {
             early.target(image.name.as_deref(), &t.tag)?;
         }
     }
+    Ok(())
+}
+
+/// Detects the implementation and resolves the layout; checks every image fits it.
+pub async fn resolve(settings: &Settings, ctx: &Context) -> Result<Resolved> {
+    // Bad input is exit 2 only if nothing was sent, so everything that can be checked is checked
+    // before the probe.
+    check_offline(settings)?;
+    let repo = settings.require_images_repo()?;
     let detection = probe::detect(
         &ctx.oci,
         &repo.host,

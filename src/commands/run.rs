@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::{cleanup, publish};
-use crate::cleanup::report::{self, Report};
+use crate::cleanup::report::Report;
 use crate::error::Result;
 use crate::settings::{Output, Settings};
 
@@ -15,6 +15,9 @@ struct RunReport<'a> {
     publish: Option<&'a publish::PublishReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cleanup: Option<&'a Report>,
+    /// Several targets: each one's cleanup (`cleanup` is then absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cleanup_targets: Option<serde_json::Value>,
 }
 
 pub async fn run(settings: &Settings) -> Result<()> {
@@ -29,12 +32,12 @@ pub async fn run(settings: &Settings) -> Result<()> {
     let cleaned = match (&publish_ok, wants("cleanup")) {
         (Ok(()), true) => {
             let _stage = crate::log::stage("cleanup", "dockhand: cleanup");
-            let doc = cleanup::cleanup(settings).await;
-            if doc.is_err() {
+            let done = cleanup::cleanup_targets(settings).await;
+            if done.is_err() {
                 // What was published still goes to the pipeline's files before the error.
-                write_outputs(settings, published.as_ref(), None)?;
+                write_outputs(settings, published.as_ref(), &[])?;
             }
-            Some(doc?)
+            Some(done?)
         }
         (Err(_), true) => {
             crate::log::warn("cleanup skipped: publishing failed");
@@ -42,11 +45,19 @@ pub async fn run(settings: &Settings) -> Result<()> {
         }
         _ => None,
     };
+    let single: Option<&Report> = match cleaned.as_deref() {
+        Some([one]) => one.result.as_ref().ok(),
+        _ => None,
+    };
+    let several = cleaned.as_ref().is_some_and(|c| c.len() > 1);
     match settings.output {
         Output::Json => {
             let doc = RunReport {
                 publish: published.as_ref(),
-                cleanup: cleaned.as_ref(),
+                cleanup: single,
+                cleanup_targets: several
+                    .then(|| cleaned.as_deref().map(cleanup::target_docs))
+                    .flatten(),
             };
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
@@ -55,26 +66,25 @@ pub async fn run(settings: &Settings) -> Result<()> {
                 publish::print(p, Output::Text);
             }
             if let Some(c) = &cleaned {
-                print!(
-                    "{}",
-                    report::table(c, crate::log::stdout_color(), crate::log::verbosity() >= 2)
-                );
+                cleanup::print_targets(c, Output::Text);
             }
         }
     }
-    write_outputs(settings, published.as_ref(), cleaned.as_ref())?;
+    let reports = cleaned.as_deref().map(cleanup::reports).unwrap_or_default();
+    write_outputs(settings, published.as_ref(), &reports)?;
     publish_ok?;
-    cleaned.as_ref().map_or(Ok(()), cleanup::outcome)
+    cleaned.as_deref().map_or(Ok(()), cleanup::outcome_targets)
 }
 
 fn write_outputs(
     settings: &Settings,
     publish: Option<&publish::PublishReport>,
-    cleanup: Option<&Report>,
+    cleanups: &[(&str, &Report)],
 ) -> Result<()> {
-    crate::ci::outputs::write(
+    crate::ci::outputs::write_targets(
         settings.output_files(),
         &settings.pipeline,
-        crate::ci::outputs::Results { publish, cleanup },
+        publish,
+        cleanups,
     )
 }

@@ -24,4 +24,5 @@ mod robustness;
 mod sources;
 mod support;
 mod sync;
+mod targets;
 mod terminal;
