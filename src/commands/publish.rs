@@ -243,6 +243,19 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
     // Each target is opened (vendor logins) and its repositories made; a target that fails
     // here fails alone, the others go on.
     let opened = futures_util::future::join_all(runs.iter().map(|r| open_target(r, &ctx))).await;
+    // Bad input found there (a missing Harbor project, a half-given vendor login) stops the run
+    // before any push, as with one target; so does any failure when there is one target.
+    for (r, o) in runs.iter().zip(&opened) {
+        if let Err(e) = o
+            && (!several || e.kind == crate::error::Kind::Input)
+        {
+            return Err(if several {
+                e.clone().context(r.images_repo.clone())
+            } else {
+                e.clone()
+            });
+        }
+    }
     // One engine per registry: a blob goes to one repository of it and is mounted into the others.
     let source_stats = Arc::new(SourceStats::default());
     let mut engines: HashMap<String, Arc<Engine>> = HashMap::new();
