@@ -29,8 +29,8 @@ pub struct Upload<'a> {
 }
 
 /// Reads `blob` from `src` once and uploads it to every one of `uploads` at the same time.
-/// Returns each upload's result, in order; a failed upload does not stop the others (the copy
-/// that follows uploads that blob again on its own, from the source).
+/// Returns each upload's result, in order; a failed upload does not stop the others (a retry of
+/// it, or the copy that follows, reads the source again, counted).
 pub async fn fan_out(
     src: &SourceImage,
     blob: &Descriptor,
@@ -52,7 +52,11 @@ pub async fn fan_out(
     for _ in uploads {
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_PER_UPLOAD);
         senders.push(Some(tx));
-        bodies.push(channel_body(rx, blob.size));
+        let fallback = match src.blob_body(blob) {
+            Ok(b) => b,
+            Err(e) => return uploads.iter().map(|_| Err(e.clone())).collect(),
+        };
+        bodies.push(channel_body(rx, blob.size, fallback, stats.clone()));
     }
     let pump = async move {
         let mut stream = reader.into_data_stream();
@@ -87,9 +91,14 @@ pub async fn fan_out(
     results
 }
 
-/// A body fed by the fan-out's channel. It can be sent once: a retry of the same request gets
-/// an error, and the blob is then uploaded again from the source by the copy.
-fn channel_body(rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>, len: u64) -> Body {
+/// A body fed by the fan-out's channel. Its first sending takes the shared read; a retry of the
+/// same request (the transport makes the body anew) reads the source itself, counted.
+fn channel_body(
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    len: u64,
+    fallback: Body,
+    stats: Arc<SourceStats>,
+) -> Body {
     let rx = Arc::new(Mutex::new(Some(rx)));
     Body::Stream {
         len,
@@ -101,11 +110,14 @@ fn channel_body(rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>, len: u6
                         rx.recv().await.map(|item| (item, rx))
                     }))
                 }
-                None => reqwest::Body::wrap_stream(futures_util::stream::once(async {
-                    Err::<Bytes, _>(std::io::Error::other(
-                        "the shared read of this blob was already sent",
-                    ))
-                })),
+                None => {
+                    stats.count(len);
+                    match &fallback {
+                        Body::Stream { make, .. } => make(),
+                        Body::Bytes(b) => reqwest::Body::from(b.clone()),
+                        Body::Empty => reqwest::Body::from(Bytes::new()),
+                    }
+                }
             }
         }),
     }

@@ -332,3 +332,42 @@ fn cleanup_runs_per_target_with_its_policy() {
     );
     assert_eq!(tags(&s.a.url(), "demo/backend", None), ["v1", "v2"], "{r}");
 }
+
+#[test]
+fn an_upload_broken_off_in_the_shared_read_is_redone_from_the_source() {
+    let s = Scene::start();
+    // The second registry resets the first blob upload: that target reads the blob again (one more
+    // read, counted); the others keep the shared read.
+    s.proxy_b
+        .add_fault(Fault::reset(Method::PUT, "/blobs/uploads/", 1));
+    let r = s.run(
+        &["publish", "--tag-custom", "v1", "--output", "json"],
+        "right",
+        TOKEN,
+    );
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(s.proxy_b.faults_remaining(), 0, "the fault was met");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    for image in ["backend", "frontend"] {
+        let repo = format!("demo/{image}");
+        assert_eq!(tags(&s.a.url(), &repo, None), ["v1"]);
+        assert_eq!(tags(&s.b.url(), &repo, Some(("ci", "right"))), ["v1"]);
+        assert_eq!(image_tags(&s.g, &format!("acme/{image}")), ["v1"]);
+    }
+    let empty = dockhand::registry::media::EMPTY_DIGEST;
+    let at_a = uploads(
+        s.proxy_a
+            .requests()
+            .iter()
+            .filter(|q| q.method == Method::PUT && q.path.contains("/blobs/uploads/"))
+            .map(|q| q.path.as_str())
+            .collect::<Vec<_>>()
+            .into_iter(),
+    );
+    let blobs = at_a.keys().filter(|d| *d != empty).count() as u64;
+    assert_eq!(
+        doc["transfer"]["source_blobs_read"].as_u64().unwrap(),
+        blobs + 1,
+        "{doc}"
+    );
+}
