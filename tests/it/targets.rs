@@ -124,17 +124,19 @@ impl Scene {
     }
 
     fn run(&self, args: &[&str], b_pass: &str, token: &str) -> Run {
+        self.run_with(args, b_pass, token, &[])
+    }
+
+    fn run_with(&self, args: &[&str], b_pass: &str, token: &str, extra: &[(&str, &str)]) -> Run {
         let api = self.g.api.url();
-        dockhand_env(
-            args,
-            self.dir.path(),
-            &[
-                ("B_USER", "ci"),
-                ("B_PASS", b_pass),
-                ("GITHUB_TOKEN", token),
-                ("GITHUB_API_URL", api.as_str()),
-            ],
-        )
+        let mut env = vec![
+            ("B_USER", "ci"),
+            ("B_PASS", b_pass),
+            ("GITHUB_TOKEN", token),
+            ("GITHUB_API_URL", api.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        dockhand_env(args, self.dir.path(), &env)
     }
 }
 
@@ -369,5 +371,102 @@ fn an_upload_broken_off_in_the_shared_read_is_redone_from_the_source() {
         doc["transfer"]["source_blobs_read"].as_u64().unwrap(),
         blobs + 1,
         "{doc}"
+    );
+}
+
+#[test]
+fn run_writes_outputs_and_a_summary_per_target() {
+    let s = Scene::start();
+    let out = s.dir.path().join("github_output");
+    let summary = s.dir.path().join("summary.md");
+    let dotenv = s.dir.path().join("dockhand.env");
+    let (out_s, summary_s, dotenv_s) = (
+        out.display().to_string(),
+        summary.display().to_string(),
+        dotenv.display().to_string(),
+    );
+    let r = s.run_with(
+        &[
+            "run",
+            "--tag-custom",
+            "v1",
+            "--keep-last",
+            "5",
+            "--git-refs",
+            "none",
+            "--dotenv",
+            &dotenv_s,
+            "--output",
+            "json",
+        ],
+        "right",
+        TOKEN,
+        &[
+            ("GITHUB_OUTPUT", out_s.as_str()),
+            ("GITHUB_STEP_SUMMARY", summary_s.as_str()),
+        ],
+    );
+    assert_eq!(r.code, 0, "{r}");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        doc["publish"]["targets"].as_array().unwrap().len(),
+        3,
+        "{doc}"
+    );
+    assert_eq!(doc["cleanup_targets"].as_array().unwrap().len(), 3, "{doc}");
+    assert!(doc.get("cleanup").is_none(), "{doc}");
+
+    let outputs = std::fs::read_to_string(&out).unwrap();
+    let line = outputs
+        .lines()
+        .find(|l| l.starts_with("targets="))
+        .expect("a targets output");
+    let targets: serde_json::Value = serde_json::from_str(&line["targets=".len()..]).unwrap();
+    assert_eq!(targets.as_array().unwrap().len(), 3, "{outputs}");
+    assert_eq!(
+        targets[2]["images"][0]["reference"],
+        format!("{}/acme/backend:v1", s.g.registry.host())
+    );
+    let kept: u64 = doc["cleanup_targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["report"]["summary"]["kept"].as_u64().unwrap())
+        .sum();
+    assert!(kept >= 6, "{doc}");
+    assert!(
+        outputs.lines().any(|l| l == format!("kept={kept}")),
+        "kept summed over targets: {outputs}"
+    );
+
+    let text = std::fs::read_to_string(&summary).unwrap();
+    for repo in [
+        format!("{}/demo", s.proxy_a.host()),
+        format!("{}/demo", s.proxy_b.host()),
+        format!("{}/acme", s.g.registry.host()),
+    ] {
+        assert!(
+            text.contains(&format!("### dockhand: published: `{repo}`")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("### dockhand: cleanup: `{repo}`")),
+            "{text}"
+        );
+    }
+    let env = std::fs::read_to_string(&dotenv).unwrap();
+    assert!(
+        env.contains(&format!(
+            "DOCKHAND_IMAGE_BACKEND={}/demo/backend:v1@",
+            s.proxy_a.host()
+        )),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!(
+            "DOCKHAND_IMAGE_BACKEND_3={}/acme/backend:v1@",
+            s.g.registry.host()
+        )),
+        "{env}"
     );
 }
