@@ -83,7 +83,46 @@ struct ImageReport {
     pattern: String,
 }
 
+/// `dockhand detect`: the report of the images repo, or with several targets one per target
+/// (JSON: `{"targets": [...]}`; text: the tables one after the other).
 pub async fn run(settings: &Settings) -> Result<()> {
+    if settings.targets.len() < 2 {
+        let (doc, table) = one(settings).await?;
+        match settings.output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
+            Output::Text => print!("{table}"),
+        }
+        return Ok(());
+    }
+    let narrowed: Vec<Settings> = settings
+        .targets
+        .iter()
+        .map(|t| settings.for_target(t))
+        .collect();
+    // Every target's names are checked before the first probe.
+    for n in &narrowed {
+        check_offline(n)?;
+    }
+    let mut docs = Vec::new();
+    let mut tables = Vec::new();
+    for n in &narrowed {
+        let (doc, table) = one(n).await?;
+        docs.push(doc);
+        tables.push(table);
+    }
+    match settings.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "targets": docs }))
+                .unwrap_or_default()
+        ),
+        Output::Text => print!("{}", tables.join("\n")),
+    }
+    Ok(())
+}
+
+/// The detection report of one images repo: the JSON document and the table.
+async fn one(settings: &Settings) -> Result<(serde_json::Value, String)> {
     let ctx = Context::new(settings)?;
     let r = resolve(settings, &ctx).await?;
     let layout = &r.layout;
@@ -131,14 +170,10 @@ pub async fn run(settings: &Settings) -> Result<()> {
         capabilities: caps,
         images,
     };
-    match settings.output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        ),
-        Output::Text => print!("{}", text(&report)),
-    }
-    Ok(())
+    Ok((
+        serde_json::to_value(&report).unwrap_or_default(),
+        text(&report),
+    ))
 }
 
 fn text(r: &Report) -> String {

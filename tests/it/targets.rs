@@ -470,3 +470,25 @@ fn run_writes_outputs_and_a_summary_per_target() {
         "{env}"
     );
 }
+
+#[test]
+fn detect_reports_each_target() {
+    let s = Scene::start();
+    let r = s.run(&["detect", "--output", "json"], "right", TOKEN);
+    assert_eq!(r.code, 0, "{r}");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let targets = doc["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 3, "{doc}");
+    assert_eq!(targets[0]["implementation"], "default", "{doc}");
+    assert_eq!(targets[2]["implementation"], "github", "{doc}");
+    assert_eq!(
+        targets[2]["images"][0]["repository"],
+        format!("{}/acme/backend", s.g.registry.host())
+    );
+    // One target: the document as it always was.
+    let a = format!("{}/demo", s.proxy_a.host());
+    let r = s.run(&["detect", "-i", &a, "--output", "json"], "right", TOKEN);
+    assert_eq!(r.code, 0, "{r}");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["images_repo"], a, "{doc}");
+}
