@@ -1,6 +1,6 @@
 //! `dockhand run`: the stages in order (`DOCKHAND_STAGES`, default `publish,cleanup`), one exit
 //! code. Cleanup does not run after a failed publish: it could delete what the failed images
-//! were to replace.
+//! were to replace. With several targets, only the targets where publishing failed are skipped.
 
 use serde::Serialize;
 
@@ -39,10 +39,33 @@ pub async fn run(settings: &Settings) -> Result<()> {
             }
             Some(done?)
         }
-        (Err(_), true) => {
-            crate::log::warn("cleanup skipped: publishing failed");
-            None
-        }
+        (Err(_), true) => match published.as_ref().map(published_targets) {
+            // Several targets: those where every image was published are cleaned up; the
+            // others are not, as with one target.
+            Some((ok, failed)) if !ok.is_empty() && settings.targets.len() > 1 => {
+                crate::log::warn(&format!(
+                    "cleanup skipped for {}: publishing failed there",
+                    failed.join(", ")
+                ));
+                let keep: Vec<_> = settings
+                    .targets
+                    .iter()
+                    .filter(|t| ok.contains(&t.images_repo.to_string()))
+                    .cloned()
+                    .collect();
+                let narrowed = settings.with_targets(keep);
+                let _stage = crate::log::stage("cleanup", "dockhand: cleanup");
+                let done = cleanup::cleanup_targets(&narrowed).await;
+                if done.is_err() {
+                    write_outputs(settings, published.as_ref(), &[])?;
+                }
+                Some(done?)
+            }
+            _ => {
+                crate::log::warn("cleanup skipped: publishing failed");
+                None
+            }
+        },
         _ => None,
     };
     let single: Option<&Report> = match cleaned.as_deref() {
@@ -74,6 +97,15 @@ pub async fn run(settings: &Settings) -> Result<()> {
     write_outputs(settings, published.as_ref(), &reports)?;
     publish_ok?;
     cleaned.as_deref().map_or(Ok(()), cleanup::outcome_targets)
+}
+
+/// The images repos of a publish's targets: (all published, some failed).
+fn published_targets(p: &publish::PublishReport) -> (Vec<String>, Vec<String>) {
+    let (ok, failed): (Vec<_>, Vec<_>) = p.targets.iter().partition(|t| t.failed.is_empty());
+    (
+        ok.into_iter().map(|t| t.images_repo.clone()).collect(),
+        failed.into_iter().map(|t| t.images_repo.clone()).collect(),
+    )
 }
 
 fn write_outputs(

@@ -497,6 +497,16 @@ impl Settings {
         s
     }
 
+    /// These settings with only `targets` (the first one's values in the single-registry fields).
+    pub fn with_targets(&self, targets: Vec<Target>) -> Settings {
+        let mut s = match targets.first() {
+            Some(first) => self.for_target(first),
+            None => self.clone(),
+        };
+        s.targets = targets;
+        s
+    }
+
     /// The targets, or the error a command that needs one gives.
     pub fn require_targets(&self) -> Result<&[Target]> {
         self.require_images_repo()?;

@@ -492,3 +492,40 @@ fn detect_reports_each_target() {
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(doc["images_repo"], a, "{doc}");
 }
+
+#[test]
+fn run_cleans_up_only_the_targets_that_were_published() {
+    let s = Scene::start();
+    let r = s.run(
+        &[
+            "run",
+            "--tag-custom",
+            "v1",
+            "--keep-last",
+            "5",
+            "--git-refs",
+            "none",
+            "--output",
+            "json",
+        ],
+        "wrong",
+        TOKEN,
+    );
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("cleanup skipped for"), "{r}");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let cleaned: Vec<&str> = doc["cleanup_targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["images_repo"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cleaned,
+        [
+            format!("{}/demo", s.proxy_a.host()),
+            format!("{}/acme", s.g.registry.host())
+        ],
+        "{doc}"
+    );
+}
