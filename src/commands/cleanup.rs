@@ -498,3 +498,43 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
     }
     Ok(doc)
 }
+
+#[cfg(test)]
+mod target_tests {
+    use super::*;
+
+    #[test]
+    fn report_files_are_numbered_per_target() {
+        use std::path::Path;
+        assert_eq!(
+            numbered(Path::new("out/report.json"), 2),
+            Path::new("out/report.2.json")
+        );
+        assert_eq!(numbered(Path::new("report"), 1), Path::new("report.1"));
+    }
+
+    #[test]
+    fn exit_codes_over_targets() {
+        let failed = |kind: crate::error::Kind| TargetCleanup {
+            images_repo: "x".into(),
+            result: Err(match kind {
+                crate::error::Kind::Auth => Error::auth("refused"),
+                _ => Error::operation("no"),
+            }),
+        };
+        let e = outcome_targets(&[
+            failed(crate::error::Kind::Auth),
+            failed(crate::error::Kind::Auth),
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Auth);
+        let e = outcome_targets(&[
+            failed(crate::error::Kind::Auth),
+            failed(crate::error::Kind::Operation),
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Operation);
+        assert!(e.message.contains("2 of 2 targets"), "{e}");
+        assert!(outcome_targets(&[]).is_ok());
+    }
+}

@@ -773,6 +773,82 @@ mod tests {
         crate::naming::tag::validate_tag(&digest_tag(&d)).unwrap();
     }
 
+    fn target(repo: &str, published: usize, failed: &[crate::error::Kind]) -> TargetReport {
+        TargetReport {
+            images_repo: repo.into(),
+            implementation: "default",
+            images: (0..published)
+                .map(|i| Published {
+                    image: None,
+                    reference: format!("{repo}:t{i}"),
+                    digest: "sha256:aa".into(),
+                    pushed: true,
+                })
+                .collect(),
+            failed: failed
+                .iter()
+                .map(|k| Failure {
+                    image: None,
+                    references: vec![format!("{repo}:t")],
+                    error: "refused".into(),
+                    kind: *k,
+                })
+                .collect(),
+            transfer: TargetTransfer::default(),
+        }
+    }
+
+    fn report_of(targets: Vec<TargetReport>) -> PublishReport {
+        PublishReport {
+            implementation: "default",
+            dry_run: false,
+            images: targets.iter().flat_map(|t| t.images.clone()).collect(),
+            failed: targets.iter().flat_map(|t| t.failed.clone()).collect(),
+            transfer: Transfer {
+                blobs_uploaded: 0,
+                bytes_uploaded: 0,
+                blobs_mounted: 0,
+                blobs_present: 0,
+                manifests_put: 0,
+                requests: 0,
+                source_blobs_read: 0,
+                source_bytes_read: 0,
+            },
+            targets,
+        }
+    }
+
+    #[test]
+    fn exit_codes_over_targets() {
+        use crate::error::Kind::{Auth, Operation};
+        let ok = report_of(vec![target("a", 2, &[]), target("b", 2, &[])]);
+        assert!(outcome(&ok).is_ok());
+        // One target refusing while another published: exit 1, naming the target.
+        let e = outcome(&report_of(vec![
+            target("a", 2, &[]),
+            target("b", 0, &[Auth, Auth]),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.kind, Operation);
+        assert!(e.message.contains("1 of 2 targets: b"), "{e}");
+        // Every target refusing: exit 3.
+        let e = outcome(&report_of(vec![
+            target("a", 0, &[Auth]),
+            target("b", 0, &[Auth]),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.kind, Auth);
+        // One target: as before (every image refused is exit 3, even beside published ones).
+        let e = outcome(&report_of(vec![target("a", 1, &[Auth])])).unwrap_err();
+        assert_eq!(e.kind, Auth);
+        // The document shows `targets` only with more than one.
+        let one = serde_json::to_value(report_of(vec![target("a", 1, &[])])).unwrap();
+        assert!(one.get("targets").is_none(), "{one}");
+        let two = serde_json::to_value(&ok).unwrap();
+        assert_eq!(two["targets"][1]["images_repo"], "b");
+        assert_eq!(two["transfer"]["source_blobs_read"], 0);
+    }
+
     #[test]
     fn bytes_read_well() {
         assert_eq!(human_bytes(512), "512 B");
