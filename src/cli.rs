@@ -68,8 +68,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Where images go: a registry, an account or a repository (e.g. registry.example.com/team).
+    /// Repeatable: publish and cleanup work on every one (the variable takes a comma- or
+    /// newline-separated list).
     #[arg(short = 'i', long, global = true, value_name = "REPO")]
-    pub images_repo: Option<String>,
+    pub images_repo: Vec<String>,
     /// Repository layout: multirepo (REPO/NAME:TAG), monorepo (REPO:NAME-TAG), or auto (by the
     /// implementation's rules).
     #[arg(long, global = true, value_name = "MODE", ignore_case = true)]
@@ -833,7 +835,10 @@ mod tests {
             assert_eq!(arg.get_long(), Some(o.long().as_str()), "{}", o.name);
             let switch = matches!(arg.get_action(), clap::ArgAction::SetTrue);
             assert_eq!(switch, o.kind == OptionKind::Bool, "{}: switch", o.name);
-            if matches!(o.kind, OptionKind::List | OptionKind::Patterns) {
+            if matches!(
+                o.kind,
+                OptionKind::List | OptionKind::Patterns | OptionKind::StrictList
+            ) {
                 assert!(
                     matches!(arg.get_action(), clap::ArgAction::Append),
                     "{}: a list option is repeatable",

@@ -25,9 +25,25 @@ pub struct ImageEntry {
     pub line: usize,
 }
 
+/// One item of `targets:`: a registry the run publishes to, with its own settings.
+#[derive(Debug, Clone, Default)]
+pub struct TargetEntry {
+    /// 1-based, as messages name it (`targets[1]`).
+    pub index: usize,
+    /// `images_repo`, `images_repo_mode`, `implementation` and the `cleanup:` keys of this item,
+    /// as an option layer whose origins name the item's keys (`targets[2].cleanup.keep_last`).
+    pub values: Values,
+    /// Names of the environment variables holding this target's registry login (the secrets
+    /// themselves never sit in the file).
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub path: PathBuf,
+    /// `targets:` (empty when the file has none).
+    pub targets: Vec<TargetEntry>,
     pub project: String,
     pub images: Vec<ImageEntry>,
     /// Settings and cleanup policy given in the file, as an option layer.
@@ -90,6 +106,21 @@ struct MetaDoc {
     concurrency: Option<u32>,
     max_manifest_size: Option<NumberOrText>,
     origin_records: Option<String>,
+    cleanup: Option<CleanupSection>,
+    targets: Option<Vec<TargetDoc>>,
+}
+
+/// An item of `targets:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetDoc {
+    images_repo: String,
+    images_repo_mode: Option<String>,
+    implementation: Option<String>,
+    /// The variable holding the registry username (e.g. `QUAY_USERNAME`), not the username.
+    username_env: Option<String>,
+    /// The variable holding the registry password or token, never the secret itself.
+    password_env: Option<String>,
     cleanup: Option<CleanupSection>,
 }
 
@@ -264,7 +295,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
                 let meta: MetaDoc =
                     serde_path_to_error::deserialize(doc).map_err(|e| path_error(&file, e))?;
                 config.project = meta.project.clone();
-                config.values = meta_values(meta, path);
+                (config.values, config.targets) = meta_values(meta, path);
             }
             DocKind::Image => {
                 let line = image_line(text, i);
@@ -326,7 +357,15 @@ fn image_line(text: &str, index: usize) -> usize {
     0
 }
 
-fn meta_values(meta: MetaDoc, path: &Path) -> Values {
+fn meta_values(mut meta: MetaDoc, path: &Path) -> (Values, Vec<TargetEntry>) {
+    let targets = meta
+        .targets
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| target_entry(i + 1, t, path))
+        .collect();
     let mut v = Values::default();
     // The key a message names comes from the option table (`cleanup.keep_last`).
     let origin = |name: &str| Origin::Config {
@@ -350,49 +389,7 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
     );
     text("origin_records", meta.origin_records);
     if let Some(c) = meta.cleanup {
-        text("keep_last", c.keep_last.map(|n| n.to_string()));
-        text("keep_younger_than", c.keep_younger_than);
-        text("grace", c.grace);
-        text("keep_list", c.keep_list);
-        text("kubeconfig", c.kubeconfig);
-        text("keep_commits", c.keep_commits.map(|n| n.to_string()));
-        text("keep_commits_younger_than", c.keep_commits_younger_than);
-        text("keep_pulled_within", c.keep_pulled_within);
-        text("git_refs", c.git_refs);
-        text("git_dir", c.git_dir);
-        if let Some(b) = c.allow_latest {
-            v.set("allow_latest", Value::Bool(b), origin("allow_latest"));
-        }
-        if let Some(b) = c.delete_untagged {
-            v.set("delete_untagged", Value::Bool(b), origin("delete_untagged"));
-        }
-        if let Some(p) = c.keep_tag {
-            v.set("keep_tag", Value::List(p.into_vec()), origin("keep_tag"));
-        }
-        if let Some(b) = c.skip_unreachable_clusters {
-            v.set(
-                "skip_unreachable_clusters",
-                Value::Bool(b),
-                origin("skip_unreachable_clusters"),
-            );
-        }
-        if let Some(r) = c.keep_in_use {
-            v.set(
-                "keep_in_use",
-                Value::List(r.into_vec()),
-                origin("keep_in_use"),
-            );
-        }
-        if let Some(k) = c.kube_context {
-            v.set(
-                "kube_context",
-                Value::List(k.into_vec()),
-                origin("kube_context"),
-            );
-        }
-        if let Some(p) = c.only_tag {
-            v.set("only_tag", Value::List(p.into_vec()), origin("only_tag"));
-        }
+        cleanup_values(&mut v, c, &origin);
     }
     if let Some(b) = meta.no_probe {
         v.set("no_probe", Value::Bool(b), origin("no_probe"));
@@ -404,7 +401,91 @@ fn meta_values(meta: MetaDoc, path: &Path) -> Values {
             origin("insecure_registry"),
         );
     }
-    v
+    (v, targets)
+}
+
+/// A `targets:` item as a layer; its origins name the item (`targets[2].implementation`).
+fn target_entry(index: usize, t: TargetDoc, path: &Path) -> TargetEntry {
+    let origin = |name: &str| Origin::Config {
+        file: path.to_path_buf(),
+        key: format!(
+            "targets[{index}].{}",
+            spec(name)
+                .and_then(|o| o.config_key())
+                .unwrap_or_else(|| panic!("{name} is no config key in the option table"))
+        ),
+    };
+    let mut v = Values::default();
+    for (name, value) in [
+        ("images_repo", Some(t.images_repo)),
+        ("images_repo_mode", t.images_repo_mode),
+        ("implementation", t.implementation),
+    ] {
+        if let Some(s) = value {
+            v.set_text(name, OptionKind::Scalar, &s, origin(name));
+        }
+    }
+    if let Some(c) = t.cleanup {
+        cleanup_values(&mut v, c, &origin);
+    }
+    TargetEntry {
+        index,
+        values: v,
+        username_env: t.username_env,
+        password_env: t.password_env,
+    }
+}
+
+/// The `cleanup:` section's keys into `v`, each with the origin `origin` names.
+fn cleanup_values(v: &mut Values, c: CleanupSection, origin: &dyn Fn(&str) -> Origin) {
+    let mut text = |name: &'static str, value: Option<String>| {
+        if let Some(s) = value {
+            v.set_text(name, OptionKind::Scalar, &s, origin(name));
+        }
+    };
+    text("keep_last", c.keep_last.map(|n| n.to_string()));
+    text("keep_younger_than", c.keep_younger_than);
+    text("grace", c.grace);
+    text("keep_list", c.keep_list);
+    text("kubeconfig", c.kubeconfig);
+    text("keep_commits", c.keep_commits.map(|n| n.to_string()));
+    text("keep_commits_younger_than", c.keep_commits_younger_than);
+    text("keep_pulled_within", c.keep_pulled_within);
+    text("git_refs", c.git_refs);
+    text("git_dir", c.git_dir);
+    if let Some(b) = c.allow_latest {
+        v.set("allow_latest", Value::Bool(b), origin("allow_latest"));
+    }
+    if let Some(b) = c.delete_untagged {
+        v.set("delete_untagged", Value::Bool(b), origin("delete_untagged"));
+    }
+    if let Some(p) = c.keep_tag {
+        v.set("keep_tag", Value::List(p.into_vec()), origin("keep_tag"));
+    }
+    if let Some(b) = c.skip_unreachable_clusters {
+        v.set(
+            "skip_unreachable_clusters",
+            Value::Bool(b),
+            origin("skip_unreachable_clusters"),
+        );
+    }
+    if let Some(r) = c.keep_in_use {
+        v.set(
+            "keep_in_use",
+            Value::List(r.into_vec()),
+            origin("keep_in_use"),
+        );
+    }
+    if let Some(k) = c.kube_context {
+        v.set(
+            "kube_context",
+            Value::List(k.into_vec()),
+            origin("kube_context"),
+        );
+    }
+    if let Some(p) = c.only_tag {
+        v.set("only_tag", Value::List(p.into_vec()), origin("only_tag"));
+    }
 }
 
 fn path_error(file: &str, e: serde_path_to_error::Error<serde_yaml_ng::Error>) -> Error {
@@ -453,6 +534,31 @@ mod tests {
         assert_eq!(names, vec![Some("backend"), Some("frontend")]);
         assert_eq!(c.images[0].source.as_deref(), Some("oci:build/backend"));
         assert_eq!(c.images[0].line, 4);
+    }
+
+    #[test]
+    fn targets_are_layers_naming_their_keys() {
+        let c = parse_str(
+            "project: p\ntargets:\n- images_repo: a.example/x\n  implementation: quay\n  password_env: A_PASS\n  username_env: A_USER\n  cleanup:\n    keep_last: 2\n- images_repo: b.example/y\n",
+        )
+        .unwrap();
+        assert_eq!(c.targets.len(), 2);
+        let (value, origin) = c.targets[0].values.get("keep_last").unwrap();
+        assert_eq!(value, &Value::Text("2".into()));
+        assert_eq!(
+            origin.label(),
+            "dockhand.yaml: targets[1].cleanup.keep_last"
+        );
+        assert_eq!(c.targets[0].password_env.as_deref(), Some("A_PASS"));
+        assert_eq!(
+            c.targets[1].values.get("images_repo").unwrap().1.label(),
+            "dockhand.yaml: targets[2].images_repo"
+        );
+        // A secret literal has no key to go in.
+        let e =
+            parse_str("project: p\ntargets:\n- images_repo: a\n  password: hunter2\n").unwrap_err();
+        assert!(e.message.contains("targets[0].password"), "{e}");
+        assert!(!e.message.contains("hunter2"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub enum OptionKind {
     List,
     /// Newline-separated in the environment (regular expressions may contain commas).
     Patterns,
+    /// Comma- or newline-separated like `List`, but an empty item is kept (as `""`) so that the
+    /// settings refuse it: a stray comma in a list of registries must not silently drop one.
+    StrictList,
     Bool,
 }
 
@@ -124,7 +127,7 @@ macro_rules! options {
 
 options! {
     config: Scalar,
-    images_repo: Scalar @ Top,
+    images_repo: StrictList @ Top,
     images_repo_mode: Scalar @ Top,
     implementation: Scalar @ Top,
     insecure_registry: List @ Top,
@@ -249,6 +252,7 @@ impl Values {
             OptionKind::Scalar => Value::Text(text.trim().to_string()),
             OptionKind::List => Value::List(split(text, &[',', '\n'])),
             OptionKind::Patterns => Value::List(split(text, &['\n'])),
+            OptionKind::StrictList => Value::List(split_strict(text)),
             OptionKind::Bool => match parse_bool(text) {
                 Some(b) => Value::Bool(b),
                 // Kept as text so that the settings stage reports it with its origin.
@@ -316,9 +320,27 @@ fn split(text: &str, seps: &[char]) -> Vec<String> {
         .collect()
 }
 
+/// Items separated by commas or newlines, each trimmed, empty ones kept; whitespace around the
+/// whole text (a YAML block's last newline) is no item.
+fn split_strict(text: &str) -> Vec<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Vec::new();
+    }
+    t.split([',', '\n']).map(|s| s.trim().to_string()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strict_lists_keep_empty_items() {
+        assert_eq!(split_strict(" a, b\nc\n"), ["a", "b", "c"]);
+        assert_eq!(split_strict("a,,b"), ["a", "", "b"]);
+        assert_eq!(split_strict("a,"), ["a", ""]);
+        assert!(split_strict(" \n").is_empty());
+    }
 
     #[test]
     fn lists_split_by_kind() {

@@ -154,6 +154,8 @@ pub fn derive(ci: Option<&CiContext>, env: &Env, upper: &Values) -> Vec<Derived>
     }
     let effective_repo = match upper.get("images_repo") {
         Some((Value::Text(s), _)) => Some(s.clone()),
+        // Of several images repos, the run's login goes to the first only (see settings).
+        Some((Value::List(l), _)) => l.first().cloned(),
         _ => ci_repo,
     };
     let on_ci_registry = match (&effective_repo, &registry_host) {

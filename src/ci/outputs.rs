@@ -60,6 +60,96 @@ pub fn write(files: Files, pipeline: &Pipeline, r: Results) -> Result<()> {
     Ok(())
 }
 
+/// [`write`] for a run over several targets: the publish document (its `targets` give a summary
+/// table each) and each target's cleanup. The outputs add the cleanups up (`deleted`, `kept`,
+/// `failed` summed, `deleted-tags` joined; every tag names its registry), and the job summary
+/// has a cleanup table per target. One cleanup (or none) is exactly [`write`].
+pub fn write_targets(
+    files: Files,
+    pipeline: &Pipeline,
+    publish: Option<&PublishReport>,
+    cleanups: &[(&str, &Report)],
+) -> Result<()> {
+    if cleanups.len() < 2 {
+        return write(
+            files,
+            pipeline,
+            Results {
+                publish,
+                cleanup: cleanups.first().map(|(_, r)| *r),
+            },
+        );
+    }
+    let pairs = combined_values(publish, cleanups);
+    if let Some(path) = &pipeline.github_output {
+        append(path, &github_text(&pairs, &delimiter()), "GITHUB_OUTPUT")?;
+    }
+    if let Some(path) = &pipeline.github_summary {
+        let mut text = summary(Results {
+            publish,
+            cleanup: None,
+        });
+        for (repo, r) in cleanups {
+            let one = summary(Results {
+                publish: None,
+                cleanup: Some(r),
+            });
+            // The section's heading names its target.
+            text.push_str(&one.replacen("\n", &format!(": `{}`\n", cell(repo)), 1));
+        }
+        append(path, &text, "GITHUB_STEP_SUMMARY")?;
+    }
+    if let Some(path) = files.dotenv {
+        let (text, warnings) = dotenv_text(publish, pairs);
+        for w in warnings {
+            crate::log::warn(&w);
+        }
+        std::fs::write(path, text).map_err(|e| OutputError::write("--dotenv", path, e))?;
+    }
+    if let Some(path) = files.junit {
+        // One JUnit document: the publish, and the first target's cleanup.
+        let r = Results {
+            publish,
+            cleanup: cleanups.first().map(|(_, r)| *r),
+        };
+        std::fs::write(path, junit(r)).map_err(|e| OutputError::write("--junit", path, e))?;
+    }
+    Ok(())
+}
+
+/// The outputs of a publish and of several cleanups, added up.
+fn combined_values(
+    publish: Option<&PublishReport>,
+    cleanups: &[(&str, &Report)],
+) -> Vec<(&'static str, Vec<String>)> {
+    let mut pairs = output_values(Results {
+        publish,
+        cleanup: None,
+    });
+    let mut cleanup: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for (_, r) in cleanups {
+        for (name, items) in output_values(Results {
+            publish: None,
+            cleanup: Some(r),
+        }) {
+            match cleanup.iter_mut().find(|(n, _)| *n == name) {
+                None => cleanup.push((name, items)),
+                Some((_, have)) if ["deleted", "kept", "failed"].contains(&name) => {
+                    let sum: usize = have
+                        .iter()
+                        .chain(&items)
+                        .filter_map(|v| v.parse::<usize>().ok())
+                        .sum();
+                    *have = vec![sum.to_string()];
+                }
+                Some((_, have)) => have.extend(items),
+            }
+        }
+    }
+    pairs.extend(cleanup);
+    pairs
+}
+
 fn append(path: &Path, text: &str, what: &'static str) -> Result<()> {
     // Other steps' writers share these files: append, never truncate.
     std::fs::OpenOptions::new()
@@ -117,6 +207,7 @@ pub const OUTPUTS: &[&str] = &[
     "refs",
     "images",
     "digests",
+    "targets",
     "deleted",
     "kept",
     "failed",
@@ -163,6 +254,14 @@ pub fn output_values(r: Results) -> Vec<(&'static str, Vec<String>)> {
                 .map(|i| format!("{}@{}", i.reference, i.digest))
                 .collect(),
         ));
+        // Each target's images repo, implementation, images, failures and transfer (a publish
+        // run has at least one).
+        if !p.targets.is_empty() {
+            pairs.push((
+                "targets",
+                vec![serde_json::to_string(&p.targets).unwrap_or_default()],
+            ));
+        }
     }
     if let Some(c) = r.cleanup {
         pairs.push(("deleted", vec![c.summary.deleted.to_string()]));
@@ -182,8 +281,12 @@ pub fn output_values(r: Results) -> Vec<(&'static str, Vec<String>)> {
 
 /// `name=value` lines, or the heredoc form for multi-line values.
 pub fn github_outputs(r: Results, delimiter: &str) -> String {
+    github_text(&output_values(r), delimiter)
+}
+
+fn github_text(pairs: &[(&'static str, Vec<String>)], delimiter: &str) -> String {
     let mut out = String::new();
-    for (name, items) in output_values(r) {
+    for (name, items) in pairs {
         let value = items.join("\n");
         if value.contains('\n') || value.contains('\r') {
             // A value holding the delimiter would end the heredoc early; ours is random, but the
@@ -219,46 +322,68 @@ fn short(d: &str) -> &str {
 /// Rows shown per table: summaries are capped at 1 MiB.
 const MAX_ROWS: usize = 500;
 
+fn publish_table(
+    s: &mut String,
+    images: &[crate::publish::report::Published],
+    failed: &[crate::publish::report::Failure],
+    dry_run: bool,
+) {
+    if images.is_empty() {
+        s.push_str("Nothing was published.\n");
+    } else {
+        s.push_str("| image | reference | digest | |\n|---|---|---|---|\n");
+        for i in images.iter().take(MAX_ROWS) {
+            let state = match (dry_run, i.pushed) {
+                (true, _) => "would push",
+                (false, true) => "pushed",
+                (false, false) => "unchanged",
+            };
+            let _ = writeln!(
+                s,
+                "| {} | `{}` | `{}` | {state} |",
+                cell(i.image.as_deref().unwrap_or("~")),
+                cell(&i.reference),
+                i.digest
+            );
+        }
+        if images.len() > MAX_ROWS {
+            let _ = writeln!(s, "\n… and {} more.", images.len() - MAX_ROWS);
+        }
+    }
+    if !failed.is_empty() {
+        s.push_str("\n**Failed**\n\n");
+        for f in failed {
+            let _ = writeln!(
+                s,
+                "- `{}`: {}",
+                cell(&f.references.join(", ")),
+                cell(&f.error)
+            );
+        }
+    }
+    s.push('\n');
+}
+
 /// The job summary (GitHub-flavoured Markdown).
 pub fn summary(r: Results) -> String {
     let mut s = String::new();
     if let Some(p) = r.publish {
         let verb = if p.dry_run { " (dry run)" } else { "" };
-        let _ = writeln!(s, "### dockhand: published{verb}\n");
-        if p.images.is_empty() {
-            s.push_str("Nothing was published.\n");
+        if p.targets.len() < 2 {
+            let _ = writeln!(s, "### dockhand: published{verb}\n");
+            publish_table(&mut s, &p.images, &p.failed, p.dry_run);
         } else {
-            s.push_str("| image | reference | digest | |\n|---|---|---|---|\n");
-            for i in p.images.iter().take(MAX_ROWS) {
-                let state = match (p.dry_run, i.pushed) {
-                    (true, _) => "would push",
-                    (false, true) => "pushed",
-                    (false, false) => "unchanged",
-                };
+            // A table per target, each under its images repo.
+            for t in &p.targets {
                 let _ = writeln!(
                     s,
-                    "| {} | `{}` | `{}` | {state} |",
-                    cell(i.image.as_deref().unwrap_or("~")),
-                    cell(&i.reference),
-                    i.digest
+                    "### dockhand: published{verb}: `{}` ({})\n",
+                    cell(&t.images_repo),
+                    t.implementation
                 );
-            }
-            if p.images.len() > MAX_ROWS {
-                let _ = writeln!(s, "\n… and {} more.", p.images.len() - MAX_ROWS);
+                publish_table(&mut s, &t.images, &t.failed, p.dry_run);
             }
         }
-        if !p.failed.is_empty() {
-            s.push_str("\n**Failed**\n\n");
-            for f in &p.failed {
-                let _ = writeln!(
-                    s,
-                    "- `{}`: {}",
-                    cell(&f.references.join(", ")),
-                    cell(&f.error)
-                );
-            }
-        }
-        s.push('\n');
     }
     if let Some(c) = r.cleanup {
         let (verb, title) = if c.dry_run {
@@ -335,14 +460,40 @@ const DOTENV_MAX_BYTES: usize = 5 * 1024;
 /// reference), then the outputs (`DOCKHAND_DIGEST`, `DOCKHAND_DELETED`, …) while GitLab's limits
 /// (20 variables, 5 KB) leave room; warnings name what the limits cost.
 pub fn dotenv(r: Results) -> (String, Vec<String>) {
+    dotenv_text(r.publish, output_values(r))
+}
+
+/// The dotenv text of a publish's images and the outputs `pairs`. With several targets, the
+/// images of the second and later targets are `DOCKHAND_IMAGE_<NAME>_<N>` (N: the target's
+/// number), so each target's reference reaches later jobs.
+fn dotenv_text(
+    publish: Option<&PublishReport>,
+    pairs: Vec<(&'static str, Vec<String>)>,
+) -> (String, Vec<String>) {
     let mut seen = std::collections::HashSet::new();
     let mut text = String::new();
-    for i in r.publish.map(|p| p.images.as_slice()).unwrap_or_default() {
-        let key = dotenv_key(i.image.as_deref());
-        if seen.insert(key.clone()) {
-            let value = format!("{}@{}", i.reference, i.digest).replace(['\n', '\r'], "");
-            let _ = writeln!(text, "{key}={value}");
+    let mut lines = |images: &[crate::publish::report::Published], suffix: String| {
+        for i in images {
+            let key = format!("{}{suffix}", dotenv_key(i.image.as_deref()));
+            if seen.insert(key.clone()) {
+                let value = format!("{}@{}", i.reference, i.digest).replace(['\n', '\r'], "");
+                let _ = writeln!(text, "{key}={value}");
+            }
         }
+    };
+    match publish {
+        Some(p) if p.targets.len() > 1 => {
+            for (n, t) in p.targets.iter().enumerate() {
+                let suffix = if n == 0 {
+                    String::new()
+                } else {
+                    format!("_{}", n + 1)
+                };
+                lines(&t.images, suffix);
+            }
+        }
+        Some(p) => lines(&p.images, String::new()),
+        None => {}
     }
     let mut warnings = Vec::new();
     if seen.len() > DOTENV_MAX_VARIABLES {
@@ -352,7 +503,7 @@ pub fn dotenv(r: Results) -> (String, Vec<String>) {
         ));
     }
     let mut left_out = Vec::new();
-    for (name, items) in output_values(r) {
+    for (name, items) in pairs {
         let key = dotenv_output_key(name);
         if !seen.insert(key.clone()) {
             continue;
@@ -506,8 +657,113 @@ mod tests {
                 blobs_present: 0,
                 manifests_put: 0,
                 requests: 0,
+                source_blobs_read: 0,
+                source_bytes_read: 0,
             },
+            targets: Vec::new(),
         }
+    }
+
+    /// Two targets: the same image to each; the second target's failure.
+    fn two_targets() -> PublishReport {
+        use crate::publish::report::{TargetReport, TargetTransfer};
+        let mut p = report();
+        let first = Published {
+            image: Some("api".into()),
+            reference: "a.example/x/api:main".into(),
+            digest: "sha256:aa".into(),
+            pushed: true,
+        };
+        let failure = Failure {
+            image: Some("api".into()),
+            references: vec!["b.example/y/api:main".into()],
+            error: "denied".into(),
+            kind: crate::error::Kind::Auth,
+        };
+        p.images = vec![first.clone()];
+        p.failed = vec![failure.clone()];
+        p.targets = vec![
+            TargetReport {
+                images_repo: "a.example/x".into(),
+                implementation: "default",
+                images: vec![first],
+                failed: vec![],
+                transfer: TargetTransfer::default(),
+            },
+            TargetReport {
+                images_repo: "b.example/y".into(),
+                implementation: "quay",
+                images: vec![],
+                failed: vec![failure],
+                transfer: TargetTransfer::default(),
+            },
+        ];
+        p
+    }
+
+    #[test]
+    fn outputs_per_target() {
+        let p = two_targets();
+        let r = Results {
+            publish: Some(&p),
+            cleanup: None,
+        };
+        let values = output_values(r);
+        let targets = &values.iter().find(|(n, _)| *n == "targets").unwrap().1[0];
+        let doc: serde_json::Value = serde_json::from_str(targets).unwrap();
+        assert_eq!(doc[0]["images_repo"], "a.example/x");
+        assert_eq!(doc[1]["failed"][0]["error"], "denied");
+        let text = summary(r);
+        assert!(
+            text.contains("### dockhand: published: `a.example/x` (default)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("### dockhand: published: `b.example/y` (quay)"),
+            "{text}"
+        );
+        assert!(text.contains("Nothing was published."), "{text}");
+        // One target's outputs are as before, with `targets` added.
+        let one = report();
+        let values = output_values(Results {
+            publish: Some(&one),
+            cleanup: None,
+        });
+        assert!(
+            values.iter().all(|(n, _)| *n != "targets"),
+            "a report without targets"
+        );
+        assert!(
+            summary(Results {
+                publish: Some(&one),
+                cleanup: None
+            })
+            .starts_with("### dockhand: published\n")
+        );
+    }
+
+    #[test]
+    fn dotenv_names_each_targets_image() {
+        let mut p = two_targets();
+        let second = Published {
+            image: Some("api".into()),
+            reference: "b.example/y/api:main".into(),
+            digest: "sha256:aa".into(),
+            pushed: true,
+        };
+        p.targets[1].images.push(second);
+        let (text, _) = dotenv(Results {
+            publish: Some(&p),
+            cleanup: None,
+        });
+        assert!(
+            text.contains("DOCKHAND_IMAGE_API=a.example/x/api:main@sha256:aa\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("DOCKHAND_IMAGE_API_2=b.example/y/api:main@sha256:aa\n"),
+            "{text}"
+        );
     }
 
     #[test]

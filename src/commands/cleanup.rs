@@ -149,28 +149,183 @@ fn check_input(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(settings: &Settings) -> Result<()> {
-    let doc = cleanup(settings).await?;
-    match settings.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
-        Output::Text => print!(
-            "{}",
-            report::table(
-                &doc,
-                crate::log::stdout_color(),
-                crate::log::verbosity() >= 2
-            )
-        ),
+/// One target's cleanup: its images repo and its report, or why it could not run.
+pub struct TargetCleanup {
+    pub images_repo: String,
+    pub result: Result<report::Report>,
+}
+
+#[derive(serde::Serialize)]
+struct TargetDoc<'a> {
+    images_repo: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<&'a report::Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Cleans up every target with its own policy, one after the other (each reads its registry's
+/// tags and decides alone); a target that fails does not stop the others. With one target this
+/// is [`cleanup`]; with several, each `--report` file gets the target's number (`report.2.json`).
+pub async fn cleanup_targets(settings: &Settings) -> Result<Vec<TargetCleanup>> {
+    if settings.targets.len() < 2 {
+        let doc = cleanup(settings).await?;
+        let images_repo = settings
+            .images_repo
+            .as_ref()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        return Ok(vec![TargetCleanup {
+            images_repo,
+            result: Ok(doc),
+        }]);
     }
-    crate::ci::outputs::write(
+    check_input(settings)?;
+    let mut out = Vec::new();
+    for (n, t) in settings.targets.iter().enumerate() {
+        let mut one = settings.for_target(t);
+        if let Some(p) = &one.policy.report {
+            one.policy.report = Some(numbered(p, n + 1));
+        }
+        let images_repo = t.images_repo.to_string();
+        crate::log::info(&format!("cleanup of {images_repo}"));
+        let result = cleanup(&one).await;
+        if let Err(e) = &result {
+            crate::log::error(&format!("{images_repo}: {e}"));
+        }
+        out.push(TargetCleanup {
+            images_repo,
+            result,
+        });
+    }
+    Ok(out)
+}
+
+/// `report.json` → `report.2.json` (the target's number before the extension).
+fn numbered(p: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match p.extension() {
+        Some(ext) => format!("{stem}.{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{n}"),
+    };
+    p.with_file_name(name)
+}
+
+/// Prints the cleanups: one document or table for one target; per target otherwise (JSON:
+/// `{"targets": [{images_repo, report | error}]}`).
+pub fn print_targets(done: &[TargetCleanup], output: Output) {
+    match (done, output) {
+        ([one], Output::Json) => {
+            if let Ok(doc) = &one.result {
+                println!("{}", serde_json::to_string_pretty(doc).unwrap_or_default());
+            }
+        }
+        ([one], Output::Text) => {
+            if let Ok(doc) = &one.result {
+                print!("{}", table(doc));
+            }
+        }
+        (_, Output::Json) => {
+            let docs: Vec<TargetDoc> = done.iter().map(target_doc).collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "targets": docs }))
+                    .unwrap_or_default()
+            );
+        }
+        (_, Output::Text) => {
+            for t in done {
+                println!("{}:", t.images_repo);
+                match &t.result {
+                    Ok(doc) => print!("{}", table(doc)),
+                    Err(e) => println!("  failed: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// The per-target entries of a run's JSON document.
+pub fn target_docs(done: &[TargetCleanup]) -> serde_json::Value {
+    serde_json::to_value(done.iter().map(target_doc).collect::<Vec<_>>()).unwrap_or_default()
+}
+
+fn target_doc(t: &TargetCleanup) -> TargetDoc<'_> {
+    TargetDoc {
+        images_repo: &t.images_repo,
+        report: t.result.as_ref().ok(),
+        error: t.result.as_ref().err().map(|e| e.to_string()),
+    }
+}
+
+fn table(doc: &report::Report) -> String {
+    report::table(
+        doc,
+        crate::log::stdout_color(),
+        crate::log::verbosity() >= 2,
+    )
+}
+
+/// The reports, for the CI outputs: (images repo, report) of each target that ran.
+pub fn reports(done: &[TargetCleanup]) -> Vec<(&str, &report::Report)> {
+    done.iter()
+        .filter_map(|t| t.result.as_ref().ok().map(|r| (t.images_repo.as_str(), r)))
+        .collect()
+}
+
+pub async fn run(settings: &Settings) -> Result<()> {
+    let done = cleanup_targets(settings).await?;
+    print_targets(&done, settings.output);
+    crate::ci::outputs::write_targets(
         settings.output_files(),
         &settings.pipeline,
-        crate::ci::outputs::Results {
-            publish: None,
-            cleanup: Some(&doc),
-        },
+        None,
+        &reports(&done),
     )?;
-    outcome(&doc)
+    outcome_targets(&done)
+}
+
+/// Exit status of the cleanups of every target: one target's is [`outcome`]; with several, exit
+/// 3 when every target failed for its credentials, else exit 1 when any failed.
+pub fn outcome_targets(done: &[TargetCleanup]) -> Result<()> {
+    let results: Vec<Result<()>> = done
+        .iter()
+        .map(|t| match &t.result {
+            Ok(doc) => outcome(doc),
+            Err(e) => Err(e.clone()),
+        })
+        .collect();
+    if let [one] = results.as_slice() {
+        return one.clone();
+    }
+    let failed: Vec<(&str, &Error)> = done
+        .iter()
+        .zip(&results)
+        .filter_map(|(t, r)| r.as_ref().err().map(|e| (t.images_repo.as_str(), e)))
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = failed.iter().map(|(n, _)| *n).collect();
+    let message = format!(
+        "cleanup failed for {} of {} targets: {}",
+        failed.len(),
+        done.len(),
+        names.join(", ")
+    );
+    if failed.len() == done.len()
+        && failed
+            .iter()
+            .all(|(_, e)| e.kind == crate::error::Kind::Auth)
+    {
+        Err(Error::auth(message).with_hint("every registry refused the credentials"))
+    } else {
+        Err(Error::operation(message)
+            .with_hint("the other targets were cleaned up; see the errors above"))
+    }
 }
 
 /// Exit status of a cleanup: failures are exit 1.
@@ -443,4 +598,44 @@ fn budget(
         limits: p.limits,
     });
     (deferred, pace)
+}
+
+#[cfg(test)]
+mod target_tests {
+    use super::*;
+
+    #[test]
+    fn report_files_are_numbered_per_target() {
+        use std::path::Path;
+        assert_eq!(
+            numbered(Path::new("out/report.json"), 2),
+            Path::new("out/report.2.json")
+        );
+        assert_eq!(numbered(Path::new("report"), 1), Path::new("report.1"));
+    }
+
+    #[test]
+    fn exit_codes_over_targets() {
+        let failed = |kind: crate::error::Kind| TargetCleanup {
+            images_repo: "x".into(),
+            result: Err(match kind {
+                crate::error::Kind::Auth => Error::auth("refused"),
+                _ => Error::operation("no"),
+            }),
+        };
+        let e = outcome_targets(&[
+            failed(crate::error::Kind::Auth),
+            failed(crate::error::Kind::Auth),
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Auth);
+        let e = outcome_targets(&[
+            failed(crate::error::Kind::Auth),
+            failed(crate::error::Kind::Operation),
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Operation);
+        assert!(e.message.contains("2 of 2 targets"), "{e}");
+        assert!(outcome_targets(&[]).is_ok());
+    }
 }

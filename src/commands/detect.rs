@@ -7,7 +7,6 @@ use crate::detect::Detection;
 use crate::error::Result;
 use crate::implementation::{Capabilities, Implementation};
 use crate::naming::layout::{Layout, Mode};
-use crate::naming::reference::ImagesRepo;
 use crate::registry::probe;
 use crate::settings::{Output, Settings};
 
@@ -17,21 +16,12 @@ pub struct Resolved {
     pub layout: Layout,
 }
 
-/// Detects the implementation and resolves the layout; checks every image fits it.
-pub async fn resolve(settings: &Settings, ctx: &Context) -> Result<Resolved> {
-    resolve_repo(settings, ctx, settings.require_images_repo()?).await
-}
-
-/// As [`resolve`], for the images repo `repo` (one of several targets).
-pub async fn resolve_repo(
-    settings: &Settings,
-    ctx: &Context,
-    repo: &ImagesRepo,
-) -> Result<Resolved> {
-    // Bad input is exit 2 only if nothing was sent, so everything that can be checked is checked
-    // before the probe: with the implementation known offline (explicit, CI, host pattern), the
-    // real rules; otherwise the generic registry's, the most permissive ones. Every reference
-    // (image × tag) is built too: a monorepo tag `NAME-TAG` over 128 characters fails here.
+/// What can be checked of the images repo without the network: with the implementation known
+/// offline (explicit, CI, host pattern), its real rules; otherwise the generic registry's, the
+/// most permissive ones. Every reference (image × tag) is built too: a monorepo tag `NAME-TAG`
+/// over 128 characters fails here.
+pub fn check_offline(settings: &Settings) -> Result<()> {
+    let repo = settings.require_images_repo()?;
     let offline = crate::detect::detect_offline(&repo.host, settings.implementation, &settings.ci)
         .map_or(Implementation::Default, |d| d.implementation);
     let early = Layout::resolve(
@@ -45,6 +35,15 @@ pub async fn resolve_repo(
             early.target(image.name.as_deref(), &t.tag)?;
         }
     }
+    Ok(())
+}
+
+/// Detects the implementation and resolves the layout; checks every image fits it.
+pub async fn resolve(settings: &Settings, ctx: &Context) -> Result<Resolved> {
+    // Bad input is exit 2 only if nothing was sent, so everything that can be checked is checked
+    // before the probe.
+    check_offline(settings)?;
+    let repo = settings.require_images_repo()?;
     let detection = probe::detect(
         &ctx.oci,
         &repo.host,
@@ -84,7 +83,46 @@ struct ImageReport {
     pattern: String,
 }
 
+/// `dockhand detect`: the report of the images repo, or with several targets one per target
+/// (JSON: `{"targets": [...]}`; text: the tables one after the other).
 pub async fn run(settings: &Settings) -> Result<()> {
+    if settings.targets.len() < 2 {
+        let (doc, table) = one(settings).await?;
+        match settings.output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
+            Output::Text => print!("{table}"),
+        }
+        return Ok(());
+    }
+    let narrowed: Vec<Settings> = settings
+        .targets
+        .iter()
+        .map(|t| settings.for_target(t))
+        .collect();
+    // Every target's names are checked before the first probe.
+    for n in &narrowed {
+        check_offline(n)?;
+    }
+    let mut docs = Vec::new();
+    let mut tables = Vec::new();
+    for n in &narrowed {
+        let (doc, table) = one(n).await?;
+        docs.push(doc);
+        tables.push(table);
+    }
+    match settings.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "targets": docs }))
+                .unwrap_or_default()
+        ),
+        Output::Text => print!("{}", tables.join("\n")),
+    }
+    Ok(())
+}
+
+/// The detection report of one images repo: the JSON document and the table.
+async fn one(settings: &Settings) -> Result<(serde_json::Value, String)> {
     let ctx = Context::new(settings)?;
     let r = resolve(settings, &ctx).await?;
     let layout = &r.layout;
@@ -132,14 +170,10 @@ pub async fn run(settings: &Settings) -> Result<()> {
         capabilities: caps,
         images,
     };
-    match settings.output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        ),
-        Output::Text => print!("{}", text(&report)),
-    }
-    Ok(())
+    Ok((
+        serde_json::to_value(&report).unwrap_or_default(),
+        text(&report),
+    ))
 }
 
 fn text(r: &Report) -> String {

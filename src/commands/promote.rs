@@ -5,21 +5,17 @@ use std::sync::atomic::Ordering;
 
 use super::context::Context;
 use super::detect;
-use super::publish::{self, Destination, Failure, PublishReport, Published, Transfer};
+use super::publish::{
+    self, Destination, Failure, PublishReport, Published, TargetReport, TargetTransfer, Transfer,
+};
 use crate::error::{Error, Result};
 use crate::implementation::{Capabilities, registry_api_host};
-use crate::naming::reference::{ImagesRepo, Reference};
+use crate::naming::reference::Reference;
 use crate::promote::{self, Pin};
 use crate::publish::copy::{Engine, ImageTransfer};
 use crate::publish::image::SourceImage;
 use crate::registry::distribution::Repo;
 use crate::settings::Settings;
-
-/// The images repos promoted to: today the one `--images-repo`; the list is where several
-/// targets come in.
-pub fn targets(settings: &Settings) -> Result<Vec<ImagesRepo>> {
-    Ok(vec![settings.require_images_repo()?.clone()])
-}
 
 pub async fn run(settings: &Settings) -> Result<()> {
     let report = promote(settings).await?;
@@ -71,46 +67,53 @@ pub async fn promote(settings: &Settings) -> Result<PublishReport> {
             .with_source(e)
             .with_hint("choose the image with --image NAME")
     })?;
-    let targets = targets(settings)?;
-    let ctx = Context::new(settings)?;
+    // Each target with its own settings (images repo, mode, implementation, login); every
+    // target's names are checked before the first request.
+    let targets = publish::narrowed(settings)?;
+    for t in &targets {
+        detect::check_offline(t)?;
+    }
+    let ctx = publish::run_context(settings)?;
     let digest = source_digest(settings, &ctx, from).await?;
     let text = format!("docker://{}/{}@{digest}", from.registry, from.repository);
     let source = SourceImage::open(&text, &ctx.oci).await?;
 
-    let mut implementation = "";
-    let mut images = Vec::new();
-    let mut failed = Vec::new();
+    let mut per_target = Vec::new();
     let mut transfer = Transfer::default();
-    for target in &targets {
-        let resolved = detect::resolve_repo(settings, &ctx, target).await?;
+    for ts in &targets {
+        let resolved = detect::resolve(ts, &ctx).await?;
         resolved.layout.check_image(name.as_deref())?;
-        let mut bound = vec![false; settings.tags_from.len()];
-        let mut dest = publish::destination(
-            name.as_deref(),
-            &digest,
-            &resolved.layout,
-            settings,
-            &mut bound,
-        )?;
+        let mut bound = vec![false; ts.tags_from.len()];
+        let mut dest =
+            publish::destination(name.as_deref(), &digest, &resolved.layout, ts, &mut bound)?;
         let firsts: Vec<&String> = dest.references.iter().take(1).collect();
-        publish::check_tags_from_bound(settings, &bound, &firsts)?;
+        publish::check_tags_from_bound(ts, &bound, &firsts)?;
         let caps = Capabilities::of(
             resolved.detection.implementation,
             &resolved.layout.repo.host,
         );
-        if !publish::attach_origins(settings, &caps) {
+        let at = if targets.len() > 1 {
+            format!("{}: ", resolved.layout.repo)
+        } else {
+            String::new()
+        };
+        if !publish::attach_origins(ts, &caps, &at) {
             dest.origins.clear();
         }
-        if implementation.is_empty() {
-            implementation = resolved.detection.implementation.name();
-        }
+        let mut target = TargetReport {
+            images_repo: resolved.layout.repo.to_string(),
+            implementation: resolved.detection.implementation.name(),
+            images: Vec::new(),
+            failed: Vec::new(),
+            transfer: TargetTransfer::default(),
+        };
         let engine = Engine::new(
             ctx.oci.clone(),
             caps.cross_repo_mount,
-            settings.dry_run,
-            settings.concurrency.unwrap_or(caps.default_concurrency),
+            ts.dry_run,
+            ts.concurrency.unwrap_or(caps.default_concurrency),
         );
-        let work = copy(settings, &ctx, caps, &engine, &source, &dest);
+        let work = copy(ts, &ctx, caps, &engine, &source, &dest);
         let result = crate::ci::progress::watch(
             work,
             "promoting",
@@ -129,12 +132,12 @@ pub async fn promote(settings: &Settings) -> Result<PublishReport> {
         .await;
         match result {
             Ok((t, referrers)) => {
-                publish::log_transfer(&dest.tags, &dest.references, &digest, &t, settings.dry_run);
+                publish::log_transfer(&dest.tags, &dest.references, &digest, &t, ts.dry_run);
                 if referrers > 0 {
                     crate::log::info(&format!("copied {referrers} referrer(s) of {text}"));
                 }
                 for (tag, reference) in dest.tags.iter().zip(&dest.references) {
-                    images.push(Published {
+                    target.images.push(Published {
                         image: name.clone(),
                         reference: reference.clone(),
                         digest: digest.clone(),
@@ -144,7 +147,7 @@ pub async fn promote(settings: &Settings) -> Result<PublishReport> {
             }
             Err(e) => {
                 crate::log::error(&format!("{}: {e}", dest.references.join(", ")));
-                failed.push(Failure {
+                target.failed.push(Failure {
                     image: name.clone(),
                     references: dest.references.clone(),
                     error: e.to_string(),
@@ -153,19 +156,28 @@ pub async fn promote(settings: &Settings) -> Result<PublishReport> {
             }
         }
         let s = &engine.stats;
-        transfer.blobs_uploaded += s.blobs_uploaded.load(Ordering::Relaxed);
-        transfer.bytes_uploaded += s.bytes_uploaded.load(Ordering::Relaxed);
-        transfer.blobs_mounted += s.blobs_mounted.load(Ordering::Relaxed);
-        transfer.blobs_present += s.blobs_present.load(Ordering::Relaxed);
-        transfer.manifests_put += s.manifests_put.load(Ordering::Relaxed);
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        target.transfer = TargetTransfer {
+            blobs_uploaded: load(&s.blobs_uploaded),
+            bytes_uploaded: load(&s.bytes_uploaded),
+            blobs_mounted: load(&s.blobs_mounted),
+            blobs_present: load(&s.blobs_present),
+        };
+        transfer.blobs_uploaded += load(&s.blobs_uploaded);
+        transfer.bytes_uploaded += load(&s.bytes_uploaded);
+        transfer.blobs_mounted += load(&s.blobs_mounted);
+        transfer.blobs_present += load(&s.blobs_present);
+        transfer.manifests_put += load(&s.manifests_put);
+        per_target.push(target);
     }
     transfer.requests = ctx.oci.transport().requests_sent();
     Ok(PublishReport {
-        implementation,
+        implementation: per_target.first().map_or("", |t| t.implementation),
         dry_run: settings.dry_run,
-        images,
-        failed,
+        images: per_target.iter().flat_map(|t| t.images.clone()).collect(),
+        failed: per_target.iter().flat_map(|t| t.failed.clone()).collect(),
         transfer,
+        targets: per_target,
     })
 }
 

@@ -1,6 +1,8 @@
 //! `dockhand publish`: every configured image to every computed reference.
 
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use super::context::Context;
@@ -9,13 +11,18 @@ use crate::error::{Error, Result};
 use crate::naming::layout::Layout;
 use crate::naming::tags_from::names_repository;
 use crate::origin::Origin;
-use crate::publish::copy::{Engine, ImageTransfer};
+use crate::publish::copy::{Engine, ImageTransfer, SourceStats};
+use crate::publish::fanout::{Upload, fan_out};
 use crate::publish::image::SourceImage;
 use crate::publish::source::SourceSpec;
 use crate::registry::distribution::Repo;
+use crate::registry::media::Descriptor;
 use crate::settings::{ImageSpec, Output, Settings, TagSpec, TagStrategy};
+use futures_util::StreamExt;
 
-pub use crate::publish::report::{Failure, PublishReport, Published, Transfer};
+pub use crate::publish::report::{
+    Failure, PublishReport, Published, TargetReport, TargetTransfer, Transfer,
+};
 
 /// Checks what can be checked without the network: images, sources, tags.
 fn check_input(settings: &Settings) -> Result<()> {
@@ -53,7 +60,7 @@ pub fn digest_tag(digest: &str) -> String {
 
 struct Job {
     spec: ImageSpec,
-    source: SourceImage,
+    source: Arc<SourceImage>,
     repo: Repo,
     tags: Vec<String>,
     references: Vec<String>,
@@ -89,7 +96,9 @@ pub(super) fn finish(settings: &Settings, report: &PublishReport, what: &str) ->
     outcome_of(report, what)
 }
 
-/// Exit status of a publish: any failed image is exit 1, naming its references.
+/// Exit status of a publish: any failed image is exit 1, naming its references; exit 3 when the
+/// registry refused the credentials for every image (with several targets: every target refused,
+/// so nothing was published anywhere).
 pub fn outcome(report: &PublishReport) -> Result<()> {
     outcome_of(report, "publishing")
 }
@@ -98,6 +107,20 @@ pub fn outcome(report: &PublishReport) -> Result<()> {
 pub fn outcome_of(report: &PublishReport, what: &str) -> Result<()> {
     if report.failed.is_empty() {
         Ok(())
+    } else if report.targets.len() > 1 && !report.images.is_empty() {
+        let failed: Vec<&str> = report
+            .targets
+            .iter()
+            .filter(|t| !t.failed.is_empty())
+            .map(|t| t.images_repo.as_str())
+            .collect();
+        Err(Error::operation(format!(
+            "publishing failed for {} of {} targets: {}",
+            failed.len(),
+            report.targets.len(),
+            failed.join(", ")
+        ))
+        .with_hint("the other targets were published; see the errors above"))
     } else {
         let names: Vec<String> = report
             .failed
@@ -118,9 +141,55 @@ pub fn outcome_of(report: &PublishReport, what: &str) -> Result<()> {
     }
 }
 
+/// One target's part of a publish: its settings, what detection decided, and its jobs.
+struct TargetRun {
+    settings: Settings,
+    implementation: crate::implementation::Implementation,
+    caps: crate::implementation::Capabilities,
+    images_repo: String,
+    jobs: Vec<Job>,
+}
+
+/// The settings of each target (one for a single images repo).
+pub(super) fn narrowed(settings: &Settings) -> Result<Vec<Settings>> {
+    settings.require_images_repo()?;
+    if settings.targets.is_empty() {
+        return Ok(vec![settings.clone()]);
+    }
+    Ok(settings
+        .targets
+        .iter()
+        .map(|t| settings.for_target(t))
+        .collect())
+}
+
+/// The run's connection: one transport, with each target's login given to its host.
+pub(super) fn run_context(settings: &Settings) -> Result<Context> {
+    if settings.targets.len() < 2 {
+        return Context::new(settings);
+    }
+    let credentials =
+        crate::registry::credentials::CredentialStore::load(settings.docker_config.as_deref())?;
+    for t in &settings.targets {
+        if let Some(c) = &t.registry_credential {
+            credentials.set(
+                &crate::implementation::registry_api_host(&t.images_repo.host),
+                c.clone(),
+            );
+        }
+    }
+    let transport = crate::registry::transport::Transport::new(
+        super::context::transport_config(settings),
+        credentials,
+    )?;
+    Ok(Context {
+        oci: crate::registry::distribution::Distribution::new(transport),
+    })
+}
+
 pub async fn publish(settings: &Settings) -> Result<PublishReport> {
     check_input(settings)?;
-    let ctx = Context::new(settings)?;
+    let ctx = run_context(settings)?;
     // Local sources are read before anything is sent, so a broken one is bad input (exit 2).
     let mut sources = Vec::new();
     for spec in &settings.images {
@@ -133,76 +202,189 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
                 "{source_text}: a docker-archive without an OCI index; its manifest is built by dockhand"
             ));
         }
-        sources.push((spec, source));
+        sources.push((spec, Arc::new(source)));
     }
-    let resolved = detect::resolve(settings, &ctx).await?;
-    let layout = &resolved.layout;
-    let mut jobs = Vec::new();
+    let narrowed = narrowed(settings)?;
+    let several = narrowed.len() > 1;
+    // Every target's names are checked before the first probe: bad input sends nothing.
+    for n in &narrowed {
+        detect::check_offline(n)?;
+    }
+    let mut runs = Vec::new();
     let mut bound = vec![false; settings.tags_from.len()];
-    for (spec, source) in sources {
-        jobs.push(job(spec, source, layout, settings, &mut bound)?);
+    for n in narrowed {
+        let resolved = detect::resolve(&n, &ctx).await?;
+        let mut jobs = Vec::new();
+        for (spec, source) in &sources {
+            jobs.push(job(spec, source.clone(), &resolved.layout, &n, &mut bound)?);
+        }
+        let caps = layout_caps(&resolved);
+        let at = if several {
+            format!("{}: ", resolved.layout.repo)
+        } else {
+            String::new()
+        };
+        if !attach_origins(&n, &caps, &at) {
+            jobs.iter_mut().for_each(|j| j.origins.clear());
+        }
+        runs.push(TargetRun {
+            images_repo: resolved.layout.repo.to_string(),
+            implementation: resolved.detection.implementation,
+            caps,
+            settings: n,
+            jobs,
+        });
     }
-    let firsts: Vec<&String> = jobs.iter().filter_map(|j| j.references.first()).collect();
+    let firsts: Vec<&String> = runs
+        .iter()
+        .flat_map(|r| &r.jobs)
+        .filter_map(|j| j.references.first())
+        .collect();
     check_tags_from_bound(settings, &bound, &firsts)?;
-    let caps = layout_caps(&resolved);
-    if !attach_origins(settings, &caps) {
-        jobs.iter_mut().for_each(|j| j.origins.clear());
-    }
-    let registry = crate::registry::open(
-        caps,
-        ctx.oci.clone(),
-        &crate::implementation::registry_api_host(&layout.repo.host),
-        &super::host::host_config(settings),
-    )
-    .await?;
-    if !settings.dry_run {
-        for job in &jobs {
-            registry.ensure_repository(&job.repo).await?;
+    // Each target is opened (vendor logins) and its repositories made; a target that fails
+    // here fails alone, the others go on.
+    let opened = futures_util::future::join_all(runs.iter().map(|r| open_target(r, &ctx))).await;
+    // Bad input found there (a missing Harbor project, a half-given vendor login) stops the run
+    // before any push, as with one target; so does any failure when there is one target.
+    for (r, o) in runs.iter().zip(&opened) {
+        if let Err(e) = o
+            && (!several || e.kind == crate::error::Kind::Input)
+        {
+            return Err(if several {
+                e.clone().context(r.images_repo.clone())
+            } else {
+                e.clone()
+            });
         }
     }
-    let concurrency = settings.concurrency.unwrap_or(caps.default_concurrency);
-    let engine = Engine::new(
-        ctx.oci.clone(),
-        caps.cross_repo_mount,
-        settings.dry_run,
-        concurrency,
-    );
-    // Bytes uploaded per image, for the progress bars on a terminal.
-    let uploaded: Vec<std::sync::Arc<std::sync::atomic::AtomicU64>> =
-        jobs.iter().map(|_| Default::default()).collect();
-    let work = futures_util::future::join_all(jobs.iter().zip(&uploaded).map(|(j, counter)| {
-        crate::publish::copy::counting(
-            counter.clone(),
-            engine.publish(&j.source, &j.repo, &j.tags, &j.origins),
-        )
-    }));
+    // One engine per registry: a blob goes to one repository of it and is mounted into the others.
+    let source_stats = Arc::new(SourceStats::default());
+    let mut engines: HashMap<String, Arc<Engine>> = HashMap::new();
+    for (r, o) in runs.iter().zip(&opened) {
+        if o.is_err() {
+            continue;
+        }
+        for j in &r.jobs {
+            engines
+                .entry(j.repo.host.to_ascii_lowercase())
+                .or_insert_with(|| {
+                    Arc::new(
+                        Engine::new(
+                            ctx.oci.clone(),
+                            r.caps.cross_repo_mount,
+                            r.settings.dry_run,
+                            r.settings.concurrency.unwrap_or(r.caps.default_concurrency),
+                        )
+                        .with_source_stats(source_stats.clone()),
+                    )
+                });
+        }
+    }
+    let engine_of = |j: &Job| engines[&j.repo.host.to_ascii_lowercase()].clone();
+    let live: Vec<&TargetRun> = runs
+        .iter()
+        .zip(&opened)
+        .filter(|(_, o)| o.is_ok())
+        .map(|(r, _)| r)
+        .collect();
+    let fanned = if settings.dry_run {
+        HashMap::new()
+    } else {
+        share_reads(&live, &engine_of, &source_stats, settings.concurrency).await
+    };
+    // Bytes uploaded per image (and target), for the progress bars on a terminal.
+    let pairs: Vec<(&TargetRun, &Job)> = live
+        .iter()
+        .flat_map(|r| r.jobs.iter().map(move |j| (*r, j)))
+        .collect();
+    let uploaded: Vec<Arc<AtomicU64>> = pairs.iter().map(|_| Default::default()).collect();
+    let work =
+        futures_util::future::join_all(pairs.iter().zip(&uploaded).map(|((_, j), counter)| {
+            let engine = engine_of(j);
+            async move {
+                crate::publish::copy::counting(
+                    counter.clone(),
+                    engine.publish(&j.source, &j.repo, &j.tags, &j.origins),
+                )
+                .await
+            }
+        }));
+    let all_engines: Vec<Arc<Engine>> = engines.values().cloned().collect();
+    let sum = |f: fn(&crate::publish::copy::Stats) -> &AtomicU64| {
+        all_engines
+            .iter()
+            .map(|e| f(&e.stats).load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
     let results = crate::ci::progress::watch(
         work,
         "publishing",
         || {
-            let s = &engine.stats;
             format!(
                 "{} blob(s) uploaded ({}), {} mounted, {} present, {} manifest(s) put",
-                s.blobs_uploaded.load(Ordering::Relaxed),
-                human_bytes(s.bytes_uploaded.load(Ordering::Relaxed)),
-                s.blobs_mounted.load(Ordering::Relaxed),
-                s.blobs_present.load(Ordering::Relaxed),
-                s.manifests_put.load(Ordering::Relaxed),
+                sum(|s| &s.blobs_uploaded),
+                human_bytes(sum(|s| &s.bytes_uploaded)),
+                sum(|s| &s.blobs_mounted),
+                sum(|s| &s.blobs_present),
+                sum(|s| &s.manifests_put),
             )
         },
         Some(crate::ci::progress::Meter::Bytes {
-            parts: jobs
+            parts: pairs
                 .iter()
                 .zip(&uploaded)
-                .map(|(j, c)| (j.spec.name.clone().unwrap_or_else(|| "~".into()), &**c))
+                .map(|((r, j), c)| {
+                    let name = j.spec.name.clone().unwrap_or_else(|| "~".into());
+                    let label = if several {
+                        format!("{name} → {}", r.images_repo)
+                    } else {
+                        name
+                    };
+                    (label, &**c)
+                })
                 .collect(),
         }),
     )
     .await;
 
-    let mut images = Vec::new();
-    let mut failed = Vec::new();
-    for (job, result) in jobs.iter().zip(results) {
+    let mut per_target: Vec<TargetReport> = runs
+        .iter()
+        .map(|r| TargetReport {
+            images_repo: r.images_repo.clone(),
+            implementation: r.implementation.name(),
+            images: Vec::new(),
+            failed: Vec::new(),
+            transfer: TargetTransfer::default(),
+        })
+        .collect();
+    for ((r, o), t) in runs.iter().zip(&opened).zip(per_target.iter_mut()) {
+        if let Err(e) = o {
+            crate::log::error(&format!("{}: {e}", r.images_repo));
+            for j in &r.jobs {
+                t.failed.push(Failure {
+                    image: j.spec.name.clone(),
+                    references: j.references.clone(),
+                    error: e.to_string(),
+                    kind: e.kind,
+                });
+            }
+        }
+        // Blobs the shared reads put into this target's registry count as its uploads.
+        if let Some(first) = r.jobs.first()
+            && let Some((n, bytes)) =
+                fanned.get(&(r.images_repo.clone(), first.repo.host.to_ascii_lowercase()))
+        {
+            t.transfer.blobs_uploaded += n;
+            t.transfer.bytes_uploaded += bytes;
+        }
+    }
+    for ((r, job), result) in pairs.iter().zip(results) {
+        let index = runs
+            .iter()
+            .position(|x| std::ptr::eq(x, *r))
+            .unwrap_or_default();
+        let target = &mut per_target[index];
+        let engine = engine_of(job);
         match result {
             Ok(t) => {
                 log_transfer(
@@ -210,9 +392,13 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
                     &job.references,
                     &job.source.root.digest,
                     &t,
-                    settings.dry_run,
+                    r.settings.dry_run,
                 );
-                if settings.with_referrers && !settings.dry_run {
+                target.transfer.blobs_uploaded += t.uploaded;
+                target.transfer.bytes_uploaded += t.uploaded_bytes;
+                target.transfer.blobs_mounted += t.mounted;
+                target.transfer.blobs_present += t.present;
+                if r.settings.with_referrers && !r.settings.dry_run {
                     match engine.copy_referrers(&job.source, &job.repo).await {
                         Ok(0) => {}
                         Ok(n) => crate::log::info(&format!(
@@ -224,7 +410,7 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
                                 "{}: referrers: {e}",
                                 job.references.join(", ")
                             ));
-                            failed.push(Failure {
+                            target.failed.push(Failure {
                                 image: job.spec.name.clone(),
                                 references: job.references.clone(),
                                 error: format!("copying referrers: {e}"),
@@ -234,7 +420,7 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
                     }
                 }
                 for (tag, reference) in job.tags.iter().zip(&job.references) {
-                    images.push(Published {
+                    target.images.push(Published {
                         image: job.spec.name.clone(),
                         reference: reference.clone(),
                         digest: job.source.root.digest.clone(),
@@ -244,7 +430,7 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
             }
             Err(e) => {
                 crate::log::error(&format!("{}: {e}", job.references.join(", ")));
-                failed.push(Failure {
+                target.failed.push(Failure {
                     image: job.spec.name.clone(),
                     references: job.references.clone(),
                     error: e.to_string(),
@@ -253,20 +439,35 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
             }
         }
     }
-    let s = &engine.stats;
+    // Shared reads were counted as present where the copy found them; they were uploads.
+    for t in per_target.iter_mut() {
+        t.transfer.blobs_present = t
+            .transfer
+            .blobs_present
+            .saturating_sub(fanned_count_for(&fanned, &t.images_repo));
+    }
+    let images = per_target.iter().flat_map(|t| t.images.clone()).collect();
+    let failed = per_target.iter().flat_map(|t| t.failed.clone()).collect();
     Ok(PublishReport {
-        implementation: resolved.detection.implementation.name(),
+        implementation: runs
+            .first()
+            .map_or(crate::implementation::Implementation::Default.name(), |r| {
+                r.implementation.name()
+            }),
         dry_run: settings.dry_run,
         images,
         failed,
         transfer: Transfer {
-            blobs_uploaded: s.blobs_uploaded.load(Ordering::Relaxed),
-            bytes_uploaded: s.bytes_uploaded.load(Ordering::Relaxed),
-            blobs_mounted: s.blobs_mounted.load(Ordering::Relaxed),
-            blobs_present: s.blobs_present.load(Ordering::Relaxed),
-            manifests_put: s.manifests_put.load(Ordering::Relaxed),
+            blobs_uploaded: sum(|s| &s.blobs_uploaded),
+            bytes_uploaded: sum(|s| &s.bytes_uploaded),
+            blobs_mounted: sum(|s| &s.blobs_mounted),
+            blobs_present: sum(|s| &s.blobs_present),
+            manifests_put: sum(|s| &s.manifests_put),
             requests: ctx.oci.transport().requests_sent(),
+            source_blobs_read: source_stats.blobs_read.load(Ordering::Relaxed),
+            source_bytes_read: source_stats.bytes_read.load(Ordering::Relaxed),
         },
+        targets: per_target,
     })
 }
 
@@ -300,9 +501,11 @@ pub(super) fn check_tags_from_bound(
 
 /// Whether origin records go with the tags on a registry of `caps` (`--origin-records`); says
 /// why not when that was decided for the user.
+/// `at` prefixes the notice (the target, when there are several).
 pub(super) fn attach_origins(
     settings: &Settings,
     caps: &crate::implementation::Capabilities,
+    at: &str,
 ) -> bool {
     match crate::origin::decide(settings.origin_records, caps) {
         crate::origin::Decision::Attach => true,
@@ -311,10 +514,167 @@ pub(super) fn attach_origins(
             false
         }
         crate::origin::Decision::AutoOff(why) => {
-            crate::log::notice(&why);
+            crate::log::notice(&format!("{at}{why}"));
             false
         }
     }
+}
+
+fn fanned_count_for(fanned: &HashMap<(String, String), (u64, u64)>, images_repo: &str) -> u64 {
+    fanned
+        .iter()
+        .filter(|((repo, _), _)| repo == images_repo)
+        .map(|(_, (n, _))| n)
+        .sum()
+}
+
+/// Opens a target's registry (vendor logins happen here) and makes its repositories.
+async fn open_target(r: &TargetRun, ctx: &Context) -> Result<Box<dyn crate::registry::Registry>> {
+    let host = r.jobs.first().map_or_else(
+        || crate::implementation::registry_api_host(&r.images_repo),
+        |j| j.repo.host.clone(),
+    );
+    let registry = crate::registry::open(
+        r.caps,
+        ctx.oci.clone(),
+        &host,
+        &super::host::host_config(&r.settings),
+    )
+    .await?;
+    if !r.settings.dry_run {
+        for job in &r.jobs {
+            registry.ensure_repository(&job.repo).await?;
+        }
+    }
+    Ok(registry)
+}
+
+/// Before the copy, with more than one registry: each blob that several registries lack is read
+/// from its source once and uploaded to all of them together (`publish::fanout`). Returns the
+/// uploads done, per (target's images repo, registry host): (blobs, bytes).
+async fn share_reads(
+    live: &[&TargetRun],
+    engine_of: &dyn Fn(&Job) -> Arc<Engine>,
+    stats: &Arc<SourceStats>,
+    concurrency: Option<usize>,
+) -> HashMap<(String, String), (u64, u64)> {
+    let mut done: HashMap<(String, String), (u64, u64)> = HashMap::new();
+    let hosts: std::collections::HashSet<String> = live
+        .iter()
+        .flat_map(|r| r.jobs.iter().map(|j| j.repo.host.to_ascii_lowercase()))
+        .collect();
+    if hosts.len() < 2 {
+        return done;
+    }
+    // Per blob digest, per registry host: the first repository (and its target) that needs it,
+    // with the source to read it from.
+    struct Want<'a> {
+        source: Arc<SourceImage>,
+        blob: Descriptor,
+        places: Vec<(&'a str, &'a Job)>,
+    }
+    let mut wants: Vec<Want> = Vec::new();
+    for r in live {
+        for j in &r.jobs {
+            // A registry source on the same registry is mounted from, never read.
+            if j.source
+                .registry_repo()
+                .is_some_and(|s| s.host.eq_ignore_ascii_case(&j.repo.host))
+            {
+                continue;
+            }
+            let Ok(blobs) = j.source.blobs() else {
+                continue;
+            };
+            for b in blobs {
+                let w = match wants.iter_mut().find(|w| w.blob.digest == b.digest) {
+                    Some(w) => w,
+                    None => {
+                        wants.push(Want {
+                            source: j.source.clone(),
+                            blob: b.clone(),
+                            places: Vec::new(),
+                        });
+                        wants.last_mut().expect("just pushed")
+                    }
+                };
+                if !w
+                    .places
+                    .iter()
+                    .any(|(_, p)| p.repo.host.eq_ignore_ascii_case(&j.repo.host))
+                {
+                    w.places.push((r.images_repo.as_str(), j));
+                }
+            }
+        }
+    }
+    wants.retain(|w| w.places.len() >= 2);
+    let limit = concurrency.unwrap_or(4).max(1);
+    // Which of those places lack the blob (a HEAD each; what is there is noted for the copy).
+    let checks = futures_util::stream::iter(wants.iter().flat_map(|w| {
+        w.places.iter().map(move |(_, j)| async move {
+            let engine = engine_of(j);
+            match engine.oci().head_blob(&j.repo, &w.blob.digest).await {
+                Ok(Some(_)) => {
+                    engine.note_present(&j.repo, &w.blob.digest);
+                    false
+                }
+                Ok(None) => true,
+                // The copy meets the same error and reports it with its image.
+                Err(_) => false,
+            }
+        })
+    }))
+    .buffered(limit)
+    .collect::<Vec<bool>>()
+    .await;
+    let mut missing = checks.into_iter();
+    let mut plans = Vec::new();
+    for w in &wants {
+        let lacking: Vec<(&str, &Job)> = w
+            .places
+            .iter()
+            .filter(|_| missing.next().unwrap_or(false))
+            .copied()
+            .collect();
+        if lacking.len() >= 2 {
+            plans.push((w, lacking));
+        }
+    }
+    let results = futures_util::stream::iter(plans.iter().map(|(w, lacking)| async move {
+        let engines: Vec<Arc<Engine>> = lacking.iter().map(|(_, j)| engine_of(j)).collect();
+        let uploads: Vec<Upload> = lacking
+            .iter()
+            .zip(&engines)
+            .map(|((_, j), e)| Upload {
+                engine: e,
+                repo: &j.repo,
+            })
+            .collect();
+        let r = fan_out(&w.source, &w.blob, &uploads, stats).await;
+        (w, lacking, r)
+    }))
+    .buffer_unordered(limit)
+    .collect::<Vec<_>>()
+    .await;
+    for (w, lacking, r) in results {
+        for ((repo, j), result) in lacking.iter().zip(r) {
+            match result {
+                Ok(()) => {
+                    let e = done
+                        .entry((repo.to_string(), j.repo.host.to_ascii_lowercase()))
+                        .or_default();
+                    e.0 += 1;
+                    e.1 += w.blob.size;
+                }
+                Err(e) => crate::log::verbose(&format!(
+                    "shared upload of {} to {} failed ({e}); the copy uploads it again",
+                    w.blob.digest, j.repo
+                )),
+            }
+        }
+    }
+    done
 }
 
 fn layout_caps(r: &detect::Resolved) -> crate::implementation::Capabilities {
@@ -323,7 +683,7 @@ fn layout_caps(r: &detect::Resolved) -> crate::implementation::Capabilities {
 
 fn job(
     spec: &ImageSpec,
-    source: SourceImage,
+    source: Arc<SourceImage>,
     layout: &Layout,
     settings: &Settings,
     bound: &mut [bool],
@@ -494,6 +854,82 @@ mod tests {
         let d = format!("sha256:{}", "ab".repeat(32));
         assert_eq!(digest_tag(&d), "digest-abababababababab");
         crate::naming::tag::validate_tag(&digest_tag(&d)).unwrap();
+    }
+
+    fn target(repo: &str, published: usize, failed: &[crate::error::Kind]) -> TargetReport {
+        TargetReport {
+            images_repo: repo.into(),
+            implementation: "default",
+            images: (0..published)
+                .map(|i| Published {
+                    image: None,
+                    reference: format!("{repo}:t{i}"),
+                    digest: "sha256:aa".into(),
+                    pushed: true,
+                })
+                .collect(),
+            failed: failed
+                .iter()
+                .map(|k| Failure {
+                    image: None,
+                    references: vec![format!("{repo}:t")],
+                    error: "refused".into(),
+                    kind: *k,
+                })
+                .collect(),
+            transfer: TargetTransfer::default(),
+        }
+    }
+
+    fn report_of(targets: Vec<TargetReport>) -> PublishReport {
+        PublishReport {
+            implementation: "default",
+            dry_run: false,
+            images: targets.iter().flat_map(|t| t.images.clone()).collect(),
+            failed: targets.iter().flat_map(|t| t.failed.clone()).collect(),
+            transfer: Transfer {
+                blobs_uploaded: 0,
+                bytes_uploaded: 0,
+                blobs_mounted: 0,
+                blobs_present: 0,
+                manifests_put: 0,
+                requests: 0,
+                source_blobs_read: 0,
+                source_bytes_read: 0,
+            },
+            targets,
+        }
+    }
+
+    #[test]
+    fn exit_codes_over_targets() {
+        use crate::error::Kind::{Auth, Operation};
+        let ok = report_of(vec![target("a", 2, &[]), target("b", 2, &[])]);
+        assert!(outcome(&ok).is_ok());
+        // One target refusing while another published: exit 1, naming the target.
+        let e = outcome(&report_of(vec![
+            target("a", 2, &[]),
+            target("b", 0, &[Auth, Auth]),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.kind, Operation);
+        assert!(e.message.contains("1 of 2 targets: b"), "{e}");
+        // Every target refusing: exit 3.
+        let e = outcome(&report_of(vec![
+            target("a", 0, &[Auth]),
+            target("b", 0, &[Auth]),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.kind, Auth);
+        // One target: as before (every image refused is exit 3, even beside published ones).
+        let e = outcome(&report_of(vec![target("a", 1, &[Auth])])).unwrap_err();
+        assert_eq!(e.kind, Auth);
+        // The document shows `targets` only with more than one.
+        let one = serde_json::to_value(report_of(vec![target("a", 1, &[])])).unwrap();
+        assert!(one.get("targets").is_none(), "{one}");
+        let two = serde_json::to_value(&ok).unwrap();
+        assert_eq!(two["targets"][1]["images_repo"], "b");
+        assert_eq!(two["transfer"]["source_blobs_read"], 0);
     }
 
     #[test]

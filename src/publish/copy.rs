@@ -19,6 +19,7 @@ use crate::error::{Error, Kind, Result};
 use crate::origin::{self, Origin};
 use crate::registry::distribution::{Distribution, Mounted, Repo};
 use crate::registry::media::{Descriptor, EMPTY_DIGEST, Manifest};
+use crate::registry::transport::Body;
 
 /// How many times one blob upload is restarted after the registry broke it off.
 const UPLOAD_ATTEMPTS: u32 = 3;
@@ -84,6 +85,8 @@ pub struct Engine {
     /// Fallback referrers indexes are read-modify-write: one update at a time per index.
     records: RecordLocks,
     pub stats: Stats,
+    /// Reads of source blobs, shared by the engines of every registry of a run.
+    source: Arc<SourceStats>,
 }
 
 impl Engine {
@@ -97,7 +100,39 @@ impl Engine {
             present: Mutex::new(HashSet::new()),
             records: Mutex::new(HashMap::new()),
             stats: Stats::default(),
+            source: Arc::default(),
         }
+    }
+
+    /// Counts this engine's source reads in `stats` (the run's, shared by every registry).
+    pub fn with_source_stats(mut self, stats: Arc<SourceStats>) -> Engine {
+        self.source = stats;
+        self
+    }
+
+    pub fn oci(&self) -> &Distribution {
+        &self.oci
+    }
+
+    /// Whether blobs can be mounted between repositories of this engine's registry.
+    pub fn mounts(&self) -> bool {
+        self.mount
+    }
+
+    /// Records what a look before the copy found: `repo` has the blob.
+    pub fn note_present(&self, repo: &Repo, digest: &str) {
+        self.mark_present(repo, digest);
+        let cell = self.cell(repo, digest);
+        let _ = cell.set(repo.clone());
+    }
+
+    /// Uploads a blob whose body comes from elsewhere (the fan-out of one source read), and
+    /// records it as placed in `repo` so that the copy mounts it from there or skips it.
+    pub async fn upload_given(&self, repo: &Repo, blob: &Descriptor, body: Body) -> Result<()> {
+        self.oci.upload_blob(repo, &blob.digest, body).await?;
+        self.count_upload(blob);
+        self.note_present(repo, &blob.digest);
+        Ok(())
     }
 
     /// Publishes `src` to `repo` under every tag in `tags`, and attaches an origin record for
@@ -487,7 +522,7 @@ impl Engine {
                     // The registry could not mount and opened an upload instead: use it.
                     if self
                         .oci
-                        .finish_upload(repo, session, &blob.digest, src.blob_body(blob)?)
+                        .finish_upload(repo, session, &blob.digest, self.source_body(src, blob)?)
                         .await
                         .is_ok()
                     {
@@ -516,7 +551,7 @@ impl Engine {
             attempt += 1;
             match self
                 .oci
-                .upload_blob(repo, &blob.digest, src.blob_body(blob)?)
+                .upload_blob(repo, &blob.digest, self.source_body(src, blob)?)
                 .await
             {
                 Ok(()) => {
@@ -535,12 +570,54 @@ impl Engine {
         }
     }
 
+    /// The source's body for `blob`, each read of it counted.
+    fn source_body(&self, src: &SourceImage, blob: &Descriptor) -> Result<Body> {
+        Ok(counted(src.blob_body(blob)?, &self.source))
+    }
+
     fn count_upload(&self, blob: &Descriptor) {
         self.stats.blobs_uploaded.fetch_add(1, Ordering::Relaxed);
         self.stats
             .bytes_uploaded
             .fetch_add(blob.size, Ordering::Relaxed);
         let _ = IMAGE_BYTES.try_with(|c| c.fetch_add(blob.size, Ordering::Relaxed));
+    }
+}
+
+/// Reads of source blobs in a run: every time a blob's content is opened at the source (a
+/// file, an archive member, a registry GET), however many registries it then goes to.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    pub blobs_read: AtomicU64,
+    pub bytes_read: AtomicU64,
+}
+
+impl SourceStats {
+    pub fn count(&self, len: u64) {
+        self.blobs_read.fetch_add(1, Ordering::Relaxed);
+        self.bytes_read.fetch_add(len, Ordering::Relaxed);
+    }
+}
+
+/// `body`, with each read of it (each attempt opens it anew) counted in `stats`.
+pub fn counted(body: Body, stats: &Arc<SourceStats>) -> Body {
+    match body {
+        Body::Stream { len, make } => {
+            let stats = stats.clone();
+            Body::Stream {
+                len,
+                make: Arc::new(move || {
+                    stats.count(len);
+                    make()
+                }),
+            }
+        }
+        Body::Bytes(b) => {
+            // Held in memory already (a manifest-sized blob of an archive): one read.
+            stats.count(b.len() as u64);
+            Body::Bytes(b)
+        }
+        Body::Empty => Body::Empty,
     }
 }
 

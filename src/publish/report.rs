@@ -22,6 +22,30 @@ pub struct Transfer {
     pub manifests_put: u64,
     /// HTTP requests sent to registries in this run (detection included).
     pub requests: u64,
+    /// Blobs read from the sources (each opening of a blob's content), and their bytes: with
+    /// several targets, a blob that several registries lack is still read once.
+    pub source_blobs_read: u64,
+    pub source_bytes_read: u64,
+}
+
+/// What one target (images repo) received: the contract's `targets[]` entry, present when a run
+/// publishes to more than one.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    pub images_repo: String,
+    pub implementation: &'static str,
+    pub images: Vec<Published>,
+    pub failed: Vec<Failure>,
+    pub transfer: TargetTransfer,
+}
+
+/// The blob counts of one target's images.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TargetTransfer {
+    pub blobs_uploaded: u64,
+    pub bytes_uploaded: u64,
+    pub blobs_mounted: u64,
+    pub blobs_present: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -31,6 +55,10 @@ pub struct PublishReport {
     pub images: Vec<Published>,
     pub failed: Vec<Failure>,
     pub transfer: Transfer,
+    /// Per target (`images` and `failed` above list them all); in the document only when
+    /// there is more than one, so a single-target document is as it always was.
+    #[serde(skip_serializing_if = "one_or_none")]
+    pub targets: Vec<TargetReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,4 +69,8 @@ pub struct Failure {
     /// Decides the exit code: refused credentials everywhere are exit 3, not 1.
     #[serde(skip)]
     pub kind: crate::error::Kind,
+}
+
+fn one_or_none(targets: &[TargetReport]) -> bool {
+    targets.len() < 2
 }

@@ -182,7 +182,7 @@ mod tests {
         let d = env.options(DOCKHAND_PREFIX).unwrap();
         assert_eq!(
             d.get("images_repo").unwrap().0,
-            Value::Text("localhost:5000/x".into())
+            Value::List(vec!["localhost:5000/x".into()])
         );
         assert_eq!(
             d.get("images_repo").unwrap().1.label(),
@@ -195,7 +195,7 @@ mod tests {
         let i = env.options(INPUT_PREFIX).unwrap();
         assert_eq!(
             i.get("images_repo").unwrap().0,
-            Value::Text("ghcr.io/o".into())
+            Value::List(vec!["ghcr.io/o".into()])
         );
         assert!(i.get("output").is_none(), "empty inputs are unset");
         assert_eq!(

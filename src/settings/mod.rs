@@ -159,9 +159,27 @@ pub struct VendorSettings {
     pub google_json_key: Option<PathBuf>,
 }
 
+/// One registry a run publishes to and cleans up: an `--images-repo` (repeatable) or an item of
+/// the config's `targets:`, with the settings that may differ between targets.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub images_repo: ImagesRepo,
+    pub mode: ModeChoice,
+    pub implementation: Option<Implementation>,
+    /// This target's login (`username_env`/`password_env` of its `targets:` item; the first
+    /// target also takes `--registry-username`/`--registry-password`).
+    pub registry_credential: Option<Credential>,
+    /// The cleanup policy: the run's, with the item's `cleanup:` keys over it.
+    pub policy: Policy,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
+    /// The first target's images repo (what single-registry commands work on).
     pub images_repo: Option<ImagesRepo>,
+    /// Every registry publish and cleanup work on, in the order given; the first one's values
+    /// are also in `images_repo`, `mode`, `implementation`, `registry_credential` and `policy`.
+    pub targets: Vec<Target>,
     pub mode: ModeChoice,
     pub implementation: Option<Implementation>,
     pub insecure_registries: Vec<String>,
@@ -243,6 +261,7 @@ impl Settings {
             .options(env::DOCKHAND_PREFIX)?
             .over(env.options(env::INPUT_PREFIX)?);
         let upper = flags.over(env_layers);
+        let upper_repos = upper.get("images_repo").cloned();
         let config_flag = match upper.get("config") {
             Some((Value::Text(p), _)) => Some(PathBuf::from(p)),
             _ => None,
@@ -274,6 +293,14 @@ impl Settings {
         }
         let ci_commit = ci.and_then(|c| c.commit.as_ref()).map(|c| c.value.clone());
         let mut s = Settings::from_values(&values, config.as_ref(), ci_commit.as_deref())?;
+        s.targets = targets(&s, &values, upper_repos, config.as_ref(), env)?;
+        if let Some(first) = s.targets.first().cloned() {
+            s.images_repo = Some(first.images_repo);
+            s.mode = first.mode;
+            s.implementation = first.implementation;
+            s.registry_credential = first.registry_credential;
+            s.policy = first.policy;
+        }
         // An explicit GitLab token is a personal/project token; the CI job token is a job token.
         if s.forge.gitlab_token.is_none() {
             s.forge.gitlab_token = env.ci_job_token().map(|t| ForgeToken::Job(Secret::new(t)));
@@ -311,10 +338,6 @@ impl Settings {
         ci_commit: Option<&str>,
     ) -> Result<Settings> {
         let r = Reader(v);
-        let images_repo = r
-            .text("images_repo")
-            .map(|(s, o)| ImagesRepo::parse(&s).map_err(|e| at(o, e.into())))
-            .transpose()?;
         let mode = r
             .parse("images_repo_mode", |s| s.parse::<ModeChoice>())?
             .unwrap_or_default();
@@ -471,7 +494,6 @@ impl Settings {
             .parse("origin_records", parse_origin_records)?
             .unwrap_or_default();
         Ok(Settings {
-            images_repo,
             mode,
             implementation,
             insecure_registries,
@@ -508,12 +530,215 @@ impl Settings {
         })
     }
 
+    /// These settings narrowed to one target: its images repo, mode, implementation, login and
+    /// policy, as a single-registry command reads them.
+    pub fn for_target(&self, t: &Target) -> Settings {
+        let mut s = self.clone();
+        s.images_repo = Some(t.images_repo.clone());
+        s.mode = t.mode;
+        s.implementation = t.implementation;
+        s.registry_credential = t.registry_credential.clone();
+        s.policy = t.policy.clone();
+        s.targets = vec![t.clone()];
+        s
+    }
+
+    /// These settings with only `targets` (the first one's values in the single-registry fields).
+    pub fn with_targets(&self, targets: Vec<Target>) -> Settings {
+        let mut s = match targets.first() {
+            Some(first) => self.for_target(first),
+            None => self.clone(),
+        };
+        s.targets = targets;
+        s
+    }
+
+    /// The targets, or the error a command that needs one gives.
+    pub fn require_targets(&self) -> Result<&[Target]> {
+        self.require_images_repo()?;
+        Ok(&self.targets)
+    }
+
     /// The images repo, or the error a command that needs one gives.
     pub fn require_images_repo(&self) -> Result<&ImagesRepo> {
         self.images_repo.as_ref().ok_or_else(|| {
             Error::input("no images repo given")
                 .with_hint("pass -i/--images-repo REPO, set DOCKHAND_IMAGES_REPO, or put images_repo in the config file")
         })
+    }
+}
+
+/// The targets: the repositories flags or variables give (each taking the settings of the
+/// config's `targets:` item with the same images repo, if any), else the config's `targets:`,
+/// else the one images repo of the config or the CI. An item's own keys win over the run's
+/// (it is the more specific), so one target can keep more than the others.
+fn targets(
+    base: &Settings,
+    values: &Values,
+    upper: Option<(Value, Origin)>,
+    config: Option<&Config>,
+    env: &Env,
+) -> Result<Vec<Target>> {
+    let entries: &[config::TargetEntry] = config.map_or(&[], |c| c.targets.as_slice());
+    if !entries.is_empty()
+        && let Some((_, o @ Origin::Config { .. })) = values.get("images_repo")
+    {
+        return Err(at(
+            o,
+            Error::input("is given together with `targets:`")
+                .with_hint("list every registry under `targets:` (each with its images_repo), or keep images_repo alone"),
+        ));
+    }
+    // (repository text, its origin, the config item that describes it)
+    let mut given: Vec<(String, Origin, Option<&config::TargetEntry>)> = Vec::new();
+    // The run's login (`--registry-username`, the CI's) is for the first images repo the user
+    // or CI gave; items of `targets:` carry their own (the CI's job token must never reach
+    // another registry).
+    let mut run_login = true;
+    let entry_repo = |e: &config::TargetEntry| match e.values.get("images_repo") {
+        Some((Value::Text(t), o)) => Some((t.clone(), o.clone())),
+        _ => None,
+    };
+    let from_upper = upper.map(|(v, o)| {
+        let items = match v {
+            Value::List(l) => l,
+            Value::Text(t) => vec![t],
+            Value::Bool(_) => Vec::new(),
+        };
+        (items, o)
+    });
+    match from_upper {
+        Some((items, o)) => {
+            for (n, item) in items.into_iter().enumerate() {
+                if item.is_empty() {
+                    return Err(at(
+                        &o,
+                        Error::input(format!("item {} of the list is empty", n + 1)).with_hint(
+                            "separate images repos with one comma or newline, without a trailing comma",
+                        ),
+                    ));
+                }
+                let parsed = ImagesRepo::parse(&item).map_err(|e| at(&o, e.into()))?;
+                let entry = entries.iter().find(|e| {
+                    entry_repo(e)
+                        .is_some_and(|(t, _)| ImagesRepo::parse(&t).ok() == Some(parsed.clone()))
+                });
+                given.push((item, o.clone(), entry));
+            }
+        }
+        None if !entries.is_empty() => {
+            run_login = false;
+            for e in entries {
+                // `images_repo` is a required key of an item.
+                let (t, o) = entry_repo(e).unwrap_or((String::new(), Origin::Default));
+                given.push((t, o, Some(e)));
+            }
+        }
+        None => {
+            if let Some((t, o)) = Reader(values).text("images_repo") {
+                given.push((t, o.clone(), None));
+            }
+        }
+    }
+    let mut out: Vec<Target> = Vec::new();
+    for (i, (text, origin, entry)) in given.into_iter().enumerate() {
+        let images_repo = ImagesRepo::parse(&text).map_err(|e| at(&origin, e.into()))?;
+        // Hosts compare without case (DNS), paths exactly.
+        if out.iter().any(|t| {
+            t.images_repo.host.eq_ignore_ascii_case(&images_repo.host)
+                && t.images_repo.path == images_repo.path
+        }) {
+            return Err(at(
+                &origin,
+                Error::input(format!("images repo {images_repo} is given twice"))
+                    .with_hint("list each images repo once"),
+            ));
+        }
+        let (mode, implementation, policy) = match entry {
+            Some(e) => {
+                let layered = e.values.clone().over(values.clone());
+                let r = Reader(&layered);
+                (
+                    r.parse("images_repo_mode", |s| s.parse::<ModeChoice>())?
+                        .unwrap_or_default(),
+                    r.parse("implementation", |s| s.parse::<Implementation>())?,
+                    policy(&r)?,
+                )
+            }
+            None => (base.mode, base.implementation, base.policy.clone()),
+        };
+        let own = match entry {
+            Some(e) => target_credential(e, config, env)?,
+            None => None,
+        };
+        // The run's login belongs to the first registry only: sending it to another registry
+        // would hand one registry's password to a different one.
+        let registry_credential = own.or_else(|| {
+            (i == 0 && run_login)
+                .then(|| base.registry_credential.clone())
+                .flatten()
+        });
+        if let Some(other) = out.iter().find(|t| {
+            t.images_repo.host.eq_ignore_ascii_case(&images_repo.host)
+                && t.registry_credential != registry_credential
+                && t.registry_credential.is_some()
+                && registry_credential.is_some()
+        }) {
+            return Err(at(
+                &origin,
+                Error::input(format!(
+                    "{images_repo} and {} are on one registry with different logins",
+                    other.images_repo
+                ))
+                .with_hint("targets on one registry share its login: give it once"),
+            ));
+        }
+        out.push(Target {
+            images_repo,
+            mode,
+            implementation,
+            registry_credential,
+            policy,
+        });
+    }
+    Ok(out)
+}
+
+/// A `targets:` item's login from the variables it names; a named variable that is unset is
+/// bad input, as a forgotten secret would otherwise mean an anonymous push.
+fn target_credential(
+    e: &config::TargetEntry,
+    config: Option<&Config>,
+    env: &Env,
+) -> Result<Option<Credential>> {
+    let file = config.map_or_else(String::new, |c| c.path.display().to_string());
+    let key = |k: &str| format!("{file}: targets[{}].{k}", e.index);
+    let read = |k: &str, var: &str| -> Result<String> {
+        match env.get(var) {
+            Some(v) if !v.is_empty() => Ok(v.to_string()),
+            _ => Err(
+                Error::input(format!("{}: variable {var} is not set", key(k)))
+                    .with_hint(format!("set {var} (e.g. from a CI secret), or remove {k}")),
+            ),
+        }
+    };
+    match (&e.username_env, &e.password_env) {
+        (Some(u), Some(p)) => {
+            let password = read("password_env", p)?;
+            crate::secret::register(&password);
+            Ok(Some(Credential::basic(read("username_env", u)?, password)))
+        }
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(Error::input(format!(
+            "{}: is given without password_env",
+            key("username_env")
+        ))
+        .with_hint("name the variable holding the password or token in password_env too")),
+        (None, Some(_)) => Err(Error::input(format!(
+            "{}: is given without username_env",
+            key("password_env")
+        ))
+        .with_hint("name the variable holding the username in username_env too")),
     }
 }
 
@@ -1299,6 +1524,123 @@ mod tests {
         );
         let e = build(&[("image", "Back=oci:x")], &[]).unwrap_err();
         assert!(e.message.starts_with("--image: image \"Back\""), "{e}");
+    }
+
+    fn build_in(
+        dir: &Path,
+        config: &str,
+        flags: &[(&'static str, &str)],
+        env: &[(&str, &str)],
+    ) -> Result<Settings> {
+        std::fs::write(dir.join("dockhand.yaml"), config).unwrap();
+        let mut v = Values::default();
+        for (k, val) in flags {
+            v.set_text(k, options::kind_of(k), val, Origin::Flag(k));
+        }
+        let env = Env::from_pairs(env.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        Settings::build(v, &env, None, dir)
+    }
+
+    fn repos(s: &Settings) -> Vec<String> {
+        s.targets
+            .iter()
+            .map(|t| t.images_repo.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn images_repo_lists_from_flags_and_variables() {
+        let s = build(
+            &[],
+            &[(
+                "DOCKHAND_IMAGES_REPO",
+                "a.example/x, b.example/y\nc.example/z\n",
+            )],
+        )
+        .unwrap();
+        assert_eq!(repos(&s), ["a.example/x", "b.example/y", "c.example/z"]);
+        assert_eq!(s.images_repo.unwrap().host, "a.example");
+        let mut v = Values::default();
+        v.set(
+            "images_repo",
+            Value::List(vec!["a.example/x".into(), "b.example/y".into()]),
+            Origin::Flag("images_repo"),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::build(
+            v,
+            &Env::from_pairs(Vec::<(String, String)>::new()),
+            None,
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(repos(&s), ["a.example/x", "b.example/y"]);
+        let s = build(&[], &[("INPUT_IMAGES-REPO", "a.example/x\nb.example/y")]).unwrap();
+        assert_eq!(s.targets.len(), 2);
+        // A stray separator is refused, naming the variable; duplicates too.
+        for bad in ["a.example/x,,b.example/y", "a.example/x,"] {
+            let e = build(&[], &[("DOCKHAND_IMAGES_REPO", bad)]).unwrap_err();
+            assert_eq!(e.kind, Kind::Input);
+            assert!(e.message.starts_with("DOCKHAND_IMAGES_REPO: item 2"), "{e}");
+        }
+        let e = build(&[], &[("DOCKHAND_IMAGES_REPO", "a.example/x,A.example/x/")]).unwrap_err();
+        assert!(e.message.contains("given twice"), "{e}");
+        // The run's login goes to the first registry only.
+        let s = build(
+            &[("registry_username", "u"), ("registry_password", "p")],
+            &[("DOCKHAND_IMAGES_REPO", "a.example/x,b.example/y")],
+        )
+        .unwrap();
+        assert!(s.targets[0].registry_credential.is_some());
+        assert!(s.targets[1].registry_credential.is_none());
+    }
+
+    #[test]
+    fn config_targets_with_their_own_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = "project: p\ncleanup:\n  keep_last: 5\ntargets:\n- images_repo: a.example/x\n- images_repo: quay.io/acme\n  implementation: quay\n  images_repo_mode: monorepo\n  username_env: Q_USER\n  password_env: Q_PASS\n  cleanup:\n    keep_last: 1\n";
+        let env = [("Q_USER", "robot"), ("Q_PASS", "s3cret")];
+        let s = build_in(dir.path(), config, &[], &env).unwrap();
+        assert_eq!(repos(&s), ["a.example/x", "quay.io/acme"]);
+        assert_eq!(s.targets[0].policy.keep_last, Some(5));
+        assert_eq!(s.targets[1].policy.keep_last, Some(1));
+        assert_eq!(s.targets[1].implementation.unwrap().name(), "quay");
+        assert_eq!(s.targets[1].mode, ModeChoice::Monorepo);
+        assert!(s.targets[1].registry_credential.is_some());
+        let one = s.for_target(&s.targets[1]);
+        assert_eq!(one.images_repo.unwrap().host, "quay.io");
+        assert_eq!(one.policy.keep_last, Some(1));
+        // A flag picks targets; a matching item still gives its settings.
+        let s = build_in(dir.path(), config, &[("images_repo", "quay.io/acme")], &env).unwrap();
+        assert_eq!(repos(&s), ["quay.io/acme"]);
+        assert_eq!(s.policy.keep_last, Some(1));
+        // Errors name the item's key.
+        let e = build_in(dir.path(), config, &[], &[("Q_USER", "robot")]).unwrap_err();
+        assert!(
+            e.message
+                .contains("targets[2].password_env: variable Q_PASS"),
+            "{e}"
+        );
+        let bad = config.replace("keep_last: 1", "keep_last: 1\n    grace: soon");
+        let e = build_in(dir.path(), &bad, &[], &env).unwrap_err();
+        assert!(e.message.contains("targets[2].cleanup.grace"), "{e}");
+        let bad = config.replace("implementation: quay", "implementation: nope");
+        let e = build_in(dir.path(), &bad, &[], &env).unwrap_err();
+        assert!(e.message.contains("targets[2].implementation"), "{e}");
+        let both = config.replace("project: p\n", "project: p\nimages_repo: c.example/z\n");
+        let e = build_in(dir.path(), &both, &[], &env).unwrap_err();
+        assert!(
+            e.message
+                .contains("images_repo: is given together with `targets:`"),
+            "{e}"
+        );
+        let dup = config.replace("quay.io/acme", "a.example/x");
+        let e = build_in(dir.path(), &dup, &[], &env).unwrap_err();
+        assert!(
+            e.message
+                .contains("targets[2].images_repo: images repo a.example/x is given twice"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -26,5 +26,6 @@ mod robustness;
 mod sources;
 mod support;
 mod sync;
+mod targets;
 mod terminal;
 mod untagged;
