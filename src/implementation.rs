@@ -175,6 +175,18 @@ pub enum DigestDelete {
     VendorApi,
 }
 
+/// How the repositories under a namespace are listed (`cleanup --all-repositories`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RepositoryListing {
+    /// OCI Distribution `GET /v2/_catalog` (paged by `n`/`last` and `Link`); a registry may
+    /// refuse it (401/403/404), and the error then says to name the images instead.
+    Catalog,
+    /// The vendor's own API (GitHub org/user packages, GitLab registry repositories, ECR
+    /// DescribeRepositories, Harbor project repositories, Quay and Docker Hub namespaces).
+    VendorApi,
+}
+
 /// The facts about one implementation that shape publishing and cleanup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Capabilities {
@@ -202,6 +214,8 @@ pub struct Capabilities {
     /// The registry's web UI lists every tag of a repository, fallback tags included, to
     /// everyone who looks at the repository.
     pub ui_lists_every_tag: bool,
+    /// How `--all-repositories` finds the repositories under the images repo.
+    pub repository_listing: RepositoryListing,
 }
 
 impl Capabilities {
@@ -223,6 +237,7 @@ impl Capabilities {
             default_concurrency: 8,
             referrers_fallback_only: false,
             ui_lists_every_tag: false,
+            repository_listing: RepositoryListing::Catalog,
         };
         (implementation.spec().capabilities)(&host, common)
     }

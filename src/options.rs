@@ -190,6 +190,7 @@ options! {
     keep_commits_younger_than: Scalar @ Cleanup,
     git_refs: Scalar @ Cleanup,
     git_dir: Scalar @ Cleanup,
+    all_repositories: Bool @ Cleanup,
     report: Scalar,
     stages: Scalar,
     on_fork_pr: Scalar,

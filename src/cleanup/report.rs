@@ -62,6 +62,52 @@ pub struct Report {
     /// Untagged manifests deleted with their image (index children, referrers).
     pub manifests: Vec<ManifestEntry>,
     pub summary: Summary,
+    /// With `--all-repositories`: one entry per repository cleaned, with the policy it got and
+    /// its counts (absent otherwise, so other documents stay as they were).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<RepositoryEntry>,
+}
+
+/// One repository of an `--all-repositories` cleanup.
+#[derive(Debug, Serialize)]
+pub struct RepositoryEntry {
+    pub repository: String,
+    /// The `cleanup.repositories` pattern whose policy applied, or `default`.
+    pub policy: String,
+    pub kept: usize,
+    /// Deleted, or planned in a dry run (as `summary.deleted`).
+    pub deleted: usize,
+    pub failed: usize,
+}
+
+/// Fills `r.repositories`, one entry per `(repository, policy)` in the order given, counted the
+/// way the summary counts (tags kept and deleted; failed tags and manifests).
+pub fn group(r: &mut Report, repositories: &[(String, String)]) {
+    r.repositories = repositories
+        .iter()
+        .map(|(repository, policy)| {
+            let mut e = RepositoryEntry {
+                repository: repository.clone(),
+                policy: policy.clone(),
+                kept: 0,
+                deleted: 0,
+                failed: 0,
+            };
+            for t in r.tags.iter().filter(|t| &t.repository == repository) {
+                match t.result {
+                    "kept" => e.kept += 1,
+                    "failed" => e.failed += 1,
+                    _ => e.deleted += 1,
+                }
+            }
+            e.failed += r
+                .manifests
+                .iter()
+                .filter(|m| &m.repository == repository && m.result == "failed")
+                .count();
+            e
+        })
+        .collect();
 }
 
 fn lost_entry(l: &super::execute::Lost) -> TagEntry {
@@ -191,6 +237,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
         tags,
         manifests,
         summary,
+        repositories: Vec::new(),
     }
 }
 
@@ -360,6 +407,36 @@ pub fn table(r: &Report, color: bool, expand: bool) -> String {
         ));
     }
     let verb = if r.dry_run { "to delete" } else { "deleted" };
+    if !r.repositories.is_empty() {
+        let rw = r
+            .repositories
+            .iter()
+            .map(|e| e.repository.len())
+            .max()
+            .unwrap_or(10)
+            .clamp(10, 80);
+        let pw = r
+            .repositories
+            .iter()
+            .map(|e| e.policy.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        s.push_str(&paint(
+            console::Style::new().bold(),
+            format!(
+                "{:<rw$}  {:<pw$}  KEPT  DELETED  FAILED",
+                "REPOSITORY", "POLICY"
+            ),
+        ));
+        s.push('\n');
+        for e in &r.repositories {
+            s.push_str(&format!(
+                "{:<rw$}  {:<pw$}  {:>4}  {:>7}  {:>6}\n",
+                e.repository, e.policy, e.kept, e.deleted, e.failed
+            ));
+        }
+    }
     let failed = format!("{} failed", r.summary.failed);
     let failed = if r.summary.failed > 0 {
         paint(console::Style::new().red().bold(), failed)
@@ -449,6 +526,7 @@ pub(crate) fn sample() -> Report {
             failed: 1,
             ..Summary::default()
         },
+        repositories: Vec::new(),
     }
 }
 

@@ -1,0 +1,197 @@
+//! `dockhand cleanup --all-repositories` and `cleanup.repositories`: every repository under the
+//! images repo, as the registry lists them, each with its own policy (first matching pattern
+//! wins; the top-level policy is the default). Outcomes are checked in the registry afterwards,
+//! in the per-repository report and in the exit codes.
+
+use std::path::Path;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::support::client::BlockingClient as Reg;
+use crate::support::run::{Run, dockhand, ok};
+use crate::support::*;
+
+fn write_config(dir: &Path, text: &str) {
+    std::fs::write(dir.join("dockhand.yaml"), text).unwrap();
+}
+
+fn doc(r: &Run) -> Value {
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{r}"))
+}
+
+/// `(repository, policy, kept, deleted, failed)` of the report's `repositories`.
+fn per_repository(doc: &Value) -> Vec<(String, String, u64, u64, u64)> {
+    doc["repositories"]
+        .as_array()
+        .expect("a repositories array")
+        .iter()
+        .map(|e| {
+            (
+                e["repository"].as_str().unwrap().to_string(),
+                e["policy"].as_str().unwrap().to_string(),
+                e["kept"].as_u64().unwrap(),
+                e["deleted"].as_u64().unwrap(),
+                e["failed"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+const POLICIES: &str = "  keep_last: 2\n  grace: '0'\n  repositories:\n    \
+    - pattern: api\n      keep_last: 1\n    \
+    - pattern: tools/**\n      keep_last: 0\n      keep_younger_than: 10d\n    \
+    - pattern: gone-*\n      keep_last: 5\n";
+
+/// Three repositories under `team` on a real docker-registry (its catalog lists them), each
+/// cleaned by its own policy; a repository outside `team` is not touched.
+#[test]
+fn three_repositories_on_docker_registry_each_with_its_policy() {
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
+    for (tag, days) in [("a1", 1), ("a2", 2), ("a3", 3)] {
+        client.push("team/api", tag, &format!("api {tag}"), days);
+    }
+    for (tag, days) in [("w1", 1), ("w2", 2), ("w3", 3), ("w4", 4)] {
+        client.push("team/web", tag, &format!("web {tag}"), days);
+    }
+    for (tag, days) in [("c1", 5), ("c2", 20), ("c3", 30)] {
+        client.push("team/tools/ci", tag, &format!("ci {tag}"), days);
+    }
+    client.push("other/x", "o1", "other", 50);
+
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    write_config(
+        cwd,
+        &format!(
+            "project: p\nimages_repo: {}/team\ncleanup:\n{POLICIES}",
+            reg.host()
+        ),
+    );
+    // The dry run plans per repository and deletes nothing.
+    let dry = ok(dockhand(
+        &[
+            "cleanup",
+            "--all-repositories",
+            "--dry-run",
+            "--output",
+            "json",
+        ],
+        cwd,
+    ));
+    let host = reg.host();
+    let want = vec![
+        (format!("{host}/team/api"), "api".to_string(), 1, 2, 0),
+        (
+            format!("{host}/team/tools/ci"),
+            "tools/**".to_string(),
+            1,
+            2,
+            0,
+        ),
+        (format!("{host}/team/web"), "default".to_string(), 2, 2, 0),
+    ];
+    assert_eq!(per_repository(&doc(&dry)), want);
+    assert!(
+        dry.stderr.contains("\"gone-*\" matches no repository"),
+        "{dry}"
+    );
+    assert_eq!(client.image_tags("team/api"), ["a1", "a2", "a3"]);
+
+    let run = ok(dockhand(
+        &["cleanup", "--all-repositories", "--output", "json"],
+        cwd,
+    ));
+    assert_eq!(per_repository(&doc(&run)), want);
+    assert_eq!(client.image_tags("team/api"), ["a1"]);
+    assert_eq!(client.image_tags("team/web"), ["w1", "w2"]);
+    assert_eq!(client.image_tags("team/tools/ci"), ["c1"]);
+    assert_eq!(client.image_tags("other/x"), ["o1"]);
+
+    // The table groups the counts by repository too.
+    let text = ok(dockhand(
+        &["cleanup", "--all-repositories", "--dry-run"],
+        cwd,
+    ));
+    assert!(text.stdout.contains("REPOSITORY"), "{text}");
+    assert!(
+        text.stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{host}/team/tools/ci")) && l.contains("tools/**")),
+        "{text}"
+    );
+}
+
+/// `cleanup.repositories` alone turns the enumeration on; `--image` then conflicts (exit 2)
+/// before any request.
+#[test]
+fn all_repositories_conflicts_with_image_and_sends_nothing() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let repo = format!("{}/team", proxy.host());
+    let r = dockhand(
+        &[
+            "cleanup",
+            "-i",
+            &repo,
+            "--all-repositories",
+            "--image",
+            "api",
+        ],
+        cwd,
+    );
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("--image"), "{r}");
+    assert!(r.stderr.contains("--all-repositories"), "{r}");
+    write_config(
+        cwd,
+        &format!("project: p\nimages_repo: {repo}\ncleanup:\n{POLICIES}"),
+    );
+    let r = dockhand(&["cleanup", "--image", "api"], cwd);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("cleanup.repositories"), "{r}");
+    assert_eq!(proxy.requests().len(), 0);
+}
+
+/// A bad `cleanup.repositories` entry is exit 2 naming the key, with nothing sent.
+#[test]
+fn bad_repository_rules_name_their_key_and_send_nothing() {
+    let reg = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&reg.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let head = format!(
+        "project: p\nimages_repo: {}/team\ncleanup:\n  repositories:\n",
+        proxy.host()
+    );
+    for (entry, key) in [
+        (
+            "    - pattern: '^api$'\n",
+            "cleanup.repositories[0].pattern",
+        ),
+        (
+            "    - pattern: api\n    - pattern: web\n      keep_younger_than: soon\n",
+            "cleanup.repositories[1].keep_younger_than",
+        ),
+        (
+            "    - pattern: api\n      only_tag: '(['\n",
+            "cleanup.repositories[0].only_tag",
+        ),
+        (
+            "    - pattern: api\n      keep_latest: 3\n",
+            "cleanup.repositories[0]",
+        ),
+        ("    - keep_last: 3\n", "pattern"),
+    ] {
+        write_config(cwd, &format!("{head}{entry}"));
+        let r = dockhand(&["cleanup", "--dry-run"], cwd);
+        assert_eq!(r.code, 2, "{entry}: {r}");
+        assert!(r.stderr.contains(key), "{entry}: wants {key}: {r}");
+    }
+    assert_eq!(proxy.count(Method::GET), 0);
+    assert_eq!(proxy.requests().len(), 0);
+}
