@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::support::client::BlockingClient as Reg;
-use crate::support::run::{Run, dockhand, ok};
+use crate::support::run::{self as run, Run, dockhand, ok};
 use crate::support::*;
 
 fn write_config(dir: &Path, text: &str) {
@@ -194,4 +194,201 @@ fn bad_repository_rules_name_their_key_and_send_nothing() {
     }
     assert_eq!(proxy.count(Method::GET), 0);
     assert_eq!(proxy.requests().len(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GitHub Packages: the owner's package list (paged), then each package's versions
+
+/// Three packages under `acme/team` among 120 others of the organisation: the package list is
+/// read over two pages, and only `team/…` is cleaned, each package by its policy.
+#[test]
+fn github_org_packages_are_listed_over_pages_and_cleaned_per_policy() {
+    use crate::support::fake_github::{GhState, Ghcr};
+    const TOKEN: &str = "ghp_faketoken0123456789";
+    let mut st = GhState::default();
+    st.token = TOKEN.into();
+    st.accounts.insert("acme".into(), "Organization");
+    for i in 0..120 {
+        st.packages
+            .insert(("acme".into(), format!("filler-{i:03}")), Vec::new());
+    }
+    let g = Ghcr::start(st);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = RegistryClient::new(&g.registry.url(), Creds::basic("x", TOKEN));
+    let now = unix_now();
+    let push = |repo: &str, tag: &str, days: u64| {
+        let d = rt
+            .block_on(client.push_image(
+                repo,
+                tag,
+                &[format!("{repo} {tag}").into_bytes()],
+                "2024-05-01T12:00:00Z",
+            ))
+            .digest;
+        // The listing dates a version by GitHub's created/updated times.
+        let mut st = g.api.state();
+        let key = (
+            "acme".to_string(),
+            repo.trim_start_matches("acme/").to_string(),
+        );
+        let v = st
+            .packages
+            .get_mut(&key)
+            .unwrap()
+            .iter_mut()
+            .find(|v| v.name == d)
+            .unwrap();
+        v.created = now - days * 86_400;
+        v.updated = v.created;
+    };
+    for (tag, days) in [("a1", 1), ("a2", 2), ("a3", 3)] {
+        push("acme/team/api", tag, days);
+    }
+    for (tag, days) in [("w1", 1), ("w2", 2), ("w3", 3), ("w4", 4)] {
+        push("acme/team/web", tag, days);
+    }
+    for (tag, days) in [("c1", 5), ("c2", 20), ("c3", 30)] {
+        push("acme/team/tools/ci", tag, days);
+    }
+    push("acme/elsewhere", "e1", 40);
+
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    write_config(
+        cwd,
+        &format!(
+            "project: p\nimages_repo: {}/acme/team\nimplementation: github\ncleanup:\n{POLICIES}",
+            g.registry.host()
+        ),
+    );
+    let env = [("GITHUB_TOKEN", TOKEN), ("GITHUB_API_URL", &g.api.url())];
+    let r = run::dockhand_env(&["cleanup", "--output", "json"], cwd, &env);
+    assert_eq!(r.code, 0, "{r}");
+    let host = g.registry.host();
+    assert_eq!(
+        per_repository(&doc(&r)),
+        vec![
+            (format!("{host}/acme/team/api"), "api".to_string(), 1, 2, 0),
+            (
+                format!("{host}/acme/team/tools/ci"),
+                "tools/**".to_string(),
+                1,
+                2,
+                0
+            ),
+            (
+                format!("{host}/acme/team/web"),
+                "default".to_string(),
+                2,
+                2,
+                0
+            ),
+        ]
+    );
+    let tags = |repo: &str| -> Vec<String> { g.api.state().tags(repo).into_keys().collect() };
+    assert_eq!(tags("acme/team/api"), ["a1"]);
+    assert_eq!(tags("acme/team/web"), ["w1", "w2"]);
+    assert_eq!(tags("acme/team/tools/ci"), ["c1"]);
+    assert_eq!(tags("acme/elsewhere"), ["e1"]);
+    // The list of 124 packages took two pages of 100 (GitHub's largest page).
+    let lists: Vec<String> = g
+        .api
+        .state()
+        .log
+        .iter()
+        .filter(|l| l.path == "/orgs/acme/packages")
+        .map(|l| l.query.clone())
+        .collect();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    assert!(
+        lists.iter().all(|q| q.contains("package_type=container")),
+        "{lists:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// ECR: DescribeRepositories on moto
+
+fn synthetic_manifest(salt: &str) -> (String, String) {
+    let fake = |what: &str| sha256_digest(format!("{what}-{salt}").as_bytes());
+    let m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": fake("config"), "size": 100},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": fake("layer"), "size": 200}],
+    })
+    .to_string();
+    let digest = sha256_digest(m.as_bytes());
+    (m, digest)
+}
+
+/// Three repositories under `proj` in ECR (moto), listed by DescribeRepositories; each keeps
+/// what its policy says; `other/x` is not touched.
+#[test]
+fn ecr_repositories_are_described_and_cleaned_per_policy() {
+    use crate::support::fake_ecr::EcrStack;
+    let Some(stack) = EcrStack::start() else {
+        return;
+    };
+    let seed = |repo: &str, tags: &[&str]| {
+        stack.rt.block_on(async {
+            stack.direct.create_repository(repo).await;
+            for t in tags {
+                let (m, d) = synthetic_manifest(&format!("{repo}-{t}"));
+                let (s, v) = stack
+                    .direct
+                    .put_image(
+                        repo,
+                        &m,
+                        "application/vnd.oci.image.manifest.v1+json",
+                        &d,
+                        Some(t),
+                    )
+                    .await;
+                assert_eq!(s, 200, "{v}");
+            }
+        })
+    };
+    seed("proj/api", &["a1", "a2", "a3"]);
+    seed("proj/web", &["w1", "w2", "w3"]);
+    seed("proj/tools/ci", &["t0", "t1", "t2"]);
+    seed("other/x", &["o1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    write_config(
+        cwd,
+        &format!(
+            "project: p\nimages_repo: {}/proj\nimplementation: ecr\ncleanup:\n  keep_last: 2\n  \
+             grace: '0'\n  git_refs: none\n  repositories:\n    - pattern: api\n      keep_last: 1\n    \
+             - pattern: tools/*\n      keep_last: 0\n      only_tag: '^t0$'\n",
+            stack.host()
+        ),
+    );
+    let r = run::dockhand_env(&["cleanup", "--output", "json"], cwd, &stack.env());
+    assert_eq!(r.code, 0, "{r}");
+    assert!(stack.api.count("DescribeRepositories") >= 1);
+    let host = stack.host();
+    let got = per_repository(&doc(&r));
+    assert_eq!(
+        got.iter()
+            .map(|(r, p, ..)| (r.as_str(), p.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (format!("{host}/proj/api").as_str(), "api"),
+            (format!("{host}/proj/tools/ci").as_str(), "tools/*"),
+            (format!("{host}/proj/web").as_str(), "default"),
+        ]
+    );
+    let tags = |repo: &str| -> Vec<String> {
+        let mut t: Vec<String> = stack.images(repo).into_values().flatten().collect();
+        t.sort();
+        t
+    };
+    assert_eq!(tags("proj/api").len(), 1, "{:?}", tags("proj/api"));
+    assert_eq!(tags("proj/web").len(), 2, "{:?}", tags("proj/web"));
+    assert_eq!(tags("proj/tools/ci"), ["t1", "t2"]);
+    assert_eq!(tags("other/x"), ["o1"]);
 }
