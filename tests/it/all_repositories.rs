@@ -392,3 +392,112 @@ fn ecr_repositories_are_described_and_cleaned_per_policy() {
     assert_eq!(tags("proj/tools/ci"), ["t1", "t2"]);
     assert_eq!(tags("other/x"), ["o1"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Other vendors' listings, each against its fake: the names and the paging
+
+/// `cleanup --all-repositories --dry-run` of `images_repo` with `extra` arguments: the
+/// repositories of the report (in order) and the run.
+fn listed(images_repo: &str, extra: &[&str], env: &[(&str, &str)]) -> (Vec<String>, Run) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "cleanup",
+        "-i",
+        images_repo,
+        "--all-repositories",
+        "--git-refs",
+        "none",
+        "--dry-run",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let r = run::dockhand_env(&args, dir.path(), env);
+    assert_eq!(r.code, 0, "{r}");
+    let names = doc(&r)["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["repository"].as_str().unwrap().to_string())
+        .collect();
+    (names, r)
+}
+
+/// Harbor names a project's repositories with the project; 105 of them take two pages of 100.
+#[test]
+fn harbor_project_repositories_are_listed_over_pages() {
+    use crate::support::fake_harbor::{HarborFake, Role, User};
+    let h = HarborFake::start(
+        &["proj", "other"],
+        vec![User::new("robot$proj+ci", "pw", Role::Maintainer)],
+    );
+    let mut want = Vec::new();
+    for i in 0..105 {
+        let repo = if i == 7 {
+            "proj/team/nested".to_string()
+        } else {
+            format!("proj/r{i:03}")
+        };
+        h.with_store(|s| {
+            s.seed_image(&repo, Some("t"), &[repo.as_bytes()], "2024-05-01T12:00:00Z")
+        });
+        want.push(format!("{}/{repo}", h.host()));
+    }
+    h.with_store(|s| s.seed_image("other/x", Some("t"), &[b"x"], "2024-05-01T12:00:00Z"));
+    want.sort();
+    let (names, _) = listed(
+        &format!("{}/proj", h.host()),
+        &[
+            "--implementation",
+            "harbor",
+            "--registry-username",
+            "robot$proj+ci",
+            "--registry-password",
+            "pw",
+        ],
+        &[],
+    );
+    assert_eq!(names, want);
+    let lists: Vec<String> = h
+        .api_requests()
+        .into_iter()
+        .filter(|l| l.starts_with("GET /api/v2.0/projects/proj/repositories?"))
+        .collect();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    assert!(lists[1].contains("page=2"), "{lists:?}");
+}
+
+/// Quay lists a namespace's repositories 100 a page, the next named by an opaque token.
+#[test]
+fn quay_namespace_repositories_are_listed_over_pages() {
+    use crate::support::fake_quay::{QuayFake, Token};
+    let q = QuayFake::start(
+        "acme",
+        vec![Token {
+            token: "oauth-rw-token".into(),
+            scopes: vec!["repo:read", "repo:write"],
+        }],
+        vec![],
+    );
+    let mut want = Vec::new();
+    for i in 0..103 {
+        let repo = format!("acme/app{i:03}");
+        q.with_store(|s| {
+            s.seed_image(&repo, Some("t"), &[repo.as_bytes()], "2024-05-01T12:00:00Z")
+        });
+        want.push(format!("{}/{repo}", q.host()));
+    }
+    let (names, _) = listed(
+        &format!("{}/acme", q.host()),
+        &["--implementation", "quay", "--quay-token", "oauth-rw-token"],
+        &[],
+    );
+    assert_eq!(names, want);
+    let lists: Vec<String> = q
+        .api_requests()
+        .into_iter()
+        .filter(|l| l.starts_with("GET /api/v1/repository?"))
+        .collect();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    assert!(lists[1].contains("next_page="), "{lists:?}");
+}
