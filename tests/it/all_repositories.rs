@@ -501,3 +501,43 @@ fn quay_namespace_repositories_are_listed_over_pages() {
     assert_eq!(lists.len(), 2, "{lists:?}");
     assert!(lists[1].contains("next_page="), "{lists:?}");
 }
+
+/// GitLab: a group path lists the repositories of every project below it (two pages of 100);
+/// a project path lists that project's.
+#[test]
+fn gitlab_group_and_project_repositories_are_listed() {
+    use crate::support::fake_gitlab::{FakeGitlab, GitlabOptions};
+    let fake = FakeGitlab::start(GitlabOptions {
+        projects: vec![(42, "group/project".into()), (43, "group/sub/other".into())],
+        ..Default::default()
+    });
+    let mut project = Vec::new();
+    for i in 0..101 {
+        project.push(format!("group/project/r{i:03}"));
+    }
+    project.push("group/project".to_string());
+    let mut all = project.clone();
+    all.push("group/sub/other/b".to_string());
+    for repo in &all {
+        fake.with_store(|s| {
+            s.seed_image(repo, Some("t"), &[repo.as_bytes()], "2024-05-01T12:00:00Z")
+        });
+    }
+    let host = fake.host();
+    let full = |v: &[String]| {
+        let mut v: Vec<String> = v.iter().map(|r| format!("{host}/{r}")).collect();
+        v.sort();
+        v
+    };
+    let token = ["--implementation", "gitlab", "--gitlab-token", "glpat-read"];
+    fake.clear_log();
+    let (names, _) = listed(&format!("{host}/group"), &token, &[]);
+    assert_eq!(names, full(&all));
+    assert_eq!(
+        fake.rest("GET", "/api/v4/groups/group/registry/repositories"),
+        2,
+        "102 repositories at 100 a page"
+    );
+    let (names, _) = listed(&format!("{host}/group/project"), &token, &[]);
+    assert_eq!(names, full(&project));
+}
