@@ -541,3 +541,84 @@ fn gitlab_group_and_project_repositories_are_listed() {
     let (names, _) = listed(&format!("{host}/group/project"), &token, &[]);
     assert_eq!(names, full(&project));
 }
+
+/// Docker Hub lists a namespace through the Hub API (its registry has no catalog), following
+/// the absolute `next` over two pages of 100.
+#[test]
+fn docker_hub_namespace_repositories_are_listed_over_pages() {
+    use crate::support::fake_dockerhub::{FakeHub, HubUser};
+    let fake = FakeHub::start(vec![HubUser {
+        name: "acme".into(),
+        password: "pw".into(),
+        tokens: vec![],
+        two_factor: false,
+    }]);
+    let mut want = Vec::new();
+    for i in 0..101 {
+        let repo = format!("acme/app{i:03}");
+        fake.with_store(|s| {
+            s.seed_image(&repo, Some("t"), &[repo.as_bytes()], "2024-05-01T12:00:00Z")
+        });
+        want.push(format!("{}/{repo}", fake.host()));
+    }
+    let api = fake.api_url();
+    let (names, _) = listed(
+        &format!("{}/acme", fake.host()),
+        &[
+            "--implementation",
+            "dockerhub",
+            "--registry-username",
+            "acme",
+            "--registry-password",
+            "pw",
+            "--docker-hub-api-url",
+            &api,
+        ],
+        &[],
+    );
+    assert_eq!(names, want);
+    let lists = fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path.contains("/v2/namespaces/acme/repositories") && !r.path.contains("/tags")
+        })
+        .count();
+    assert_eq!(lists, 2);
+}
+
+/// A registry that refuses its catalog gets an error that names the fix (exit 4), and nothing is
+/// deleted.
+#[test]
+fn a_refused_catalog_names_the_fix() {
+    use crate::support::fake_oci::{FakeOci, Profile};
+    let fake = FakeOci::start(Profile {
+        catalog: false,
+        ..Profile::distribution()
+    });
+    fake.with_store(|s| s.seed_image("team/api", Some("t"), &[b"a"], "2024-05-01T12:00:00Z"));
+    let dir = tempfile::tempdir().unwrap();
+    let repo = format!("{}/team", fake.host());
+    let r = dockhand(
+        &[
+            "cleanup",
+            "-i",
+            &repo,
+            "--all-repositories",
+            "--keep-last",
+            "0",
+            "--grace",
+            "0",
+            "--git-refs",
+            "none",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 4, "{r}");
+    assert!(r.stderr.contains("_catalog"), "{r}");
+    assert!(r.stderr.contains("--image NAME"), "{r}");
+    assert_eq!(
+        fake.with_store(|s| s.repo("team/api").unwrap().tags.len()),
+        1
+    );
+}
