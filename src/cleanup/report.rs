@@ -569,6 +569,41 @@ mod tests {
         r
     }
 
+    /// Counts per repository, as the summary counts them; the table gains the lines, and the JSON
+    /// document the key only in this mode.
+    #[test]
+    fn repositories_are_counted_apart() {
+        let mut r = sample();
+        let plain = serde_json::to_value(&r).unwrap();
+        assert!(plain.get("repositories").is_none());
+        assert!(!table(&r, false, false).contains("REPOSITORY"));
+        group(
+            &mut r,
+            &[
+                ("registry.example.com/team/backend".into(), "back*".into()),
+                ("registry.example.com/team/empty".into(), "default".into()),
+            ],
+        );
+        let counts: Vec<_> = r
+            .repositories
+            .iter()
+            .map(|e| (e.policy.as_str(), e.kept, e.deleted, e.failed))
+            .collect();
+        let s = &r.summary;
+        assert_eq!(
+            counts,
+            vec![("back*", s.kept, s.deleted, s.failed), ("default", 0, 0, 0)]
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["repositories"][1]["policy"], "default");
+        let t = table(&r, false, false);
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("registry.example.com/team/backend  back*")),
+            "{t}"
+        );
+    }
+
     #[test]
     fn plan_table() {
         insta::assert_snapshot!(table(&sample(), false, false));

@@ -344,9 +344,16 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
             inventory::collect(registry_ref, &repos[label], label, concurrency, &timed).await
         }
     });
+    // Configured images are read one after another as before (vendor caches such as GitLab's
+    // project lookup are filled by the first); every listed repository, a few at a time.
+    let at_once = if settings.policy.all_repositories {
+        REPOSITORIES_AT_ONCE
+    } else {
+        1
+    };
     let collected: Vec<Result<crate::cleanup::model::Inventory>> =
         futures_util::stream::iter(reads)
-            .buffered(REPOSITORIES_AT_ONCE)
+            .buffered(at_once)
             .collect()
             .await;
     let mut inventories = Vec::new();

@@ -622,3 +622,55 @@ fn a_refused_catalog_names_the_fix() {
         1
     );
 }
+
+/// ACR lists through the OCI catalog, which its admin user may read; a token without the
+/// catalog scope is refused (exit 4 naming the fix).
+#[test]
+fn acr_repositories_come_from_the_catalog() {
+    use crate::support::fake_acr::{ADMIN_PASSWORD, ADMIN_USER, FakeAcr, push_only};
+    let fake = FakeAcr::start();
+    for repo in ["team/api", "team/tools/ci", "other/x"] {
+        fake.with_store(|s| {
+            s.seed_image(repo, Some("t"), &[repo.as_bytes()], "2024-05-01T12:00:00Z")
+        });
+    }
+    let host = fake.host();
+    let (names, _) = listed(
+        &format!("{host}/team"),
+        &[
+            "--implementation",
+            "acr",
+            "--registry-username",
+            ADMIN_USER,
+            "--registry-password",
+            ADMIN_PASSWORD,
+        ],
+        &[],
+    );
+    assert_eq!(
+        names,
+        [format!("{host}/team/api"), format!("{host}/team/tools/ci")]
+    );
+    let token = fake.refresh_token(push_only());
+    let dir = tempfile::tempdir().unwrap();
+    let repo = format!("{host}/team");
+    let r = dockhand(
+        &[
+            "cleanup",
+            "-i",
+            &repo,
+            "--implementation",
+            "acr",
+            // ACR's refresh token as the registry password, under the empty GUID.
+            "--registry-username",
+            "00000000-0000-0000-0000-000000000000",
+            "--registry-password",
+            &token,
+            "--all-repositories",
+            "--dry-run",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 4, "{r}");
+    assert!(r.stderr.contains("--image NAME"), "{r}");
+}
