@@ -674,3 +674,53 @@ fn acr_repositories_come_from_the_catalog() {
     assert_eq!(r.code, 4, "{r}");
     assert!(r.stderr.contains("--image NAME"), "{r}");
 }
+
+/// Google's registries are walked through the extended `tags/list`'s `child` lists: from the
+/// project on gcr.io (which holds no image itself, nor does `proj/tools`), from
+/// PROJECT/REPOSITORY on Artifact Registry.
+#[test]
+fn gcr_and_artifact_registry_repositories_are_walked_by_child() {
+    use crate::support::fake_gcr::{FakeGcr, Identities};
+    use crate::support::fake_oci::Grants;
+    const TOKEN: &str = "ya29.fake-access-token-Jk3";
+    for ar in [false, true] {
+        let ids = Identities {
+            tokens: std::collections::HashMap::from([(
+                TOKEN.to_string(),
+                Grants::none().allow("*", &["pull", "push", "delete"]),
+            )]),
+            keys: Default::default(),
+        };
+        let fake = FakeGcr::start(ar, ids);
+        let base = if ar {
+            fake.create_repository("proj/repo");
+            "proj/repo"
+        } else {
+            "proj"
+        };
+        // The fake answers an intermediate name without images (`proj/tools`) only as gcr.io
+        // does; on Artifact Registry only the repository lists its images.
+        let repos = if ar {
+            vec![format!("{base}/api"), format!("{base}/web")]
+        } else {
+            vec![
+                format!("{base}/api"),
+                format!("{base}/tools/ci"),
+                format!("{base}/tools/ci/deep"),
+            ]
+        };
+        for repo in &repos {
+            fake.with_store(|s| {
+                s.seed_image(repo, Some("t"), &[repo.as_bytes()], "2024-05-01T12:00:00Z")
+            });
+        }
+        let host = fake.host();
+        let (names, _) = listed(
+            &format!("{host}/{base}"),
+            &["--implementation", "gcr", "--google-access-token", TOKEN],
+            &[],
+        );
+        let want: Vec<String> = repos.iter().map(|r| format!("{host}/{r}")).collect();
+        assert_eq!(names, want, "artifact registry: {ar}");
+    }
+}
