@@ -329,6 +329,11 @@ pub struct PolicyArgs {
     /// Write the cleanup JSON document to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Clean every repository under the images repo, as the registry lists them (catalog or
+    /// vendor API), each as a whole with its policy from `cleanup.repositories` in the config
+    /// (first matching pattern wins) or the top-level one. Conflicts with --image.
+    #[arg(long)]
+    pub all_repositories: bool,
 }
 
 #[derive(Debug, Args, Default)]

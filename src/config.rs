@@ -48,6 +48,28 @@ pub struct Config {
     pub images: Vec<ImageEntry>,
     /// Settings and cleanup policy given in the file, as an option layer.
     pub values: Values,
+    /// `cleanup.repositories`: per-repository policies for `--all-repositories`, as written (the
+    /// settings layer validates patterns, durations and regexes, naming each key).
+    pub repositories: Vec<RepositoryEntry>,
+}
+
+/// One entry of `cleanup.repositories`: a pattern and the policy keys it overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryEntry {
+    pub pattern: String,
+    pub keep_last: Option<u32>,
+    pub keep_younger_than: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub keep_tag: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub only_tag: Option<Vec<String>>,
+    pub grace: Option<String>,
+    pub allow_latest: Option<bool>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(Option::<OneOrMany>::deserialize(d)?.map(OneOrMany::into_vec))
 }
 
 /// A string or a list of strings (for list options written either way).
@@ -144,6 +166,8 @@ struct CleanupSection {
     keep_pulled_within: Option<String>,
     git_refs: Option<String>,
     git_dir: Option<String>,
+    all_repositories: Option<bool>,
+    repositories: Option<Vec<RepositoryEntry>>,
     // werf's cleanup keys: accepted so that a werf.yaml loads; dockhand's keys above apply.
     #[serde(rename = "keepPolicies")]
     _keep_policies: Option<IgnoredAny>,
@@ -292,9 +316,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
                     .with_hint("keep one meta document with `project:` at the top"));
                 }
                 seen_meta = true;
-                let meta: MetaDoc =
+                let mut meta: MetaDoc =
                     serde_path_to_error::deserialize(doc).map_err(|e| path_error(&file, e))?;
                 config.project = meta.project.clone();
+                config.repositories = meta
+                    .cleanup
+                    .as_mut()
+                    .and_then(|c| c.repositories.take())
+                    .unwrap_or_default();
                 (config.values, config.targets) = meta_values(meta, path);
             }
             DocKind::Image => {
@@ -458,6 +487,13 @@ fn cleanup_values(v: &mut Values, c: CleanupSection, origin: &dyn Fn(&str) -> Or
     }
     if let Some(b) = c.delete_untagged {
         v.set("delete_untagged", Value::Bool(b), origin("delete_untagged"));
+    }
+    if let Some(b) = c.all_repositories {
+        v.set(
+            "all_repositories",
+            Value::Bool(b),
+            origin("all_repositories"),
+        );
     }
     if let Some(p) = c.keep_tag {
         v.set("keep_tag", Value::List(p.into_vec()), origin("keep_tag"));

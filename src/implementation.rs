@@ -175,6 +175,18 @@ pub enum DigestDelete {
     VendorApi,
 }
 
+/// How the repositories under a namespace are listed (`cleanup --all-repositories`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RepositoryListing {
+    /// OCI Distribution `GET /v2/_catalog` (paged by `n`/`last` and `Link`); a registry may
+    /// refuse it (401/403/404), and the error then says to name the images instead.
+    Catalog,
+    /// The vendor's own API (GitHub org/user packages, GitLab registry repositories, ECR
+    /// DescribeRepositories, Harbor project repositories, Quay and Docker Hub namespaces).
+    VendorApi,
+}
+
 /// The facts about one implementation that shape publishing and cleanup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Capabilities {
@@ -207,6 +219,8 @@ pub struct Capabilities {
     pub lists_untagged: bool,
     /// Whether the registry records when a manifest was last pulled (`--keep-pulled-within`).
     pub pull_records: PullRecords,
+    /// How `--all-repositories` finds the repositories under the images repo.
+    pub repository_listing: RepositoryListing,
 }
 
 /// What a registry records about pulls, as its listing API reports it.
@@ -256,6 +270,7 @@ impl Capabilities {
             ui_lists_every_tag: false,
             lists_untagged: false,
             pull_records: PullRecords::None,
+            repository_listing: RepositoryListing::Catalog,
         };
         (implementation.spec().capabilities)(&host, common)
     }

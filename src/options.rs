@@ -199,6 +199,7 @@ options! {
     git_refs: Scalar @ Cleanup,
     git_dir: Scalar @ Cleanup,
     max_deletions: Scalar,
+    all_repositories: Bool @ Cleanup,
     report: Scalar,
     stages: Scalar,
     on_fork_pr: Scalar,

@@ -9,3 +9,4 @@ pub mod model;
 pub use crate::origin;
 pub mod plan;
 pub mod report;
+pub mod repositories;

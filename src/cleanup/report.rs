@@ -88,6 +88,10 @@ pub struct Report {
     /// Rules that could not be applied as asked, and why (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<String>,
+    /// With `--all-repositories`: one entry per repository cleaned, with the policy it got and
+    /// its counts (absent otherwise, so other documents stay as they were).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<RepositoryEntry>,
 }
 
 /// The plan's estimate of the deletions' duration at the API's pace.
@@ -117,6 +121,52 @@ impl Pace {
             self.deletions, self.limits, self.requests
         )
     }
+}
+
+/// One repository of an `--all-repositories` cleanup.
+#[derive(Debug, Serialize)]
+pub struct RepositoryEntry {
+    pub repository: String,
+    /// The `cleanup.repositories` pattern whose policy applied, or `default`.
+    pub policy: String,
+    pub kept: usize,
+    /// Deleted, or planned in a dry run (as `summary.deleted`).
+    pub deleted: usize,
+    pub failed: usize,
+    /// Left for the next run by a budget (`--max-deletions`, `--deadline`).
+    pub deferred: usize,
+}
+
+/// Fills `r.repositories`, one entry per `(repository, policy)` in the order given, counted the
+/// way the summary counts (tags kept and deleted; failed tags and manifests).
+pub fn group(r: &mut Report, repositories: &[(String, String)]) {
+    r.repositories = repositories
+        .iter()
+        .map(|(repository, policy)| {
+            let mut e = RepositoryEntry {
+                repository: repository.clone(),
+                policy: policy.clone(),
+                kept: 0,
+                deleted: 0,
+                failed: 0,
+                deferred: 0,
+            };
+            for t in r.tags.iter().filter(|t| &t.repository == repository) {
+                match t.result {
+                    "kept" => e.kept += 1,
+                    "failed" => e.failed += 1,
+                    "deferred" => e.deferred += 1,
+                    _ => e.deleted += 1,
+                }
+            }
+            e.failed += r
+                .manifests
+                .iter()
+                .filter(|m| &m.repository == repository && m.result == "failed")
+                .count();
+            e
+        })
+        .collect();
 }
 
 fn lost_entry(l: &super::execute::Lost) -> TagEntry {
@@ -293,6 +343,7 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
         pace: None,
         untagged,
         notices: plan.notices.clone(),
+        repositories: Vec::new(),
     }
 }
 
@@ -487,6 +538,41 @@ pub fn table(r: &Report, color: bool, expand: bool) -> String {
             count("kept")
         ));
     }
+    if !r.repositories.is_empty() {
+        let rw = r
+            .repositories
+            .iter()
+            .map(|e| e.repository.len())
+            .max()
+            .unwrap_or(10)
+            .clamp(10, 80);
+        let pw = r
+            .repositories
+            .iter()
+            .map(|e| e.policy.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        s.push_str(&paint(
+            console::Style::new().bold(),
+            format!(
+                "{:<rw$}  {:<pw$}  KEPT  DELETED  FAILED",
+                "REPOSITORY", "POLICY"
+            ),
+        ));
+        s.push('\n');
+        for e in &r.repositories {
+            let deferred = if e.deferred > 0 {
+                format!("  ({} deferred)", e.deferred)
+            } else {
+                String::new()
+            };
+            s.push_str(&format!(
+                "{:<rw$}  {:<pw$}  {:>4}  {:>7}  {:>6}{deferred}\n",
+                e.repository, e.policy, e.kept, e.deleted, e.failed
+            ));
+        }
+    }
     let failed = format!("{} failed", r.summary.failed);
     let failed = if r.summary.failed > 0 {
         paint(console::Style::new().red().bold(), failed)
@@ -588,6 +674,7 @@ pub(crate) fn sample() -> Report {
         pace: None,
         untagged: Vec::new(),
         notices: Vec::new(),
+        repositories: Vec::new(),
     }
 }
 
@@ -668,6 +755,41 @@ mod tests {
         r.summary.deleted += 2;
         r.summary.failed += 1;
         r
+    }
+
+    /// Counts per repository, as the summary counts them; the table gains the lines, and the JSON
+    /// document the key only in this mode.
+    #[test]
+    fn repositories_are_counted_apart() {
+        let mut r = sample();
+        let plain = serde_json::to_value(&r).unwrap();
+        assert!(plain.get("repositories").is_none());
+        assert!(!table(&r, false, false).contains("REPOSITORY"));
+        group(
+            &mut r,
+            &[
+                ("registry.example.com/team/backend".into(), "back*".into()),
+                ("registry.example.com/team/empty".into(), "default".into()),
+            ],
+        );
+        let counts: Vec<_> = r
+            .repositories
+            .iter()
+            .map(|e| (e.policy.as_str(), e.kept, e.deleted, e.failed))
+            .collect();
+        let s = &r.summary;
+        assert_eq!(
+            counts,
+            vec![("back*", s.kept, s.deleted, s.failed), ("default", 0, 0, 0)]
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["repositories"][1]["policy"], "default");
+        let t = table(&r, false, false);
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("registry.example.com/team/backend  back*")),
+            "{t}"
+        );
     }
 
     #[test]

@@ -3,11 +3,13 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use futures_util::StreamExt;
+
 use super::context::Context;
 use super::detect;
 use crate::cleanup::model::ImageScope;
 use crate::cleanup::plan::{KeepList, PolicyInput};
-use crate::cleanup::{execute, git, inventory, plan, report};
+use crate::cleanup::{execute, git, inventory, plan, report, repositories};
 use crate::error::{Error, Result};
 use crate::implementation::{Capabilities, registry_api_host};
 use crate::registry::distribution::Repo;
@@ -358,11 +360,16 @@ pub fn outcome(doc: &report::Report) -> Result<()> {
     Ok(())
 }
 
+/// Repositories whose inventories are read at the same time with `--all-repositories`.
+const REPOSITORIES_AT_ONCE: usize = 4;
+
 /// Plans and (unless a dry run) executes; writes `--report`; returns the document.
 pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
     // `--deadline` counts from about here (the settings were read just before).
     let started = std::time::Instant::now();
-    check_input(settings)?;
+    if !settings.policy.all_repositories {
+        check_input(settings)?;
+    }
     let mut keep_list = match &settings.policy.keep_list {
         Some(p) => read_keep_list(p)?,
         None => KeepList::default(),
@@ -403,47 +410,54 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
 
     let mut scopes = Vec::new();
     let mut repos: HashMap<String, Repo> = HashMap::new();
-    for image in &settings.images {
-        let name = image.name.as_deref();
-        let label = layout.repository(name)?;
-        scopes.push(ImageScope {
-            image: image.name.clone(),
-            repository: label.clone(),
-            prefix: layout.tag_prefix(name),
-        });
-        let (host, path) = label.split_once('/').unwrap_or((&label, ""));
-        repos.insert(label.clone(), Repo::new(registry_api_host(host), path));
-    }
-    let concurrency = settings.concurrency.unwrap_or(caps.default_concurrency);
-    let mut inventories = Vec::new();
-    let mut labels: Vec<&String> = repos.keys().collect();
-    labels.sort();
-    // Push times matter only where an age rule can apply, and only for tags the policy considers.
-    let ages_matter = settings.policy.keep_last.is_some()
-        || settings.policy.keep_younger_than.is_some()
-        || !settings.policy.grace.is_zero();
-    for label in labels {
-        let timed = |tag: &str| {
-            ages_matter && plan::considered(&scopes, label, tag, &settings.policy.only_tag)
-        };
-        let inv = inventory::collect(
-            registry.as_ref(),
-            &repos[label],
-            label,
-            concurrency,
-            &timed,
-            settings.policy.keep_pulled_within.is_some(),
-            settings.policy.delete_untagged && caps.lists_untagged,
-        )
-        .await?;
-        for tag in &inv.dangling {
+    // With --all-repositories: repository → the `cleanup.repositories` rule that gave its policy.
+    let mut rule_of: HashMap<String, Option<usize>> = HashMap::new();
+    let rules = &settings.policy.repositories;
+    if settings.policy.all_repositories {
+        let under = layout.repo.path.join("/");
+        let api_host = registry_api_host(&layout.repo.host);
+        let listed = registry.repositories(&api_host, &under).await?;
+        let (targets, unused) = repositories::targets(&layout.repo.host, &under, &listed, rules);
+        for i in unused {
             crate::log::warn(&format!(
-                "{label}:{tag} is listed but its manifest is missing (dangling); pulling it fails"
+                "cleanup.repositories[{i}]: pattern {:?} matches no repository under {}",
+                rules[i].pattern, layout.repo
             ));
         }
-        inventories.push(inv);
+        crate::log::info(&format!(
+            "--all-repositories: {} repositor{} under {} ({})",
+            targets.len(),
+            if targets.len() == 1 { "y" } else { "ies" },
+            layout.repo,
+            match caps.repository_listing {
+                crate::implementation::RepositoryListing::Catalog => "the registry's catalog",
+                crate::implementation::RepositoryListing::VendorApi => "the vendor's API",
+            }
+        ));
+        for t in targets {
+            let label = t.scope.repository.clone();
+            let path = label
+                .split_once('/')
+                .map_or(String::new(), |(_, p)| p.to_string());
+            repos.insert(label.clone(), Repo::new(api_host.clone(), path));
+            rule_of.insert(label, t.rule);
+            scopes.push(t.scope);
+        }
+    } else {
+        for image in &settings.images {
+            let name = image.name.as_deref();
+            let label = layout.repository(name)?;
+            scopes.push(ImageScope {
+                image: image.name.clone(),
+                repository: label.clone(),
+                prefix: layout.tag_prefix(name),
+            });
+            let (host, path) = label.split_once('/').unwrap_or((&label, ""));
+            repos.insert(label.clone(), Repo::new(registry_api_host(host), path));
+        }
     }
-    let policy = PolicyInput {
+    let concurrency = settings.concurrency.unwrap_or(caps.default_concurrency);
+    let base = PolicyInput {
         keep_last: settings.policy.keep_last,
         keep_younger_than: settings.policy.keep_younger_than,
         keep_tag: settings.policy.keep_tag.clone(),
@@ -461,7 +475,77 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         lists_untagged: caps.lists_untagged,
         pull_records: caps.pull_records,
     };
-    let mut the_plan = plan::plan(&inventories, &scopes, &policy, SystemTime::now());
+    let mut labels: Vec<&String> = repos.keys().collect();
+    labels.sort();
+    // Each repository's policy: its rule's overrides on the top-level policy (one policy for
+    // all without --all-repositories).
+    let policies: HashMap<&String, PolicyInput> = labels
+        .iter()
+        .map(|l| {
+            let rule = rule_of.get(*l).copied().flatten().map(|i| &rules[i]);
+            (*l, repositories::policy_for(&base, rule))
+        })
+        .collect();
+    // Repositories are read a few at a time; requests within each are bounded by `concurrency`
+    // and by the transport's per-host limit, which all of them share.
+    let registry_ref = registry.as_ref();
+    let reads = labels.iter().map(|label| {
+        let label: &String = label;
+        let policy = &policies[label];
+        let scopes = &scopes;
+        let repos = &repos;
+        async move {
+            // Push times matter only where an age rule can apply, and only for tags the policy
+            // considers.
+            let ages_matter = policy.keep_last.is_some()
+                || policy.keep_younger_than.is_some()
+                || !policy.grace.is_zero();
+            let timed =
+                |tag: &str| ages_matter && plan::considered(scopes, label, tag, &policy.only_tag);
+            inventory::collect(
+                registry_ref,
+                &repos[label],
+                label,
+                concurrency,
+                &timed,
+                policy.keep_pulled_within.is_some(),
+                policy.delete_untagged && caps.lists_untagged,
+            )
+            .await
+        }
+    });
+    // Configured images are read one after another as before (vendor caches such as GitLab's
+    // project lookup are filled by the first); every listed repository, a few at a time.
+    let at_once = if settings.policy.all_repositories {
+        REPOSITORIES_AT_ONCE
+    } else {
+        1
+    };
+    let collected: Vec<Result<crate::cleanup::model::Inventory>> =
+        futures_util::stream::iter(reads)
+            .buffered(at_once)
+            .collect()
+            .await;
+    let mut inventories = Vec::new();
+    for inv in collected {
+        let inv = inv?;
+        for tag in &inv.dangling {
+            crate::log::warn(&format!(
+                "{}:{tag} is listed but its manifest is missing (dangling); pulling it fails",
+                inv.repository
+            ));
+        }
+        inventories.push(inv);
+    }
+    let now = SystemTime::now();
+    let mut the_plan = repositories::merge(inventories.iter().map(|inv| {
+        plan::plan(
+            std::slice::from_ref(inv),
+            &scopes,
+            &policies[&inv.repository],
+            now,
+        )
+    }));
     let (deferred, pace) = budget(
         settings,
         registry.as_ref(),
@@ -519,6 +603,19 @@ pub async fn cleanup(settings: &Settings) -> Result<report::Report> {
         results.as_ref(),
     );
     doc.pace = pace;
+    if settings.policy.all_repositories {
+        let grouped: Vec<(String, String)> = labels
+            .iter()
+            .map(|l| {
+                let policy = match rule_of.get(*l).copied().flatten() {
+                    Some(i) => rules[i].pattern.clone(),
+                    None => "default".to_string(),
+                };
+                ((*l).clone(), policy)
+            })
+            .collect();
+        report::group(&mut doc, &grouped);
+    }
     if let Some(path) = &settings.policy.report {
         let json = serde_json::to_vec_pretty(&doc).unwrap_or_default();
         std::fs::write(path, json).map_err(|e| {

@@ -139,6 +139,18 @@ pub trait Registry: Send + Sync {
         None
     }
 
+    /// Every repository on `host` at or under the path `under` (`team` gives `team` and
+    /// `team/a/b`; empty gives all), as paths without the host, sorted. The OCI way is the
+    /// catalog ([`catalog`]); vendors with a listing API override this (their
+    /// [`Capabilities::repository_listing`] says so).
+    fn repositories<'a>(
+        &'a self,
+        host: &'a str,
+        under: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(catalog(self.oci(), host, under))
+    }
+
     /// Makes sure a repository can be pushed to (creates it where the registry needs that).
     fn ensure_repository<'a>(&'a self, _repo: &'a Repo) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
@@ -256,6 +268,85 @@ async fn in_order_unordered<'a, T: Send + 'a>(
         .await;
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Whether `name` is `under` or a repository below it (an empty `under` holds everything).
+pub fn is_under(name: &str, under: &str) -> bool {
+    let under = under.trim_matches('/');
+    under.is_empty()
+        || name == under
+        || name
+            .strip_prefix(under)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Sorts, dedups and keeps the names at or under `under`: what every listing returns.
+pub fn repositories_under(names: impl IntoIterator<Item = String>, under: &str) -> Vec<String> {
+    let mut out: Vec<String> = names.into_iter().filter(|n| is_under(n, under)).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Page size asked of the catalog; distribution's default limit is 1000 a page.
+const CATALOG_PAGE: usize = 1000;
+
+#[derive(serde::Deserialize)]
+struct CatalogPage {
+    #[serde(default)]
+    repositories: Option<Vec<String>>,
+}
+
+/// `GET /v2/_catalog?n=…`, following `Link` pages
+/// (<https://distribution.github.io/distribution/spec/api/#catalog>), filtered to `under`.
+/// Registries that refuse the catalog (Docker Hub, many hosted ones: 401, 403 or 404) get an
+/// error that says how to name the repositories instead.
+pub async fn catalog(oci: &Distribution, host: &str, under: &str) -> Result<Vec<String>> {
+    use reqwest::StatusCode;
+    let base = oci.transport().base_url(host).await?;
+    let mut url = base
+        .join(&format!("v2/_catalog?n={CATALOG_PAGE}"))
+        .map_err(|e| crate::error::Error::input(format!("invalid registry host {host}: {e}")))?;
+    let scope = auth::Scope {
+        kind: "registry".into(),
+        name: "catalog".into(),
+        actions: ["*".to_string()].into_iter().collect(),
+    };
+    let mut all = Vec::new();
+    let mut pages = paging::Pages::new(format!("the repository catalog of {host}"));
+    loop {
+        pages.visit_url(&url)?;
+        let resp = oci
+            .transport()
+            .send(transport::Request::new(reqwest::Method::GET, url.clone()).scope(scope.clone()))
+            .await?;
+        let status = resp.status();
+        if matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        ) {
+            return Err(crate::error::Error::unsupported(format!(
+                "{host} does not list its repositories to these credentials: GET /v2/_catalog \
+                 answered {status}"
+            ))
+            .with_hint(
+                "name the images instead of --all-repositories (--image NAME, repeatable, or \
+                 image documents in dockhand.yaml), or use credentials allowed the catalog",
+            ));
+        }
+        let resp = distribution::check(resp, "list the repositories of", &url).await?;
+        let next = distribution::next_link(resp.headers(), &url);
+        let page: CatalogPage = resp.json().await.map_err(|e| {
+            crate::error::Error::operation(format!(
+                "the repository catalog of {host} is not valid JSON: {e}"
+            ))
+        })?;
+        all.extend(page.repositories.unwrap_or_default());
+        match next {
+            Some(n) => url = n,
+            None => return Ok(repositories_under(all, under)),
+        }
+    }
 }
 
 /// The `created` time of an image's config, or `None` when it has none or it cannot be read.
@@ -377,6 +468,15 @@ macro_rules! registry_call {
             $tags: &'a [String],
             $concurrency: usize,
         ) -> futures_util::future::BoxFuture<'a, Vec<$crate::error::Result<$crate::registry::untag::Untagged>>> {
+            Box::pin($body)
+        }
+    };
+    (repositories, $s:tt, |$host:ident, $under:ident| $body:expr) => {
+        fn repositories<'a>(
+            &'a $s,
+            $host: &'a str,
+            $under: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, $crate::error::Result<Vec<String>>> {
             Box::pin($body)
         }
     };

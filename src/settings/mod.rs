@@ -115,6 +115,11 @@ pub struct Policy {
     pub report: Option<PathBuf>,
     /// `--max-deletions`: images deleted this run at most, oldest first; the rest are deferred.
     pub max_deletions: Option<usize>,
+    /// `--all-repositories`, or `cleanup.repositories` in the config: every repository under
+    /// the images repo is cleaned.
+    pub all_repositories: bool,
+    /// `cleanup.repositories`: per-repository policies, first match wins.
+    pub repositories: Vec<crate::cleanup::repositories::Rule>,
 }
 
 /// A GitLab API token and how it is sent.
@@ -445,7 +450,8 @@ impl Settings {
                 image_flags.push(name);
             }
         }
-        let policy = policy(&r)?;
+        let mut policy = policy(&r)?;
+        (policy.all_repositories, policy.repositories) = all_repositories(&r, config)?;
         let stages = match r.text("stages") {
             Some((s, o)) => {
                 let list: Vec<String> = s
@@ -1060,6 +1066,82 @@ fn resolve_latest(s: &mut Settings, default_branch: Option<String>, git_dir: &Pa
     }
 }
 
+/// `--all-repositories` and `cleanup.repositories`: whether every repository is cleaned, and the
+/// per-repository rules, each pattern, duration and regex checked and named by its key.
+fn all_repositories(
+    r: &Reader,
+    config: Option<&Config>,
+) -> Result<(bool, Vec<crate::cleanup::repositories::Rule>)> {
+    use crate::cleanup::repositories::{Overrides, Rule};
+    let mut rules = Vec::new();
+    if let Some(c) = config {
+        for (i, e) in c.repositories.iter().enumerate() {
+            let key = |k: &str| format!("{}: cleanup.repositories[{i}].{k}", c.path.display());
+            let named = |k: &str, e: Error| e.context(key(k));
+            let dur = |k: &str, v: &Option<String>| {
+                v.as_deref()
+                    .map(duration)
+                    .transpose()
+                    .map_err(|e| named(k, e))
+            };
+            let res = |k: &str, v: &Option<Vec<String>>| -> Result<Option<Vec<Regex>>> {
+                v.as_ref()
+                    .map(|l| {
+                        l.iter()
+                            .map(|p| {
+                                Regex::new(p).map_err(|e| {
+                                    named(k, Error::input(format!("invalid pattern {p:?}: {e}")))
+                                })
+                            })
+                            .collect()
+                    })
+                    .transpose()
+            };
+            let overrides = Overrides {
+                keep_last: e.keep_last,
+                keep_younger_than: dur("keep_younger_than", &e.keep_younger_than)?,
+                keep_tag: res("keep_tag", &e.keep_tag)?,
+                only_tag: res("only_tag", &e.only_tag)?,
+                grace: dur("grace", &e.grace)?,
+                allow_latest: e.allow_latest,
+            };
+            let rule = Rule::new(&e.pattern, overrides).map_err(|why| {
+                named(
+                    "pattern",
+                    Error::input(format!(
+                        "{:?} is not a repository pattern: {why}",
+                        e.pattern
+                    ))
+                    .with_hint(
+                        "write a glob of repository paths below the images repo, e.g. \
+                             `backend`, `tools/*` or `**`",
+                    ),
+                )
+            })?;
+            rules.push(rule);
+        }
+    }
+    let all = r.flag("all_repositories")? || !rules.is_empty();
+    if all && let Some((name, origin)) = r.list("image").into_iter().next() {
+        let why = if r.flag("all_repositories")? {
+            "--all-repositories cleans every repository under the images repo"
+        } else {
+            "cleanup.repositories in the config cleans every repository under the images repo"
+        };
+        return Err(at(
+            origin,
+            Error::input(format!(
+                "image {name:?} conflicts with all repositories: {why}, and --image names some"
+            ))
+            .with_hint(
+                "use one: drop --image/DOCKHAND_IMAGE to clean every repository, or drop \
+                 --all-repositories (and cleanup.repositories) to clean the named images",
+            ),
+        ));
+    }
+    Ok((all, rules))
+}
+
 fn duration(s: &str) -> Result<Duration> {
     if s.trim() == "0" {
         return Ok(Duration::ZERO);
@@ -1114,6 +1196,8 @@ fn policy(r: &Reader) -> Result<Policy> {
                     .with_hint("give N >= 0, e.g. --max-deletions 1000")
             })
         })?,
+        all_repositories: false,
+        repositories: Vec::new(),
     })
 }
 

@@ -6,6 +6,7 @@
 //! (a file directly in `tests/` would become a test binary of its own again).
 //! Test ids are `module::name` (`cargo nextest run -E 'test(/^cleanup::/)'`).
 
+mod all_repositories;
 mod ci;
 mod cleanup;
 mod cli;

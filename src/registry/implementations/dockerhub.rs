@@ -39,7 +39,8 @@ use url::Url;
 use super::Registration;
 use crate::error::{Error, Result};
 use crate::implementation::{
-    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, PullRecords, Spec,
+    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, PullRecords,
+    RepositoryListing, Spec,
 };
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
@@ -590,6 +591,53 @@ impl DockerHub {
         }
     }
 
+    /// The repositories of a namespace from the Hub API
+    /// (`GET /v2/namespaces/{ns}/repositories`, docs.docker.com/reference/api/hub/latest,
+    /// "List repositories"), following `next` on the API's origin; as `ns/name`.
+    async fn namespace_repositories(&self, ns: &str) -> Result<Vec<String>> {
+        let mut url = self.api_url(&format!("v2/namespaces/{ns}/repositories"))?;
+        url.query_pairs_mut()
+            .append_pair("page_size", &PAGE_SIZE.to_string());
+        let mut out = Vec::new();
+        let mut pages = Pages::new(format!("the Docker Hub repository list of {ns}"));
+        loop {
+            pages.visit_url(&url)?;
+            let resp = self.call(Method::GET, url.clone(), None).await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Err(Error::input(format!(
+                    "Docker Hub has no namespace {ns:?} visible to these credentials"
+                ))
+                .with_hint("check the namespace in the images repo (docker.io/NAMESPACE)"));
+            }
+            if !resp.status().is_success() {
+                return Err(self
+                    .api_error(resp, &format!("list the repositories of {ns}"))
+                    .await);
+            }
+            let page: RepositoryPage = json(resp, "Docker Hub repository listing").await?;
+            out.extend(page.results.into_iter().map(|r| format!("{ns}/{}", r.name)));
+            match page.next.filter(|n| !n.is_empty()) {
+                None => return Ok(out),
+                Some(next) => {
+                    let next = Url::parse(&next).map_err(|e| {
+                        Error::operation(format!(
+                            "Docker Hub gave an invalid next page {next:?}: {e}"
+                        ))
+                    })?;
+                    // The JWT goes only where the API lives.
+                    if next.origin() != self.api.origin() {
+                        return Err(Error::operation(format!(
+                            "Docker Hub's next page {} is not on {}",
+                            redact_url(&next),
+                            redact_url(&self.api)
+                        )));
+                    }
+                    url = next;
+                }
+            }
+        }
+    }
+
     /// The tag → digest map of a repository: the last listing, or a new one.
     async fn known_tags(&self, repo: &Repo) -> Result<BTreeMap<String, String>> {
         if let Some(t) = self.cached_tags(repo) {
@@ -796,6 +844,21 @@ impl Registry for DockerHub {
         Ok(Some(listing))
     });
 
+    // The registry refuses the catalog; the Hub API lists a namespace.
+    crate::registry::registry_call!(repositories, self, |_host, under| async move {
+        let ns = under.split('/').next().unwrap_or_default();
+        if ns.is_empty() {
+            return Err(Error::input(
+                "--all-repositories on Docker Hub needs the namespace in the images repo",
+            )
+            .with_hint("use --images-repo docker.io/NAMESPACE"));
+        }
+        Ok(crate::registry::repositories_under(
+            self.namespace_repositories(ns).await?,
+            under,
+        ))
+    });
+
     crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
         let tags: Vec<String> = self
             .known_tags(repo)
@@ -837,6 +900,19 @@ struct LoginReply {
     token: Option<String>,
     #[serde(default)]
     login_2fa_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RepositoryPage {
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    results: Vec<HubRepository>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HubRepository {
+    name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -962,6 +1038,7 @@ static SPEC: Spec = Spec {
         ui_lists_every_tag: true,
         // `tag_last_pulled` per tag; the tag list names no untagged manifest.
         pull_records: PullRecords::PerPull,
+        repository_listing: RepositoryListing::VendorApi,
         ..common
     },
     hosts: &[HostPattern {

@@ -32,7 +32,7 @@ use futures_util::StreamExt;
 use super::Registration;
 use crate::error::{Error, Result};
 use crate::implementation::{
-    Capabilities, Depth, HostPattern, Implementation, Probe, PullRecords, Spec,
+    Capabilities, Depth, HostPattern, Implementation, Probe, PullRecords, RepositoryListing, Spec,
 };
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
@@ -762,6 +762,41 @@ impl Registry for Ecr {
         Ok(Some(listing))
     });
 
+    // DescribeRepositories, every page (docs.aws.amazon.com/AmazonECR/latest/APIReference/
+    // API_DescribeRepositories.html: maxResults ≤ 1000, nextToken), filtered to `under`.
+    crate::registry::registry_call!(repositories, self, |_host, under| async move {
+        self.login().await?;
+        let mut names = Vec::new();
+        let mut next: Option<String> = None;
+        let mut pages = Pages::new("ECR's DescribeRepositories");
+        loop {
+            pages.visit(&format!(
+                "the page of nextToken {}",
+                next.as_deref().unwrap_or("(start)")
+            ))?;
+            let page = self
+                .call("DescribeRepositories", || {
+                    self.client
+                        .describe_repositories()
+                        .set_registry_id(self.target.account.clone())
+                        .max_results(PAGE)
+                        .set_next_token(next.clone())
+                        .send()
+                })
+                .await
+                .map_err(|e| api_error("DescribeRepositories", &self.resource(None), e))?;
+            names.extend(
+                page.repositories()
+                    .iter()
+                    .filter_map(|r| r.repository_name().map(str::to_string)),
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => return Ok(crate::registry::repositories_under(names, under)),
+            }
+        }
+    });
+
     crate::registry::registry_call!(ensure_repository, self, |repo| async move {
         if self
             .ensured
@@ -971,6 +1006,7 @@ static SPEC: Spec = Spec {
                 // DescribeImages lists untagged images and their `lastRecordedPullTime`.
                 lists_untagged: true,
                 pull_records: PullRecords::Daily,
+                repository_listing: RepositoryListing::VendorApi,
                 ..common
             }
         }

@@ -24,7 +24,8 @@ use url::Url;
 use super::Registration;
 use crate::error::{Error, Kind, Result};
 use crate::implementation::{
-    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, Spec, Untag,
+    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, RepositoryListing, Spec,
+    Untag,
 };
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
@@ -153,6 +154,18 @@ struct Entry {
     time_created_ms: Option<serde_json::Value>,
     #[serde(default)]
     time_uploaded_ms: Option<serde_json::Value>,
+}
+
+/// What the repository walk reads of an extended `tags/list`: whether the name holds images, and
+/// the names below it (`child`).
+#[derive(Debug, Deserialize)]
+struct ChildList {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    manifest: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default)]
+    child: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -500,8 +513,69 @@ impl Gcr {
     }
 }
 
+impl Gcr {
+    /// One step of the repository walk: whether `name` holds images and its children, from the
+    /// extended `tags/list` (the walk go-containerregistry's `google.Walk` does); `None` for 404.
+    async fn node(&self, host: &str, name: &str) -> Result<Option<(bool, Vec<String>)>> {
+        let repo = Repo::new(host, name);
+        let base = self.oci.transport().base_url(host).await?;
+        let url = Url::parse(&format!("{base}v2/{name}/tags/list"))
+            .map_err(|e| Error::input(format!("invalid repository {repo}: {e}")))?;
+        let req = Request::new(Method::GET, url.clone()).scope(Scope::repository(name, &["pull"]));
+        let resp = self.oci.transport().send(req).await?;
+        let status = resp.status().as_u16();
+        if status == 404 {
+            return Ok(None);
+        }
+        if matches!(status, 401 | 403) {
+            return Err(self.with_role(
+                Error::auth(format!("{host} refused listing {repo} (HTTP {status})")),
+                &repo,
+                "listing",
+            ));
+        }
+        let resp = crate::registry::distribution::check(resp, "list tags", &url).await?;
+        let list: ChildList = resp.json().await.map_err(|e| {
+            Error::operation(format!("{repo}: the tags/list reply is not JSON: {e}"))
+        })?;
+        let images = list.tags.is_some_and(|t| !t.is_empty())
+            || list.manifest.is_some_and(|m| !m.is_empty());
+        Ok(Some((images, list.child.unwrap_or_default())))
+    }
+
+    /// Every repository at or under `under`, walking `child` lists breadth first.
+    async fn walk(&self, host: &str, under: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut queue = std::collections::VecDeque::from([under.trim_matches('/').to_string()]);
+        let mut pages = Pages::new(format!("the repository tree of {host}/{under}"));
+        while let Some(name) = queue.pop_front() {
+            pages.visit(&name)?;
+            let Some((images, children)) = self.node(host, &name).await? else {
+                continue;
+            };
+            if images {
+                out.push(name.clone());
+            }
+            queue.extend(children.into_iter().map(|c| format!("{name}/{c}")));
+        }
+        Ok(crate::registry::repositories_under(out, under))
+    }
+}
+
 impl Registry for Gcr {
     crate::registry::registry_accessors!();
+
+    // The extended tags/list names the repositories below each name (`child`): walked from the
+    // images repo (gcr.io/PROJECT, or HOST/PROJECT/REPOSITORY on Artifact Registry).
+    crate::registry::registry_call!(repositories, self, |host, under| async move {
+        if under.is_empty() {
+            return Err(Error::input(
+                "--all-repositories on Google's registries needs the project in the images repo",
+            )
+            .with_hint("use --images-repo gcr.io/PROJECT or HOST/PROJECT/REPOSITORY"));
+        }
+        self.walk(host, under).await
+    });
 
     crate::registry::registry_call!(listing, self, |repo, _timed| self.list(repo));
 
@@ -538,6 +612,7 @@ static SPEC: Spec = Spec {
                 depth: Depth { min: 3, max: None },
                 untag: Untag::OciTagDeleteOrSafeUntag,
                 digest_delete: DigestDelete::RefusedWhileTagged,
+                repository_listing: RepositoryListing::VendorApi,
                 ..common
             }
         } else {
@@ -546,6 +621,7 @@ static SPEC: Spec = Spec {
                 untag: Untag::OciTagDeleteOrSafeUntag,
                 digest_delete: DigestDelete::RefusedWhileTagged,
                 referrers_fallback_only: true,
+                repository_listing: RepositoryListing::VendorApi,
                 ..common
             }
         }

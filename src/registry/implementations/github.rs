@@ -26,8 +26,8 @@ use super::Registration;
 use crate::error::{Error, Result};
 use crate::forge::github::Reply;
 use crate::implementation::{
-    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, Spec, Untag,
-    is_legacy_github_host,
+    Capabilities, Depth, DigestDelete, HostPattern, Implementation, Probe, RepositoryListing, Spec,
+    Untag, is_legacy_github_host,
 };
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
@@ -103,6 +103,12 @@ fn split(repo: &Repo) -> Result<(&str, &str)> {
                 "{repo}: GitHub Packages repositories are OWNER/PACKAGE[/…]"
             ))
         })
+}
+
+/// A package of the package list: its name is all dockhand reads.
+#[derive(Debug, Deserialize)]
+struct PackageName {
+    name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +316,39 @@ impl Api {
             "{scope}/packages/container/{}",
             encode_package(package)
         ))
+    }
+
+    /// The names of an owner's container packages (`GET /{scope}/packages?package_type=container`,
+    /// <https://docs.github.com/rest/packages/packages#list-packages-for-an-organization>), paged
+    /// by `Link`; a nested package `a/b` is named as it is.
+    async fn list_packages(&self, owner: &str) -> Result<Vec<String>> {
+        let scope = self.scope(owner).await?;
+        let mut url = self.url(&format!(
+            "{scope}/packages?package_type=container&per_page={PER_PAGE}"
+        ))?;
+        let mut out = Vec::new();
+        let mut pages = Pages::new(format!("GitHub's package list of {owner}"));
+        loop {
+            pages.visit_url(&url)?;
+            let reply = self.send(Method::GET, url.clone()).await?;
+            match reply.status.as_u16() {
+                200 => {}
+                401 | 403 => {
+                    return Err(auth_error(
+                        &reply,
+                        &format!("listing the packages of {owner}"),
+                        "read:packages",
+                    ));
+                }
+                _ => return Err(api_error(&reply, "listing packages")),
+            }
+            let page: Vec<PackageName> = reply.json()?;
+            out.extend(page.into_iter().map(|p| p.name));
+            match next_link(&reply.headers, &url) {
+                Some(next) => url = next,
+                None => return Ok(out),
+            }
+        }
     }
 
     /// Every version of a package, newest first as GitHub lists them; `None` when the API shows
@@ -626,6 +665,22 @@ impl Registry for GitHub {
         })
     }
 
+    // Every package of the owner (the first path segment), as `owner/package`.
+    crate::registry::registry_call!(repositories, self, |_host, under| async move {
+        let owner = under.split('/').next().unwrap_or_default();
+        if owner.is_empty() {
+            return Err(Error::input(
+                "--all-repositories on GitHub Packages needs the owner in the images repo",
+            )
+            .with_hint("use --images-repo ghcr.io/OWNER (or ghcr.io/OWNER/PREFIX)"));
+        }
+        let names = self.api.list_packages(owner).await?;
+        Ok(crate::registry::repositories_under(
+            names.into_iter().map(|n| format!("{owner}/{n}")),
+            under,
+        ))
+    });
+
     crate::registry::registry_call!(delete_digest, self, |repo, digest| self
         .api
         .delete_version(repo, digest));
@@ -667,6 +722,7 @@ static SPEC: Spec = Spec {
                 get_counts_as_pull: true,
                 default_concurrency: 4,
                 lists_untagged: true,
+                repository_listing: RepositoryListing::VendorApi,
                 ..common
             }
         } else {

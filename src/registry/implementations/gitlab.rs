@@ -33,7 +33,9 @@ use url::Url;
 use super::Registration;
 use crate::error::{Error, Result};
 use crate::forge::gitlab::{Token, next_page};
-use crate::implementation::{Capabilities, Depth, HostPattern, Implementation, Probe, Sign, Spec};
+use crate::implementation::{
+    Capabilities, Depth, HostPattern, Implementation, Probe, RepositoryListing, Sign, Spec,
+};
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
@@ -371,6 +373,49 @@ impl GitLab {
             .unwrap_or_else(|p| p.into_inner())
             .insert(project.to_string(), list.clone());
         Ok(list)
+    }
+
+    /// The registry paths of the project or group `under` names
+    /// (docs.gitlab.com/api/container_registry: `GET /projects/:id/registry/repositories`, else
+    /// `GET /groups/:id/registry/repositories`), else of the configured project.
+    async fn namespace_repositories(&self, under: &str) -> Result<Vec<String>> {
+        let paths = |list: Vec<RepositoryRecord>| list.into_iter().map(|r| r.path).collect();
+        if !under.is_empty() {
+            if let Some(list) = self.repositories(under).await? {
+                return Ok(paths(list));
+            }
+            let api = self.api_url().await?;
+            let mut url = api.clone();
+            url.set_query(None);
+            url.path_segments_mut()
+                .map_err(|_| Error::input(format!("the GitLab API URL {api} cannot take a path")))?
+                .pop_if_empty()
+                .push("groups")
+                .push(under)
+                .extend(["registry", "repositories"]);
+            url.query_pairs_mut().append_pair("per_page", "100");
+            if let Some(list) = self
+                .list_all::<RepositoryRecord>(
+                    url,
+                    &format!("list the container repositories of group {under}"),
+                )
+                .await?
+            {
+                return Ok(paths(list));
+            }
+        }
+        if let Some(project) = self.explicit_project.clone()
+            && let Some(list) = self.repositories(&project).await?
+        {
+            return Ok(paths(list));
+        }
+        Err(Error::input(format!(
+            "GitLab shows no project or group {under:?} to this token"
+        ))
+        .with_hint(
+            "the images repo after the registry host must be a GitLab project or group path \
+             the token can read (read_api)",
+        ))
     }
 
     /// Finds the project and repository id of a registry path (cached).
@@ -816,6 +861,13 @@ impl Registry for GitLab {
         self.list(repo, timed).await.map(Some)
     });
 
+    crate::registry::registry_call!(repositories, self, |_host, under| async move {
+        Ok(crate::registry::repositories_under(
+            self.namespace_repositories(under).await?,
+            under,
+        ))
+    });
+
     crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
         Ok(
             match self
@@ -870,6 +922,7 @@ static SPEC: Spec = Spec {
     aliases: &[],
     capabilities: |_, common| Capabilities {
         depth: Depth { min: 2, max: None },
+        repository_listing: RepositoryListing::VendorApi,
         ..common
     },
     hosts: &[HostPattern {

@@ -26,7 +26,8 @@ use url::Url;
 use super::Registration;
 use crate::error::{Error, Result};
 use crate::implementation::{
-    Capabilities, Depth, HostPattern, Implementation, NamePrefix, Probe, PullRecords, Sign, Spec,
+    Capabilities, Depth, HostPattern, Implementation, NamePrefix, Probe, PullRecords,
+    RepositoryListing, Sign, Spec,
 };
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo, next_link};
@@ -253,6 +254,65 @@ impl Harbor {
         }
     }
 
+    /// The repositories of a project (`GET /projects/{p}/repositories`, paged by `Link`, else by
+    /// `X-Total-Count`); Harbor names them with the project (`p/team/app`).
+    async fn project_repositories(&self, project: &str) -> Result<Vec<String>> {
+        let page_url = |page: usize| async move {
+            let s = format!(
+                "{}projects/{}/repositories?page_size={PAGE_SIZE}&page={page}",
+                self.api().await?,
+                encode_segment(project)
+            );
+            Url::parse(&s).map_err(|e| Error::input(format!("invalid project {project:?}: {e}")))
+        };
+        let mut url = page_url(1).await?;
+        let mut all: Vec<String> = Vec::new();
+        let mut pages = Pages::new(format!("the Harbor repository list of project {project}"));
+        let mut page = 1;
+        loop {
+            pages.visit_url(&url)?;
+            let resp = self.send(Method::GET, url.clone()).await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Err(Error::input(format!(
+                    "Harbor project {project:?} does not exist on {}",
+                    self.host
+                ))
+                .with_hint("the first component of the images repo is the Harbor project"));
+            }
+            if !resp.status().is_success() {
+                return Err(self
+                    .fail(
+                        resp,
+                        &format!("list the repositories of project {project}"),
+                        &url,
+                        "the \"list repository\" permission (any project member role, or a robot with it)",
+                    )
+                    .await);
+            }
+            let total: Option<usize> = resp
+                .headers()
+                .get("x-total-count")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            let next = next_link(resp.headers(), &url);
+            let items: Vec<HarborRepository> = resp.json().await.map_err(|e| {
+                Error::operation(format!(
+                    "Harbor repository list of project {project} is not valid JSON: {e}"
+                ))
+            })?;
+            let empty = items.is_empty();
+            all.extend(items.into_iter().map(|r| r.name));
+            match next {
+                Some(n) if n != url => url = n,
+                _ if total.is_some_and(|t| all.len() < t) && !empty => {
+                    page += 1;
+                    url = page_url(page).await?;
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+
     async fn ensure_project(&self, repo: &Repo) -> Result<()> {
         let (project, _) = split(repo)?;
         if self
@@ -318,6 +378,19 @@ impl Registry for Harbor {
 
     crate::registry::registry_call!(listing, self, |repo, _timed| async move {
         Ok(Some(to_listing(self.artifacts(repo).await?)))
+    });
+
+    // Every repository of the project (the first path component) under `under`.
+    crate::registry::registry_call!(repositories, self, |_host, under| async move {
+        let project = under.split('/').next().unwrap_or_default();
+        if project.is_empty() {
+            return Err(Error::input(
+                "--all-repositories on Harbor needs the project in the images repo",
+            )
+            .with_hint("use --images-repo HOST/PROJECT (or HOST/PROJECT/PREFIX)"));
+        }
+        let names = self.project_repositories(project).await?;
+        Ok(crate::registry::repositories_under(names, under))
     });
 
     crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
@@ -448,6 +521,12 @@ async fn harbor_error(resp: reqwest::Response) -> (Option<String>, Option<String
     }
 }
 
+/// One entry of a project's repository list: Harbor's `name` includes the project.
+#[derive(Debug, Deserialize)]
+struct HarborRepository {
+    name: String,
+}
+
 /// `project/rest` of a repository; Harbor has no repositories outside a project.
 fn split(repo: &Repo) -> Result<(&str, &str)> {
     match repo.name.split_once('/') {
@@ -487,6 +566,7 @@ static SPEC: Spec = Spec {
         // The artifact list holds untagged artifacts and each one's `pull_time`.
         lists_untagged: true,
         pull_records: PullRecords::PerPull,
+        repository_listing: RepositoryListing::VendorApi,
         ..common
     },
     hosts: &[HostPattern {

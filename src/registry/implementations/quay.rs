@@ -26,7 +26,9 @@ use url::Url;
 
 use super::Registration;
 use crate::error::{Error, Result};
-use crate::implementation::{Capabilities, Depth, HostPattern, Implementation, Probe, Sign, Spec};
+use crate::implementation::{
+    Capabilities, Depth, HostPattern, Implementation, Probe, RepositoryListing, Sign, Spec,
+};
 use crate::registry::auth::Scope;
 use crate::registry::credentials::Credential;
 use crate::registry::distribution::{Deleted, Distribution, Repo};
@@ -174,6 +176,44 @@ impl Quay {
         }
     }
 
+    /// The repositories of a namespace (`GET /api/v1/repository?namespace=…`, paged by the
+    /// opaque `next_page` token: docs.quay.io/api/swagger, "listRepos"), as `ns/name`.
+    async fn namespace_repositories(&self, ns: &str, token: &Secret) -> Result<Vec<String>> {
+        let base = self.oci.transport().base_url(&self.host).await?;
+        let mut all = Vec::new();
+        let mut next: Option<String> = None;
+        let mut pages = Pages::new(format!("the Quay repository list of {ns}"));
+        loop {
+            let mut url = Url::parse(&format!("{base}api/v1/repository"))
+                .map_err(|e| Error::input(format!("Quay API address for {}: {e}", self.host)))?;
+            url.query_pairs_mut().append_pair("namespace", ns);
+            if let Some(n) = &next {
+                url.query_pairs_mut().append_pair("next_page", n);
+            }
+            pages.visit_url(&url)?;
+            let resp = self.api_send(Method::GET, url.clone(), token).await?;
+            if !resp.status().is_success() {
+                return Err(
+                    Self::fail(resp, &format!("list the repositories of {ns}"), &url).await,
+                );
+            }
+            let body: RepositoryPage = resp.json().await.map_err(|e| {
+                Error::operation(format!(
+                    "Quay repository list of {ns} is not valid JSON: {e}"
+                ))
+            })?;
+            all.extend(
+                body.repositories
+                    .into_iter()
+                    .map(|r| format!("{}/{}", r.namespace, r.name)),
+            );
+            match body.next_page {
+                Some(n) if !n.is_empty() => next = Some(n),
+                _ => return Ok(all),
+            }
+        }
+    }
+
     /// A registry DELETE by tag or digest with the `push` scope Quay checks.
     async fn registry_delete(&self, repo: &Repo, reference: &str) -> Result<Deleted> {
         let base = self.oci.transport().base_url(&repo.host).await?;
@@ -238,6 +278,19 @@ impl Registry for Quay {
         )))
     });
 
+    // The namespace's repositories through the API; without --quay-token, the registry's
+    // catalog (which lists what the registry login may see).
+    crate::registry::registry_call!(repositories, self, |host, under| async move {
+        let ns = under.split('/').next().unwrap_or_default();
+        match self.token() {
+            Some(token) if !ns.is_empty() => Ok(crate::registry::repositories_under(
+                self.namespace_repositories(ns, token).await?,
+                under,
+            )),
+            _ => crate::registry::catalog(&self.oci, host, under).await,
+        }
+    });
+
     crate::registry::registry_call!(delete_digest, self, |repo, digest| self
         .registry_delete(repo, digest));
 
@@ -283,6 +336,20 @@ impl Registry for Quay {
         };
         Ok((u, true))
     });
+}
+
+#[derive(Debug, Deserialize)]
+struct RepositoryPage {
+    #[serde(default)]
+    repositories: Vec<QuayRepository>,
+    #[serde(default)]
+    next_page: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct QuayRepository {
+    namespace: String,
+    name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -440,6 +507,7 @@ static SPEC: Spec = Spec {
             min: 2,
             max: Some(2),
         },
+        repository_listing: RepositoryListing::VendorApi,
         ..common
     },
     hosts: &[HostPattern {

@@ -158,7 +158,9 @@ fn admin_check(c: &Credentials) -> Option<Grants> {
         Credentials::Basic { user, password }
             if user == ADMIN_USER && password == ADMIN_PASSWORD =>
         {
-            Some(all_actions())
+            // The admin user may do everything, listing the catalog included
+            // (learn.microsoft.com/azure/container-registry/container-registry-authentication).
+            Some(all_actions().with_catalog())
         }
         _ => None,
     }

@@ -239,6 +239,10 @@ pub fn router(state: Shared) -> Router {
         .route(&format!("{p}/v2/auth/token"), post(auth_token))
         .route(&format!("{p}/v2/users/login"), post(users_login))
         .route(
+            &format!("{p}/v2/namespaces/{{ns}}/repositories"),
+            get(list_repositories),
+        )
+        .route(
             &format!("{p}/v2/namespaces/{{ns}}/repositories/{{repo}}/tags"),
             get(list_tags),
         )
@@ -409,6 +413,60 @@ async fn users_login(State(s): State<Shared>, body: Bytes) -> Response {
 /// `GET /v2/namespaces/<ns>/repositories/<repo>/tags`: `page` from 1, `page_size` default 10 and
 /// at most 100, `{count, next (absolute URL or null), previous, results}`, newest first
 /// (docs/registries.md#docker-hub, tag listing).
+/// `GET /v2/namespaces/<ns>/repositories` (docs.docker.com/reference/api/hub/latest, "List
+/// repositories"): `page` from 1, `page_size` ≤ 100 (default 10), `{count, next, previous,
+/// results[]}` with absolute `next`; an unknown namespace is 404.
+async fn list_repositories(
+    State(s): State<Shared>,
+    Path(ns): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if s.caller(&headers).is_none() {
+        return detail(StatusCode::UNAUTHORIZED, "authentication required");
+    }
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let size: usize = q
+        .get("page_size")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(10);
+    if page == 0 || size == 0 || size > 100 {
+        return detail(
+            StatusCode::BAD_REQUEST,
+            "page_size must be between 1 and 100",
+        );
+    }
+    let known = s.users.lock().unwrap().iter().any(|u| u.name == ns);
+    let prefix = format!("{ns}/");
+    let names: Vec<String> = s.handle().with_store(|st| {
+        st.repos
+            .keys()
+            .filter_map(|n| n.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    });
+    if !known && names.is_empty() {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "object not found", "errinfo": {}})),
+        )
+            .into_response();
+    }
+    let count = names.len();
+    let results: Vec<Value> = names
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|n| json!({"name": n, "namespace": ns, "repository_type": "image", "status": 1}))
+        .collect();
+    let base = s.handle().url();
+    let link = |p: usize| format!("{base}{}?page={p}&page_size={size}", uri.path());
+    let next = (page * size < count).then(|| link(page + 1));
+    let previous = (page > 1).then(|| link(page - 1));
+    axum::Json(json!({"count": count, "next": next, "previous": previous, "results": results}))
+        .into_response()
+}
+
 async fn list_tags(
     State(s): State<Shared>,
     Path((ns, repo)): Path<(String, String)>,

@@ -171,6 +171,23 @@ impl FakeGcr {
                 None
             }));
         }
+        if !artifact_registry {
+            // gcr.io answers a name that holds no image but has some below it (the project) with
+            // its `child` list, which is how registries are walked (go-containerregistry's
+            // `google.Walk`).
+            profile.hooks.v2_override = Some(Arc::new(|req: &V2Request, h| {
+                let repo = req.rest.strip_suffix("/tags/list")?;
+                h.with_store(|s| {
+                    if s.repo(repo).is_some() {
+                        return None;
+                    }
+                    let mut body = json!({"name": repo, "tags": []});
+                    extend(s, repo, &mut body, false);
+                    let empty = body["child"].as_array().is_none_or(|c| c.is_empty());
+                    (!empty).then(|| axum::Json(body).into_response())
+                })
+            }));
+        }
         let oci = FakeOci::start(profile);
         if !artifact_registry {
             let host = oci.host();

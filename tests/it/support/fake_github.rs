@@ -500,6 +500,26 @@ fn route(
             Some(kind) => axum::Json(json!({"login": owner, "type": kind})).into_response(),
             None => message(StatusCode::NOT_FOUND, "Not Found"),
         },
+        // docs.github.com/rest/packages/packages#list-packages-for-an-organization (and for a
+        // user, and the token's own account).
+        (&Method::GET, ["user", "packages"]) => match st.me.clone() {
+            Some(me) => package_list(st, &me, query, host, path),
+            None => message(
+                StatusCode::FORBIDDEN,
+                "Resource not accessible by integration",
+            ),
+        },
+        (&Method::GET, [kind @ ("orgs" | "users"), owner, "packages"]) => {
+            let want = if *kind == "orgs" {
+                "Organization"
+            } else {
+                "User"
+            };
+            if st.accounts.get(&owner.to_ascii_lowercase()) != Some(&want) {
+                return message(StatusCode::NOT_FOUND, "Not Found");
+            }
+            package_list(st, owner, query, host, path)
+        }
         (_, ["user", "packages", "container", package, rest @ ..]) => {
             let Some(me) = st.me.clone() else {
                 return message(
@@ -532,6 +552,86 @@ fn route(
         }
         _ => message(StatusCode::NOT_FOUND, "Not Found"),
     }
+}
+
+/// The `Link` header of page `page` of `last` (absolute, as GitHub sends it), or None for one page.
+fn page_links(
+    host: &str,
+    path: &str,
+    extra: &str,
+    per_page: usize,
+    page: usize,
+    last: usize,
+) -> Option<HeaderValue> {
+    let link = |p: usize, rel: &str| {
+        format!("<http://{host}{path}?{extra}per_page={per_page}&page={p}>; rel=\"{rel}\"")
+    };
+    let mut links = Vec::new();
+    if page < last {
+        links.push(link(page + 1, "next"));
+        links.push(link(last, "last"));
+    }
+    if page > 1 {
+        links.push(link(1, "first"));
+        links.push(link(page - 1, "prev"));
+    }
+    (!links.is_empty()).then(|| HeaderValue::from_str(&links.join(", ")).unwrap())
+}
+
+/// `GET /{scope}/packages?package_type=container`: the owner's container packages by name,
+/// paged like every GitHub list (`per_page` ≤ 100, default 30; absolute `Link`). `package_type`
+/// is required; a token without read:packages gets 403.
+fn package_list(st: &mut GhState, owner: &str, query: &str, host: &str, path: &str) -> Response {
+    match query_param(query, "package_type").as_deref() {
+        Some("container") => {}
+        Some(_) => return axum::Json(json!([])).into_response(),
+        None => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "Invalid request.\n\n\"package_type\" wasn't supplied.",
+            );
+        }
+    }
+    if !st.can_read {
+        return message(
+            StatusCode::FORBIDDEN,
+            "You need at least read:packages scope to list packages.",
+        );
+    }
+    let per_page = query_param(query, "per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = query_param(query, "page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let names: Vec<&String> = st
+        .packages
+        .keys()
+        .filter(|(o, _)| o.eq_ignore_ascii_case(owner))
+        .map(|(_, p)| p)
+        .collect();
+    let last = names.len().div_ceil(per_page).max(1);
+    let items: Vec<Value> = names
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|name| {
+            json!({
+                "name": name,
+                "package_type": "container",
+                "owner": {"login": owner},
+                "visibility": "private",
+                "url": format!("https://api.github.com/users/{owner}/packages/container/{}", name.replace('/', "%2F")),
+            })
+        })
+        .collect();
+    let mut resp = axum::Json(Value::Array(items)).into_response();
+    if let Some(l) = page_links(host, path, "package_type=container&", per_page, page, last) {
+        resp.headers_mut().insert("link", l);
+    }
+    resp
 }
 
 #[allow(clippy::too_many_arguments)]

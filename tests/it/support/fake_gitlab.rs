@@ -611,6 +611,62 @@ async fn list_repositories(
     )
 }
 
+/// `GET /groups/:id/registry/repositories` (docs.gitlab.com/api/container_registry, "Within a
+/// group"): the repositories of every project in the group and its subgroups, offset-paged. A
+/// group exists here when a project path lies under it; the job token may not read a group.
+async fn list_group_repositories(
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let opts = ctx.opts();
+    let prefix = format!("{id}/");
+    let projects: Vec<(u64, String)> = opts
+        .projects
+        .iter()
+        .filter(|(_, p)| p.starts_with(&prefix))
+        .cloned()
+        .collect();
+    if projects.is_empty() {
+        return message(StatusCode::NOT_FOUND, "404 Group Not Found");
+    }
+    if headers.contains_key("job-token") {
+        return message(StatusCode::FORBIDDEN, "403 Forbidden");
+    }
+    if let Err(r) = authorize(&opts, &headers, projects[0].0, false) {
+        return r;
+    }
+    let host_name = ctx.h.host();
+    let mut items: Vec<(u64, String, u64)> = Vec::new();
+    for project in &projects {
+        for (rid, path) in repositories(&ctx, &opts, project) {
+            items.push((rid, path, project.0));
+        }
+    }
+    items.sort();
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|(rid, path, pid)| {
+            json!({
+                "id": rid,
+                "name": path.rsplit('/').next().unwrap_or_default(),
+                "path": path,
+                "project_id": pid,
+                "location": format!("{host_name}/{path}"),
+                "created_at": offset_time(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            })
+        })
+        .collect();
+    let link = same_query_link(&q, &uri, &headers);
+    offset_page(
+        items,
+        &q,
+        (opts.paging != Paging::HeadersOnly).then_some(&link),
+    )
+}
+
 async fn list_tags(
     State(ctx): State<Ctx>,
     Path((id, rid)): Path<(String, String)>,
@@ -765,6 +821,10 @@ fn rest_router(ctx: Ctx) -> Router {
         .route(
             "/api/v4/projects/{id}/registry/repositories",
             get(list_repositories),
+        )
+        .route(
+            "/api/v4/groups/{id}/registry/repositories",
+            get(list_group_repositories),
         )
         .route(
             "/api/v4/projects/{id}/registry/repositories/{rid}/tags",

@@ -374,6 +374,18 @@ fn api(
                 harbor_error(404, "NOT_FOUND", &format!("project {p} not found"))
             }
         }
+        // List repositories of a project (Harbor API v2.0 `GET /projects/{p}/repositories`):
+        // names include the project, `page_size` ≤ 100 (default 10), `X-Total-Count`, `Link`.
+        (Method::GET, ["projects", p, "repositories"]) => {
+            let project_known = h.with_store(|s| {
+                s.ext::<HarborState>()
+                    .is_some_and(|st| st.projects.contains(*p))
+            });
+            if !project_known {
+                return harbor_error(404, "NOT_FOUND", &format!("project {p} not found"));
+            }
+            list_repositories(h, p, uri)
+        }
         (m, ["projects", p, "repositories", r, "artifacts", rest @ ..]) => {
             let ApiCaller::User(user) = caller else {
                 unreachable!("handled above")
@@ -406,6 +418,50 @@ fn api(
         }
         _ => harbor_error(404, "NOT_FOUND", "no such route"),
     }
+}
+
+fn list_repositories(h: &FakeHandle, project: &str, uri: &Uri) -> Response {
+    let q = query_map(uri);
+    let page_size: usize = q
+        .get("page_size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    if page_size == 0 || page_size > 100 {
+        return harbor_error(400, "BAD_REQUEST", "page_size must be between 1 and 100");
+    }
+    let page: usize = q
+        .get("page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let prefix = format!("{project}/");
+    let names: Vec<String> = h.with_store(|s| {
+        s.repos
+            .iter()
+            .filter(|(n, r)| n.starts_with(&prefix) && !r.manifests.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect()
+    });
+    let total = names.len();
+    let start = (page - 1) * page_size;
+    let slice: Vec<Value> = names
+        .iter()
+        .skip(start)
+        .take(page_size)
+        .map(|n| json!({"name": n, "project_id": 1, "artifact_count": 1}))
+        .collect();
+    let mut extra = vec![("x-total-count", total.to_string())];
+    if start + page_size < total {
+        extra.push((
+            "link",
+            format!(
+                "<{}?page={}&page_size={page_size}>; rel=\"next\"",
+                uri.path(),
+                page + 1
+            ),
+        ));
+    }
+    json_ok(&json!(slice), &extra)
 }
 
 /// Top-level artifacts: neither an index child nor an accessory (a manifest with a subject).

@@ -317,6 +317,14 @@ fn api(
         return quay_error(401, "invalid_token", "Invalid or expired token");
     };
     match (method.clone(), segs.as_slice()) {
+        // listRepos (docs.quay.io/api/swagger): `namespace` (or public/starred) required, 100
+        // a page, the next one named by an opaque `next_page` token.
+        (Method::GET, ["repository"]) => {
+            if !token.scopes.contains(&"repo:read") {
+                return quay_error(403, "insufficient_scope", "repo:read is required");
+            }
+            list_repositories(h, uri)
+        }
         (Method::GET, ["repository", ns, repo, "tag"]) => {
             if !token.scopes.contains(&"repo:read") {
                 return quay_error(403, "insufficient_scope", "repo:read is required");
@@ -343,6 +351,54 @@ fn query(uri: &Uri) -> BTreeMap<String, String> {
             (decode_once(k), decode_once(v))
         })
         .collect()
+}
+
+/// Repositories a page in listRepos.
+const REPOS_PER_PAGE: usize = 100;
+
+fn list_repositories(h: &FakeHandle, uri: &Uri) -> Response {
+    let q = query(uri);
+    let Some(ns) = q.get("namespace").filter(|n| !n.is_empty()) else {
+        return quay_error(
+            400,
+            "invalid_request",
+            "namespace, starred or public are required for this API call",
+        );
+    };
+    // The token is opaque to clients; here it is `o<offset>` backwards, so that a client that
+    // builds page numbers itself gets nothing.
+    let offset = match q.get("next_page") {
+        None => 0,
+        Some(t) => match t
+            .strip_suffix('o')
+            .and_then(|n| n.chars().rev().collect::<String>().parse::<usize>().ok())
+        {
+            Some(o) => o,
+            None => return quay_error(400, "invalid_request", "Invalid next page token"),
+        },
+    };
+    let prefix = format!("{ns}/");
+    let names: Vec<String> = h.with_store(|s| {
+        s.repos
+            .keys()
+            .filter_map(|n| n.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    });
+    let page: Vec<Value> = names
+        .iter()
+        .skip(offset)
+        .take(REPOS_PER_PAGE)
+        .map(|n| json!({"namespace": ns, "name": n, "is_public": false, "kind": "image"}))
+        .collect();
+    let mut v = json!({ "repositories": page });
+    let end = offset + REPOS_PER_PAGE;
+    if end < names.len() {
+        v["next_page"] = json!(format!(
+            "{}o",
+            end.to_string().chars().rev().collect::<String>()
+        ));
+    }
+    ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }
 
 fn list_tags(h: &FakeHandle, repo: &str, uri: &Uri) -> Response {
