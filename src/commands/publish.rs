@@ -573,43 +573,61 @@ async fn share_reads(
         blob: Descriptor,
         places: Vec<(&'a str, &'a Job)>,
     }
+    let limit = concurrency.unwrap_or(4).max(1);
+    // A repository that holds the image's root manifest holds its content (a registry accepts a
+    // manifest only once what it references is there): one HEAD per image instead of one per
+    // blob, so a re-publish of unchanged images reads and checks no blob.
+    let jobs: Vec<(&TargetRun, &Job)> = live
+        .iter()
+        .flat_map(|r| r.jobs.iter().map(move |j| (*r, j)))
+        .collect();
+    let complete = futures_util::stream::iter(jobs.iter().map(|(_, j)| async move {
+        matches!(
+            engine_of(j)
+                .oci()
+                .head_manifest(&j.repo, &j.source.root.digest)
+                .await,
+            Ok(Some(_))
+        )
+    }))
+    .buffered(limit)
+    .collect::<Vec<bool>>()
+    .await;
     let mut wants: Vec<Want> = Vec::new();
-    for r in live {
-        for j in &r.jobs {
-            // A registry source on the same registry is mounted from, never read.
-            if j.source
+    for ((r, j), complete) in jobs.iter().zip(complete) {
+        // A registry source on the same registry is mounted from, never read.
+        if complete
+            || j.source
                 .registry_repo()
                 .is_some_and(|s| s.host.eq_ignore_ascii_case(&j.repo.host))
-            {
-                continue;
-            }
-            let Ok(blobs) = j.source.blobs() else {
-                continue;
-            };
-            for b in blobs {
-                let w = match wants.iter_mut().find(|w| w.blob.digest == b.digest) {
-                    Some(w) => w,
-                    None => {
-                        wants.push(Want {
-                            source: j.source.clone(),
-                            blob: b.clone(),
-                            places: Vec::new(),
-                        });
-                        wants.last_mut().expect("just pushed")
-                    }
-                };
-                if !w
-                    .places
-                    .iter()
-                    .any(|(_, p)| p.repo.host.eq_ignore_ascii_case(&j.repo.host))
-                {
-                    w.places.push((r.images_repo.as_str(), j));
+        {
+            continue;
+        }
+        let Ok(blobs) = j.source.blobs() else {
+            continue;
+        };
+        for b in blobs {
+            let w = match wants.iter_mut().find(|w| w.blob.digest == b.digest) {
+                Some(w) => w,
+                None => {
+                    wants.push(Want {
+                        source: j.source.clone(),
+                        blob: b.clone(),
+                        places: Vec::new(),
+                    });
+                    wants.last_mut().expect("just pushed")
                 }
+            };
+            if !w
+                .places
+                .iter()
+                .any(|(_, p)| p.repo.host.eq_ignore_ascii_case(&j.repo.host))
+            {
+                w.places.push((r.images_repo.as_str(), j));
             }
         }
     }
     wants.retain(|w| w.places.len() >= 2);
-    let limit = concurrency.unwrap_or(4).max(1);
     // Which of those places lack the blob (a HEAD each; what is there is noted for the copy).
     let checks = futures_util::stream::iter(wants.iter().flat_map(|w| {
         w.places.iter().map(move |(_, j)| async move {

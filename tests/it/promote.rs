@@ -322,3 +322,88 @@ fn refused_credentials_exit_3_and_the_registry_login_is_the_destinations() {
     assert_eq!(registry.head("prod/app", "stable"), Some(digest));
     assert!(!r.stderr.contains("s3cret"), "{}", r.stderr);
 }
+
+#[test]
+fn every_target_gets_the_tested_digest_and_one_refusing_fails_alone() {
+    let src = RegistryServer::anonymous();
+    let open = RegistryServer::anonymous();
+    let locked = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Htpasswd(vec![("release", "s3cret")]),
+        delete_enabled: true,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let (path, index) = multiarch_layout(cwd, "two places");
+    publish(cwd, &format!("{}/staging", src.host()), &path, "rc1");
+    let from = format!("{}/staging/app:rc1", src.host());
+    let (a, b) = (
+        format!("{}/prod", open.host()),
+        format!("{}/prod", locked.host()),
+    );
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "promote",
+            "--from",
+            &from,
+            "--from-digest",
+            &index,
+            "--tag-custom",
+            "stable",
+            "--output",
+            "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        dockhand(&a, cwd)
+    };
+
+    // The second target refuses anonymous pushes: it fails alone (exit 1), the first is promoted.
+    let r = run(&["-i", &a, "-i", &b]);
+    r.code(1);
+    let doc = r.json();
+    let targets = doc["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 2, "{doc}");
+    assert_eq!(targets[0]["images"][0]["digest"], index.as_str(), "{doc}");
+    assert!(targets[0]["failed"].as_array().unwrap().is_empty(), "{doc}");
+    assert_eq!(targets[1]["failed"].as_array().unwrap().len(), 1, "{doc}");
+    let prod_a = Reg::new(&open.url(), Creds::Anonymous);
+    let prod_b = Reg::new(&locked.url(), Creds::basic("release", "s3cret"));
+    assert_eq!(prod_a.head("prod/app", "stable"), Some(index.clone()));
+    assert!(prod_b.tags("prod/app").is_empty());
+
+    // The locked target's login from its `targets:` item: both hold the tested digest, the
+    // platform manifests with it, and the first target is not written again.
+    std::fs::write(
+        cwd.join("dockhand.yaml"),
+        format!(
+            "project: app\ntargets:\n- images_repo: {a}\n- images_repo: {b}\n  \
+             username_env: PROD_USER\n  password_env: PROD_PASS\n"
+        ),
+    )
+    .unwrap();
+    let a2 = args(&[]);
+    let a2: Vec<&str> = a2.iter().map(String::as_str).collect();
+    let r = ok(dockhand_env(
+        &a2,
+        cwd,
+        &[("PROD_USER", "release"), ("PROD_PASS", "s3cret")],
+    ));
+    assert!(!r.stderr.contains("s3cret"), "{}", r.stderr);
+    let doc = r.json();
+    assert_eq!(prod_b.head("prod/app", "stable"), Some(index.clone()));
+    assert_eq!(prod_b.children("prod/app", &index).len(), 2);
+    let pushed: Vec<bool> = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["images"][0]["pushed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(pushed, [false, true], "{doc}");
+}
