@@ -12,7 +12,7 @@ use crate::support::client::BlockingClient as Reg;
 use crate::support::run::{self as run, Run, dockhand, ok};
 use crate::support::*;
 
-fn write_config(dir: &Path, text: &str) {
+pub(crate) fn write_config(dir: &Path, text: &str) {
     std::fs::write(dir.join("dockhand.yaml"), text).unwrap();
 }
 
@@ -22,7 +22,7 @@ fn doc(r: &Run) -> Value {
 }
 
 /// `(repository, policy, kept, deleted, failed)` of the report's `repositories`.
-fn per_repository(doc: &Value) -> Vec<(String, String, u64, u64, u64)> {
+pub(crate) fn per_repository(doc: &Value) -> Vec<(String, String, u64, u64, u64)> {
     doc["repositories"]
         .as_array()
         .expect("a repositories array")
@@ -312,7 +312,7 @@ fn github_org_packages_are_listed_over_pages_and_cleaned_per_policy() {
 // ---------------------------------------------------------------------------------------------
 // ECR: DescribeRepositories on moto
 
-fn synthetic_manifest(salt: &str) -> (String, String) {
+pub(crate) fn synthetic_manifest(salt: &str) -> (String, String) {
     let fake = |what: &str| sha256_digest(format!("{what}-{salt}").as_bytes());
     let m = serde_json::json!({
         "schemaVersion": 2,

@@ -29,7 +29,7 @@ fn doc(r: &Run) -> Value {
 }
 
 /// digest → (action, result) of the document's `untagged[]`.
-fn untagged(doc: &Value) -> std::collections::BTreeMap<String, (String, String)> {
+pub(crate) fn untagged(doc: &Value) -> std::collections::BTreeMap<String, (String, String)> {
     doc["untagged"]
         .as_array()
         .map(Vec::as_slice)

@@ -375,6 +375,9 @@ struct ApiState {
     /// Digest → `lastRecordedPullTime` (epoch seconds) added to DescribeImages answers: AWS
     /// documents the field (DescribeImages, ImageDetail), moto does not fill it.
     pulled: HashMap<String, f64>,
+    /// Digest → `imagePushedAt` (epoch seconds) put into DescribeImages answers instead of
+    /// moto's: moto stamps a push with the present, and a test cannot wait days.
+    pushed: HashMap<String, f64>,
 }
 
 /// A recording proxy in front of an ECR API (moto): counts `X-Amz-Target`s, injects AWS errors
@@ -437,6 +440,15 @@ impl ApiProxy {
             .lock()
             .unwrap()
             .pulled
+            .insert(digest.into(), secs);
+    }
+
+    /// DescribeImages reports `imagePushedAt` = `secs` (epoch) for `digest`.
+    pub fn set_pushed(&self, digest: &str, secs: f64) {
+        self.state
+            .lock()
+            .unwrap()
+            .pushed
             .insert(digest.into(), secs);
     }
 
@@ -545,13 +557,20 @@ async fn api_proxy(State(ctx): State<Arc<ApiProxyCtx>>, req: Request) -> Respons
     let body = upstream.bytes().await.unwrap_or_default();
     drop(serial);
     record(status, &json);
-    let pulled = ctx.state.lock().unwrap().pulled.clone();
-    if action == "DescribeImages" && status == 200 && !pulled.is_empty() {
+    let (pulled, pushed) = {
+        let st = ctx.state.lock().unwrap();
+        (st.pulled.clone(), st.pushed.clone())
+    };
+    if action == "DescribeImages" && status == 200 && !(pulled.is_empty() && pushed.is_empty()) {
         let mut v: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
         if let Some(details) = v["imageDetails"].as_array_mut() {
             for d in details {
-                if let Some(t) = d["imageDigest"].as_str().and_then(|x| pulled.get(x)) {
+                let digest = d["imageDigest"].as_str().unwrap_or_default().to_string();
+                if let Some(t) = pulled.get(&digest) {
                     d["lastRecordedPullTime"] = json!(t);
+                }
+                if let Some(t) = pushed.get(&digest) {
+                    d["imagePushedAt"] = json!(t);
                 }
             }
         }
