@@ -157,6 +157,44 @@ fn all_repositories_conflicts_with_image_and_sends_nothing() {
     assert_eq!(proxy.requests().len(), 0);
 }
 
+/// Under a config with `cleanup.repositories`, `--image` only conflicts where cleanup runs:
+/// `publish` and a publish-only `run` (a pipeline's publish job) publish the named images; a
+/// `run` that also cleans up is exit 2 before anything is sent.
+#[test]
+fn publishing_named_images_under_repository_rules_is_no_conflict() {
+    use crate::support::layouts::{layout, oci};
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    write_config(
+        cwd,
+        &format!(
+            "project: p\nimages_repo: {}/team\ncleanup:\n{POLICIES}",
+            reg.host()
+        ),
+    );
+    let (l, _) = layout(cwd, "api");
+    let image = format!("api={}", oci(&l));
+    let args = |tag: &'static str| {
+        ["--image", &image, "--tag-custom", tag]
+            .map(String::from)
+            .to_vec()
+    };
+    let publish = |cmd: &str, tag: &'static str, env: &[(&str, &str)]| {
+        let mut a = vec![cmd.to_string()];
+        a.extend(args(tag));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        run::dockhand_env(&a, cwd, env)
+    };
+    ok(publish("publish", "v1", &[]));
+    ok(publish("run", "v2", &[("DOCKHAND_STAGES", "publish")]));
+    let r = publish("run", "v3", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("cleanup.repositories"), "{r}");
+    assert_eq!(client.image_tags("team/api"), ["v1", "v2"]);
+}
+
 /// A bad `cleanup.repositories` entry is exit 2 naming the key, with nothing sent.
 #[test]
 fn bad_repository_rules_name_their_key_and_send_nothing() {
