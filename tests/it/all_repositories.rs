@@ -267,20 +267,7 @@ fn github_org_packages_are_listed_over_pages_and_cleaned_per_policy() {
             ))
             .digest;
         // The listing dates a version by GitHub's created/updated times.
-        let mut st = g.api.state();
-        let key = (
-            "acme".to_string(),
-            repo.trim_start_matches("acme/").to_string(),
-        );
-        let v = st
-            .packages
-            .get_mut(&key)
-            .unwrap()
-            .iter_mut()
-            .find(|v| v.name == d)
-            .unwrap();
-        v.created = now - days * 86_400;
-        v.updated = v.created;
+        g.api.state().date(repo, &d, now - days * 86_400);
     };
     for (tag, days) in [("a1", 1), ("a2", 2), ("a3", 3)] {
         push("acme/team/api", tag, days);
@@ -350,19 +337,6 @@ fn github_org_packages_are_listed_over_pages_and_cleaned_per_policy() {
 // ---------------------------------------------------------------------------------------------
 // ECR: DescribeRepositories on moto
 
-pub(crate) fn synthetic_manifest(salt: &str) -> (String, String) {
-    let fake = |what: &str| sha256_digest(format!("{what}-{salt}").as_bytes());
-    let m = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": fake("config"), "size": 100},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": fake("layer"), "size": 200}],
-    })
-    .to_string();
-    let digest = sha256_digest(m.as_bytes());
-    (m, digest)
-}
-
 /// Three repositories under `proj` in ECR (moto), listed by DescribeRepositories; each keeps
 /// what its policy says; `other/x` is not touched.
 #[test]
@@ -372,23 +346,10 @@ fn ecr_repositories_are_described_and_cleaned_per_policy() {
         return;
     };
     let seed = |repo: &str, tags: &[&str]| {
-        stack.rt.block_on(async {
-            stack.direct.create_repository(repo).await;
-            for t in tags {
-                let (m, d) = synthetic_manifest(&format!("{repo}-{t}"));
-                let (s, v) = stack
-                    .direct
-                    .put_image(
-                        repo,
-                        &m,
-                        "application/vnd.oci.image.manifest.v1+json",
-                        &d,
-                        Some(t),
-                    )
-                    .await;
-                assert_eq!(s, 200, "{v}");
-            }
-        })
+        stack.rt.block_on(stack.direct.create_repository(repo));
+        for t in tags {
+            stack.put_synthetic(repo, &format!("{repo}-{t}"), Some(t));
+        }
     };
     seed("proj/api", &["a1", "a2", "a3"]);
     seed("proj/web", &["w1", "w2", "w3"]);

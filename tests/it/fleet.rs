@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::all_repositories::{per_repository, synthetic_manifest, write_config};
+use crate::all_repositories::{per_repository, write_config};
 use crate::support::client::BlockingClient as Reg;
 use crate::support::fake_ecr::EcrStack;
 use crate::support::fake_github::{GhState, Ghcr};
@@ -239,22 +239,8 @@ fn github_fleet_deletes_untagged_versions_past_grace_per_package_policy() {
     let client = RegistryClient::new(&g.registry.url(), Creds::basic("x", GH_TOKEN));
     let now = unix_now();
     // The listing dates a version by GitHub's created/updated times: set them `days` back.
-    let age = |repo: &str, digest: &str, days: u64| {
-        let mut st = g.api.state();
-        let key = (
-            "acme".to_string(),
-            repo.trim_start_matches("acme/").to_string(),
-        );
-        let v = st
-            .packages
-            .get_mut(&key)
-            .unwrap()
-            .iter_mut()
-            .find(|v| v.name == digest)
-            .unwrap();
-        v.created = now - days * DAY;
-        v.updated = v.created;
-    };
+    let age =
+        |repo: &str, digest: &str, days: u64| g.api.state().date(repo, digest, now - days * DAY);
     // Aged once every push is done: a later push that moves a tag updates the version it
     // leaves (as GitHub does), which would undo an earlier ageing.
     let ages = std::cell::RefCell::new(Vec::new());
@@ -408,29 +394,16 @@ fn ecr_fleet_deletes_untagged_images_past_grace_per_repository_policy() {
     let now = unix_now() as f64;
     // `(tag or untagged, days since the push)` per repository; returns the digests in order.
     let seed = |repo: &str, images: &[(Option<&str>, u64)]| -> Vec<String> {
-        stack.rt.block_on(async {
-            stack.direct.create_repository(repo).await;
-            let mut out = Vec::new();
-            for (n, (tag, days)) in images.iter().enumerate() {
-                let (m, d) = synthetic_manifest(&format!("{repo}-{n}"));
-                let (s, v) = stack
-                    .direct
-                    .put_image(
-                        repo,
-                        &m,
-                        "application/vnd.oci.image.manifest.v1+json",
-                        &d,
-                        *tag,
-                    )
-                    .await;
-                assert_eq!(s, 200, "{v}");
-                if *days > 0 {
-                    stack.api.set_pushed(&d, now - (*days * DAY) as f64);
-                }
-                out.push(d);
+        stack.rt.block_on(stack.direct.create_repository(repo));
+        let mut out = Vec::new();
+        for (n, (tag, days)) in images.iter().enumerate() {
+            let d = stack.put_synthetic(repo, &format!("{repo}-{n}"), *tag);
+            if *days > 0 {
+                stack.api.set_pushed(&d, now - (*days * DAY) as f64);
             }
-            out
-        })
+            out.push(d);
+        }
+        out
     };
     // proj/api (keep_last 1): a2 goes, the old untagged image goes.
     let api = seed("proj/api", &[(Some("a1"), 1), (Some("a2"), 2), (None, 10)]);

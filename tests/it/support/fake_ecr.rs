@@ -839,6 +839,21 @@ async fn forward(
     resp
 }
 
+/// An OCI image manifest unique to `salt` whose blobs are never uploaded (moto's PutImage does
+/// not look for them): `(manifest, digest)`.
+pub fn synthetic_manifest(salt: &str) -> (String, String) {
+    let fake = |what: &str| super::util::sha256_digest(format!("{what}-{salt}").as_bytes());
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": fake("config"), "size": 100},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": fake("layer"), "size": 200}],
+    })
+    .to_string();
+    let digest = super::util::sha256_digest(m.as_bytes());
+    (m, digest)
+}
+
 /// moto for the API (behind [`ApiProxy`]) and docker-registry for the data plane (behind
 /// [`DataPlane`]), with the Basic login moto hands out.
 pub struct EcrStack {
@@ -895,6 +910,21 @@ impl EcrStack {
             // Never ask an instance metadata service (no traffic off loopback).
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
         ]
+    }
+
+    /// Puts the [`synthetic_manifest`] of `salt` into `repo` straight into moto, under `tag` or
+    /// untagged; returns its digest.
+    pub fn put_synthetic(&self, repo: &str, salt: &str, tag: Option<&str>) -> String {
+        let (m, d) = synthetic_manifest(salt);
+        let (s, v) = self.rt.block_on(self.direct.put_image(
+            repo,
+            &m,
+            "application/vnd.oci.image.manifest.v1+json",
+            &d,
+            tag,
+        ));
+        assert_eq!(s, 200, "{v}");
+        d
     }
 
     /// digest → tags in `repo`, as ECR (moto) reports them.
