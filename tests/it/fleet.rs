@@ -36,10 +36,12 @@ fn doc(r: &Run) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{r}"))
 }
 
-/// What a document plans: `(repository, tag, digest, action)` of `tags[]` and
-/// `(repository, digest, action)` of `untagged[]`.
+/// What a document plans: `(repository, tag, digest, action)` of `tags[]`,
+/// `(repository, digest, action)` of `untagged[]` and `(repository, digest, parent)` of
+/// `manifests[]` (what goes with a deleted image: children, referrers).
 type Planned = (
     BTreeSet<(String, String, String, String)>,
+    BTreeSet<(String, String, String)>,
     BTreeSet<(String, String, String)>,
 );
 
@@ -61,6 +63,10 @@ fn planned(d: &Value) -> Planned {
         rows("untagged")
             .iter()
             .map(|u| (s(u, "repository"), s(u, "digest"), s(u, "action")))
+            .collect(),
+        rows("manifests")
+            .iter()
+            .map(|m| (s(m, "repository"), s(m, "digest"), s(m, "parent")))
             .collect(),
     )
 }
@@ -91,6 +97,13 @@ fn dry_then_real(cwd: &std::path::Path, env: &[(String, String)]) -> Value {
             };
             assert_eq!(row["result"], want, "{row}");
         }
+    }
+    for m in real["manifests"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        assert_eq!(m["result"], "deleted", "{m}");
     }
     assert_eq!(real["summary"]["failed"], 0, "{real:#}");
     real
