@@ -69,6 +69,16 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     })?;
     let settings = Settings::build(flags.clone(), &env, ci.as_ref(), &cwd)?;
     set_color(settings.color, &env, vendor);
+    // `--image` with every repository is a conflict only where cleanup runs: a publish under a
+    // config with `cleanup.repositories` (a pipeline's publish job) names its images freely.
+    let cleans = match &cli.command {
+        Command::Cleanup(_) => true,
+        Command::Run(_) => settings.stages.iter().any(|s| s == "cleanup"),
+        _ => false,
+    };
+    if cleans {
+        settings.policy.check_images()?;
+    }
     let writes = matches!(
         cli.command,
         Command::Publish(_)

@@ -120,6 +120,35 @@ pub struct Policy {
     pub all_repositories: bool,
     /// `cleanup.repositories`: per-repository policies, first match wins.
     pub repositories: Vec<crate::cleanup::repositories::Rule>,
+    /// Where the first `--image` was given (its origin's label) and what it names, when every
+    /// repository is cleaned: a conflict, but only for a command that cleans up (see
+    /// [`Policy::check_images`]); publishing those images under `cleanup.repositories` is fine.
+    pub image_with_all_repositories: Option<(String, String)>,
+    /// Whether `--all-repositories` itself (else `cleanup.repositories`) turned it on.
+    pub all_repositories_flag: bool,
+}
+
+impl Policy {
+    /// `--image` names some repositories, and `--all-repositories` (or `cleanup.repositories`)
+    /// cleans all of them: exit 2 before any request. Called by the commands that clean up.
+    pub fn check_images(&self) -> Result<()> {
+        let Some((origin, name)) = &self.image_with_all_repositories else {
+            return Ok(());
+        };
+        let why = if self.all_repositories_flag {
+            "--all-repositories cleans every repository under the images repo"
+        } else {
+            "cleanup.repositories in the config cleans every repository under the images repo"
+        };
+        Err(Error::input(format!(
+            "image {name:?} conflicts with all repositories: {why}, and --image names some"
+        ))
+        .with_hint(
+            "use one: drop --image/DOCKHAND_IMAGE to clean every repository, or drop \
+             --all-repositories (and cleanup.repositories) to clean the named images",
+        )
+        .context(origin.clone()))
+    }
 }
 
 /// A GitLab API token and how it is sent.
@@ -452,6 +481,14 @@ impl Settings {
         }
         let mut policy = policy(&r)?;
         (policy.all_repositories, policy.repositories) = all_repositories(&r, config)?;
+        policy.all_repositories_flag = r.flag("all_repositories")?;
+        if policy.all_repositories {
+            policy.image_with_all_repositories = r
+                .list("image")
+                .into_iter()
+                .next()
+                .map(|(name, origin)| (origin.label(), name));
+        }
         let stages = match r.text("stages") {
             Some((s, o)) => {
                 let list: Vec<String> = s
@@ -1122,23 +1159,6 @@ fn all_repositories(
         }
     }
     let all = r.flag("all_repositories")? || !rules.is_empty();
-    if all && let Some((name, origin)) = r.list("image").into_iter().next() {
-        let why = if r.flag("all_repositories")? {
-            "--all-repositories cleans every repository under the images repo"
-        } else {
-            "cleanup.repositories in the config cleans every repository under the images repo"
-        };
-        return Err(at(
-            origin,
-            Error::input(format!(
-                "image {name:?} conflicts with all repositories: {why}, and --image names some"
-            ))
-            .with_hint(
-                "use one: drop --image/DOCKHAND_IMAGE to clean every repository, or drop \
-                 --all-repositories (and cleanup.repositories) to clean the named images",
-            ),
-        ));
-    }
     Ok((all, rules))
 }
 
@@ -1198,6 +1218,8 @@ fn policy(r: &Reader) -> Result<Policy> {
         })?,
         all_repositories: false,
         repositories: Vec::new(),
+        image_with_all_repositories: None,
+        all_repositories_flag: false,
     })
 }
 

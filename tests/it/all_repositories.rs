@@ -12,7 +12,7 @@ use crate::support::client::BlockingClient as Reg;
 use crate::support::run::{self as run, Run, dockhand, ok};
 use crate::support::*;
 
-fn write_config(dir: &Path, text: &str) {
+pub(crate) fn write_config(dir: &Path, text: &str) {
     std::fs::write(dir.join("dockhand.yaml"), text).unwrap();
 }
 
@@ -22,7 +22,7 @@ fn doc(r: &Run) -> Value {
 }
 
 /// `(repository, policy, kept, deleted, failed)` of the report's `repositories`.
-fn per_repository(doc: &Value) -> Vec<(String, String, u64, u64, u64)> {
+pub(crate) fn per_repository(doc: &Value) -> Vec<(String, String, u64, u64, u64)> {
     doc["repositories"]
         .as_array()
         .expect("a repositories array")
@@ -157,6 +157,44 @@ fn all_repositories_conflicts_with_image_and_sends_nothing() {
     assert_eq!(proxy.requests().len(), 0);
 }
 
+/// Under a config with `cleanup.repositories`, `--image` only conflicts where cleanup runs:
+/// `publish` and a publish-only `run` (a pipeline's publish job) publish the named images; a
+/// `run` that also cleans up is exit 2 before anything is sent.
+#[test]
+fn publishing_named_images_under_repository_rules_is_no_conflict() {
+    use crate::support::layouts::{layout, oci};
+    let reg = RegistryServer::anonymous();
+    let client = Reg::new(&reg.url(), Creds::Anonymous);
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    write_config(
+        cwd,
+        &format!(
+            "project: p\nimages_repo: {}/team\ncleanup:\n{POLICIES}",
+            reg.host()
+        ),
+    );
+    let (l, _) = layout(cwd, "api");
+    let image = format!("api={}", oci(&l));
+    let args = |tag: &'static str| {
+        ["--image", &image, "--tag-custom", tag]
+            .map(String::from)
+            .to_vec()
+    };
+    let publish = |cmd: &str, tag: &'static str, env: &[(&str, &str)]| {
+        let mut a = vec![cmd.to_string()];
+        a.extend(args(tag));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        run::dockhand_env(&a, cwd, env)
+    };
+    ok(publish("publish", "v1", &[]));
+    ok(publish("run", "v2", &[("DOCKHAND_STAGES", "publish")]));
+    let r = publish("run", "v3", &[]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("cleanup.repositories"), "{r}");
+    assert_eq!(client.image_tags("team/api"), ["v1", "v2"]);
+}
+
 /// A bad `cleanup.repositories` entry is exit 2 naming the key, with nothing sent.
 #[test]
 fn bad_repository_rules_name_their_key_and_send_nothing() {
@@ -229,20 +267,7 @@ fn github_org_packages_are_listed_over_pages_and_cleaned_per_policy() {
             ))
             .digest;
         // The listing dates a version by GitHub's created/updated times.
-        let mut st = g.api.state();
-        let key = (
-            "acme".to_string(),
-            repo.trim_start_matches("acme/").to_string(),
-        );
-        let v = st
-            .packages
-            .get_mut(&key)
-            .unwrap()
-            .iter_mut()
-            .find(|v| v.name == d)
-            .unwrap();
-        v.created = now - days * 86_400;
-        v.updated = v.created;
+        g.api.state().date(repo, &d, now - days * 86_400);
     };
     for (tag, days) in [("a1", 1), ("a2", 2), ("a3", 3)] {
         push("acme/team/api", tag, days);
@@ -312,19 +337,6 @@ fn github_org_packages_are_listed_over_pages_and_cleaned_per_policy() {
 // ---------------------------------------------------------------------------------------------
 // ECR: DescribeRepositories on moto
 
-fn synthetic_manifest(salt: &str) -> (String, String) {
-    let fake = |what: &str| sha256_digest(format!("{what}-{salt}").as_bytes());
-    let m = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": fake("config"), "size": 100},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": fake("layer"), "size": 200}],
-    })
-    .to_string();
-    let digest = sha256_digest(m.as_bytes());
-    (m, digest)
-}
-
 /// Three repositories under `proj` in ECR (moto), listed by DescribeRepositories; each keeps
 /// what its policy says; `other/x` is not touched.
 #[test]
@@ -334,23 +346,10 @@ fn ecr_repositories_are_described_and_cleaned_per_policy() {
         return;
     };
     let seed = |repo: &str, tags: &[&str]| {
-        stack.rt.block_on(async {
-            stack.direct.create_repository(repo).await;
-            for t in tags {
-                let (m, d) = synthetic_manifest(&format!("{repo}-{t}"));
-                let (s, v) = stack
-                    .direct
-                    .put_image(
-                        repo,
-                        &m,
-                        "application/vnd.oci.image.manifest.v1+json",
-                        &d,
-                        Some(t),
-                    )
-                    .await;
-                assert_eq!(s, 200, "{v}");
-            }
-        })
+        stack.rt.block_on(stack.direct.create_repository(repo));
+        for t in tags {
+            stack.put_synthetic(repo, &format!("{repo}-{t}"), Some(t));
+        }
     };
     seed("proj/api", &["a1", "a2", "a3"]);
     seed("proj/web", &["w1", "w2", "w3"]);

@@ -12,6 +12,7 @@ mod cleanup;
 mod cli;
 mod examples;
 mod fake_oci;
+mod fleet;
 mod forge_github;
 mod forge_gitlab;
 mod github_budgets;

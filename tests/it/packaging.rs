@@ -183,20 +183,9 @@ use crate::support::layouts::git_out as git;
 /// executor with the freshly built dockhand on PATH (the image itself is tested below). `null` is
 /// not valid GitLab YAML, so gitlab-ci-local's own schema check is off for this run; the files
 /// themselves pass the GitLab schema in `action_template_component_and_examples_validate`.
-#[test]
-fn gitlab_component_runs_in_gitlab_ci_local() {
-    let Some(glcl) = tool("npm/node_modules/.bin/gitlab-ci-local", "gitlab-ci-local") else {
-        return;
-    };
-    tool("rsync", "rsync");
-    let token = "glcbt-64_componentJobToken42";
-    let reg = RegistryServer::start(RegistryOptions {
-        auth: RegistryAuth::Htpasswd(vec![("gitlab-ci-token", token)]),
-        delete_enabled: true,
-    });
-    let host = reg.host();
-    let project = tempfile::tempdir().unwrap();
-    let p = project.path();
+/// A project that holds the component (`templates/dockhand.yml`) and the seed example's layouts
+/// under `build/`, committed; returns the commit and the backend image's digest.
+fn component_project(p: &Path) -> (String, String) {
     std::fs::create_dir_all(p.join("templates")).unwrap();
     std::fs::copy(
         repo_root().join("templates/dockhand.yml"),
@@ -221,6 +210,57 @@ fn gitlab_component_runs_in_gitlab_ci_local() {
     let digest = dockhand::fixtures::seed_example(&p.join("build")).unwrap()[0]
         .1
         .clone();
+    (sha, digest)
+}
+
+/// Runs gitlab-ci-local in `p` with GitLab's predefined variables for the registry `host` and
+/// the job `token`, the freshly built dockhand on PATH; returns its log (stdout and stderr).
+fn run_gitlab_ci_local(glcl: &Path, p: &Path, host: &str, token: &str) -> String {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_dockhand")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(glcl);
+    cmd.current_dir(p)
+        .env("PATH", &path)
+        .env("HOME", p)
+        .env("NO_COLOR", "1")
+        .args(["--json-schema-validation=false", "--no-shell-isolation"]);
+    for (k, v) in [
+        ("GITLAB_CI", "true".to_string()),
+        ("CI_REGISTRY", host.to_string()),
+        ("CI_REGISTRY_IMAGE", format!("{host}/tools/dockhand")),
+        ("CI_REGISTRY_USER", "gitlab-ci-token".into()),
+        ("CI_REGISTRY_PASSWORD", token.into()),
+        ("CI_JOB_TOKEN", token.into()),
+        ("CI_API_V4_URL", "http://127.0.0.1:9/api/v4".into()),
+        ("DOCKHAND_INSECURE_REGISTRY", host.to_string()),
+        // CI_REGISTRY makes the loopback registry GitLab's; it is a plain distribution registry.
+        ("DOCKHAND_IMPLEMENTATION", "default".into()),
+    ] {
+        cmd.arg("--variable").arg(format!("{k}={v}"));
+    }
+    let out = run(&mut cmd);
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn gitlab_component_runs_in_gitlab_ci_local() {
+    let Some(glcl) = tool("npm/node_modules/.bin/gitlab-ci-local", "gitlab-ci-local") else {
+        return;
+    };
+    tool("rsync", "rsync");
+    let token = "glcbt-64_componentJobToken42";
+    let reg = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Htpasswd(vec![("gitlab-ci-token", token)]),
+        delete_enabled: true,
+    });
+    let host = reg.host();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let (sha, digest) = component_project(p);
     // gitlab-ci-local resolves a component of the project itself at the checked-out commit.
     std::fs::write(
         p.join(".gitlab-ci.yml"),
@@ -246,35 +286,7 @@ verify:
         ),
     )
     .unwrap();
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_dockhand")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut cmd = Command::new(&glcl);
-    cmd.current_dir(p)
-        .env("PATH", &path)
-        .env("HOME", p)
-        .env("NO_COLOR", "1")
-        .args(["--json-schema-validation=false", "--no-shell-isolation"]);
-    for (k, v) in [
-        ("GITLAB_CI", "true".to_string()),
-        ("CI_REGISTRY", host.clone()),
-        ("CI_REGISTRY_IMAGE", format!("{host}/tools/dockhand")),
-        ("CI_REGISTRY_USER", "gitlab-ci-token".into()),
-        ("CI_REGISTRY_PASSWORD", token.into()),
-        ("CI_JOB_TOKEN", token.into()),
-        ("CI_API_V4_URL", "http://127.0.0.1:9/api/v4".into()),
-        ("DOCKHAND_INSECURE_REGISTRY", host.clone()),
-        // CI_REGISTRY makes the loopback registry GitLab's; it is a plain distribution registry.
-        ("DOCKHAND_IMPLEMENTATION", "default".into()),
-    ] {
-        cmd.arg("--variable").arg(format!("{k}={v}"));
-    }
-    let out = run(&mut cmd);
-    let log =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let log = run_gitlab_ci_local(&glcl, p, &host, token);
     let reference = format!("{host}/tools/dockhand/app:main");
     assert!(
         log.contains(&format!("verify got {reference}@{digest}")),
@@ -299,6 +311,74 @@ verify:
         junit.contains(&format!("name=\"{host}/tools/dockhand/app:{sha}\"")),
         "{junit}"
     );
+}
+
+/// The component with `all_repositories`: the publish job publishes `images`, the cleanup job
+/// cleans every repository under the images repo (the images left to the publish job), with
+/// `delete_untagged` and `max_deletions` passed through.
+#[test]
+fn gitlab_component_cleans_every_repository_with_all_repositories() {
+    let Some(glcl) = tool("npm/node_modules/.bin/gitlab-ci-local", "gitlab-ci-local") else {
+        return;
+    };
+    tool("rsync", "rsync");
+    let token = "glcbt-64_componentJobToken42";
+    let reg = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Htpasswd(vec![("gitlab-ci-token", token)]),
+        delete_enabled: true,
+    });
+    let host = reg.host();
+    let client = crate::support::client::BlockingClient::new(
+        &reg.url(),
+        crate::support::Creds::basic("gitlab-ci-token", token),
+    );
+    for (tag, days) in [("o1", 1), ("o2", 2), ("o3", 3), ("o4", 4)] {
+        client.push("tools/dockhand/old", tag, &format!("old {tag}"), days);
+    }
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let (sha, _) = component_project(p);
+    std::fs::write(
+        p.join(".gitlab-ci.yml"),
+        format!(
+            r#"stages: [deploy]
+include:
+  - component: 127.0.0.1/tools/dockhand/dockhand@{sha}
+    inputs:
+      job_prefix: images
+      images: "app=oci:build/backend"
+      keep_last: 1
+      git_refs: none
+      all_repositories: true
+      delete_untagged: true
+      max_deletions: "2"
+      needs: []
+images-publish:
+  image: null
+images-cleanup:
+  image: null
+  variables:
+    # Any other option is a DOCKHAND_* variable of the job: these images are days old only by
+    # their config, which the grace period does not trust.
+    DOCKHAND_GRACE: "0"
+"#
+        ),
+    )
+    .unwrap();
+    let log = run_gitlab_ci_local(&glcl, p, &host, token);
+    // The app was published; `old` lost its two oldest (max_deletions 2 of the three beyond
+    // keep_last 1), and the app, one image under three tags, kept them.
+    assert_eq!(
+        client.image_tags("tools/dockhand/app"),
+        ["latest", "main"],
+        "{log}"
+    );
+    assert_eq!(
+        client.image_tags("tools/dockhand/old"),
+        ["o1", "o2"],
+        "{log}"
+    );
+    assert!(log.contains("deferred"), "{log}");
 }
 
 fn buildah(args: &[&str]) -> String {

@@ -6,7 +6,7 @@
 
 use crate::support;
 use crate::support::client::BlockingClient as Reg;
-use crate::support::fake_ecr::EcrStack;
+use crate::support::fake_ecr::{EcrStack, synthetic_manifest};
 use crate::support::fake_github::{GhState, Ghcr};
 use crate::support::fake_harbor::{HarborFake, Role, User};
 use crate::support::layouts::{fallback_tag, multiarch_layout, oci};
@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::*;
 
 const DAY: u64 = 86_400;
@@ -29,7 +29,7 @@ fn doc(r: &Run) -> Value {
 }
 
 /// digest → (action, result) of the document's `untagged[]`.
-fn untagged(doc: &Value) -> std::collections::BTreeMap<String, (String, String)> {
+pub(crate) fn untagged(doc: &Value) -> std::collections::BTreeMap<String, (String, String)> {
     doc["untagged"]
         .as_array()
         .map(Vec::as_slice)
@@ -459,19 +459,6 @@ fn harbor_keep_pulled_within_and_untagged_artifacts() {
 // ---------------------------------------------------------------------------------------------
 // ECR (moto; the proxy adds lastRecordedPullTime): a pulled image survives --keep-last 0.
 
-fn synthetic_manifest(n: usize) -> (String, String) {
-    let fake = |salt: &str| sha256_digest(format!("{salt}-pulled-{n}").as_bytes());
-    let m = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": fake("config"), "size": 100},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": fake("layer"), "size": 200}],
-    })
-    .to_string();
-    let digest = sha256_digest(m.as_bytes());
-    (m, digest)
-}
-
 #[test]
 fn ecr_keep_pulled_within_keeps_a_recently_pulled_image() {
     let Some(stack) = EcrStack::start() else {
@@ -491,7 +478,7 @@ fn ecr_keep_pulled_within_keeps_a_recently_pulled_image() {
         stack.direct.create_repository(repo).await;
         let mut out = Vec::new();
         for (n, tag) in tags.iter().enumerate() {
-            let (m, d) = synthetic_manifest(n);
+            let (m, d) = synthetic_manifest(&format!("pulled-{n}"));
             let (s, v) = stack
                 .direct
                 .put_image(

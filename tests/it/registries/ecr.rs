@@ -352,20 +352,6 @@ fn publish_then_mixed_cleanup_ends_in_the_planned_state() {
 // ---------------------------------------------------------------------------------------------
 // 1,000 tags in at most 10 calls; per-tag failures
 
-/// A small manifest unique to `n` (moto needs a parseable one; its digest is passed in).
-fn synthetic_manifest(n: usize) -> (String, String) {
-    let fake = |salt: &str| sha256_digest(format!("{salt}-{n}").as_bytes());
-    let m = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": fake("config"), "size": 100},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": fake("layer"), "size": 200}],
-    })
-    .to_string();
-    let digest = sha256_digest(m.as_bytes());
-    (m, digest)
-}
-
 #[test]
 fn thousand_tags_take_ten_batch_calls_and_failures_are_reported_per_tag() {
     let Some(stack) = EcrStack::start() else {
@@ -383,7 +369,7 @@ fn thousand_tags_take_ten_batch_calls_and_failures_are_reported_per_tag() {
         let direct = &stack.direct;
         futures_util::stream::iter(0..1000)
             .map(|n| async move {
-                let (manifest, digest) = synthetic_manifest(n);
+                let (manifest, digest) = synthetic_manifest(&n.to_string());
                 let media = "application/vnd.oci.image.manifest.v1+json";
                 let (s, v) = direct
                     .put_image(
@@ -549,7 +535,7 @@ fn seed_images(stack: &EcrStack, repo: &str, n: usize) {
     stack.rt.block_on(async {
         stack.direct.create_repository(repo).await;
         for i in 0..n {
-            let (m, d) = synthetic_manifest(i);
+            let (m, d) = synthetic_manifest(&i.to_string());
             let (s, v) = stack
                 .direct
                 .put_image(

@@ -375,6 +375,9 @@ struct ApiState {
     /// Digest → `lastRecordedPullTime` (epoch seconds) added to DescribeImages answers: AWS
     /// documents the field (DescribeImages, ImageDetail), moto does not fill it.
     pulled: HashMap<String, f64>,
+    /// Digest → `imagePushedAt` (epoch seconds) put into DescribeImages answers instead of
+    /// moto's: moto stamps a push with the present, and a test cannot wait days.
+    pushed: HashMap<String, f64>,
 }
 
 /// A recording proxy in front of an ECR API (moto): counts `X-Amz-Target`s, injects AWS errors
@@ -437,6 +440,15 @@ impl ApiProxy {
             .lock()
             .unwrap()
             .pulled
+            .insert(digest.into(), secs);
+    }
+
+    /// DescribeImages reports `imagePushedAt` = `secs` (epoch) for `digest`.
+    pub fn set_pushed(&self, digest: &str, secs: f64) {
+        self.state
+            .lock()
+            .unwrap()
+            .pushed
             .insert(digest.into(), secs);
     }
 
@@ -545,13 +557,20 @@ async fn api_proxy(State(ctx): State<Arc<ApiProxyCtx>>, req: Request) -> Respons
     let body = upstream.bytes().await.unwrap_or_default();
     drop(serial);
     record(status, &json);
-    let pulled = ctx.state.lock().unwrap().pulled.clone();
-    if action == "DescribeImages" && status == 200 && !pulled.is_empty() {
+    let (pulled, pushed) = {
+        let st = ctx.state.lock().unwrap();
+        (st.pulled.clone(), st.pushed.clone())
+    };
+    if action == "DescribeImages" && status == 200 && !(pulled.is_empty() && pushed.is_empty()) {
         let mut v: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
         if let Some(details) = v["imageDetails"].as_array_mut() {
             for d in details {
-                if let Some(t) = d["imageDigest"].as_str().and_then(|x| pulled.get(x)) {
+                let digest = d["imageDigest"].as_str().unwrap_or_default().to_string();
+                if let Some(t) = pulled.get(&digest) {
                     d["lastRecordedPullTime"] = json!(t);
+                }
+                if let Some(t) = pushed.get(&digest) {
+                    d["imagePushedAt"] = json!(t);
                 }
             }
         }
@@ -820,6 +839,21 @@ async fn forward(
     resp
 }
 
+/// An OCI image manifest unique to `salt` whose blobs are never uploaded (moto's PutImage does
+/// not look for them): `(manifest, digest)`.
+pub fn synthetic_manifest(salt: &str) -> (String, String) {
+    let fake = |what: &str| super::util::sha256_digest(format!("{what}-{salt}").as_bytes());
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": fake("config"), "size": 100},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": fake("layer"), "size": 200}],
+    })
+    .to_string();
+    let digest = super::util::sha256_digest(m.as_bytes());
+    (m, digest)
+}
+
 /// moto for the API (behind [`ApiProxy`]) and docker-registry for the data plane (behind
 /// [`DataPlane`]), with the Basic login moto hands out.
 pub struct EcrStack {
@@ -876,6 +910,21 @@ impl EcrStack {
             // Never ask an instance metadata service (no traffic off loopback).
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
         ]
+    }
+
+    /// Puts the [`synthetic_manifest`] of `salt` into `repo` straight into moto, under `tag` or
+    /// untagged; returns its digest.
+    pub fn put_synthetic(&self, repo: &str, salt: &str, tag: Option<&str>) -> String {
+        let (m, d) = synthetic_manifest(salt);
+        let (s, v) = self.rt.block_on(self.direct.put_image(
+            repo,
+            &m,
+            "application/vnd.oci.image.manifest.v1+json",
+            &d,
+            tag,
+        ));
+        assert_eq!(s, 200, "{v}");
+        d
     }
 
     /// digest → tags in `repo`, as ECR (moto) reports them.

@@ -187,6 +187,19 @@ impl GhState {
         }
     }
 
+    /// Dates the version `digest` of `owner/package` (created and updated) at `secs` (epoch), as
+    /// if pushed then: the listing dates versions by these times, and a test cannot wait days.
+    pub fn date(&mut self, repository: &str, digest: &str, secs: u64) {
+        let (owner, package) = repository.split_once('/').expect("OWNER/PACKAGE");
+        let v = self
+            .packages
+            .get_mut(&(owner.to_ascii_lowercase(), package.to_string()))
+            .and_then(|vs| vs.iter_mut().find(|v| v.name == digest))
+            .unwrap_or_else(|| panic!("no version {digest} of {repository}"));
+        v.created = secs;
+        v.updated = secs;
+    }
+
     /// The versions of `owner/package`, oldest first.
     pub fn versions(&self, repository: &str) -> Vec<GhVersion> {
         let Some((owner, package)) = repository.split_once('/') else {
