@@ -197,65 +197,27 @@ impl Harbor {
         // No `q=tags=*` filter: the untagged artifacts are listed too (`--delete-untagged`).
         // Index children and signatures are not top-level artifacts; they are found through
         // their index and the referrers API.
-        let mut url = self
-            .artifacts_url(
+        let page_url = |page: usize| async move {
+            self.artifacts_url(
                 repo,
-                &format!("?with_tag=true&page_size={PAGE_SIZE}&page=1"),
+                &format!("?with_tag=true&page_size={PAGE_SIZE}&page={page}"),
+            )
+            .await
+        };
+        let listed = self
+            .walk(
+                &page_url,
+                &format!("the Harbor artifact list of {repo}"),
+                &format!("list the artifacts of {repo}"),
+                "the \"list artifact\" permission (any project member role, or a robot with it)",
             )
             .await?;
-        let mut all: Vec<Artifact> = Vec::new();
-        let mut pages = Pages::new(format!("the Harbor artifact list of {repo}"));
-        let mut page = 0;
-        loop {
-            page += 1;
-            pages.visit_url(&url)?;
-            let resp = self.send(Method::GET, url.clone()).await?;
-            if resp.status() == StatusCode::NOT_FOUND {
-                // No such repository (yet): nothing to list. A missing project is the same.
-                return Ok(all);
-            }
-            if !resp.status().is_success() {
-                return Err(self
-                    .fail(
-                        resp,
-                        &format!("list the artifacts of {repo}"),
-                        &url,
-                        "the \"list artifact\" permission (any project member role, or a robot with it)",
-                    )
-                    .await);
-            }
-            let total: Option<usize> = resp
-                .headers()
-                .get("x-total-count")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
-            let next = next_link(resp.headers(), &url);
-            let items: Vec<Artifact> = resp.json().await.map_err(|e| {
-                Error::operation(format!(
-                    "Harbor artifact list of {repo} is not valid JSON: {e}"
-                ))
-            })?;
-            let empty = items.is_empty();
-            all.extend(items);
-            let more_by_count = total.is_some_and(|t| all.len() < t);
-            match next {
-                Some(n) if n != url => url = n,
-                // No Link: the total count says whether another page exists.
-                _ if more_by_count && !empty => {
-                    url = self
-                        .artifacts_url(
-                            repo,
-                            &format!("?with_tag=true&page_size={PAGE_SIZE}&page={}", page + 1),
-                        )
-                        .await?;
-                }
-                _ => return Ok(all),
-            }
-        }
+        // No such repository (yet): nothing to list. A missing project is the same.
+        Ok(listed.unwrap_or_default())
     }
 
-    /// The repositories of a project (`GET /projects/{p}/repositories`, paged by `Link`, else by
-    /// `X-Total-Count`); Harbor names them with the project (`p/team/app`).
+    /// The repositories of a project (`GET /projects/{p}/repositories`); Harbor names them with
+    /// the project (`p/team/app`).
     async fn project_repositories(&self, project: &str) -> Result<Vec<String>> {
         let page_url = |page: usize| async move {
             let s = format!(
@@ -265,29 +227,52 @@ impl Harbor {
             );
             Url::parse(&s).map_err(|e| Error::input(format!("invalid project {project:?}: {e}")))
         };
+        let listed: Option<Vec<HarborRepository>> = self
+            .walk(
+                &page_url,
+                &format!("the Harbor repository list of project {project}"),
+                &format!("list the repositories of project {project}"),
+                "the \"list repository\" permission (any project member role, or a robot with it)",
+            )
+            .await?;
+        match listed {
+            Some(repositories) => Ok(repositories.into_iter().map(|r| r.name).collect()),
+            None => Err(Error::input(format!(
+                "Harbor project {project:?} does not exist on {}",
+                self.host
+            ))
+            .with_hint("the first component of the images repo is the Harbor project")),
+        }
+    }
+
+    /// All pages of a Harbor list (`page_url(1)` first): the next page by `Link`, else by
+    /// `X-Total-Count` while pages are not empty. `None` when the first answer is 404.
+    /// `label` names the list in paging errors, `what` the action and `permission` what the
+    /// account needs in refusals.
+    async fn walk<T, F, Fut>(
+        &self,
+        page_url: &F,
+        label: &str,
+        what: &str,
+        permission: &str,
+    ) -> Result<Option<Vec<T>>>
+    where
+        T: serde::de::DeserializeOwned,
+        F: Fn(usize) -> Fut,
+        Fut: std::future::Future<Output = Result<Url>>,
+    {
         let mut url = page_url(1).await?;
-        let mut all: Vec<String> = Vec::new();
-        let mut pages = Pages::new(format!("the Harbor repository list of project {project}"));
+        let mut all: Vec<T> = Vec::new();
+        let mut pages = Pages::new(label.to_string());
         let mut page = 1;
         loop {
             pages.visit_url(&url)?;
             let resp = self.send(Method::GET, url.clone()).await?;
-            if resp.status() == StatusCode::NOT_FOUND {
-                return Err(Error::input(format!(
-                    "Harbor project {project:?} does not exist on {}",
-                    self.host
-                ))
-                .with_hint("the first component of the images repo is the Harbor project"));
+            if resp.status() == StatusCode::NOT_FOUND && page == 1 {
+                return Ok(None);
             }
             if !resp.status().is_success() {
-                return Err(self
-                    .fail(
-                        resp,
-                        &format!("list the repositories of project {project}"),
-                        &url,
-                        "the \"list repository\" permission (any project member role, or a robot with it)",
-                    )
-                    .await);
+                return Err(self.fail(resp, what, &url, permission).await);
             }
             let total: Option<usize> = resp
                 .headers()
@@ -295,20 +280,23 @@ impl Harbor {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse().ok());
             let next = next_link(resp.headers(), &url);
-            let items: Vec<HarborRepository> = resp.json().await.map_err(|e| {
-                Error::operation(format!(
-                    "Harbor repository list of project {project} is not valid JSON: {e}"
-                ))
-            })?;
+            let items: Vec<T> = resp
+                .json()
+                .await
+                .map_err(|e| Error::operation(format!("{label} is not valid JSON: {e}")))?;
             let empty = items.is_empty();
-            all.extend(items.into_iter().map(|r| r.name));
+            all.extend(items);
             match next {
-                Some(n) if n != url => url = n,
+                Some(n) if n != url => {
+                    page += 1;
+                    url = n;
+                }
+                // No Link: the total count says whether another page exists.
                 _ if total.is_some_and(|t| all.len() < t) && !empty => {
                     page += 1;
                     url = page_url(page).await?;
                 }
-                _ => return Ok(all),
+                _ => return Ok(Some(all)),
             }
         }
     }
