@@ -569,26 +569,32 @@ impl DockerHub {
             }
             let page: TagPage = json(resp, "Docker Hub tag listing").await?;
             out.extend(page.results);
-            match page.next.filter(|n| !n.is_empty()) {
+            match self.next_page(page.next)? {
                 None => return Ok(out),
-                Some(next) => {
-                    let next = Url::parse(&next).map_err(|e| {
-                        Error::operation(format!(
-                            "Docker Hub gave an invalid next page {next:?}: {e}"
-                        ))
-                    })?;
-                    // The JWT goes only where the API lives.
-                    if next.origin() != self.api.origin() {
-                        return Err(Error::operation(format!(
-                            "Docker Hub's next page {} is not on {}",
-                            redact_url(&next),
-                            redact_url(&self.api)
-                        )));
-                    }
-                    url = next;
-                }
+                Some(next) => url = next,
             }
         }
+    }
+
+    /// A listing's `next` page: absent or empty is the end; elsewhere than the API is refused,
+    /// since the JWT goes only where the API lives.
+    fn next_page(&self, next: Option<String>) -> Result<Option<Url>> {
+        let Some(next) = next.filter(|n| !n.is_empty()) else {
+            return Ok(None);
+        };
+        let next = Url::parse(&next).map_err(|e| {
+            Error::operation(format!(
+                "Docker Hub gave an invalid next page {next:?}: {e}"
+            ))
+        })?;
+        if next.origin() != self.api.origin() {
+            return Err(Error::operation(format!(
+                "Docker Hub's next page {} is not on {}",
+                redact_url(&next),
+                redact_url(&self.api)
+            )));
+        }
+        Ok(Some(next))
     }
 
     /// The repositories of a namespace from the Hub API
@@ -616,24 +622,9 @@ impl DockerHub {
             }
             let page: RepositoryPage = json(resp, "Docker Hub repository listing").await?;
             out.extend(page.results.into_iter().map(|r| format!("{ns}/{}", r.name)));
-            match page.next.filter(|n| !n.is_empty()) {
+            match self.next_page(page.next)? {
                 None => return Ok(out),
-                Some(next) => {
-                    let next = Url::parse(&next).map_err(|e| {
-                        Error::operation(format!(
-                            "Docker Hub gave an invalid next page {next:?}: {e}"
-                        ))
-                    })?;
-                    // The JWT goes only where the API lives.
-                    if next.origin() != self.api.origin() {
-                        return Err(Error::operation(format!(
-                            "Docker Hub's next page {} is not on {}",
-                            redact_url(&next),
-                            redact_url(&self.api)
-                        )));
-                    }
-                    url = next;
-                }
+                Some(next) => url = next,
             }
         }
     }
