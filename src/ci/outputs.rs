@@ -107,12 +107,9 @@ pub fn write_targets(
         std::fs::write(path, text).map_err(|e| OutputError::write("--dotenv", path, e))?;
     }
     if let Some(path) = files.junit {
-        // One JUnit document: the publish, and the first target's cleanup.
-        let r = Results {
-            publish,
-            cleanup: cleanups.first().map(|(_, r)| *r),
-        };
-        std::fs::write(path, junit(r)).map_err(|e| OutputError::write("--junit", path, e))?;
+        // One JUnit document: the publish, and a cleanup suite per target.
+        std::fs::write(path, junit_targets(publish, cleanups))
+            .map_err(|e| OutputError::write("--junit", path, e))?;
     }
     Ok(())
 }
@@ -541,10 +538,26 @@ fn xml(s: &str) -> String {
 
 /// A JUnit report: a test case per published reference and per planned deletion.
 pub fn junit(r: Results) -> String {
+    let cleanups: Vec<(&str, &Report)> = r.cleanup.iter().map(|c| ("", *c)).collect();
+    junit_targets(r.publish, &cleanups)
+}
+
+/// [`junit`] with a cleanup suite per target (named after its images repo when there are
+/// several).
+pub fn junit_targets(publish: Option<&PublishReport>, cleanups: &[(&str, &Report)]) -> String {
     let mut suites = String::new();
     let mut total = 0;
     let mut failures = 0;
-    if let Some(p) = r.publish {
+    let mut suite = |name: String, cases: String, n: usize, f: usize| {
+        let _ = write!(
+            suites,
+            "  <testsuite name=\"{}\" tests=\"{n}\" failures=\"{f}\">\n{cases}  </testsuite>\n",
+            xml(&name)
+        );
+        total += n;
+        failures += f;
+    };
+    if let Some(p) = publish {
         let mut cases = String::new();
         let mut n = 0;
         let mut f = 0;
@@ -571,14 +584,9 @@ pub fn junit(r: Results) -> String {
                 );
             }
         }
-        let _ = write!(
-            suites,
-            "  <testsuite name=\"dockhand publish\" tests=\"{n}\" failures=\"{f}\">\n{cases}  </testsuite>\n"
-        );
-        total += n;
-        failures += f;
+        suite("dockhand publish".to_string(), cases, n, f);
     }
-    if let Some(c) = r.cleanup {
+    for (repo, c) in cleanups {
         let mut cases = String::new();
         let mut n = 0;
         let mut f = 0;
@@ -593,6 +601,7 @@ pub fn junit(r: Results) -> String {
                     )
                 }
                 ("planned", _) => "<skipped message=\"dry run\"/>".to_string(),
+                ("deferred", _) => "<skipped message=\"deferred to the next run\"/>".to_string(),
                 _ => String::new(),
             };
             let _ = writeln!(
@@ -603,12 +612,12 @@ pub fn junit(r: Results) -> String {
                 xml(&t.tag)
             );
         }
-        let _ = write!(
-            suites,
-            "  <testsuite name=\"dockhand cleanup\" tests=\"{n}\" failures=\"{f}\">\n{cases}  </testsuite>\n"
-        );
-        total += n;
-        failures += f;
+        let name = if cleanups.len() > 1 {
+            format!("dockhand cleanup {repo}")
+        } else {
+            "dockhand cleanup".to_string()
+        };
+        suite(name, cases, n, f);
     }
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"dockhand\" tests=\"{total}\" failures=\"{failures}\">\n{suites}</testsuites>\n"
@@ -916,6 +925,33 @@ mod tests {
         let x = junit(r);
         assert!(x.contains("tests=\"4\" failures=\"1\""), "{x}");
         assert!(x.contains("message=\"upload &lt;failed&gt; | 500\""), "{x}");
+    }
+
+    #[test]
+    fn junit_has_a_cleanup_suite_per_target() {
+        let a = crate::cleanup::report::sample();
+        let mut b = crate::cleanup::report::sample();
+        let deferred = b.tags.iter().position(|t| t.result != "kept").unwrap();
+        b.tags[deferred].result = "deferred";
+        let x = junit_targets(None, &[("a.example/x", &a), ("b.example/y", &b)]);
+        assert!(
+            x.contains("<testsuite name=\"dockhand cleanup a.example/x\""),
+            "{x}"
+        );
+        assert!(
+            x.contains("<testsuite name=\"dockhand cleanup b.example/y\""),
+            "{x}"
+        );
+        assert!(
+            x.contains("<skipped message=\"deferred to the next run\"/>"),
+            "{x}"
+        );
+        // One target: the suite keeps its old name.
+        let one = junit_targets(None, &[("a.example/x", &a)]);
+        assert!(
+            one.contains("<testsuite name=\"dockhand cleanup\""),
+            "{one}"
+        );
     }
 
     /// The job summary of a run that published and cleaned up, pinned as a whole.
