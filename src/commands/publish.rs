@@ -369,14 +369,6 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
                 });
             }
         }
-        // Blobs the shared reads put into this target's registry count as its uploads.
-        if let Some(first) = r.jobs.first()
-            && let Some((n, bytes)) =
-                fanned.get(&(r.images_repo.clone(), first.repo.host.to_ascii_lowercase()))
-        {
-            t.transfer.blobs_uploaded += n;
-            t.transfer.bytes_uploaded += bytes;
-        }
     }
     for ((r, job), result) in pairs.iter().zip(results) {
         let index = runs
@@ -386,7 +378,15 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
         let target = &mut per_target[index];
         let engine = engine_of(job);
         match result {
-            Ok(t) => {
+            Ok(mut t) => {
+                // Blobs the shared reads put into this repository were uploads for this image,
+                // though the copy then found them present.
+                if let Some((n, bytes)) = fanned.get(&(r.images_repo.clone(), job.repo.to_string()))
+                {
+                    t.uploaded += n;
+                    t.uploaded_bytes += bytes;
+                    t.present = t.present.saturating_sub(*n);
+                }
                 log_transfer(
                     &job.tags,
                     &job.references,
@@ -438,13 +438,6 @@ pub async fn publish(settings: &Settings) -> Result<PublishReport> {
                 });
             }
         }
-    }
-    // Shared reads were counted as present where the copy found them; they were uploads.
-    for t in per_target.iter_mut() {
-        t.transfer.blobs_present = t
-            .transfer
-            .blobs_present
-            .saturating_sub(fanned_count_for(&fanned, &t.images_repo));
     }
     let images = per_target.iter().flat_map(|t| t.images.clone()).collect();
     let failed = per_target.iter().flat_map(|t| t.failed.clone()).collect();
@@ -520,14 +513,6 @@ pub(super) fn attach_origins(
     }
 }
 
-fn fanned_count_for(fanned: &HashMap<(String, String), (u64, u64)>, images_repo: &str) -> u64 {
-    fanned
-        .iter()
-        .filter(|((repo, _), _)| repo == images_repo)
-        .map(|(_, (n, _))| n)
-        .sum()
-}
-
 /// Opens a target's registry (vendor logins happen here) and makes its repositories.
 async fn open_target(r: &TargetRun, ctx: &Context) -> Result<Box<dyn crate::registry::Registry>> {
     let host = r.jobs.first().map_or_else(
@@ -551,7 +536,7 @@ async fn open_target(r: &TargetRun, ctx: &Context) -> Result<Box<dyn crate::regi
 
 /// Before the copy, with more than one registry: each blob that several registries lack is read
 /// from its source once and uploaded to all of them together (`publish::fanout`). Returns the
-/// uploads done, per (target's images repo, registry host): (blobs, bytes).
+/// uploads done, per (target's images repo, repository the blob went to): (blobs, bytes).
 async fn share_reads(
     live: &[&TargetRun],
     engine_of: &dyn Fn(&Job) -> Arc<Engine>,
@@ -680,7 +665,7 @@ async fn share_reads(
             match result {
                 Ok(()) => {
                     let e = done
-                        .entry((repo.to_string(), j.repo.host.to_ascii_lowercase()))
+                        .entry((repo.to_string(), j.repo.to_string()))
                         .or_default();
                     e.0 += 1;
                     e.1 += w.blob.size;
