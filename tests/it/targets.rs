@@ -225,6 +225,22 @@ fn publishes_the_seed_example_to_every_target_reading_each_blob_once() {
         image_blobs.len() as u64,
         "{doc}"
     );
+    // What each target reports it uploaded is the image blobs its registry received (the shared
+    // reads included; origin records' own blobs are not image transfer), and the log says so
+    // per image: no cold push reads "uploaded 0 blob(s)".
+    for (t, counted) in targets.iter().zip([&at_a, &at_b, &at_g]) {
+        let received: usize = counted
+            .iter()
+            .filter(|(d, _)| d.as_str() != empty)
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(
+            t["transfer"]["blobs_uploaded"].as_u64().unwrap(),
+            received as u64,
+            "{t} {counted:?}"
+        );
+    }
+    assert!(!r.stderr.contains("uploaded 0 blob(s)"), "{}", r.stderr);
 }
 
 #[test]
