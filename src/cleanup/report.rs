@@ -555,9 +555,12 @@ pub fn table(r: &Report, color: bool, expand: bool) -> String {
             .max(6);
         s.push_str(&paint(
             console::Style::new().bold(),
+            // A dry run deletes nothing: its column counts what is planned.
             format!(
-                "{:<rw$}  {:<pw$}  KEPT  DELETED  FAILED",
-                "REPOSITORY", "POLICY"
+                "{:<rw$}  {:<pw$}  KEPT  {}  FAILED",
+                "REPOSITORY",
+                "POLICY",
+                if r.dry_run { "PLANNED" } else { "DELETED" }
             ),
         ));
         s.push('\n');
@@ -789,6 +792,30 @@ mod tests {
             t.lines()
                 .any(|l| l.starts_with("registry.example.com/team/backend  back*")),
             "{t}"
+        );
+        // The count column says what it counts: planned in a dry run, deleted otherwise.
+        let column = |dry_run: bool| {
+            let mut r = sample();
+            r.dry_run = dry_run;
+            group(
+                &mut r,
+                &[("registry.example.com/team/backend".into(), "default".into())],
+            );
+            let t = table(&r, false, false);
+            t.lines()
+                .find(|l| l.starts_with("REPOSITORY"))
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            column(true).contains("KEPT  PLANNED  FAILED"),
+            "{}",
+            column(true)
+        );
+        assert!(
+            column(false).contains("KEPT  DELETED  FAILED"),
+            "{}",
+            column(false)
         );
     }
 
