@@ -7,7 +7,8 @@
 //! installed as the host's registry credential; the transport's challenge flow fetches tokens.
 //!
 //! **Inventory:** GCR's extended `tags/list` gives every manifest with its tags, media type and
-//! times in one request. **Deletion:** a tag DELETE only untags; a digest DELETE is refused while
+//! times in one request; an untagged manifest is an entry with `tag: []` (`--delete-untagged`
+//! judges it by `timeUploadedMs`). **Deletion:** a tag DELETE only untags; a digest DELETE is refused while
 //! any tag names it (`GOOGLE_MANIFEST_DANGLING_TAG`), so a digest goes by untagging each of its
 //! tags first. A child still in an index is refused (`GOOGLE_MANIFEST_DANGLING_PARENT_IMAGE`):
 //! the executor deletes parents before children, so that only happens for an index we keep. A
