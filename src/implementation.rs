@@ -320,7 +320,7 @@ mod tests {
             .map(|i| i.name())
             .collect();
         listing.sort_unstable();
-        assert_eq!(listing, vec!["ecr", "github", "harbor"]);
+        assert_eq!(listing, vec!["acr", "ecr", "gcr", "github", "harbor"]);
         let ecr = caps(
             Implementation::Ecr,
             "123456789012.dkr.ecr.eu-west-1.amazonaws.com",

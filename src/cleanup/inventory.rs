@@ -12,7 +12,8 @@
 //! are read with a HEAD, never a GET; a manifest is fetched only where its body is needed: an
 //! index (its children are in the body; Harbor, Docker Hub and ECR count that GET as a pull of
 //! the index) and, where no listing dates tags, an image whose config gives its build time.
-//! Vendor listings carry the untagged manifests and the pull records; no extra request.
+//! Vendor listings carry the untagged manifests and the pull records; no extra request, except
+//! where the registry lists untagged manifests apart (ACR), and then only with `--delete-untagged`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -49,7 +50,13 @@ pub async fn collect(
     let mut bodies: HashMap<String, Manifest> = HashMap::new();
     // Push times a vendor listing gave, by digest.
     let mut listed_times: HashMap<String, SystemTime> = HashMap::new();
-    if let Some(listing) = registry.listing(repo, timed).await? {
+    if let Some(mut listing) = registry.listing(repo, timed).await? {
+        if untagged_graph {
+            // A digest a tag names stays tagged even if the second listing (later) says not.
+            for (digest, l) in registry.untagged_listing(repo).await? {
+                listing.manifests.entry(digest).or_insert(l);
+            }
+        }
         // The listing names every tag's digest; only a missing media type costs a HEAD.
         let mut media: HashMap<String, String> = HashMap::new();
         for (digest, l) in listing.untagged() {

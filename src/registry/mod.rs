@@ -133,6 +133,16 @@ pub trait Registry: Send + Sync {
         Box::pin(async { Ok(None) })
     }
 
+    /// `--delete-untagged` only: manifests no tag names, from a second vendor listing where the
+    /// tag listing leaves them out (ACR's `_manifests`), so that runs without the flag skip its
+    /// requests. Merged into [`Listing::manifests`] by cleanup's inventory; none by default.
+    fn untagged_listing<'a>(
+        &'a self,
+        _repo: &'a Repo,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Listed>>> {
+        Box::pin(async { Ok(BTreeMap::new()) })
+    }
+
     /// How long `steps` take at the pace this registry's API keeps to its rate budget, from its
     /// budget as last reported; `None` where nothing paces the requests.
     fn paced(&self, _steps: &[Step]) -> Option<Paced> {

@@ -1,7 +1,9 @@
 //! `--delete-untagged` and `--keep-pulled-within` end to end: the real binary against a real
 //! `docker-registry` (no untagged listing, no pull records), the GitHub fake (untagged package
 //! versions), the Harbor fake (untagged artifacts, `pull_time`) and moto behind the ECR API proxy
-//! (untagged images; the proxy adds the `lastRecordedPullTime` AWS documents and moto lacks).
+//! (untagged images; the proxy adds the `lastRecordedPullTime` AWS documents and moto lacks),
+//! the ACR fake (`_manifests`, locked manifests) and the GCR / Artifact Registry fakes (the
+//! extended `tags/list`'s `manifest` map).
 //! Outcomes are read from the registries, the JSON document, stderr and the exit code.
 
 use crate::support;
@@ -711,4 +713,280 @@ async fn ecr_listing_gives_pull_records_and_untagged_images() {
     assert_eq!(l.manifests[&digest(2)].pulled, Pulled::Never);
     let untagged: Vec<&String> = l.untagged().map(|(d, _)| d).collect();
     assert_eq!(untagged, vec![&digest(3)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ACR and GCR / Artifact Registry: an untagged manifest past --grace goes, a young one and the
+// untagged children of a kept index stay; on ACR a locked untagged manifest stays with its reason.
+
+/// What [`untagged_setup`] pushed: `v1` a multi-arch index (untagged children), and
+/// `tmp` pushed four times, so that three manifests lost it.
+struct Pushed {
+    index: String,
+    children: Vec<String>,
+    stale: String,
+    locked: String,
+    young: String,
+    current: String,
+}
+
+/// Publishes the index as `v1` with dockhand, pushes `tmp` four times, and ages everything but
+/// the young and current manifests ten days.
+fn untagged_setup(
+    reg: &crate::support::fake_oci::FakeOci,
+    images_repo: &str,
+    repo: &str,
+    implementation: &str,
+    login: &[String],
+    push_creds: Creds,
+    cwd: &std::path::Path,
+) -> Pushed {
+    let (l, index) = multiarch_layout(cwd, "app");
+    let image = format!("app={}", oci(&l));
+    let base = [
+        "publish",
+        "-i",
+        images_repo,
+        "--implementation",
+        implementation,
+        "--image",
+        &image,
+        "--tag-custom",
+        "v1",
+    ];
+    ok(dockhand(&with(&base, login), cwd));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = RegistryClient::new(&reg.url(), push_creds);
+    let push = |content: &str| {
+        rt.block_on(client.push_image(
+            repo,
+            "tmp",
+            &[content.as_bytes().to_vec()],
+            "2024-05-01T12:00:00Z",
+        ))
+        .digest
+    };
+    let stale = push("first");
+    let locked = push("second");
+    let young = push("third");
+    let current = push("fourth");
+    let children: Vec<String> =
+        reg.with_store(|s| s.repo(repo).unwrap().manifests[&index].children.clone());
+    assert_eq!(children.len(), 2);
+    let old = SystemTime::now() - Duration::from_secs(10 * DAY);
+    for d in [&index, &stale, &locked, &current]
+        .into_iter()
+        .chain(&children)
+    {
+        reg.set_pushed(repo, d, old);
+    }
+    Pushed {
+        index,
+        children,
+        stale,
+        locked,
+        young,
+        current,
+    }
+}
+
+fn cleanup_untagged(
+    images_repo: &str,
+    implementation: &str,
+    login: &[String],
+    cwd: &std::path::Path,
+) -> Value {
+    let base = [
+        "cleanup",
+        "-i",
+        images_repo,
+        "--implementation",
+        implementation,
+        "--image",
+        "app",
+        "--git-refs",
+        "none",
+        "--grace",
+        "2h",
+        "--delete-untagged",
+        "--output",
+        "json",
+    ];
+    doc(&dockhand(&with(&base, login), cwd))
+}
+
+fn manifests_of(reg: &crate::support::fake_oci::FakeOci, repo: &str) -> BTreeSet<String> {
+    reg.with_store(|s| s.repo(repo).unwrap().manifests.keys().cloned().collect())
+}
+
+#[test]
+fn acr_untagged_manifests_from_the_manifests_listing() {
+    use crate::support::fake_acr::{ADMIN_PASSWORD, ADMIN_USER, FakeAcr};
+    let fake = FakeAcr::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let images_repo = format!("{}/acme", fake.host());
+    let login = creds(ADMIN_USER, ADMIN_PASSWORD);
+    let repo = "acme/app";
+    let p = untagged_setup(
+        &fake,
+        &images_repo,
+        repo,
+        "acr",
+        &login,
+        Creds::basic(ADMIN_USER, ADMIN_PASSWORD),
+        cwd,
+    );
+    // Locked itself (`az acr repository update --image acme/app@<digest> --delete-enabled false`).
+    fake.lock_manifest(repo, &p.locked);
+    let before = manifests_of(&fake, repo);
+    // The index, its two children, four `tmp` pushes and dockhand's origin record (a referrer).
+    assert_eq!(before.len(), 8);
+
+    // Without --delete-untagged, no `_manifests` request at all.
+    fake.clear_log();
+    let plain = [
+        "cleanup",
+        "-i",
+        &images_repo,
+        "--implementation",
+        "acr",
+        "--image",
+        "app",
+        "--git-refs",
+        "none",
+        "--output",
+        "json",
+    ];
+    let d = doc(&dockhand(&with(&plain, &login), cwd));
+    assert!(d.get("untagged").is_none(), "{d:#}");
+    assert!(fake.requests_matching("GET", "/_manifests").is_empty());
+    assert_eq!(manifests_of(&fake, repo), before);
+
+    fake.clear_log();
+    let d = cleanup_untagged(&images_repo, "acr", &login, cwd);
+    let u = untagged(&d);
+    assert_eq!(
+        u.get(&p.stale),
+        Some(&("delete".to_string(), "deleted".to_string())),
+        "{d:#}"
+    );
+    assert_eq!(
+        u.get(&p.young),
+        Some(&("keep".to_string(), "kept".to_string())),
+        "{d:#}"
+    );
+    assert_eq!(
+        u.get(&p.locked),
+        Some(&("delete".to_string(), "kept".to_string())),
+        "{d:#}"
+    );
+    let locked_reason = d["untagged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["digest"] == p.locked.as_str())
+        .unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(locked_reason.contains("deleteEnabled: false"), "{d:#}");
+    for c in &p.children {
+        assert!(
+            !u.contains_key(c),
+            "a child of a kept index is not judged: {d:#}"
+        );
+    }
+    let mut expected = before.clone();
+    expected.remove(&p.stale);
+    assert_eq!(manifests_of(&fake, repo), expected);
+    assert!(expected.contains(&p.index) && expected.contains(&p.current));
+    // The `_manifests` walk: 8 manifests in pages of 2, each page from the previous one's Link.
+    let walk = fake.requests_matching("GET", "/acr/v1/acme/app/_manifests");
+    assert_eq!(walk.len(), 4, "{walk:?}");
+    assert!(
+        walk[0]
+            .query
+            .as_deref()
+            .is_none_or(|q| !q.contains("last="))
+    );
+    assert!(walk[1..].iter().all(|r| {
+        r.query
+            .as_deref()
+            .is_some_and(|q| q.contains("last=sha256"))
+    }));
+    // One digest DELETE: the locked manifest's lock is known from the listing, so no request.
+    let deletes = fake.requests_matching("DELETE", "/manifests/");
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert!(deletes[0].path.ends_with(&p.stale));
+}
+
+#[test]
+fn gcr_and_artifact_registry_untagged_manifests_from_the_extended_tag_list() {
+    use crate::support::fake_gcr::{FakeGcr, Identities};
+    use crate::support::fake_oci::Grants;
+    const TOKEN: &str = "ya29.fake-access-token-Un7";
+    for ar in [false, true] {
+        let ids = Identities {
+            tokens: std::collections::HashMap::from([(
+                TOKEN.to_string(),
+                Grants::none().allow("*", &["pull", "push", "delete"]),
+            )]),
+            keys: Default::default(),
+        };
+        let fake = FakeGcr::start(ar, ids);
+        // Artifact Registry images are HOST/PROJECT/REPOSITORY/IMAGE.
+        let (images_repo, repo) = if ar {
+            fake.create_repository("acme/repo");
+            (format!("{}/acme/repo", fake.host()), "acme/repo/app")
+        } else {
+            (format!("{}/acme", fake.host()), "acme/app")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = dir.path();
+        let login = vec!["--google-access-token".to_string(), TOKEN.to_string()];
+        let p = untagged_setup(
+            &fake,
+            &images_repo,
+            repo,
+            "gcr",
+            &login,
+            Creds::basic("oauth2accesstoken", TOKEN),
+            cwd,
+        );
+        let before = manifests_of(&fake, repo);
+        fake.clear_log();
+        let d = cleanup_untagged(&images_repo, "gcr", &login, cwd);
+        let u = untagged(&d);
+        let delete = ("delete".to_string(), "deleted".to_string());
+        assert_eq!(u.get(&p.stale), Some(&delete), "ar={ar}: {d:#}");
+        assert_eq!(u.get(&p.locked), Some(&delete), "ar={ar}: {d:#}");
+        assert_eq!(
+            u.get(&p.young),
+            Some(&("keep".to_string(), "kept".to_string())),
+            "ar={ar}: {d:#}"
+        );
+        for c in &p.children {
+            assert!(
+                !u.contains_key(c),
+                "ar={ar}: a child of a kept index: {d:#}"
+            );
+        }
+        let mut expected = before.clone();
+        expected.remove(&p.stale);
+        expected.remove(&p.locked);
+        assert_eq!(manifests_of(&fake, repo), expected, "ar={ar}");
+        assert!(expected.contains(&p.index) && expected.contains(&p.current));
+        // No listing besides tags/list; two digest DELETEs, no tag DELETE (they had none).
+        let deletes = fake.requests_matching("DELETE", "/manifests/");
+        assert_eq!(deletes.len(), 2, "ar={ar}: {deletes:?}");
+        assert!(
+            deletes
+                .iter()
+                .all(|r| r.path.contains("/manifests/sha256:"))
+        );
+    }
 }

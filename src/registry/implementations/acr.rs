@@ -18,7 +18,7 @@
 //! actions the request needs) and sends the access token as Bearer, for the OCI data plane and
 //! for `/acr/v1` alike: one token cache, per-scope tokens, refreshed when they expire.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -61,6 +61,8 @@ pub struct Acr {
     locks: Mutex<HashMap<(String, String), String>>,
     /// (repository, digest) → the tags the listing showed on it.
     tags_of: Mutex<HashMap<(String, String), Vec<String>>>,
+    /// (repository, digest) → why the registry keeps a manifest locked itself (`_manifests`).
+    manifest_locks: Mutex<HashMap<(String, String), String>>,
     /// The classic SKU has no `/acr/v1` (405): the OCI ways instead.
     classic: AtomicBool,
 }
@@ -78,6 +80,7 @@ pub async fn open(
         oci,
         locks: Mutex::default(),
         tags_of: Mutex::default(),
+        manifest_locks: Mutex::default(),
         classic: AtomicBool::new(false),
     }))
 }
@@ -360,6 +363,48 @@ struct TagsPage {
     tags: Option<Vec<AcrTag>>,
 }
 
+/// One manifest of `GET /acr/v1/<repo>/_manifests`
+/// (https://learn.microsoft.com/en-us/rest/api/containerregistry/manifests/get-list).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AcrManifest {
+    digest: String,
+    /// Absent or empty on an untagged manifest.
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    created_time: Option<String>,
+    #[serde(default)]
+    last_update_time: Option<String>,
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    changeable_attributes: Option<Attributes>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestsPage {
+    #[serde(default)]
+    manifests: Option<Vec<AcrManifest>>,
+}
+
+impl AcrManifest {
+    fn untagged(&self) -> bool {
+        self.tags.as_ref().is_none_or(Vec::is_empty)
+    }
+
+    /// The later of its times: a manifest re-pushed or changed since counts as younger, so the
+    /// grace period never runs from a time too early.
+    fn listed(&self) -> Listed {
+        let t = |v: &Option<String>| v.as_deref().and_then(parse_time);
+        Listed {
+            media_type: self.media_type.clone().filter(|m| !m.is_empty()),
+            pushed: t(&self.last_update_time).max(t(&self.created_time)),
+            ..Default::default()
+        }
+    }
+}
+
 /// Why a tag with these attributes cannot be deleted, if it cannot. A write lock blocks deletes
 /// too (Azure/acr-cli#134).
 fn lock_reason(a: &Attributes) -> Option<&'static str> {
@@ -389,8 +434,16 @@ impl Acr {
             .cloned()
     }
 
-    /// The first locked tag on a digest, from the listing.
+    /// The manifest's own lock, else the first locked tag on it, from the listings.
     fn digest_lock(&self, repo: &Repo, digest: &str) -> Option<String> {
+        if let Some(reason) = self
+            .manifest_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(repo.name.clone(), digest.to_string()))
+        {
+            return Some(reason.clone());
+        }
         let tags = self
             .tags_of
             .lock()
@@ -506,6 +559,79 @@ impl Acr {
         Ok(Some(listing))
     }
 
+    /// The untagged manifests of `GET /acr/v1/<repo>/_manifests`, paged by `Link` like `_tags`;
+    /// their own locks are remembered for the delete. Nothing on the classic SKU (405).
+    async fn list_untagged(&self, repo: &Repo) -> Result<BTreeMap<String, Listed>> {
+        let mut out = BTreeMap::new();
+        if self.classic.load(Ordering::Relaxed) {
+            return Ok(out);
+        }
+        let mut url = self.api_url(repo, "_manifests").await?;
+        let mut locks = Vec::new();
+        let mut pages = Pages::new(format!("the ACR _manifests listing of {repo}"));
+        loop {
+            pages.visit_url(&url)?;
+            let req = Request::new(Method::GET, url.clone())
+                .scope(Scope::repository(&repo.name, &["metadata_read"]));
+            let resp = self.oci.transport().send(req).await?;
+            let status = resp.status();
+            match status.as_u16() {
+                200 => {}
+                404 => return Ok(BTreeMap::new()),
+                405 => {
+                    self.classic.store(true, Ordering::Relaxed);
+                    return Ok(BTreeMap::new());
+                }
+                401 | 403 => {
+                    let (detail, _) = acr_error(resp).await;
+                    return Err(Error::auth(format!(
+                        "{} refused listing the manifests of {repo} (HTTP {}){detail}",
+                        repo.host,
+                        status.as_u16()
+                    ))
+                    .with_hint(format!(
+                        "--delete-untagged needs the scope repository:{}:metadata_read, i.e. {READ_ROLE}",
+                        repo.name
+                    )));
+                }
+                _ => {
+                    let (detail, _) = acr_error(resp).await;
+                    return Err(Error::operation(format!(
+                        "listing the manifests of {repo} failed with HTTP {}{detail}",
+                        status.as_u16()
+                    )));
+                }
+            }
+            let next = next_link(resp.headers(), &url);
+            let page: ManifestsPage = resp.json().await.map_err(|e| {
+                Error::operation(format!(
+                    "{repo}: the _manifests reply is not what ACR sends: {e}"
+                ))
+            })?;
+            for m in page.manifests.unwrap_or_default() {
+                if let Some(reason) = m.changeable_attributes.as_ref().and_then(lock_reason) {
+                    locks.push((m.digest.clone(), reason.to_string()));
+                }
+                if m.untagged() {
+                    out.insert(m.digest.clone(), m.listed());
+                }
+            }
+            match next {
+                Some(n) => url = n,
+                None => break,
+            }
+        }
+        let mut l = self
+            .manifest_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        l.retain(|(r, _), _| r != &repo.name);
+        for (digest, reason) in locks {
+            l.insert((repo.name.clone(), digest), reason);
+        }
+        Ok(out)
+    }
+
     async fn untag_api(&self, repo: &Repo, tag: &str) -> Result<Option<Untagged>> {
         if let Some(reason) = self.lock_of(repo, tag) {
             return Ok(Some(Untagged::Kept(reason)));
@@ -570,6 +696,13 @@ impl Registry for Acr {
 
     crate::registry::registry_call!(listing, self, |repo, _timed| self.list(repo));
 
+    fn untagged_listing<'a>(
+        &'a self,
+        repo: &'a Repo,
+    ) -> futures_util::future::BoxFuture<'a, Result<BTreeMap<String, Listed>>> {
+        Box::pin(self.list_untagged(repo))
+    }
+
     crate::registry::registry_call!(delete_digest, self, |repo, digest| async move {
         if let Some(reason) = self.digest_lock(repo, digest) {
             return Ok(Deleted::Kept { reason });
@@ -615,6 +748,8 @@ static SPEC: Spec = Spec {
     aliases: &["azure", "azure-cr"],
     capabilities: |_, common| Capabilities {
         default_concurrency: 16,
+        // `_manifests` lists the untagged manifests (asked only with `--delete-untagged`).
+        lists_untagged: true,
         ..common
     },
     // Public cloud, Azure China and Azure US Government.
@@ -713,6 +848,37 @@ mod tests {
             ..Default::default()
         };
         assert!(service_principal(&no_secret).unwrap().is_none());
+    }
+
+    #[test]
+    fn manifests_page_names_untagged_ones_with_times_and_locks() {
+        let page: ManifestsPage = serde_json::from_str(
+            r#"{"registry":"r.azurecr.io","imageName":"a/b","manifests":[
+              {"digest":"sha256:aa","imageSize":10,"createdTime":"2024-05-01T12:00:21.0856539Z","lastUpdateTime":"2024-05-01T12:00:21.0856539Z","architecture":"amd64","os":"linux","mediaType":"application/vnd.oci.image.manifest.v1+json","tags":["v1"],"changeableAttributes":{"deleteEnabled":true,"writeEnabled":true}},
+              {"digest":"sha256:bb","imageSize":10,"createdTime":"2024-05-01T12:00:21.0856539Z","lastUpdateTime":"2024-05-03T12:00:21Z","mediaType":"application/vnd.oci.image.manifest.v1+json","tags":[],"changeableAttributes":{"deleteEnabled":false,"writeEnabled":true}},
+              {"digest":"sha256:cc","createdTime":"2024-05-01T12:00:21Z"}]}"#,
+        )
+        .unwrap();
+        let m = page.manifests.unwrap();
+        let untagged: Vec<&str> = m
+            .iter()
+            .filter(|m| m.untagged())
+            .map(|m| m.digest.as_str())
+            .collect();
+        assert_eq!(untagged, ["sha256:bb", "sha256:cc"]);
+        let bb = m[1].listed();
+        assert_eq!(
+            bb.pushed,
+            parse_time("2024-05-03T12:00:21Z"),
+            "the later time"
+        );
+        assert_eq!(
+            bb.media_type.as_deref(),
+            Some("application/vnd.oci.image.manifest.v1+json")
+        );
+        assert!(lock_reason(m[1].changeable_attributes.as_ref().unwrap()).is_some());
+        assert_eq!(m[2].listed().media_type, None);
+        assert!(m[2].listed().pushed.is_some());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! installed as the host's registry credential; the transport's challenge flow fetches tokens.
 //!
 //! **Inventory:** GCR's extended `tags/list` gives every manifest with its tags, media type and
-//! times in one request. **Deletion:** a tag DELETE only untags; a digest DELETE is refused while
+//! times in one request; an untagged manifest is an entry with `tag: []` (`--delete-untagged`
+//! judges it by `timeUploadedMs`). **Deletion:** a tag DELETE only untags; a digest DELETE is refused while
 //! any tag names it (`GOOGLE_MANIFEST_DANGLING_TAG`), so a digest goes by untagging each of its
 //! tags first. A child still in an index is refused (`GOOGLE_MANIFEST_DANGLING_PARENT_IMAGE`):
 //! the executor deletes parents before children, so that only happens for an index we keep. A
@@ -203,6 +204,28 @@ impl Entry {
     }
 }
 
+/// The listing of an extended `tags/list`'s `manifest` map, and each digest's tags. Every
+/// manifest is in it: an untagged one (`tag: []`) is an untagged manifest of the listing.
+fn listing_of(manifests: BTreeMap<String, Entry>) -> (Listing, HashMap<String, Vec<String>>) {
+    let mut listing = Listing::default();
+    let mut by_digest = HashMap::new();
+    for (digest, e) in manifests {
+        for t in &e.tag {
+            listing.tags.insert(t.clone(), digest.clone());
+        }
+        listing.manifests.insert(
+            digest.clone(),
+            Listed {
+                media_type: e.media_type.clone().filter(|m| !m.is_empty()),
+                pushed: e.pushed(),
+                ..Default::default()
+            },
+        );
+        by_digest.insert(digest, e.tag);
+    }
+    (listing, by_digest)
+}
+
 /// The role that deleting needs on this kind of host.
 fn delete_role(artifact_registry: bool) -> &'static str {
     if artifact_registry {
@@ -291,22 +314,7 @@ impl Gcr {
         let Some(manifests) = list.manifest else {
             return Ok(None);
         };
-        let mut listing = Listing::default();
-        let mut by_digest = HashMap::new();
-        for (digest, e) in manifests {
-            for t in &e.tag {
-                listing.tags.insert(t.clone(), digest.clone());
-            }
-            listing.manifests.insert(
-                digest.clone(),
-                Listed {
-                    media_type: e.media_type.clone().filter(|m| !m.is_empty()),
-                    pushed: e.pushed(),
-                    ..Default::default()
-                },
-            );
-            by_digest.insert(digest, e.tag);
-        }
+        let (listing, by_digest) = listing_of(manifests);
         self.remember(repo, by_digest);
         Ok(Some(listing))
     }
@@ -610,6 +618,8 @@ static SPEC: Spec = Spec {
             Capabilities {
                 // host/project/repository/image: the Artifact Registry repository must exist.
                 depth: Depth { min: 3, max: None },
+                // The extended tags/list names untagged manifests (`tag: []`).
+                lists_untagged: true,
                 untag: Untag::OciTagDeleteOrSafeUntag,
                 digest_delete: DigestDelete::RefusedWhileTagged,
                 repository_listing: RepositoryListing::VendorApi,
@@ -618,6 +628,7 @@ static SPEC: Spec = Spec {
         } else {
             Capabilities {
                 depth: Depth { min: 2, max: None },
+                lists_untagged: true,
                 untag: Untag::OciTagDeleteOrSafeUntag,
                 digest_delete: DigestDelete::RefusedWhileTagged,
                 referrers_fallback_only: true,
@@ -698,6 +709,30 @@ mod tests {
         assert_eq!(l.manifest.unwrap()["sha256:aa"].tag, vec!["v1"]);
         let plain: TagsList = serde_json::from_str(r#"{"name":"p/app","tags":null}"#).unwrap();
         assert!(plain.manifest.is_none());
+    }
+
+    #[test]
+    fn untagged_manifests_are_listed_with_their_upload_time() {
+        let l: TagsList = serde_json::from_str(
+            r#"{"manifest":{
+              "sha256:aa":{"imageSizeBytes":"1","layerId":"","mediaType":"application/vnd.oci.image.manifest.v1+json","tag":["v1"],"timeCreatedMs":"0","timeUploadedMs":"1714564821085"},
+              "sha256:bb":{"imageSizeBytes":"1","layerId":"","mediaType":"application/vnd.oci.image.index.v1+json","tag":[],"timeCreatedMs":"0","timeUploadedMs":1714000000000}},
+              "name":"p/app","tags":["v1"]}"#,
+        )
+        .unwrap();
+        let (listing, by_digest) = listing_of(l.manifest.unwrap());
+        let untagged: Vec<(&String, &Listed)> = listing.untagged().collect();
+        assert_eq!(untagged.len(), 1);
+        assert_eq!(untagged[0].0, "sha256:bb");
+        assert_eq!(
+            untagged[0].1.pushed,
+            Some(UNIX_EPOCH + Duration::from_millis(1_714_000_000_000))
+        );
+        assert_eq!(
+            untagged[0].1.media_type.as_deref(),
+            Some("application/vnd.oci.image.index.v1+json")
+        );
+        assert!(by_digest["sha256:bb"].is_empty());
     }
 
     #[test]

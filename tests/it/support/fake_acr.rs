@@ -12,6 +12,10 @@
 //! - untag `DELETE /acr/v1/<repo>/_tags/<tag>` → 202; locked tags (`deleteEnabled` or
 //!   `writeEnabled` false) refuse untag and the manifest delete with 405
 //!   `REGISTRY_DISALLOWED_OPERATION` (Azure/acr-cli#70, #134);
+//! - `GET /acr/v1/<repo>/_manifests`: every manifest (index children too) by digest, paged like
+//!   `_tags` (`last` = a digest), `tags` left out on an untagged manifest, `mediaType`, times and
+//!   `changeableAttributes` (`deleteEnabled: false` on a locked manifest, which refuses its
+//!   delete with 405 as above);
 //! - a classic-SKU mode answering 405 on `/acr/v1`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -499,10 +503,13 @@ async fn acr_v1(
         // docs/registries.md#azure-container-registry: the classic SKU has no /acr/v1.
         return acr_error(405, "UNSUPPORTED", "The operation is unsupported.");
     }
-    let Some(i) = rest.rfind("/_tags") else {
+    let (repo, after) = if let Some(repo) = rest.strip_suffix("/_manifests") {
+        (repo, "manifests")
+    } else if let Some(i) = rest.rfind("/_tags") {
+        (&rest[..i], &rest[i + "/_tags".len()..])
+    } else {
         return acr_error(404, "NOT_FOUND", "no such route");
     };
-    let (repo, after) = (&rest[..i], &rest[i + "/_tags".len()..]);
     let action = match method {
         Method::GET => "metadata_read",
         Method::DELETE => "delete",
@@ -520,6 +527,7 @@ async fn acr_v1(
     let get = |k: &str| params.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
     match (method, after) {
         (Method::GET, "") => list_tags(&h, repo, get("orderby"), get("last")),
+        (Method::GET, "manifests") => list_manifests(&h, repo, get("last")),
         (Method::DELETE, t) if t.len() > 1 => {
             let tag = &t[1..];
             h.with_store(|s| {
@@ -604,6 +612,74 @@ fn list_tags(
                 link.push_str(&format!("&orderby={o}"));
             }
             link.push_str(">; rel=\"next\"");
+            resp.headers_mut()
+                .insert(header::LINK, link.parse().expect("link header"));
+        }
+        resp
+    })
+}
+
+/// `GET /acr/v1/<repo>/_manifests`, in digest order (no `orderby`), pages of the `_tags` size.
+fn list_manifests(h: &FakeHandle, repo: &str, last: Option<String>) -> Response {
+    let host = h.host();
+    h.with_store(|s| {
+        let page_size = state(s).page_size;
+        let Some(r) = s.repo(repo) else {
+            return acr_error(404, "NAME_UNKNOWN", "repository name not known to registry");
+        };
+        let locked: Vec<String> = s
+            .ext::<AcrState>()
+            .map(|st| {
+                st.manifest_locks
+                    .iter()
+                    .filter(|(r, _)| r == repo)
+                    .map(|(_, d)| d.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let digests: Vec<&String> = r.manifests.keys().collect();
+        let start = match &last {
+            Some(l) => digests
+                .iter()
+                .position(|d| *d == l)
+                .map_or(digests.len(), |i| i + 1),
+            None => 0,
+        };
+        let page: Vec<&String> = digests
+            .iter()
+            .skip(start)
+            .take(page_size)
+            .copied()
+            .collect();
+        let items: Vec<Value> = page
+            .iter()
+            .map(|d| {
+                let m = &r.manifests[*d];
+                let mut item = json!({
+                    "digest": d,
+                    "imageSize": m.bytes.len(),
+                    "createdTime": acr_time(m.pushed),
+                    "lastUpdateTime": acr_time(m.pushed),
+                    "mediaType": m.media_type,
+                    "changeableAttributes": {
+                        "deleteEnabled": !locked.contains(d),
+                        "writeEnabled": true, "readEnabled": true, "listEnabled": true,
+                    },
+                });
+                let tags = r.tags_of(d);
+                // Untagged manifests come without `tags`.
+                if !tags.is_empty() {
+                    item["tags"] = json!(tags);
+                }
+                item
+            })
+            .collect();
+        let mut resp = axum::Json(json!({"registry": host, "imageName": repo, "manifests": items}))
+            .into_response();
+        if start + page.len() < digests.len()
+            && let Some(l) = page.last()
+        {
+            let link = format!("</acr/v1/{repo}/_manifests?last={l}&n={page_size}>; rel=\"next\"");
             resp.headers_mut()
                 .insert(header::LINK, link.parse().expect("link header"));
         }
