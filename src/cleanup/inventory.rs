@@ -113,6 +113,9 @@ pub async fn collect(
             inv.tags.insert(tag, digest);
         }
     } else {
+        // The OCI way names no untagged manifest: the plan says so rather than deleting none
+        // in silence.
+        inv.untagged_unlisted = untagged_graph;
         let Some(tags) = registry.list_tags(repo).await? else {
             return Ok(inv);
         };

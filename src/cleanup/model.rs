@@ -46,6 +46,9 @@ pub struct Inventory {
     /// Manifests without a tag that the vendor listing names (its `manifests` hold their push
     /// and pull times); empty where the registry does not list them.
     pub untagged: BTreeSet<String>,
+    /// Untagged manifests were asked for, but the registry answered without its vendor listing
+    /// (ACR's classic SKU has no `/acr/v1`): none could be named here.
+    pub untagged_unlisted: bool,
 }
 
 /// One configured image whose tags live in a repository (multirepo: the whole repository;

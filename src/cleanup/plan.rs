@@ -170,6 +170,14 @@ pub fn plan(
             });
         }
     }
+    if policy.delete_untagged
+        && policy.lists_untagged
+        && inventories.iter().any(|i| i.untagged_unlisted)
+    {
+        plan.notices.push(
+            "--delete-untagged: the registry answered without its vendor listing (e.g. ACR's classic SKU has no /acr/v1), which names no untagged manifests, so none is deleted there".into(),
+        );
+    }
     if policy.delete_untagged && !policy.lists_untagged {
         plan.notices.push(
             "--delete-untagged: this registry's listing names no untagged manifests, so none is deleted; signature and attestation tags (sha256-<hex>.sig/.att/.sbom) of deleted or missing images are still removed".into(),

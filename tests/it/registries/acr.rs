@@ -785,6 +785,34 @@ fn classic_sku_falls_back_to_the_oci_api() {
         1,
         "OCI tag delete"
     );
+
+    // --delete-untagged there: no `_manifests` listing exists, and the run says so once
+    // instead of deleting nothing in silence (the capability says ACR lists untagged ones).
+    let mut args = vec![
+        "cleanup",
+        "-i",
+        &images_repo,
+        "--implementation",
+        "acr",
+        "--image",
+        "app",
+        "--git-refs",
+        "none",
+        "--delete-untagged",
+        "--grace",
+        "0",
+    ];
+    args.extend(admin_args());
+    let r = ok(dockhand(&args, cwd, &[]));
+    let said = "--delete-untagged: the registry answered without its vendor listing (e.g. ACR's classic SKU has no /acr/v1)";
+    assert_eq!(
+        r.stderr.matches(said).count(),
+        1,
+        "{}\n{}",
+        r.stderr,
+        r.stdout
+    );
+    assert!(fake.tag_map("classic/app").contains_key("keep"));
 }
 
 // ---------------------------------------------------------------------------------------------
