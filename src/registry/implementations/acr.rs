@@ -67,6 +67,15 @@ pub struct Acr {
     classic: AtomicBool,
 }
 
+/// A page of an `/acr/v1` metadata listing, or why there is none.
+enum MetaPage<T> {
+    Page(T, Option<Url>),
+    /// 404: no such repository (yet).
+    Missing,
+    /// 405: the classic SKU, which has no `/acr/v1`.
+    Classic,
+}
+
 /// Logs in as the settings say and returns the registry object.
 pub async fn open(
     caps: Capabilities,
@@ -455,6 +464,61 @@ impl Acr {
             .find_map(|t| self.lock_of(repo, t).map(|r| format!("tag {t} is {r}")))
     }
 
+    /// One page of an `/acr/v1` metadata listing (`endpoint`: `_tags` or `_manifests`) with
+    /// the link to the next; a 405 marks the registry classic SKU. `needed_by` names what needs
+    /// the read permission in a refusal.
+    async fn metadata_page<T: serde::de::DeserializeOwned>(
+        &self,
+        repo: &Repo,
+        url: &Url,
+        endpoint: &str,
+        needed_by: &str,
+    ) -> Result<MetaPage<T>> {
+        let what = endpoint.trim_start_matches('_');
+        let req = Request::new(Method::GET, url.clone())
+            .scope(Scope::repository(&repo.name, &["metadata_read"]));
+        let resp = self.oci.transport().send(req).await?;
+        let status = resp.status();
+        match status.as_u16() {
+            200 => {}
+            404 => return Ok(MetaPage::Missing),
+            405 => {
+                crate::log::debug(&format!(
+                    "{}: /acr/v1 answers 405 (classic SKU); using the OCI API",
+                    repo.host
+                ));
+                self.classic.store(true, Ordering::Relaxed);
+                return Ok(MetaPage::Classic);
+            }
+            401 | 403 => {
+                let (detail, _) = acr_error(resp).await;
+                return Err(Error::auth(format!(
+                    "{} refused listing the {what} of {repo} (HTTP {}){detail}",
+                    repo.host,
+                    status.as_u16()
+                ))
+                .with_hint(format!(
+                    "{needed_by} needs the scope repository:{}:metadata_read, i.e. {READ_ROLE}",
+                    repo.name
+                )));
+            }
+            _ => {
+                let (detail, _) = acr_error(resp).await;
+                return Err(Error::operation(format!(
+                    "listing the {what} of {repo} failed with HTTP {}{detail}",
+                    status.as_u16()
+                )));
+            }
+        }
+        let next = next_link(resp.headers(), url);
+        let page = resp.json().await.map_err(|e| {
+            Error::operation(format!(
+                "{repo}: the {endpoint} reply is not what ACR sends: {e}"
+            ))
+        })?;
+        Ok(MetaPage::Page(page, next))
+    }
+
     async fn list(&self, repo: &Repo) -> Result<Option<Listing>> {
         if self.classic.load(Ordering::Relaxed) {
             return Ok(None);
@@ -467,48 +531,13 @@ impl Acr {
         let mut pages = Pages::new(format!("the ACR _tags listing of {repo}"));
         loop {
             pages.visit_url(&url)?;
-            let req = Request::new(Method::GET, url.clone())
-                .scope(Scope::repository(&repo.name, &["metadata_read"]));
-            let resp = self.oci.transport().send(req).await?;
-            let status = resp.status();
-            match status.as_u16() {
-                200 => {}
-                404 => return Ok(Some(Listing::default())),
-                // The classic SKU has no /acr/v1: tag list and manifests the OCI way.
-                405 => {
-                    crate::log::debug(&format!(
-                        "{}: /acr/v1 answers 405 (classic SKU); using the OCI API",
-                        repo.host
-                    ));
-                    self.classic.store(true, Ordering::Relaxed);
-                    return Ok(None);
-                }
-                401 | 403 => {
-                    let (detail, _) = acr_error(resp).await;
-                    return Err(Error::auth(format!(
-                        "{} refused listing the tags of {repo} (HTTP {}){detail}",
-                        repo.host,
-                        status.as_u16()
-                    ))
-                    .with_hint(format!(
-                        "cleanup needs the scope repository:{}:metadata_read, i.e. {READ_ROLE}",
-                        repo.name
-                    )));
-                }
-                _ => {
-                    let (detail, _) = acr_error(resp).await;
-                    return Err(Error::operation(format!(
-                        "listing the tags of {repo} failed with HTTP {}{detail}",
-                        status.as_u16()
-                    )));
-                }
-            }
-            let next = next_link(resp.headers(), &url);
-            let page: TagsPage = resp.json().await.map_err(|e| {
-                Error::operation(format!(
-                    "{repo}: the _tags reply is not what ACR sends: {e}"
-                ))
-            })?;
+            let (page, next): (TagsPage, _) =
+                match self.metadata_page(repo, &url, "_tags", "cleanup").await? {
+                    MetaPage::Page(page, next) => (page, next),
+                    MetaPage::Missing => return Ok(Some(Listing::default())),
+                    // The classic SKU has no /acr/v1: tag list and manifests the OCI way.
+                    MetaPage::Classic => return Ok(None),
+                };
             for t in page.tags.unwrap_or_default() {
                 let time = t
                     .last_update_time
@@ -571,43 +600,13 @@ impl Acr {
         let mut pages = Pages::new(format!("the ACR _manifests listing of {repo}"));
         loop {
             pages.visit_url(&url)?;
-            let req = Request::new(Method::GET, url.clone())
-                .scope(Scope::repository(&repo.name, &["metadata_read"]));
-            let resp = self.oci.transport().send(req).await?;
-            let status = resp.status();
-            match status.as_u16() {
-                200 => {}
-                404 => return Ok(BTreeMap::new()),
-                405 => {
-                    self.classic.store(true, Ordering::Relaxed);
-                    return Ok(BTreeMap::new());
-                }
-                401 | 403 => {
-                    let (detail, _) = acr_error(resp).await;
-                    return Err(Error::auth(format!(
-                        "{} refused listing the manifests of {repo} (HTTP {}){detail}",
-                        repo.host,
-                        status.as_u16()
-                    ))
-                    .with_hint(format!(
-                        "--delete-untagged needs the scope repository:{}:metadata_read, i.e. {READ_ROLE}",
-                        repo.name
-                    )));
-                }
-                _ => {
-                    let (detail, _) = acr_error(resp).await;
-                    return Err(Error::operation(format!(
-                        "listing the manifests of {repo} failed with HTTP {}{detail}",
-                        status.as_u16()
-                    )));
-                }
-            }
-            let next = next_link(resp.headers(), &url);
-            let page: ManifestsPage = resp.json().await.map_err(|e| {
-                Error::operation(format!(
-                    "{repo}: the _manifests reply is not what ACR sends: {e}"
-                ))
-            })?;
+            let (page, next): (ManifestsPage, _) = match self
+                .metadata_page(repo, &url, "_manifests", "--delete-untagged")
+                .await?
+            {
+                MetaPage::Page(page, next) => (page, next),
+                MetaPage::Missing | MetaPage::Classic => return Ok(BTreeMap::new()),
+            };
             for m in page.manifests.unwrap_or_default() {
                 if let Some(reason) = m.changeable_attributes.as_ref().and_then(lock_reason) {
                     locks.push((m.digest.clone(), reason.to_string()));
