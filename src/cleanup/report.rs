@@ -169,6 +169,38 @@ pub fn group(r: &mut Report, repositories: &[(String, String)]) {
         .collect();
 }
 
+/// What became of a planned action (`ran`: the plan was carried out, `outcome`: its result):
+/// `kept`, `planned`, `deleted`, `deferred` or `failed`, with the error. A keep decided at run
+/// time rewrites `reason` (dockhand's own re-check says why; the registry's is named as such).
+fn result_of(
+    action: Action,
+    ran: bool,
+    outcome: Option<&Result<(), super::execute::Failed>>,
+    reason: &mut String,
+    summary: &mut Summary,
+) -> (&'static str, Option<String>) {
+    match (action, ran, outcome) {
+        (Action::Keep, _, _) => ("kept", None),
+        (Action::Delete, false, _) => ("planned", None),
+        (Action::Delete, true, Some(Ok(()))) => ("deleted", None),
+        (Action::Delete, true, Some(Err(e))) if e.deferred => ("deferred", Some(e.message.clone())),
+        (Action::Delete, true, Some(Err(e))) if e.kept && e.own => {
+            *reason = e.message.clone();
+            ("kept", None)
+        }
+        (Action::Delete, true, Some(Err(e))) if e.kept => {
+            *reason = format!("kept by the registry: {}", e.message);
+            ("kept", None)
+        }
+        (Action::Delete, true, Some(Err(e))) => {
+            summary.refused += usize::from(e.refused);
+            summary.count_denied(e);
+            ("failed", Some(e.message.clone()))
+        }
+        (Action::Delete, true, None) => ("failed", Some("not attempted".to_string())),
+    }
+}
+
 fn lost_entry(l: &super::execute::Lost) -> TagEntry {
     let (repository, tag, digest) = (&l.repository, &l.tag, &l.digest);
     let error = if l.certain {
@@ -211,28 +243,13 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
             }
             let outcome = results.and_then(|r| r.tags.get(&(t.repository.clone(), t.tag.clone())));
             let mut reason = t.reason.clone();
-            let (result, error) = match (t.action, results, outcome) {
-                (Action::Keep, _, _) => ("kept", None),
-                (Action::Delete, None, _) => ("planned", None),
-                (Action::Delete, Some(_), Some(Ok(()))) => ("deleted", None),
-                (Action::Delete, Some(_), Some(Err(e))) if e.deferred => {
-                    ("deferred", Some(e.message.clone()))
-                }
-                (Action::Delete, Some(_), Some(Err(e))) if e.kept && e.own => {
-                    reason = e.message.clone();
-                    ("kept", None)
-                }
-                (Action::Delete, Some(_), Some(Err(e))) if e.kept => {
-                    reason = format!("kept by the registry: {}", e.message);
-                    ("kept", None)
-                }
-                (Action::Delete, Some(_), Some(Err(e))) => {
-                    summary.refused += usize::from(e.refused);
-                    summary.count_denied(e);
-                    ("failed", Some(e.message.clone()))
-                }
-                (Action::Delete, Some(_), None) => ("failed", Some("not attempted".to_string())),
-            };
+            let (result, error) = result_of(
+                t.action,
+                results.is_some(),
+                outcome,
+                &mut reason,
+                &mut summary,
+            );
             match result {
                 "kept" => summary.kept += 1,
                 "failed" => summary.failed += 1,
@@ -302,25 +319,13 @@ pub fn build(implementation: &'static str, plan: &Plan, results: Option<&Results
             let outcome =
                 results.and_then(|r| r.untagged.get(&(u.repository.clone(), u.digest.clone())));
             let mut reason = u.reason.clone();
-            let (result, error) = match (u.action, results, outcome) {
-                (Action::Keep, _, _) => ("kept", None),
-                (Action::Delete, None, _) => ("planned", None),
-                (Action::Delete, Some(_), Some(Ok(()))) => ("deleted", None),
-                (Action::Delete, Some(_), Some(Err(e))) if e.kept && e.own => {
-                    reason = e.message.clone();
-                    ("kept", None)
-                }
-                (Action::Delete, Some(_), Some(Err(e))) if e.kept => {
-                    reason = format!("kept by the registry: {}", e.message);
-                    ("kept", None)
-                }
-                (Action::Delete, Some(_), Some(Err(e))) => {
-                    summary.refused += usize::from(e.refused);
-                    summary.count_denied(e);
-                    ("failed", Some(e.message.clone()))
-                }
-                (Action::Delete, Some(_), None) => ("failed", Some("not attempted".to_string())),
-            };
+            let (result, error) = result_of(
+                u.action,
+                results.is_some(),
+                outcome,
+                &mut reason,
+                &mut summary,
+            );
             if result == "failed" {
                 summary.failed += 1;
             }
